@@ -1,0 +1,93 @@
+"""`watcherd demo`: three fictional friends and a script of what they watch.
+
+The scenario only describes the friends, their history and what happens when; `cli.demo`
+runs the real daemon against it on a loopback `FakeTraktV1`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from watcherd.simulator import FakeTraktV1, Item, episode, movie
+
+API_KEY = "demo-api-key"
+FRIENDS = ("alice", "bob", "chandra")
+INTERVAL = 2
+DURATION = 26.0
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """What the demo will show: how many notifications, and what is filtered out."""
+
+    notifications: int
+    filtered: int
+    last_at: float
+
+
+def stage(server: FakeTraktV1, now: int) -> Scenario:
+    """Give each friend a history (the baseline: not sent) and schedule what comes next."""
+    day = 86400
+    server.add(
+        "alice", movie("Spirited Away", 2001, now - 3 * day), movie("Arrival", 2016, now - 2 * day)
+    )
+    server.add("bob", episode("Severance", 1, 1, "Good News About Hell", now - day))
+    server.add("chandra", movie("Paddington 2", 2017, now - 5 * day, action="seen"))
+    script: list[tuple[float, str, Item]] = [
+        (2, "alice", movie("The Grand Budapest Hotel", 2014, now + 2)),
+        (4, "bob", episode("Severance", 1, 2, "Half Loop", now + 4)),
+        (6, "chandra", movie("Columbo: Murder by the Book", 1971, now + 6, action="seen")),
+        (8, "chandra", episode("Station Eleven", 1, 1, "Wheel of Fire", now + 8)),
+        # Two episodes in the same second: each is its own notification.
+        (11, "bob", episode("Severance", 1, 3, "In Perpetuity", now + 11)),
+        (11, "bob", episode("Severance", 1, 4, "The You You Are", now + 11)),
+        # Feed text is data: this title cannot ping anyone, on any target.
+        (
+            14,
+            "alice",
+            movie("@everyone <b>Loud</b> Premiere", 2024, now + 14, slug="loud-premiere-2024"),
+        ),
+        (17, "chandra", movie("Perfect Days", 2023, now + 17, action="scrobble")),
+    ]
+    for after, username, item in script:
+        server.schedule(username, item, after)
+    filtered = sum(1 for _, _, item in script if item["action"] not in {"checkin", "scrobble"})
+    return Scenario(
+        notifications=len(script) - filtered,
+        filtered=filtered,
+        last_at=max(a for a, _, _ in script),
+    )
+
+
+def write_config(folder: Path, base_url: str) -> Path:
+    """The demo's configuration file: the embedded default, printing to the terminal."""
+    users = "\n".join(f'[[users]]\nusername = "{name}"\n' for name in FRIENDS)
+    path = folder / "watcherd.toml"
+    path.write_text(
+        f"""# watcherd demo: a simulated Trakt v1 feed on loopback, notifications to this terminal.
+state_file = "state.db"
+first_run = "baseline"
+log_level = "WARNING"
+
+[trakt]
+base_url = "{base_url}"
+api_key = "{API_KEY}"
+timeout = 5
+
+[schedule]
+interval = {INTERVAL}
+jitter = 1
+
+[delivery]
+retry_initial = 2
+retry_max = 10
+
+[[targets]]
+name = "terminal"
+url = "console://"
+
+{users}""",
+        encoding="utf-8",
+    )
+    return path

@@ -1,0 +1,116 @@
+"""The values that flow through watcherd: watch events, messages and step results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class MediaType(StrEnum):
+    MOVIE = "movie"
+    EPISODE = "episode"
+
+
+@dataclass(frozen=True, slots=True)
+class Movie:
+    title: str
+    year: int | None
+    url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    show_title: str
+    show_year: int | None
+    season: int
+    number: int
+    title: str | None
+    url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    """One item of a user's watched feed, whatever the source.
+
+    `identity` is unique per event for one user: two events with the same identity are the
+    same event. Sources that have an id use it; sources that lack one derive it from content.
+    """
+
+    identity: str
+    username: str
+    media_type: MediaType
+    action: str
+    watched_at: datetime
+    movie: Movie | None = None
+    episode: Episode | None = None
+
+    @property
+    def watched_ts(self) -> int:
+        """Unix seconds of `watched_at`, the unit the state stores."""
+        return int(self.watched_at.timestamp())
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    """What one fetch of a user's feed returned.
+
+    Args:
+        events: the well-formed events, in the order the feed gave them.
+        problems: one line per item that was skipped, for the log.
+        window_size: how many items the feed can show at most (100 for v1).
+        raw_count: how many items the response held, well-formed or not.
+        fingerprint: a digest of the response body, to recognise an unchanged feed.
+    """
+
+    events: tuple[WatchEvent, ...]
+    problems: tuple[str, ...] = ()
+    window_size: int = 100
+    raw_count: int = 0
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A rendered notification: plain text, already neutralised; `link` kept apart from the
+    text so that escaping for a target's markup never mangles it."""
+
+    title: str
+    body: str
+    link: str | None = None
+
+    def text(self) -> str:
+        """The body with the link on its own line."""
+        return f"{self.body}\n{self.link}" if self.link else self.body
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """What one poll of one user did."""
+
+    username: str
+    ok: bool
+    fetched: int = 0
+    new: int = 0
+    queued: int = 0
+    skipped_items: int = 0
+    unchanged: bool = False
+    baseline: bool = False
+    overflow: bool = False
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class DeliveryReport:
+    """What one delivery round did; `failed` counts attempts that failed this round."""
+
+    delivered: int = 0
+    failed: int = 0
+    pending: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def merge(self, other: DeliveryReport) -> None:
+        self.delivered += other.delivered
+        self.failed += other.failed
+        self.pending = other.pending
+        self.errors.extend(other.errors)

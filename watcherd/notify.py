@@ -1,0 +1,166 @@
+"""The Apprise adapter: one long-lived Apprise object per target.
+
+This is the only module that imports apprise. A falsy Apprise result becomes a
+`DeliveryError` here, never deeper. Apprise's own DEBUG log prints URLs with tokens, so its
+logger is held at WARNING (see `quiet_apprise`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any, TextIO
+
+import apprise
+from apprise import NotifyFormat
+
+from watcherd.errors import ConfigError, DeliveryError
+from watcherd.model import Message
+
+log = logging.getLogger(__name__)
+
+CONSOLE_SCHEMA = "console"
+# Services that render Markdown in plain content whatever format Apprise declares for them.
+_MARKDOWN_IN_TEXT = {"discord", "guilded"}
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_~|>#\[\]()<:-])")
+
+
+class Notifier:
+    """Sends messages to one Apprise target.
+
+    Args:
+        name: the target's name from the configuration.
+        url: the Apprise URL; secret.
+        app_name: how the sender names itself where a service shows it.
+
+    Raises:
+        ConfigError: the URL is not one Apprise can use.
+    """
+
+    def __init__(self, name: str, url: str, *, app_name: str = "watcherd") -> None:
+        self.name = name
+        quiet_apprise()
+        with _silenced():
+            plugin = apprise.Apprise.instantiate(url)
+        if plugin is None:
+            scheme = url.split("://", 1)[0] if "://" in url else "(none)"
+            raise ConfigError(
+                [
+                    (
+                        f"targets.{name}.url: Apprise cannot use this URL (scheme {scheme!r});"
+                        " see https://github.com/caronc/apprise/wiki for the supported services"
+                    )
+                ]
+            )
+        self.description: str = plugin.url(privacy=True)  # type: ignore[no-untyped-call]
+        self._service = str(
+            getattr(plugin, "secure_protocol", "") or getattr(plugin, "protocol", "")
+        )
+        self._escape_markdown = self._service in _MARKDOWN_IN_TEXT
+        asset = apprise.AppriseAsset(app_id=app_name, app_desc=app_name, app_url="")
+        # One object per target, kept for the life of the process: Discord's rate-limit state
+        # lives on it.
+        self._apprise = apprise.Apprise(asset=asset)
+        self._apprise.add(plugin)
+        self._lock = threading.Lock()
+
+    def send(self, message: Message) -> None:
+        """Deliver one message as plain text, escaped for the target's markup.
+
+        Raises:
+            DeliveryError: the target did not accept it (transient: it may work later).
+        """
+        title, body = message.title, message.body
+        if self._escape_markdown:
+            title, body = escape_markdown(title), escape_markdown(body)
+        text = f"{body}\n{message.link}" if message.link else body
+        # The plugin holds per-target state (rate limits); one send at a time per target.
+        with self._lock:
+            result: Any = self._apprise.notify(
+                body=text, title=title, body_format=NotifyFormat.TEXT
+            )
+        if not result:
+            status = getattr(getattr(result, "status", None), "name", "FAILURE")
+            raise DeliveryError(
+                f"target {self.name!r} did not accept the notification ({status.lower()})"
+            )
+
+
+def escape_markdown(text: str) -> str:
+    """Backslash-escape Markdown so a service that renders it shows the text as written."""
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+
+
+def build_notifiers(
+    targets: Mapping[str, str], *, app_name: str = "watcherd"
+) -> dict[str, Notifier]:
+    """One `Notifier` per configured target (name -> URL).
+
+    Raises:
+        ConfigError: listing every target whose URL Apprise cannot use.
+    """
+    notifiers: dict[str, Notifier] = {}
+    problems: list[str] = []
+    for name, url in targets.items():
+        try:
+            notifiers[name] = Notifier(name, url, app_name=app_name)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    return notifiers
+
+
+def describe_url(url: str) -> str:
+    """Apprise's privacy form of a URL (tokens and passwords masked), for display."""
+    with _silenced():
+        plugin = apprise.Apprise.instantiate(url)
+    if plugin is None:
+        return "(not a valid Apprise URL)"
+    return str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
+
+
+def quiet_apprise() -> None:
+    """Hold the `apprise` logger at WARNING or above, whatever watcherd's log level: Apprise's
+    DEBUG lines carry URLs with tokens."""
+    logger = logging.getLogger("apprise")
+    if logger.getEffectiveLevel() < logging.WARNING:
+        logger.setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def _silenced() -> Iterator[None]:
+    # Apprise warns about an unusable URL by quoting it; watcherd says so itself, without it.
+    logger = logging.getLogger("apprise")
+    saved = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(saved)
+
+
+def register_console(stream: TextIO) -> None:
+    """Make `console://` a target that prints notifications to `stream`.
+
+    Used by `watcherd demo` and useful as a dry-run target. Registering twice is a no-op.
+    """
+    try:
+        from apprise.manager_plugins import NotificationManager
+
+        if CONSOLE_SCHEMA in NotificationManager():  # type: ignore[no-untyped-call]
+            return
+    except ImportError:  # pragma: no cover - layout of a future Apprise
+        pass
+    lock = threading.Lock()
+
+    @apprise.decorators.notify(on=CONSOLE_SCHEMA, name="watcherd console")  # type: ignore[untyped-decorator,no-untyped-call]
+    def _print(body: str, title: str, *_args: object, **_kwargs: object) -> bool:
+        lines = [f"── {title}"] + [f"   {line}" for line in body.splitlines()]
+        with lock:
+            stream.write("\n".join(lines) + "\n")
+            stream.flush()
+        return True

@@ -1,0 +1,208 @@
+"""The daemon: APScheduler 3 drives the worker until it is told to stop.
+
+This is the only module that imports apscheduler. Every user is polled at start (spread by
+`jitter`) and then every `interval` (plus up to `jitter`); a delivery job retries what is due.
+No poll is silently dropped: misfires are allowed any lateness and coalesced, and one user's
+poll never overlaps itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from watcherd.errors import StateError
+from watcherd.worker import Worker
+
+log = logging.getLogger(__name__)
+
+MAX_WORKERS = 16
+
+
+@dataclass(slots=True)
+class CycleStats:
+    """Counts since the last summary line."""
+
+    polls: int = 0
+    failed_polls: int = 0
+    new: int = 0
+    delivered: int = 0
+    failed_deliveries: int = 0
+
+
+class Daemon:
+    """Runs the worker on a schedule.
+
+    Args:
+        worker: polls and delivers.
+        interval: seconds between two polls of one user.
+        jitter: up to this many seconds added at random to each poll.
+        retry_every: seconds between two passes over the outbox for due retries.
+        clock: the current time as Unix seconds (injected so tests control it).
+        rng: the source of jitter at start.
+        grace: how long a stop waits for polls and deliveries in hand.
+    """
+
+    def __init__(
+        self,
+        worker: Worker,
+        *,
+        interval: float,
+        jitter: float,
+        retry_every: float,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        grace: float = 8.0,
+    ) -> None:
+        self._worker = worker
+        self._interval = interval
+        self._jitter = jitter
+        self._retry_every = retry_every
+        self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 - spreading polls, not cryptography
+        self._grace = grace
+        self._stats = CycleStats()
+        self._stats_lock = threading.Lock()
+        self._busy = 0
+        self._idle = threading.Condition()
+        self._stopping = threading.Event()
+        self.fatal: StateError | None = None
+
+    def run(self, stop: threading.Event) -> bool:
+        """Poll and deliver until `stop` is set; then let the work in hand finish.
+
+        Returns True when everything in hand finished within the grace period.
+        """
+        users = self._worker.usernames
+        workers = max(2, min(MAX_WORKERS, len(users) + 1))
+        scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=workers)},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                # None: a poll that comes due while the pool is busy runs late, never never.
+                "misfire_grace_time": None,
+            },
+            timezone=UTC,
+        )
+        start = datetime.fromtimestamp(self._clock(), UTC)
+        for username in users:
+            first = start + timedelta(seconds=self._rng.uniform(0, self._jitter))
+            scheduler.add_job(
+                self._poll,
+                IntervalTrigger(seconds=self._interval, jitter=self._jitter or None, timezone=UTC),
+                args=[username],
+                id=f"poll:{username}",
+                name=f"poll {username}",
+                next_run_time=first,
+            )
+        scheduler.add_job(
+            self._deliver_due,
+            IntervalTrigger(seconds=self._retry_every, timezone=UTC),
+            id="deliver",
+            name="deliver due retries",
+        )
+        scheduler.add_job(
+            self._summarise,
+            IntervalTrigger(seconds=max(self._interval, 60.0), timezone=UTC),
+            id="summary",
+            name="cycle summary",
+        )
+        log.info(
+            "watching %d user(s): every %gs (+ up to %gs jitter), %d worker thread(s)",
+            len(users),
+            self._interval,
+            self._jitter,
+            workers,
+        )
+        scheduler.start()
+        try:
+            while not stop.wait(0.5):
+                if self.fatal is not None:
+                    break
+        finally:
+            self._stopping.set()
+            scheduler.shutdown(wait=False)
+            finished = self._wait_idle(self._grace)
+            self._summarise()
+        return finished
+
+    def _wait_idle(self, timeout: float) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout=timeout)
+
+    def _job(self, step: Callable[[], None]) -> None:
+        if self._stopping.is_set():
+            return
+        with self._idle:
+            self._busy += 1
+        try:
+            step()
+        except StateError as exc:
+            log.error("%s", exc)  # noqa: TRY400 - the message says it all; no traceback
+            self.fatal = exc
+        except Exception:
+            # One bad user or item never stops the loop.
+            log.exception("unexpected error in a scheduled job; continuing")
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    def _poll(self, username: str) -> None:
+        def step() -> None:
+            now = self._clock()
+            result = self._worker.poll(username, now)
+            report = self._worker.deliver(self._clock(), username, keep_going=self._keep_going)
+            with self._stats_lock:
+                self._stats.polls += 1
+                self._stats.failed_polls += 0 if result.ok else 1
+                self._stats.new += result.new
+                self._stats.delivered += report.delivered
+                self._stats.failed_deliveries += report.failed
+            if result.queued or report.delivered:
+                log.info(
+                    "%s: %d new, %d queued, %d delivered, %d pending",
+                    username,
+                    result.new,
+                    result.queued,
+                    report.delivered,
+                    report.pending,
+                )
+
+        self._job(step)
+
+    def _deliver_due(self) -> None:
+        def step() -> None:
+            report = self._worker.deliver(self._clock(), keep_going=self._keep_going)
+            with self._stats_lock:
+                self._stats.delivered += report.delivered
+                self._stats.failed_deliveries += report.failed
+            if report.delivered:
+                log.info("retries: %d delivered, %d pending", report.delivered, report.pending)
+
+        self._job(step)
+
+    def _keep_going(self) -> bool:
+        return not self._stopping.is_set()
+
+    def _summarise(self) -> None:
+        with self._stats_lock:
+            stats, self._stats = self._stats, CycleStats()
+        log.info(
+            "cycle: %d poll(s), %d failed; %d new; %d delivered, %d failed deliveries",
+            stats.polls,
+            stats.failed_polls,
+            stats.new,
+            stats.delivered,
+            stats.failed_deliveries,
+        )

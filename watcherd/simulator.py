@@ -1,0 +1,277 @@
+"""A simulated Trakt API v1 `user/watched` server on loopback.
+
+`watcherd demo` runs against it, and the tests and benchmarks use it as their fake Trakt:
+it speaks real HTTP, checks the API key, serves each user's newest 100 items newest first,
+and can be told to misbehave (an HTTP error, a body that is not a feed, a hang).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote
+
+Item = dict[str, Any]
+WINDOW = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One misbehaving response: a status and body, after an optional delay (a hang)."""
+
+    status: int = 500
+    body: bytes = b'{"status":"failure","error":"internal error"}'
+    delay: float = 0.0
+    headers: tuple[tuple[str, str], ...] = (("Content-Type", "application/json"),)
+
+
+@dataclass(slots=True)
+class _Scheduled:
+    at: float
+    username: str
+    item: Item
+
+
+@dataclass(slots=True)
+class _State:
+    feeds: dict[str, list[Item]] = field(default_factory=dict)
+    faults: dict[str, list[Fault]] = field(default_factory=dict)
+    sticky: dict[str, Fault] = field(default_factory=dict)
+    scheduled: list[_Scheduled] = field(default_factory=list)
+    requests: dict[str, int] = field(default_factory=dict)
+    raw: dict[str, bytes] = field(default_factory=dict)
+
+
+class FakeTraktV1:
+    """A loopback v1 server. Use as a context manager, or `start()`/`stop()`.
+
+    Args:
+        api_key: the key requests must carry; others get v1's 401.
+        clock: monotonic seconds, for items scheduled to appear later.
+    """
+
+    def __init__(self, api_key: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.api_key = api_key
+        self._clock = clock
+        self._state = _State()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> FakeTraktV1:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="fake-trakt", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FakeTraktV1:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # -- shaping the feeds -------------------------------------------------------------------
+
+    def add(self, username: str, *items: Item) -> None:
+        """Add items to a user's history (any order; it is served newest first)."""
+        with self._lock:
+            feed = self._state.feeds.setdefault(username, [])
+            feed.extend(items)
+            feed.sort(key=_watched, reverse=True)
+
+    def set_raw(self, username: str, body: bytes) -> None:
+        """Serve exactly these bytes (HTTP 200) for a user, instead of its items."""
+        with self._lock:
+            self._state.raw[username] = body
+
+    def clear_raw(self, username: str) -> None:
+        with self._lock:
+            self._state.raw.pop(username, None)
+
+    def schedule(self, username: str, item: Item, after: float) -> None:
+        """Make an item appear in a user's feed `after` seconds from now."""
+        with self._lock:
+            self._state.scheduled.append(_Scheduled(self._clock() + after, username, item))
+            self._state.feeds.setdefault(username, [])
+
+    def fail_next(self, username: str, *faults: Fault) -> None:
+        """The user's next requests get these faults, one each, then normal answers."""
+        with self._lock:
+            self._state.faults.setdefault(username, []).extend(faults)
+
+    def fail_always(self, username: str, fault: Fault | None) -> None:
+        """Every request for the user gets `fault` until called again with None."""
+        with self._lock:
+            if fault is None:
+                self._state.sticky.pop(username, None)
+            else:
+                self._state.sticky[username] = fault
+
+    def requests_for(self, username: str) -> int:
+        """How many requests were made for a user's feed."""
+        with self._lock:
+            return self._state.requests.get(username, 0)
+
+    def feed(self, username: str) -> list[Item]:
+        """The user's items as they would be served now (newest first, at most 100)."""
+        with self._lock:
+            self._release_scheduled()
+            return list(self._state.feeds.get(username, [])[:WINDOW])
+
+    def _release_scheduled(self) -> None:
+        now = self._clock()
+        due = [s for s in self._state.scheduled if s.at <= now]
+        if not due:
+            return
+        self._state.scheduled = [s for s in self._state.scheduled if s.at > now]
+        for scheduled in due:
+            feed = self._state.feeds.setdefault(scheduled.username, [])
+            feed.append(scheduled.item)
+            feed.sort(key=_watched, reverse=True)
+
+    def _answer(self, key: str, username: str) -> tuple[Fault | None, bytes]:
+        with self._lock:
+            self._state.requests[username] = self._state.requests.get(username, 0) + 1
+            if key != self.api_key:
+                return Fault(401, b'{"status":"failure","error":"invalid api key"}'), b""
+            queued = self._state.faults.get(username)
+            if queued:
+                return queued.pop(0), b""
+            if username in self._state.sticky:
+                return self._state.sticky[username], b""
+            if username in self._state.raw:
+                return None, self._state.raw[username]
+            self._release_scheduled()
+            if username not in self._state.feeds:
+                return Fault(404, b'{"status":"failure","error":"user not found"}'), b""
+            items = self._state.feeds[username][:WINDOW]
+        return None, json.dumps(items).encode()
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                parts = self.path.split("?", 1)[0].strip("/").split("/")
+                if len(parts) != 4 or parts[:2] != ["user", "watched.json"]:
+                    self._send(HTTPStatus.NOT_FOUND, b'{"status":"failure","error":"not found"}')
+                    return
+                fault, body = fake._answer(unquote(parts[2]), unquote(parts[3]))
+                if fault is None:
+                    self._send(HTTPStatus.OK, body)
+                    return
+                if fault.delay and fake._stopping.wait(fault.delay):
+                    return
+                self._send(fault.status, fault.body, fault.headers)
+
+            def _send(
+                self,
+                status: int,
+                body: bytes,
+                headers: tuple[tuple[str, str], ...] = (("Content-Type", "application/json"),),
+            ) -> None:
+                try:
+                    self.send_response(status)
+                    for name, value in headers:
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (its read timeout): nothing to answer
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+def _watched(item: Item) -> float:
+    # Tests serve malformed items too; those sort as oldest.
+    value = item.get("watched") if isinstance(item, dict) else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def _stable_id(*parts: object, modulo: int) -> int:
+    return zlib.crc32("|".join(map(str, parts)).encode()) % modulo
+
+
+def movie(
+    title: str,
+    year: int,
+    watched: int,
+    *,
+    action: str = "checkin",
+    imdb_id: str | None = None,
+    slug: str | None = None,
+) -> Item:
+    """A v1 movie item, shaped like the seed's."""
+    slug = slug or f"{title.lower().replace(' ', '-')}-{year}"
+    return {
+        "type": "movie",
+        "action": action,
+        "watched": watched,
+        "movie": {
+            "title": title,
+            "year": year,
+            "url": f"http://trakt.tv/movie/{slug}",
+            "imdb_id": imdb_id or f"tt{_stable_id(title, year, modulo=10_000_000):07d}",
+            "tmdb_id": str(_stable_id(year, title, modulo=1_000_000)),
+            "images": {"poster": "http://trakt.us/images/poster-dark.jpg"},
+            "genres": ["Drama"],
+        },
+    }
+
+
+def episode(
+    show: str,
+    season: int,
+    number: int,
+    title: str,
+    watched: int,
+    *,
+    action: str = "scrobble",
+    tvdb_id: str | int | None = None,
+) -> Item:
+    """A v1 episode item, shaped like the seed's."""
+    slug = show.lower().replace(" ", "-")
+    return {
+        "type": "episode",
+        "action": action,
+        "watched": watched,
+        "show": {
+            "title": show,
+            "year": 2010,
+            "url": f"http://trakt.tv/show/{slug}",
+            "tvdb_id": tvdb_id if tvdb_id is not None else str(_stable_id(show, modulo=1_000_000)),
+            "genres": ["Comedy"],
+        },
+        "episode": {
+            "season": season,
+            "number": number,
+            "title": title,
+            "url": f"http://trakt.tv/show/{slug}/season/{season}/episode/{number}",
+        },
+    }

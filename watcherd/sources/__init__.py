@@ -1,0 +1,28 @@
+"""Feed sources: where watch events come from.
+
+A source turns one user's feed into a `FeedPage`. The core (detection, state, delivery) only
+knows this protocol, so a second source (Trakt's v2 `/users/{id}/history`) plugs in beside
+v1 without touching it.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from watcherd.model import FeedPage
+
+
+class FeedSource(Protocol):
+    """Fetches one user's recent watch events, newest first as the service gives them."""
+
+    def fetch(self, username: str) -> FeedPage:
+        """Return the user's current feed window.
+
+        Raises:
+            FeedError: the feed could not be read; `permanent` says whether retrying helps.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

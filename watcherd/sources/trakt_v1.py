@@ -1,0 +1,312 @@
+"""Trakt API v1 `user/watched`: the HTTP adapter and the parser of its items.
+
+`GET {base_url}/user/watched.json/{api_key}/{username}` returns the user's last 100 items,
+newest first. The API key is in the URL path, so no URL is ever logged or put in an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from watcherd.errors import FeedError
+from watcherd.model import Episode, FeedPage, MediaType, Movie, WatchEvent
+
+log = logging.getLogger(__name__)
+
+WINDOW = 100
+MAX_BODY_BYTES = 8 * 1024 * 1024  # a full v1 window is ~150 KB; anything near this is not a feed
+EXCERPT = 60
+# A Retry-After longer than this is not honoured inside one poll: the next poll comes anyway.
+RETRY_AFTER_CAP = 30
+MAX_TIMESTAMP = 253402300799  # 9999-12-31: beyond this datetime cannot represent it
+
+
+class TraktV1Source:
+    """Reads `user/watched` of Trakt API v1 with one pooled, retrying HTTP session.
+
+    Args:
+        base_url: e.g. `http://api.trakt.tv` (no trailing slash).
+        api_key: the v1 API key; secret.
+        user_agent: sent on every request.
+        timeout: seconds for connecting and for each read.
+        auth: optional (username, password) for protected friends; the password is sent as
+            its SHA1 hex digest, as v1 expects.
+        retries: how many times a 5xx/429, a failed connection or a timed-out read is retried.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        user_agent: str,
+        timeout: float,
+        auth: tuple[str, str] | None = None,
+        retries: int = 2,
+        backoff: float = 0.5,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._timeout = timeout
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = user_agent
+        self._session.headers["Accept"] = "application/json"
+        if auth is not None:
+            username, password = auth
+            self._session.auth = (username, hashlib.sha1(password.encode()).hexdigest())  # noqa: S324 - v1's protocol
+        retry = Retry(
+            total=retries,
+            connect=retries,
+            read=min(retries, 1),
+            status=retries,
+            other=0,
+            backoff_factor=backoff,
+            backoff_max=10,
+            status_forcelist=(429, 500, 502, 503, 504),
+            allowed_methods=frozenset({"GET"}),
+            respect_retry_after_header=True,
+            retry_after_max=RETRY_AFTER_CAP,
+            raise_on_status=False,
+        )
+        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=16)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+
+    def fetch(self, username: str) -> FeedPage:
+        """Fetch and parse one user's feed.
+
+        Raises:
+            FeedError: on HTTP errors, timeouts, or a body that is not a v1 feed.
+        """
+        key, user = quote(self._api_key, safe=""), quote(username, safe="")
+        url = f"{self._base_url}/user/watched.json/{key}/{user}"
+        log.debug("GET user/watched for %s", username)
+        try:
+            with self._session.get(url, timeout=self._timeout, stream=True) as response:
+                body = _read_capped(response, username)
+                status = response.status_code
+        except requests.Timeout as exc:
+            raise FeedError(f"{username}: feed timed out after {self._timeout:g}s") from exc
+        except requests.ConnectionError as exc:
+            raise FeedError(f"{username}: cannot reach the feed ({_reason(exc)})") from exc
+        except requests.RequestException as exc:
+            raise FeedError(f"{username}: feed request failed ({type(exc).__name__})") from exc
+        log.debug("user/watched for %s: HTTP %s, %d bytes", username, status, len(body))
+        return parse_response(username, status, body)
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def _read_capped(response: requests.Response, username: str) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(chunk_size=64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise FeedError(
+                f"{username}: feed response larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB;"
+                " refusing to read it"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _reason(exc: requests.ConnectionError) -> str:
+    # str(exc) names the URL, which holds the API key: describe the cause by its type only.
+    text = str(exc)
+    for marker, reason in (
+        ("Connection refused", "connection refused"),
+        ("Name or service not known", "unknown host"),
+        ("Temporary failure in name resolution", "DNS failure"),
+        ("timed out", "timed out"),
+        ("RemoteDisconnected", "connection closed by the server"),
+        ("Connection reset", "connection reset"),
+    ):
+        if marker in text:
+            return reason
+    return "connection error"
+
+
+def parse_response(username: str, status: int, body: bytes) -> FeedPage:
+    """Turn an HTTP status and body into a `FeedPage`, or raise `FeedError`.
+
+    Pure: no I/O. 401 is permanent (invalid API key); 5xx and 429 are transient; a 200 whose
+    body is not a JSON list of items is an error quoting a short excerpt.
+    """
+    failure = _failure_text(body)
+    if status == 401:
+        raise FeedError(
+            f"{username}: the Trakt API key was refused (HTTP 401{failure})", permanent=True
+        )
+    if status == 404:
+        raise FeedError(f"{username}: no such Trakt user (HTTP 404{failure})", permanent=True)
+    if status == 429 or status >= 500:
+        raise FeedError(f"{username}: feed unavailable (HTTP {status}{failure}); will retry")
+    if status != 200:
+        raise FeedError(f"{username}: unexpected HTTP {status}{failure}", permanent=status < 500)
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise FeedError(f"{username}: feed is not JSON: {_excerpt(body)}") from None
+    if isinstance(document, dict) and document.get("status") == "failure":
+        raise FeedError(f"{username}: Trakt says: {_clip(str(document.get('error')))}")
+    if not isinstance(document, list):
+        raise FeedError(f"{username}: feed is not a list of items: {_excerpt(body)}")
+    events: list[WatchEvent] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(document):
+        try:
+            event = parse_item(username, raw)
+        except ValueError as exc:
+            problems.append(f"{username}: item {index} skipped: {exc}")
+            continue
+        if event.identity in seen:
+            problems.append(f"{username}: item {index} skipped: duplicate of an earlier item")
+            continue
+        seen.add(event.identity)
+        events.append(event)
+    return FeedPage(
+        events=tuple(events),
+        problems=tuple(problems),
+        window_size=WINDOW,
+        raw_count=len(document),
+        fingerprint=hashlib.blake2b(body, digest_size=16).hexdigest(),
+    )
+
+
+def parse_item(username: str, raw: object) -> WatchEvent:
+    """Parse one v1 item. Unknown fields are ignored; ids may be ints or strings.
+
+    Raises:
+        ValueError: naming what is missing or malformed.
+    """
+    item = _mapping(raw, "item")
+    media_type = _text(item, "type")
+    try:
+        kind = MediaType(media_type)
+    except ValueError:
+        raise ValueError(f"unknown type {_clip(media_type)!r}") from None
+    action = _text(item, "action")
+    watched_ts = _timestamp(item.get("watched"))
+    watched_at = datetime.fromtimestamp(watched_ts, tz=UTC)
+    if kind is MediaType.MOVIE:
+        movie_raw = _mapping(item.get("movie"), "movie")
+        movie = Movie(
+            title=_text(movie_raw, "title"),
+            year=_optional_int(movie_raw.get("year"), "movie.year"),
+            url=_optional_url(movie_raw.get("url")),
+        )
+        key = _first_id(movie_raw, ("imdb_id", "tmdb_id", "url")) or f"t:{movie.title}:{movie.year}"
+        identity = f"movie|{action}|{watched_ts}|{key}"
+        return WatchEvent(identity, username, kind, action, watched_at, movie=movie)
+    show_raw = _mapping(item.get("show"), "show")
+    episode_raw = _mapping(item.get("episode"), "episode")
+    episode = Episode(
+        show_title=_text(show_raw, "title"),
+        show_year=_optional_int(show_raw.get("year"), "show.year"),
+        season=_required_int(episode_raw.get("season"), "episode.season"),
+        number=_required_int(episode_raw.get("number"), "episode.number"),
+        title=_optional_text(episode_raw.get("title")),
+        url=_optional_url(episode_raw.get("url")) or _optional_url(show_raw.get("url")),
+    )
+    show_key = _first_id(show_raw, ("tvdb_id", "imdb_id", "tvrage_id", "url")) or (
+        f"t:{episode.show_title}:{episode.show_year}"
+    )
+    identity = f"episode|{action}|{watched_ts}|{show_key}|{episode.season}x{episode.number}"
+    return WatchEvent(identity, username, kind, action, watched_at, episode=episode)
+
+
+def _mapping(value: object, name: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} is {'missing' if value is None else 'not an object'}")
+    return value
+
+
+def _text(item: Mapping[str, Any], key: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{key} is {'missing' if value is None else 'not a non-empty string'}")
+    return value
+
+
+def _optional_text(value: object) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _timestamp(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("watched is missing or not a number")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"watched is not a number: {_clip(str(value))!r}") from None
+    if not 0 < number <= MAX_TIMESTAMP:
+        raise ValueError(f"watched is out of range: {_clip(str(value))}")
+    return int(number)
+
+
+def _required_int(value: object, name: str) -> int:
+    result = _optional_int(value, name)
+    if result is None:
+        raise ValueError(f"{name} is missing")
+    return result
+
+
+def _optional_int(value: object, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{name} is not a number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise ValueError(f"{name} is not a number: {_clip(str(value))!r}")
+
+
+def _optional_url(value: object) -> str | None:
+    if isinstance(value, str) and value.startswith(("http://", "https://")):
+        return value
+    return None
+
+
+def _first_id(item: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        value = item.get(key)
+        if isinstance(value, int | str) and not isinstance(value, bool) and str(value).strip():
+            return f"{key.removesuffix('_id')}:{value}"
+    return None
+
+
+def _failure_text(body: bytes) -> str:
+    try:
+        document = json.loads(body[:4096])
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return ""
+    if isinstance(document, dict) and isinstance(document.get("error"), str):
+        return f": {_clip(document['error'])}"
+    return ""
+
+
+def _excerpt(body: bytes) -> str:
+    if not body.strip():
+        return "(empty body)"
+    text = body[: EXCERPT * 4].decode("utf-8", errors="replace")
+    return repr(_clip(" ".join(text.split())))
+
+
+def _clip(text: str) -> str:
+    printable = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return printable if len(printable) <= EXCERPT else printable[: EXCERPT - 1] + "…"

@@ -1,0 +1,386 @@
+"""The durable state: one SQLite file with each user's memory and the outbox.
+
+Finding new items and queueing their deliveries is one transaction (`record_poll`); a
+delivery leaves the outbox in the transaction that records its success (`mark_delivered`).
+This is the only module that imports sqlite3.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import IO
+
+from watcherd.detect import UserMemory
+from watcherd.errors import StateError
+from watcherd.model import Message
+
+SCHEMA_VERSION = 1
+# Each entry upgrades the schema from its index to the next version, in one transaction.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE users (
+            username TEXT PRIMARY KEY,
+            cursor INTEGER,
+            floor INTEGER,
+            fingerprint TEXT,  -- NULL: polled, but no feed was ever read
+            last_poll REAL,
+            last_outcome TEXT
+        )""",
+        """CREATE TABLE seen (
+            username TEXT NOT NULL,
+            identity TEXT NOT NULL,
+            watched INTEGER NOT NULL,
+            PRIMARY KEY (username, identity)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL,
+            target TEXT NOT NULL,
+            identity TEXT NOT NULL,
+            watched INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            body TEXT NOT NULL,
+            link TEXT,
+            created_at REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_try REAL NOT NULL,
+            last_error TEXT,
+            UNIQUE (username, target, identity)
+        )""",
+        "CREATE INDEX outbox_order ON outbox (username, target, watched, id)",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One outbox row: a message still to deliver to one target."""
+
+    id: int
+    username: str
+    target: str
+    identity: str
+    watched: int
+    message: Message
+    attempts: int
+    next_try: float
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    """A message to queue for one target, as part of a poll's transaction."""
+
+    target: str
+    identity: str
+    watched: int
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class UserStatus:
+    """A user's line in `watcherd state show`."""
+
+    username: str
+    cursor: int | None
+    seen: int
+    last_poll: float | None
+    last_outcome: str | None
+    pending: tuple[Delivery, ...]
+
+
+class Store:
+    """The SQLite state file.
+
+    Args:
+        path: the database file; created (0600, its folder 0700) when missing.
+        exclusive: hold a lock for the life of the store, so a second watcherd on the same
+            file is refused rather than racing this one.
+
+    Raises:
+        StateError: the file cannot be created or opened, is not a watcherd state file, was
+            written by a newer watcherd, or another watcherd holds it.
+    """
+
+    def __init__(self, path: Path, *, exclusive: bool = True) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._lock_file: IO[bytes] | None = None
+        try:
+            if not path.parent.exists():
+                path.parent.mkdir(mode=0o700, parents=True)
+            if exclusive:
+                self._lock_file = _take_lock(path)
+            if not path.exists():
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            self._db = sqlite3.connect(
+                path, check_same_thread=False, isolation_level=None, timeout=10
+            )
+        except OSError as exc:
+            self._release()
+            raise StateError(
+                f"state file {path}: cannot open: {exc.strerror}", permanent=True
+            ) from exc
+        except sqlite3.Error as exc:
+            self._release()
+            raise StateError(f"state file {path}: cannot open: {exc}", permanent=True) from exc
+        try:
+            self._prepare()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise StateError(
+                f"state file {path} is not a watcherd state database ({exc}); "
+                "move it aside or restore a backup — it is not reset automatically",
+                permanent=True,
+            ) from exc
+
+    def _prepare(self) -> None:
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            self.close()
+            raise StateError(
+                f"state file {self.path} has schema version {version}, newer than this "
+                f"watcherd understands ({SCHEMA_VERSION}); upgrade watcherd",
+                permanent=True,
+            )
+        tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if version == 0 and tables:
+            self.close()
+            raise StateError(
+                f"state file {self.path} holds tables but no watcherd schema version; "
+                "it is not a watcherd state file",
+                permanent=True,
+            )
+        for step in range(version, SCHEMA_VERSION):
+            with self._transaction("upgrade the schema") as db:
+                for statement in MIGRATIONS[step]:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {step + 1}")
+
+    def close(self) -> None:
+        """Close the database and release the lock."""
+        with contextlib.suppress(sqlite3.Error, AttributeError):
+            self._db.close()
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    @contextlib.contextmanager
+    def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction; a sqlite error becomes a `StateError` naming `action`."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise StateError(f"state file {self.path}: cannot {action}: {exc}") from exc
+
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                cursor = self._db.execute(sql, params)
+                cursor.row_factory = sqlite3.Row
+                return cursor.fetchall()
+            except sqlite3.Error as exc:
+                raise StateError(f"state file {self.path}: read failed: {exc}") from exc
+
+    def memory(self, username: str) -> UserMemory | None:
+        """The user's memory, or None when the user was never polled (or was reset)."""
+        rows = self._query(
+            "SELECT cursor, floor, fingerprint FROM users WHERE username = ?", (username,)
+        )
+        if not rows or rows[0]["fingerprint"] is None:
+            return None
+        seen = self._query("SELECT identity, watched FROM seen WHERE username = ?", (username,))
+        return UserMemory(
+            seen=MappingProxyType({row["identity"]: row["watched"] for row in seen}),
+            cursor=rows[0]["cursor"],
+            floor=rows[0]["floor"],
+            fingerprint=rows[0]["fingerprint"],
+        )
+
+    def record_poll(
+        self,
+        username: str,
+        previous: UserMemory | None,
+        memory: UserMemory,
+        queued: Sequence[QueuedMessage],
+        *,
+        now: float,
+        outcome: str,
+    ) -> int:
+        """Store a poll's outcome in one transaction: the new memory and the queued messages.
+
+        Only the difference between `previous` and `memory` is written. Returns how many
+        deliveries were queued (a message already queued for the same target is not doubled).
+        """
+        old_seen = previous.seen if previous is not None else {}
+        gone = [(username, identity) for identity in old_seen if identity not in memory.seen]
+        added = [
+            (username, identity, watched)
+            for identity, watched in memory.seen.items()
+            if identity not in old_seen
+        ]
+        with self._transaction(f"record the poll of {username}") as db:
+            db.execute(
+                """INSERT INTO users (username, cursor, floor, fingerprint, last_poll, last_outcome)
+                   VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (username) DO UPDATE SET cursor = excluded.cursor,
+                     floor = excluded.floor, fingerprint = excluded.fingerprint,
+                     last_poll = excluded.last_poll, last_outcome = excluded.last_outcome""",
+                (username, memory.cursor, memory.floor, memory.fingerprint, now, outcome),
+            )
+            db.executemany("DELETE FROM seen WHERE username = ? AND identity = ?", gone)
+            db.executemany(
+                "INSERT OR REPLACE INTO seen (username, identity, watched) VALUES (?, ?, ?)",
+                added,
+            )
+            before = db.total_changes
+            db.executemany(
+                """INSERT OR IGNORE INTO outbox
+                   (username, target, identity, watched, title, body, link, created_at, next_try)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [
+                    (
+                        username,
+                        item.target,
+                        item.identity,
+                        item.watched,
+                        item.message.title,
+                        item.message.body,
+                        item.message.link,
+                        now,
+                        now,
+                    )
+                    for item in queued
+                ],
+            )
+            return db.total_changes - before
+
+    def record_poll_outcome(self, username: str, *, now: float, outcome: str) -> None:
+        """Remember when a user was polled and how it went, leaving the memory alone."""
+        with self._transaction(f"record the poll of {username}") as db:
+            db.execute(
+                """INSERT INTO users (username, fingerprint, last_poll, last_outcome)
+                   VALUES (?, NULL, ?, ?)
+                   ON CONFLICT (username) DO UPDATE SET last_poll = excluded.last_poll,
+                     last_outcome = excluded.last_outcome""",
+                (username, now, outcome),
+            )
+
+    def pending(self, username: str | None = None, target: str | None = None) -> list[Delivery]:
+        """Outbox rows (all, one user's, or one user's for one target) in delivery order:
+        per user and target, oldest first."""
+        conditions = []
+        params: list[str] = []
+        if username is not None:
+            conditions.append("username = ?")
+            params.append(username)
+        if target is not None:
+            conditions.append("target = ?")
+            params.append(target)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        sql = f"SELECT * FROM outbox{where} ORDER BY username, target, watched, id"  # noqa: S608
+        rows = self._query(sql, params)
+        return [_delivery(row) for row in rows]
+
+    def mark_delivered(self, delivery_id: int) -> None:
+        """The target accepted it: it leaves the outbox."""
+        with self._transaction("record a delivery") as db:
+            db.execute("DELETE FROM outbox WHERE id = ?", (delivery_id,))
+
+    def mark_failed(self, delivery_id: int, *, error: str, next_try: float) -> None:
+        """The target refused it: count the attempt and set when to try again."""
+        with self._transaction("record a failed delivery") as db:
+            db.execute(
+                """UPDATE outbox SET attempts = attempts + 1, next_try = ?, last_error = ?
+                   WHERE id = ?""",
+                (next_try, error[:500], delivery_id),
+            )
+
+    def statuses(self) -> list[UserStatus]:
+        """Per user: cursor, remembered items, last poll and its outcome, pending deliveries."""
+        pending: dict[str, list[Delivery]] = {}
+        for delivery in self.pending():
+            pending.setdefault(delivery.username, []).append(delivery)
+        rows = self._query(
+            """SELECT u.username, u.cursor, u.last_poll, u.last_outcome,
+                      (SELECT count(*) FROM seen s WHERE s.username = u.username) AS seen
+               FROM users u ORDER BY u.username"""
+        )
+        statuses = [
+            UserStatus(
+                username=row["username"],
+                cursor=row["cursor"],
+                seen=row["seen"],
+                last_poll=row["last_poll"],
+                last_outcome=row["last_outcome"],
+                pending=tuple(pending.pop(row["username"], [])),
+            )
+            for row in rows
+        ]
+        statuses.extend(
+            UserStatus(name, None, 0, None, None, tuple(items)) for name, items in pending.items()
+        )
+        return statuses
+
+    def reset(self, username: str) -> tuple[int, int]:
+        """Forget a user, so the next poll records a new baseline.
+
+        Returns (remembered items forgotten, pending deliveries dropped).
+        """
+        with self._transaction(f"reset {username}") as db:
+            seen = db.execute("DELETE FROM seen WHERE username = ?", (username,)).rowcount
+            dropped = db.execute("DELETE FROM outbox WHERE username = ?", (username,)).rowcount
+            db.execute("DELETE FROM users WHERE username = ?", (username,))
+        return seen, dropped
+
+
+def _take_lock(path: Path) -> IO[bytes]:
+    lock_path = path.with_name(path.name + ".lock")
+    handle = lock_path.open("ab")
+    try:
+        lock_path.chmod(0o600)
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise StateError(
+            f"state file {path} is in use by another watcherd; stop it first", permanent=True
+        ) from None
+    return handle
+
+
+def _delivery(row: sqlite3.Row) -> Delivery:
+    return Delivery(
+        id=row["id"],
+        username=row["username"],
+        target=row["target"],
+        identity=row["identity"],
+        watched=row["watched"],
+        message=Message(title=row["title"], body=row["body"], link=row["link"]),
+        attempts=row["attempts"],
+        next_try=row["next_try"],
+        last_error=row["last_error"],
+    )

@@ -1,0 +1,214 @@
+"""The pipeline for one user: poll → detect → render → queue, and delivering the outbox.
+
+Given its collaborators (a feed source, the state store, one sender per target), the worker
+does one step at a time and returns what happened; it never sleeps and never reads the clock
+(`now` is passed in), so the scheduler, `once` and the tests all drive it the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from watcherd.detect import Policy, detect
+from watcherd.errors import DeliveryError, FeedError
+from watcherd.model import DeliveryReport, Message, PollResult, WatchEvent
+from watcherd.render import render
+from watcherd.sources import FeedSource
+from watcherd.state import Delivery, QueuedMessage, Store
+
+log = logging.getLogger(__name__)
+
+
+class Sender(Protocol):
+    """Delivers a message to one target or raises `DeliveryError`."""
+
+    def send(self, message: Message) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UserPlan:
+    """Who to poll, what to notify, and where to send it."""
+
+    username: str
+    targets: tuple[str, ...]
+    policy: Policy
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff for failed deliveries: initial, doubled per attempt, capped."""
+
+    initial: float = 30.0
+    maximum: float = 3600.0
+
+    def delay(self, attempts: int) -> float:
+        """Seconds to wait after the `attempts`-th failed attempt (1 for the first)."""
+        return float(min(self.maximum, self.initial * 2 ** min(max(attempts - 1, 0), 32)))
+
+
+class Worker:
+    """Polls users and delivers their outbox.
+
+    Args:
+        source: the feed source.
+        store: the state file.
+        senders: target name -> sender.
+        plans: one per configured user.
+        backoff: when to retry a failed delivery.
+        renderer: event -> message (the default renders as DESIGN.md's Messages says).
+    """
+
+    def __init__(
+        self,
+        source: FeedSource,
+        store: Store,
+        senders: Mapping[str, Sender],
+        plans: Sequence[UserPlan],
+        *,
+        backoff: Backoff | None = None,
+        renderer: Callable[[WatchEvent], Message] = render,
+    ) -> None:
+        self._source = source
+        self._store = store
+        self._senders = senders
+        self._plans = {plan.username: plan for plan in plans}
+        self._backoff = backoff or Backoff()
+        self._render = renderer
+        self._group_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    @property
+    def usernames(self) -> list[str]:
+        return list(self._plans)
+
+    def poll(self, username: str, now: float) -> PollResult:
+        """Fetch one user's feed, find what is new and queue it, in one transaction.
+
+        A feed error is recorded and returned, never raised: one bad user never stops the loop.
+        `StateError` is raised: without the state file nothing can be done safely.
+        """
+        plan = self._plans[username]
+        try:
+            page = self._source.fetch(username)
+        except FeedError as exc:
+            self._store.record_poll_outcome(username, now=now, outcome=f"error: {exc}")
+            log.warning("poll %s failed: %s", username, exc)
+            return PollResult(username, ok=False, error=str(exc))
+        for problem in page.problems:
+            log.warning("%s", problem)
+        memory = self._store.memory(username)
+        if memory is not None and page.fingerprint and memory.fingerprint == page.fingerprint:
+            self._store.record_poll_outcome(username, now=now, outcome="ok: unchanged")
+            return PollResult(username, ok=True, fetched=len(page.events), unchanged=True)
+        detection = detect(memory, page, plan.policy)
+        if detection.overflow:
+            log.warning(
+                "%s: the feed window (%d items) is full of items not seen before: more may have"
+                " happened since the last poll than the feed shows, and those cannot be sent",
+                username,
+                page.window_size,
+            )
+        queued = [
+            QueuedMessage(target, event.identity, event.watched_ts, self._render(event))
+            for event in detection.to_notify
+            for target in plan.targets
+        ]
+        outcome = "ok: baseline" if detection.baseline else f"ok: {len(detection.new)} new"
+        count = self._store.record_poll(
+            username, memory, detection.memory, queued, now=now, outcome=outcome
+        )
+        return PollResult(
+            username,
+            ok=True,
+            fetched=len(page.events),
+            new=len(detection.new),
+            queued=count,
+            skipped_items=len(page.problems),
+            baseline=detection.baseline,
+            overflow=detection.overflow,
+        )
+
+    def deliver(
+        self,
+        now: float,
+        username: str | None = None,
+        *,
+        ignore_backoff: bool = False,
+        keep_going: Callable[[], bool] = lambda: True,
+    ) -> DeliveryReport:
+        """Send what is due in the outbox (of one user, or everyone's).
+
+        Per user and target, oldest first; the first failure stops that pair for this round,
+        keeping its order, while other pairs go on. `ignore_backoff` sends rows whose retry
+        time has not come yet (for `once`, whose runs are themselves the retry schedule).
+        A pair another thread is already delivering is left to it. `keep_going` is asked
+        before each send, so a stopping daemon finishes the send in hand and no more.
+        """
+        report = DeliveryReport()
+        pairs = {(d.username, d.target) for d in self._store.pending(username)}
+        for user, target in sorted(pairs):
+            if not keep_going():
+                break
+            lock = self._group_lock(user, target)
+            if not lock.acquire(blocking=False):
+                continue
+            try:
+                # Read again under the lock: another thread may have delivered some meanwhile.
+                group = self._store.pending(user, target)
+                self._deliver_group(group, now, ignore_backoff, keep_going, report)
+            finally:
+                lock.release()
+        report.pending = len(self._store.pending(username))
+        return report
+
+    def _deliver_group(
+        self,
+        group: list[Delivery],
+        now: float,
+        ignore_backoff: bool,
+        keep_going: Callable[[], bool],
+        report: DeliveryReport,
+    ) -> None:
+        for delivery in group:
+            if not keep_going():
+                return
+            if not ignore_backoff and delivery.next_try > now:
+                return  # the oldest is waiting for its retry; later ones wait behind it
+            sender = self._senders.get(delivery.target)
+            if sender is None:
+                error = f"target {delivery.target!r} is no longer configured"
+                self._fail(delivery, error, now, report)
+                return
+            try:
+                sender.send(delivery.message)
+            except DeliveryError as exc:
+                self._fail(delivery, str(exc), now, report)
+                return
+            self._store.mark_delivered(delivery.id)
+            report.delivered += 1
+            log.debug(
+                "delivered %s to %s: %s", delivery.username, delivery.target, delivery.identity
+            )
+
+    def _fail(self, delivery: Delivery, error: str, now: float, report: DeliveryReport) -> None:
+        attempts = delivery.attempts + 1
+        next_try = now + self._backoff.delay(attempts)
+        self._store.mark_failed(delivery.id, error=error, next_try=next_try)
+        report.failed += 1
+        report.errors.append(error)
+        log.warning(
+            "delivery of %s's item to %s failed (attempt %d, next in %.0fs): %s",
+            delivery.username,
+            delivery.target,
+            attempts,
+            next_try - now,
+            error,
+        )
+
+    def _group_lock(self, username: str, target: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._group_locks.setdefault((username, target), threading.Lock())
