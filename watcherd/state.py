@@ -111,16 +111,14 @@ class Store:
     """
 
     def __init__(self, path: Path, *, exclusive: bool = True) -> None:
+        """Open (or create) the state file; `Path(":memory:")` gives a throwaway one."""
         self.path = path
         self._lock = threading.RLock()
         self._lock_file: IO[bytes] | None = None
+        in_memory = str(path) == ":memory:"  # tests: a real SQLite, held in memory
         try:
-            if not path.parent.exists():
-                path.parent.mkdir(mode=0o700, parents=True)
-            if exclusive:
-                self._lock_file = _take_lock(path)
-            if not path.exists():
-                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            if not in_memory:
+                self._lock_file = _prepare_file(path, exclusive=exclusive)
             self._db = sqlite3.connect(
                 path, check_same_thread=False, isolation_level=None, timeout=10
             )
@@ -356,6 +354,16 @@ class Store:
             dropped = db.execute("DELETE FROM outbox WHERE username = ?", (username,)).rowcount
             db.execute("DELETE FROM users WHERE username = ?", (username,))
         return seen, dropped
+
+
+def _prepare_file(path: Path, *, exclusive: bool) -> IO[bytes] | None:
+    """Create the folder (0700) and the file (0600) if missing; lock it when `exclusive`."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True)
+    lock = _take_lock(path) if exclusive else None
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    return lock
 
 
 def _take_lock(path: Path) -> IO[bytes]:

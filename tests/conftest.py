@@ -1,0 +1,260 @@
+"""Shared fixtures: a fake Trakt v1 server, a JSON receiver for Apprise's json://, an SMTP
+server, configuration files, and a runner for the installed `watcherd` command.
+
+Everything listens on 127.0.0.1; nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message as EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from watcherd.simulator import FakeTraktV1
+
+API_KEY = "k3y-SECRET-0123456789abcdef"
+WATCHERD = str(Path(sys.executable).with_name("watcherd"))
+
+
+# -- the fake Trakt --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def trakt() -> Iterator[FakeTraktV1]:
+    with FakeTraktV1(API_KEY) as server:
+        yield server
+
+
+# -- a JSON receiver (Apprise json://) -------------------------------------------------------
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    payload: dict[str, Any]
+
+
+@dataclass
+class JsonReceiver:
+    """Records what Apprise's json:// posts; can refuse or hang on demand."""
+
+    server: ThreadingHTTPServer
+    received: list[Received] = field(default_factory=list)
+    refuse: int = 0  # 0: accept; otherwise answer with this status
+    hang: float = 0.0
+    stopping: threading.Event = field(default_factory=threading.Event)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+    attempts: int = 0
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def url(self, path: str = "hook", token: str = "rcv-T0KEN-9f8e7d6c") -> str:
+        return f"json://127.0.0.1:{self.port}/{path}/{token}"
+
+    def titles(self) -> list[str]:
+        return [r.payload.get("title", "") for r in self.received]
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> bool:
+        """Wait until `count` notifications arrived (or the timeout passes)."""
+        with self.arrived:
+            return self.arrived.wait_for(lambda: len(self.received) >= count, timeout=timeout)
+
+
+def _start_receiver() -> JsonReceiver:
+    holder: dict[str, JsonReceiver] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            receiver = holder["r"]
+            length = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(length)
+            with receiver.arrived:
+                receiver.attempts += 1
+            if receiver.hang and receiver.stopping.wait(receiver.hang):
+                return
+            if receiver.refuse:
+                self.send_response(receiver.refuse)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            with receiver.arrived:
+                receiver.received.append(
+                    Received(self.path, dict(self.headers.items()), json.loads(body))
+                )
+                receiver.arrived.notify_all()
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    receiver = JsonReceiver(server)
+    holder["r"] = receiver
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return receiver
+
+
+@pytest.fixture
+def receiver() -> Iterator[JsonReceiver]:
+    r = _start_receiver()
+    yield r
+    r.stopping.set()
+    r.server.shutdown()
+    r.server.server_close()
+
+
+@pytest.fixture
+def receiver2() -> Iterator[JsonReceiver]:
+    r = _start_receiver()
+    yield r
+    r.stopping.set()
+    r.server.shutdown()
+    r.server.server_close()
+
+
+# -- an SMTP server (aiosmtpd) ---------------------------------------------------------------
+
+
+@dataclass
+class Mailbox:
+    port: int
+    messages: list[EmailMessage] = field(default_factory=list)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    def url(self, to: str = "a@example.com") -> str:
+        return f"mailto://127.0.0.1:{self.port}?from=watcherd@example.com&to={to}"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        with self.arrived:
+            self.messages.append(message_from_bytes(envelope.content))
+            self.arrived.notify_all()
+        return "250 OK"
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> bool:
+        with self.arrived:
+            return self.arrived.wait_for(lambda: len(self.messages) >= count, timeout=timeout)
+
+
+def free_port() -> int:
+    # aiosmtpd's Controller(port=0) cannot report the port it got: pick one first.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    box = Mailbox(free_port())
+    controller = Controller(box, hostname="127.0.0.1", port=box.port)
+    controller.start()
+    yield box
+    controller.stop()
+
+
+# -- configuration and the installed command -------------------------------------------------
+
+
+def write_config(
+    folder: Path,
+    trakt: FakeTraktV1,
+    targets: dict[str, str],
+    users: Sequence[str | dict[str, Any]],
+    *,
+    api_key: str = API_KEY,
+    extra: str = "",
+    interval: float = 1,
+    timeout: float = 2,
+) -> Path:
+    """A configuration file for a test: loopback feed and targets, fast schedule."""
+    lines = [
+        'state_file = "state.db"',
+        'log_level = "INFO"',
+        extra,
+        "[trakt]",
+        f'base_url = "{trakt.base_url}"',
+        f'api_key = "{api_key}"',
+        f"timeout = {timeout}",
+        "[schedule]",
+        f"interval = {interval}",
+        "jitter = 0",
+        "[delivery]",
+        "retry_initial = 0.5",
+        "retry_max = 2",
+    ]
+    for name, url in targets.items():
+        lines += ["[[targets]]", f'name = "{name}"', f'url = "{url}"']
+    for user in users:
+        spec = {"username": user} if isinstance(user, str) else user
+        lines.append("[[users]]")
+        for key, value in spec.items():
+            lines.append(f"{key} = {json.dumps(value)}")
+    path = folder / "watcherd.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test process's environment without any WATCHERD_* setting."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHERD_")}
+    env.update(extra)
+    return env
+
+
+def watcherd(
+    *args: str, config: Path | None = None, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed `watcherd` command to completion."""
+    command = [WATCHERD, *args]
+    if config is not None:
+        command += ["--config", str(config)]
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env=env or clean_env(),
+        timeout=timeout,
+        check=False,
+    )
+
+
+@dataclass
+class Daemon:
+    """A `watcherd run` subprocess."""
+
+    process: subprocess.Popen[str]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> tuple[int, str, str]:
+        self.process.send_signal(sig)
+        out, err = self.process.communicate(timeout=timeout)
+        return self.process.returncode, out, err
+
+
+def start_daemon(config: Path, env: dict[str, str] | None = None) -> Daemon:
+    process = subprocess.Popen(
+        [WATCHERD, "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env or clean_env(),
+    )
+    return Daemon(process)
