@@ -45,8 +45,8 @@ def parse_duration(value: object) -> object:
 
     Other values pass through unchanged, so pydantic reports them with its own message.
     """
-    if isinstance(value, bool):
-        return value
+    if isinstance(value, bool):  # pydantic would take `true` as 1 second
+        raise ValueError("expected seconds or a duration such as '90s', '5m', '1h'")
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
@@ -58,8 +58,13 @@ def parse_duration(value: object) -> object:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
-PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
-NonNegativeDuration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
+# `inf` is a valid TOML float, but no scheduler can wait that long.
+PositiveDuration = Annotated[
+    float, BeforeValidator(parse_duration), Field(gt=0, allow_inf_nan=False)
+]
+NonNegativeDuration = Annotated[
+    float, BeforeValidator(parse_duration), Field(ge=0, allow_inf_nan=False)
+]
 
 
 class _Section(BaseModel):
@@ -289,9 +294,10 @@ class _EnvOverride:
     def __enter__(self) -> None:
         if self._environ is None:
             return
+        wanted = dict(self._environ)  # a copy first: `environ` may be os.environ itself
         self._saved = dict(os.environ)
         os.environ.clear()
-        os.environ.update(self._environ)
+        os.environ.update(wanted)
 
     def __exit__(self, *_: object) -> None:
         if self._environ is None:

@@ -61,6 +61,8 @@ class FeedPage:
         window_size: how many items the feed can show at most (100 for v1).
         raw_count: how many items the response held, well-formed or not.
         fingerprint: a digest of the response body, to recognise an unchanged feed.
+        unchanged: the body was the one last seen (its fingerprint was known), so it was not
+            parsed and `events` is empty.
     """
 
     events: tuple[WatchEvent, ...]
@@ -68,6 +70,7 @@ class FeedPage:
     window_size: int = 100
     raw_count: int = 0
     fingerprint: str = ""
+    unchanged: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,8 @@ _MENTION = re.compile(r"@(?=[\w&!#])")
 _SAFE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d+)?(?:/[A-Za-z0-9._~%!$'*+,;=:@/-]*)?$")
 # Bidi overrides/isolates and other invisible format characters can reorder or hide text.
 _FORMAT_CHARS = {"Cf", "Cc", "Cs", "Co", "Cn"}
-_KEEP = {"\u200d"}  # zero-width joiner: part of emoji sequences
+# Zero-width joiner: part of emoji sequences; non-joiner: part of Persian and Indic words.
+_KEEP = {"\u200d", "\u200c"}
 
 
 def neutralise(text: str, limit: int = MAX_FIELD) -> str:

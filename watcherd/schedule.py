@@ -13,9 +13,14 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.events import (
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_SUBMITTED,
+    JobSubmissionEvent,
+)
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -34,9 +39,18 @@ class CycleStats:
 
     polls: int = 0
     failed_polls: int = 0
+    missed: int = 0
     new: int = 0
     delivered: int = 0
     failed_deliveries: int = 0
+    lags: list[float] = field(default_factory=list)
+
+    def lag(self, quantile: float) -> float:
+        """The scheduling lag (due time to start, seconds) at `quantile`, 0 without polls."""
+        if not self.lags:
+            return 0.0
+        ordered = sorted(self.lags)
+        return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
 
 
 class Daemon:
@@ -75,6 +89,7 @@ class Daemon:
         self._busy = 0
         self._idle = threading.Condition()
         self._stopping = threading.Event()
+        self._due: dict[str, float] = {}
         self.fatal: StateError | None = None
 
     def run(self, stop: threading.Event) -> bool:
@@ -94,6 +109,8 @@ class Daemon:
             },
             timezone=UTC,
         )
+        scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
+        scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES)
         start = datetime.fromtimestamp(self._clock(), UTC)
         for username in users:
             first = start + timedelta(seconds=self._rng.uniform(0, self._jitter))
@@ -158,9 +175,27 @@ class Daemon:
                 self._busy -= 1
                 self._idle.notify_all()
 
+    def _on_submitted(self, event: JobSubmissionEvent) -> None:
+        if not event.job_id.startswith("poll:"):
+            return
+        due = event.scheduled_run_times[-1].timestamp()
+        with self._stats_lock:
+            self._due[event.job_id] = due
+            # Coalesced: runs that came due while the pool was busy, folded into this one.
+            self._stats.missed += len(event.scheduled_run_times) - 1
+
+    def _on_skipped(self, event: JobSubmissionEvent) -> None:
+        if event.job_id.startswith("poll:"):
+            with self._stats_lock:
+                self._stats.missed += 1
+
     def _poll(self, username: str) -> None:
         def step() -> None:
             now = self._clock()
+            with self._stats_lock:
+                due = self._due.pop(f"poll:{username}", None)
+                if due is not None:
+                    self._stats.lags.append(max(0.0, now - due))
             result = self._worker.poll(username, now)
             report = self._worker.deliver(self._clock(), username, keep_going=self._keep_going)
             with self._stats_lock:
@@ -199,9 +234,13 @@ class Daemon:
         with self._stats_lock:
             stats, self._stats = self._stats, CycleStats()
         log.info(
-            "cycle: %d poll(s), %d failed; %d new; %d delivered, %d failed deliveries",
+            "cycle: %d poll(s), %d failed, %d missed; lag p50 %.0fms p99 %.0fms; %d new;"
+            " %d delivered, %d failed deliveries",
             stats.polls,
             stats.failed_polls,
+            stats.missed,
+            stats.lag(0.5) * 1000,
+            stats.lag(0.99) * 1000,
             stats.new,
             stats.delivered,
             stats.failed_deliveries,

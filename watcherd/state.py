@@ -132,6 +132,9 @@ class Store:
             raise StateError(f"state file {path}: cannot open: {exc}", permanent=True) from exc
         try:
             self._prepare()
+        except StateError:
+            self.close()  # a failed upgrade must not keep the lock and the connection
+            raise
         except sqlite3.DatabaseError as exc:
             self.close()
             raise StateError(
@@ -141,9 +144,7 @@ class Store:
             ) from exc
 
     def _prepare(self) -> None:
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
+        # Checked before any PRAGMA that writes: a file refused here is left untouched.
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             self.close()
@@ -160,6 +161,9 @@ class Store:
                 "it is not a watcherd state file",
                 permanent=True,
             )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
         for step in range(version, SCHEMA_VERSION):
             with self._transaction("upgrade the schema") as db:
                 for statement in MIGRATIONS[step]:
@@ -218,6 +222,11 @@ class Store:
             floor=rows[0]["floor"],
             fingerprint=rows[0]["fingerprint"],
         )
+
+    def fingerprint(self, username: str) -> str:
+        """The digest of the user's last feed response, or "" when there is none."""
+        rows = self._query("SELECT fingerprint FROM users WHERE username = ?", (username,))
+        return str(rows[0]["fingerprint"] or "") if rows else ""
 
     def record_poll(
         self,

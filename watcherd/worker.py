@@ -92,18 +92,20 @@ class Worker:
         `StateError` is raised: without the state file nothing can be done safely.
         """
         plan = self._plans[username]
+        known = self._store.fingerprint(username)
         try:
-            page = self._source.fetch(username)
+            page = self._source.fetch(username, known)
         except FeedError as exc:
             self._store.record_poll_outcome(username, now=now, outcome=f"error: {exc}")
             log.warning("poll %s failed: %s", username, exc)
             return PollResult(username, ok=False, error=str(exc))
+        if page.unchanged or (known and page.fingerprint == known):
+            # The same body as last time: nothing in it can be new.
+            self._store.record_poll_outcome(username, now=now, outcome="ok: unchanged")
+            return PollResult(username, ok=True, fetched=len(page.events), unchanged=True)
         for problem in page.problems:
             log.warning("%s", problem)
         memory = self._store.memory(username)
-        if memory is not None and page.fingerprint and memory.fingerprint == page.fingerprint:
-            self._store.record_poll_outcome(username, now=now, outcome="ok: unchanged")
-            return PollResult(username, ok=True, fetched=len(page.events), unchanged=True)
         detection = detect(memory, page, plan.policy)
         if detection.overflow:
             log.warning(

@@ -15,8 +15,11 @@ from watcherd.model import FeedPage
 class FeedSource(Protocol):
     """Fetches one user's recent watch events, newest first as the service gives them."""
 
-    def fetch(self, username: str) -> FeedPage:
+    def fetch(self, username: str, known_fingerprint: str = "") -> FeedPage:
         """Return the user's current feed window.
+
+        When the response's fingerprint equals `known_fingerprint`, the source may skip
+        parsing and return a page with `unchanged=True` and no events.
 
         Raises:
             FeedError: the feed could not be read; `permanent` says whether retrying helps.

@@ -82,8 +82,8 @@ class TraktV1Source:
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
 
-    def fetch(self, username: str) -> FeedPage:
-        """Fetch and parse one user's feed.
+    def fetch(self, username: str, known_fingerprint: str = "") -> FeedPage:
+        """Fetch and parse one user's feed; an unchanged body (same fingerprint) is not parsed.
 
         Raises:
             FeedError: on HTTP errors, timeouts, or a body that is not a v1 feed.
@@ -98,10 +98,15 @@ class TraktV1Source:
         except requests.Timeout as exc:
             raise FeedError(f"{username}: feed timed out after {self._timeout:g}s") from exc
         except requests.ConnectionError as exc:
-            raise FeedError(f"{username}: cannot reach the feed ({_reason(exc)})") from exc
+            reason = _reason(exc)
+            if reason == "timed out":  # a read timeout, once urllib3 gave up retrying it
+                raise FeedError(f"{username}: feed timed out after {self._timeout:g}s") from exc
+            raise FeedError(f"{username}: cannot reach the feed ({reason})") from exc
         except requests.RequestException as exc:
             raise FeedError(f"{username}: feed request failed ({type(exc).__name__})") from exc
         log.debug("user/watched for %s: HTTP %s, %d bytes", username, status, len(body))
+        if status == 200 and known_fingerprint and fingerprint(body) == known_fingerprint:
+            return FeedPage(events=(), fingerprint=known_fingerprint, unchanged=True)
         return parse_response(username, status, body)
 
     def close(self) -> None:
@@ -182,8 +187,13 @@ def parse_response(username: str, status: int, body: bytes) -> FeedPage:
         problems=tuple(problems),
         window_size=WINDOW,
         raw_count=len(document),
-        fingerprint=hashlib.blake2b(body, digest_size=16).hexdigest(),
+        fingerprint=fingerprint(body),
     )
+
+
+def fingerprint(body: bytes) -> str:
+    """A digest of a response body: equal digests mean an unchanged feed."""
+    return hashlib.blake2b(body, digest_size=16).hexdigest()
 
 
 def parse_item(username: str, raw: object) -> WatchEvent:
