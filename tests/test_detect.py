@@ -1,0 +1,468 @@
+"""Novelty: `watcherd.detect.detect` over hand-built feed windows and memories."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from types import MappingProxyType
+
+import pytest
+
+from watcherd.detect import FirstRun, Policy, UserMemory, detect, oldest_first
+from watcherd.model import Episode, FeedPage, MediaType, Movie, WatchEvent
+
+T0 = 1_700_000_000
+WINDOW = 100
+
+
+def event(
+    ts: int, key: str, *, action: str = "checkin", kind: MediaType = MediaType.MOVIE
+) -> WatchEvent:
+    """An event whose identity follows the v1 source's shape: type|action|watched|key."""
+    watched_at = datetime.fromtimestamp(ts, tz=UTC)
+    identity = f"{kind.value}|{action}|{ts}|{key}"
+    if kind is MediaType.MOVIE:
+        movie = Movie(title=key, year=2000, url=None)
+        return WatchEvent(identity, "alice", kind, action, watched_at, movie=movie)
+    episode = Episode(key, 2010, 1, 1, None, None)
+    return WatchEvent(identity, "alice", kind, action, watched_at, episode=episode)
+
+
+def page(events: Iterable[WatchEvent], *, raw_count: int | None = None) -> FeedPage:
+    """A feed window as v1 returns it: newest first, at most WINDOW items."""
+    ordered = tuple(sorted(events, key=lambda e: e.watched_ts, reverse=True))
+    count = len(ordered) if raw_count is None else raw_count
+    return FeedPage(events=ordered, raw_count=count, window_size=WINDOW)
+
+
+def history(count: int, *, start: int = T0, prefix: str = "m") -> list[WatchEvent]:
+    """`count` events one minute apart, oldest first."""
+    return [event(start + 60 * i, f"{prefix}{i}") for i in range(count)]
+
+
+def ids(events: Iterable[WatchEvent]) -> list[str]:
+    return [e.identity for e in events]
+
+
+BASELINE = Policy()
+SEND_ALL = Policy(first_run=FirstRun.ALL)
+
+
+def baseline(events: Iterable[WatchEvent], *, raw_count: int | None = None) -> UserMemory:
+    """The memory after a first poll that only recorded this window."""
+    return detect(None, page(events, raw_count=raw_count), BASELINE).memory
+
+
+# -- first poll ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("count", "expected_floor"),
+    [
+        (3, None),
+        (WINDOW, T0),
+    ],
+    ids=["window-not-full-no-floor", "window-full-floor-at-oldest"],
+)
+def test_first_poll_with_baseline_sends_nothing_and_remembers_the_window(
+    count: int, expected_floor: int | None
+) -> None:
+    events = history(count)
+
+    detection = detect(None, page(events), BASELINE)
+
+    assert detection.baseline is True
+    assert detection.new == ()
+    assert detection.to_notify == ()
+    assert detection.overflow is False
+    assert dict(detection.memory.seen) == {e.identity: e.watched_ts for e in events}
+    assert detection.memory.cursor == events[-1].watched_ts
+    assert detection.memory.floor == expected_floor
+
+
+def test_first_poll_with_all_sends_everything_oldest_first() -> None:
+    events = history(5)
+
+    detection = detect(None, page(events), SEND_ALL)
+
+    assert detection.baseline is False
+    assert ids(detection.new) == ids(events)
+    assert ids(detection.to_notify) == ids(events)
+    assert detection.memory.cursor == events[-1].watched_ts
+
+
+def test_first_poll_with_all_still_applies_the_action_filter() -> None:
+    checkin = event(T0, "a", action="checkin")
+    seen = event(T0 + 1, "b", action="seen")
+
+    detection = detect(None, page([checkin, seen]), SEND_ALL)
+
+    assert ids(detection.new) == ids([checkin, seen])
+    assert ids(detection.to_notify) == ids([checkin])
+
+
+def test_first_poll_of_an_empty_feed_remembers_nothing_and_later_items_are_sent() -> None:
+    first = detect(None, page([]), BASELINE)
+    assert first.baseline is True
+    assert dict(first.memory.seen) == {}
+    assert first.memory.cursor is None
+    assert first.memory.floor is None
+
+    later = history(2)
+    second = detect(first.memory, page(later), BASELINE)
+
+    assert second.baseline is False
+    assert ids(second.to_notify) == ids(later)
+
+
+# -- re-fetches, ties, insertions, the floor -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("count", "policy"),
+    [
+        (3, BASELINE),
+        (3, SEND_ALL),
+        (WINDOW, BASELINE),
+        (WINDOW, SEND_ALL),
+    ],
+    ids=["small-baseline", "small-all", "full-baseline", "full-all"],
+)
+def test_refetched_identical_window_sends_nothing(count: int, policy: Policy) -> None:
+    window = page(history(count))
+    first = detect(None, window, policy)
+
+    again = detect(first.memory, window, policy)
+
+    assert again.new == ()
+    assert again.to_notify == ()
+    assert again.overflow is False
+    assert dict(again.memory.seen) == dict(first.memory.seen)
+
+
+def test_two_items_in_the_same_second_are_each_sent_once() -> None:
+    old = history(3)
+    memory = baseline(old)
+    moment = T0 + 3600
+    twins = [event(moment, "twin-b"), event(moment, "twin-a", kind=MediaType.EPISODE)]
+
+    second = detect(memory, page([*old, *twins]), BASELINE)
+    third = detect(second.memory, page([*old, *twins]), BASELINE)
+
+    assert sorted(ids(second.to_notify)) == sorted(ids(twins))
+    assert third.to_notify == ()
+
+
+def test_second_item_arriving_later_in_an_already_handled_second_is_sent() -> None:
+    moment = T0 + 3600
+    first = event(moment, "first")
+    memory = detect(baseline(history(3)), page([*history(3), first]), BASELINE).memory
+    late = event(moment, "late-twin")
+
+    detection = detect(memory, page([*history(3), first, late]), BASELINE)
+
+    assert ids(detection.to_notify) == [late.identity]
+
+
+@pytest.mark.parametrize(
+    "full",
+    [False, True],
+    ids=["window-not-full", "window-full-oldest-scrolls-out"],
+)
+def test_item_inserted_below_cursor_is_noticed(full: bool) -> None:
+    events = history(WINDOW if full else 10)
+    memory = baseline(events)
+    assert memory.cursor == events[-1].watched_ts
+    inserted = event(events[5].watched_ts + 30, "backdated")
+    # The feed still shows 100 items at most: an insertion pushes the oldest one out.
+    shown = [*events[1:], inserted] if full else [*events, inserted]
+
+    detection = detect(memory, page(shown), BASELINE)
+
+    assert memory.cursor is not None
+    assert inserted.watched_ts < memory.cursor
+    assert memory.floor is None or inserted.watched_ts >= memory.floor
+    assert ids(detection.to_notify) == [inserted.identity]
+    assert detection.overflow is False
+
+
+@pytest.mark.parametrize(
+    "below",
+    [1, 60, 86_400 * 365],
+    ids=["one-second-below", "one-minute-below", "a-year-below"],
+)
+def test_item_below_the_floor_is_never_sent(below: int) -> None:
+    events = history(WINDOW)
+    memory = baseline(events)
+    assert memory.floor == T0
+    ancient = event(T0 - below, "ancient")
+    shown = [*events[1:], ancient]  # e.g. the newest item was deleted, an old one reappears
+
+    detection = detect(memory, page(shown), SEND_ALL)
+    again = detect(detection.memory, page(shown), SEND_ALL)
+
+    assert ancient not in detection.new
+    assert detection.to_notify == ()
+    assert ancient.identity not in detection.memory.seen
+    assert again.to_notify == ()
+
+
+def test_unknown_item_exactly_at_the_floor_is_sent() -> None:
+    events = history(WINDOW)
+    memory = baseline(events)
+    at_floor = event(T0, "same-second-as-floor")
+
+    detection = detect(memory, page([*events[1:], at_floor]), BASELINE)
+
+    assert ids(detection.to_notify) == [at_floor.identity]
+
+
+# -- filters ---------------------------------------------------------------------------------
+
+
+MOVIE_CHECKIN = event(T0 + 10, "movie-checkin", action="checkin")
+MOVIE_SCROBBLE = event(T0 + 20, "movie-scrobble", action="scrobble")
+MOVIE_SEEN = event(T0 + 30, "movie-seen", action="seen")
+EPISODE_CHECKIN = event(T0 + 40, "ep-checkin", action="checkin", kind=MediaType.EPISODE)
+EPISODE_SCROBBLE = event(T0 + 50, "ep-scrobble", action="scrobble", kind=MediaType.EPISODE)
+MIXED = [MOVIE_CHECKIN, MOVIE_SCROBBLE, MOVIE_SEEN, EPISODE_CHECKIN, EPISODE_SCROBBLE]
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        (Policy(), [MOVIE_CHECKIN, MOVIE_SCROBBLE, EPISODE_CHECKIN, EPISODE_SCROBBLE]),
+        (Policy(actions=frozenset({"checkin"})), [MOVIE_CHECKIN, EPISODE_CHECKIN]),
+        (Policy(actions=frozenset({"seen"})), [MOVIE_SEEN]),
+        (
+            Policy(actions=frozenset({"checkin", "scrobble", "seen"})),
+            [MOVIE_CHECKIN, MOVIE_SCROBBLE, MOVIE_SEEN, EPISODE_CHECKIN, EPISODE_SCROBBLE],
+        ),
+        (Policy(types=frozenset({"movie"})), [MOVIE_CHECKIN, MOVIE_SCROBBLE]),
+        (Policy(types=frozenset({"episode"})), [EPISODE_CHECKIN, EPISODE_SCROBBLE]),
+        (
+            Policy(actions=frozenset({"scrobble"}), types=frozenset({"episode"})),
+            [EPISODE_SCROBBLE],
+        ),
+        (Policy(actions=frozenset({"rating"})), []),
+    ],
+    ids=[
+        "default-checkin-and-scrobble",
+        "checkin-only",
+        "seen-only",
+        "every-action",
+        "movies-only",
+        "episodes-only",
+        "episode-scrobbles-only",
+        "action-the-feed-never-has",
+    ],
+)
+def test_filters_choose_what_is_notified_but_every_new_item_counts_as_new(
+    policy: Policy, expected: list[WatchEvent]
+) -> None:
+    memory = baseline(history(3))
+
+    detection = detect(memory, page([*history(3), *MIXED]), policy)
+
+    assert ids(detection.new) == ids(MIXED)
+    assert ids(detection.to_notify) == ids(expected)
+    assert set(ids(MIXED)) <= set(detection.memory.seen)
+
+
+def test_filtered_item_is_remembered_and_not_sent_when_the_filter_widens_later() -> None:
+    memory = baseline(history(3))
+    window = page([*history(3), *MIXED])
+    narrow = detect(memory, window, Policy(actions=frozenset({"checkin"})))
+
+    wide = detect(narrow.memory, window, Policy(actions=frozenset({"checkin", "scrobble", "seen"})))
+
+    assert ids(narrow.to_notify) == ids([MOVIE_CHECKIN, EPISODE_CHECKIN])
+    assert wide.new == ()
+    assert wide.to_notify == ()
+
+
+# -- overflow --------------------------------------------------------------------------------
+
+
+OLD = history(WINDOW, prefix="old")
+FRESH = history(WINDOW, start=T0 + 86_400, prefix="new")
+OVERFLOW_CASES: dict[str, tuple[UserMemory | None, FeedPage]] = {
+    "full-window-disjoint": (baseline(OLD), page(FRESH)),
+    "full-window-one-shared-item": (baseline(OLD), page([OLD[-1], *FRESH[1:]])),
+    "small-window-disjoint": (baseline(OLD), page(FRESH[:50])),
+    "first-poll-full-window": (None, page(FRESH)),
+    "full-raw-count-all-items-malformed": (baseline(OLD), page([], raw_count=WINDOW)),
+    "full-raw-count-one-malformed-rest-disjoint": (
+        baseline(OLD),
+        page(FRESH[1:], raw_count=WINDOW),
+    ),
+    "memory-of-empty-feed-then-full-window": (baseline([]), page(FRESH)),
+}
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("full-window-disjoint", True),
+        ("full-window-one-shared-item", False),
+        ("small-window-disjoint", False),
+        ("first-poll-full-window", False),
+        ("full-raw-count-all-items-malformed", False),
+        ("full-raw-count-one-malformed-rest-disjoint", True),
+        ("memory-of-empty-feed-then-full-window", True),
+    ],
+    ids=str,
+)
+def test_overflow_is_flagged_only_when_a_full_window_shares_nothing_with_memory(
+    case: str, expected: bool
+) -> None:
+    memory, window = OVERFLOW_CASES[case]
+
+    detection = detect(memory, window, BASELINE)
+
+    assert detection.overflow is expected
+
+
+def test_overflowed_window_still_sends_every_item_it_shows() -> None:
+    memory, window = OVERFLOW_CASES["full-window-disjoint"]
+
+    detection = detect(memory, window, BASELINE)
+
+    assert detection.overflow is True
+    assert len(detection.to_notify) == WINDOW
+
+
+# -- floor and cursor ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("previous_floor", "oldest_shown", "full", "expected_floor"),
+    [
+        (None, T0 + 500, True, T0 + 500),
+        (None, T0 + 500, False, None),
+        (T0 + 500, T0 + 600, True, T0 + 600),
+        (T0 + 500, T0 + 400, True, T0 + 500),
+        (T0 + 500, T0 + 500, True, T0 + 500),
+        (T0 + 500, T0 + 600, False, T0 + 500),
+        (T0 + 500, T0 + 400, False, T0 + 500),
+    ],
+    ids=[
+        "set-by-first-full-window",
+        "stays-unset-while-window-not-full",
+        "rises-with-a-newer-full-window",
+        "never-falls-for-an-older-full-window",
+        "unchanged-at-same-oldest",
+        "not-moved-by-a-small-window-above",
+        "not-moved-by-a-small-window-below",
+    ],
+)
+def test_floor_only_rises_and_only_with_a_full_window(
+    previous_floor: int | None, oldest_shown: int, full: bool, expected_floor: int | None
+) -> None:
+    memory = UserMemory(seen=MappingProxyType({}), cursor=T0 + 10_000, floor=previous_floor)
+    shown = history(WINDOW if full else 5, start=oldest_shown)
+
+    detection = detect(memory, page(shown), BASELINE)
+
+    assert detection.memory.floor == expected_floor
+
+
+@pytest.mark.parametrize(
+    ("cursor", "newest_shown", "expected"),
+    [
+        (None, T0, T0),
+        (T0, T0 + 60, T0 + 60),
+        (T0 + 60, T0, T0 + 60),
+    ],
+    ids=["set-by-first-items", "rises-with-newer-items", "never-falls-when-items-vanish"],
+)
+def test_cursor_is_the_newest_watched_handled_and_never_falls(
+    cursor: int | None, newest_shown: int, expected: int
+) -> None:
+    memory = UserMemory(cursor=cursor)
+
+    detection = detect(memory, page([event(newest_shown, "x")]), BASELINE)
+
+    assert detection.memory.cursor == expected
+
+
+def test_memory_below_a_risen_floor_is_pruned() -> None:
+    old = history(WINDOW)
+    memory = baseline(old)
+    fresh = history(10, start=old[-1].watched_ts + 60, prefix="fresh")
+    shown = [*old[10:], *fresh]
+
+    detection = detect(memory, page(shown), BASELINE)
+
+    assert detection.memory.floor == old[10].watched_ts
+    assert set(detection.memory.seen) == set(ids(shown))
+
+
+def test_stored_memory_is_new_and_the_given_memory_is_left_unchanged() -> None:
+    seen = {"movie|checkin|1|x": 1}
+    memory = UserMemory(seen=MappingProxyType(seen), cursor=1, floor=None, fingerprint="old")
+    window = FeedPage(events=(event(T0, "y"),), raw_count=1, window_size=WINDOW, fingerprint="new")
+
+    detection = detect(memory, window, BASELINE)
+
+    assert seen == {"movie|checkin|1|x": 1}
+    assert memory.fingerprint == "old"
+    assert detection.memory.fingerprint == "new"
+    assert detection.memory is not memory
+
+
+# -- a sliding window over many polls --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("per_poll", "polls"),
+    [(1, 150), (7, 40), (25, 20), (WINDOW - 1, 5)],
+    ids=["one-per-poll", "seven-per-poll", "twenty-five-per-poll", "ninety-nine-per-poll"],
+)
+def test_sliding_window_sends_each_item_once_and_memory_stays_bounded(
+    per_poll: int, polls: int
+) -> None:
+    # Items come in pairs sharing a second, so ties are exercised at every floor.
+    timeline = [event(T0 + (i // 2) * 60, f"item{i}") for i in range(WINDOW + per_poll * polls)]
+    memory = baseline(timeline[:WINDOW])
+    sent: list[str] = []
+
+    for poll in range(1, polls + 1):
+        end = WINDOW + per_poll * poll
+        arrived = timeline[end - per_poll : end]
+        detection = detect(memory, page(timeline[end - WINDOW : end]), BASELINE)
+
+        assert ids(detection.to_notify) == ids(oldest_first(tuple(arrived)))
+        assert detection.overflow is False
+        assert len(detection.memory.seen) <= WINDOW + 1  # + a twin of the floor item
+        sent.extend(ids(detection.to_notify))
+        memory = detection.memory
+
+    assert sorted(sent) == sorted(ids(timeline[WINDOW:]))
+    assert len(sent) == len(set(sent))
+
+
+# -- ordering --------------------------------------------------------------------------------
+
+
+TIE_A = event(T0, "a")
+TIE_B = event(T0, "b")
+LATER = event(T0 + 1, "0-later")
+EARLIER = event(T0 - 1, "z-earlier")
+
+
+@pytest.mark.parametrize(
+    "given",
+    list(itertools.permutations([LATER, TIE_B, EARLIER, TIE_A])),
+    ids=lambda order: "-".join(e.identity.rsplit("|", 1)[-1] for e in order),
+)
+def test_new_items_are_ordered_oldest_first_with_ties_broken_by_identity(
+    given: tuple[WatchEvent, ...],
+) -> None:
+    window = FeedPage(events=given, raw_count=len(given), window_size=WINDOW)
+
+    detection = detect(UserMemory(), window, BASELINE)
+
+    assert ids(detection.to_notify) == ids([EARLIER, TIE_A, TIE_B, LATER])
+    assert ids(oldest_first(given)) == ids([EARLIER, TIE_A, TIE_B, LATER])

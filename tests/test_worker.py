@@ -1,0 +1,438 @@
+"""The worker over in-memory fakes: a scripted feed, an in-memory store, recording senders,
+and explicit `now` values."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from watcherd.detect import Policy
+from watcherd.errors import DeliveryError, FeedError
+from watcherd.model import FeedPage, MediaType, Message, Movie, WatchEvent
+from watcherd.state import Store
+from watcherd.worker import Backoff, Sender, UserPlan, Worker
+
+T0 = 1_700_000_000
+NOW = 1_800_000_000.0
+BACKOFF = Backoff(initial=30.0, maximum=3600.0)
+
+
+def event(
+    identity: str, watched: int, *, username: str = "alice", action: str = "checkin"
+) -> WatchEvent:
+    return WatchEvent(
+        identity=identity,
+        username=username,
+        media_type=MediaType.MOVIE,
+        action=action,
+        watched_at=datetime.fromtimestamp(watched, UTC),
+        movie=Movie(identity, 2000, None),
+    )
+
+
+def title_of(event: WatchEvent) -> Message:
+    """A renderer whose title says whose item it is: `alice:m1`."""
+    return Message(title=f"{event.username}:{event.identity}", body="body")
+
+
+class ScriptedFeed:
+    """A feed source whose windows the test sets; a user may be made to fail."""
+
+    def __init__(self) -> None:
+        self.windows: dict[str, list[WatchEvent]] = {}
+        self.errors: dict[str, FeedError] = {}
+        self.fetches: dict[str, int] = {}
+
+    def add(self, username: str, *events: WatchEvent) -> None:
+        window = self.windows.setdefault(username, [])
+        window.extend(events)
+        window.sort(key=lambda e: e.watched_ts, reverse=True)  # newest first, as v1 serves
+
+    def fetch(self, username: str, known_fingerprint: str = "") -> FeedPage:
+        self.fetches[username] = self.fetches.get(username, 0) + 1
+        if username in self.errors:
+            raise self.errors[username]
+        events = tuple(self.windows.get(username, []))
+        fingerprint = "|".join(f"{e.identity}@{e.watched_ts}" for e in events)
+        if known_fingerprint and fingerprint == known_fingerprint:
+            return FeedPage(events=(), fingerprint=fingerprint, unchanged=True)
+        return FeedPage(events=events, raw_count=len(events), fingerprint=fingerprint)
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class RecordingSender:
+    """Records the titles it is given; refuses them while `down` is set."""
+
+    sent: list[str] = field(default_factory=list)
+    down: bool = False
+    attempts: int = 0
+
+    def send(self, message: Message) -> None:
+        self.attempts += 1
+        if self.down:
+            raise DeliveryError("target refused (HTTP 503)")
+        self.sent.append(message.title)
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    opened = Store(Path(":memory:"))
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def feed() -> ScriptedFeed:
+    return ScriptedFeed()
+
+
+def plan(
+    username: str, *targets: str, actions: Sequence[str] = ("checkin", "scrobble")
+) -> UserPlan:
+    return UserPlan(username, tuple(targets), Policy(actions=frozenset(actions)))
+
+
+def worker_for(
+    feed: ScriptedFeed, store: Store, senders: Mapping[str, Sender], *plans: UserPlan
+) -> Worker:
+    return Worker(feed, store, senders, plans, backoff=BACKOFF, renderer=title_of)
+
+
+def baseline_then_add(
+    worker: Worker, feed: ScriptedFeed, username: str, *events: WatchEvent
+) -> None:
+    """Poll once to record a baseline, then make `events` appear and poll again."""
+    feed.add(username, event(f"{username}-old", T0 - 1000, username=username))
+    first = worker.poll(username, NOW - 100)
+    assert first.baseline
+    feed.add(username, *events)
+    worker.poll(username, NOW - 50)
+
+
+# -- polling ----------------------------------------------------------------------------------
+
+
+def test_first_poll_records_a_baseline_and_queues_nothing(feed: ScriptedFeed, store: Store) -> None:
+    feed.add("alice", event("m1", T0), event("m2", T0 + 10))
+    worker = worker_for(feed, store, {"r": RecordingSender()}, plan("alice", "r"))
+
+    result = worker.poll("alice", NOW)
+
+    assert (result.ok, result.baseline, result.fetched, result.queued) == (True, True, 2, 0)
+    assert store.pending() == []
+    memory = store.memory("alice")
+    assert memory is not None
+    assert set(memory.seen) == {"m1", "m2"}
+
+
+def test_new_items_are_queued_per_target_and_delivered_oldest_first(
+    feed: ScriptedFeed, store: Store
+) -> None:
+    one, two = RecordingSender(), RecordingSender()
+    worker = worker_for(feed, store, {"one": one, "two": two}, plan("alice", "one", "two"))
+    baseline_then_add(
+        worker, feed, "alice", event("c", T0 + 20), event("a", T0 + 10), event("b", T0 + 10)
+    )
+    assert len(store.pending()) == 6
+
+    report = worker.deliver(NOW)
+
+    assert one.sent == two.sent == ["alice:a", "alice:b", "alice:c"]
+    assert (report.delivered, report.failed, report.pending) == (6, 0, 0)
+    assert store.pending() == []
+
+
+def test_second_poll_result_counts_new_and_queued_items(feed: ScriptedFeed, store: Store) -> None:
+    worker = worker_for(
+        feed, store, {"one": RecordingSender(), "two": RecordingSender()}, plan("a", "one", "two")
+    )
+    feed.add("a", event("old", T0, username="a"))
+    worker.poll("a", NOW)
+    feed.add("a", event("new", T0 + 1, username="a"))
+
+    result = worker.poll("a", NOW + 1)
+
+    assert (result.ok, result.baseline, result.new, result.queued) == (True, False, 1, 2)
+
+
+def test_new_item_with_an_action_the_user_does_not_want_is_remembered_not_queued(
+    feed: ScriptedFeed, store: Store
+) -> None:
+    worker = worker_for(feed, store, {"r": RecordingSender()}, plan("alice", "r"))
+    baseline_then_add(worker, feed, "alice", event("seen-it", T0 + 5, action="seen"))
+
+    assert store.pending() == []
+    memory = store.memory("alice")
+    assert memory is not None
+    assert "seen-it" in memory.seen
+
+
+def test_unchanged_feed_writes_nothing_but_the_time_of_the_poll(
+    feed: ScriptedFeed, store: Store
+) -> None:
+    worker = worker_for(feed, store, {"r": RecordingSender()}, plan("alice", "r"))
+    baseline_then_add(worker, feed, "alice", event("m1", T0 + 5))
+    memory, pending = store.memory("alice"), store.pending()
+
+    result = worker.poll("alice", NOW + 500)
+
+    assert (result.ok, result.unchanged, result.queued) == (True, True, 0)
+    assert store.memory("alice") == memory
+    assert store.pending() == pending
+    [status] = store.statuses()
+    assert (status.last_poll, status.last_outcome) == (NOW + 500, "ok: unchanged")
+
+
+def test_feed_error_is_recorded_and_returned_never_raised(feed: ScriptedFeed, store: Store) -> None:
+    worker = worker_for(feed, store, {"r": RecordingSender()}, plan("alice", "r"))
+    baseline_then_add(worker, feed, "alice", event("m1", T0 + 5))
+    memory = store.memory("alice")
+    feed.errors["alice"] = FeedError("HTTP 503: over capacity")
+
+    result = worker.poll("alice", NOW)
+
+    assert (result.ok, result.error) == (False, "HTTP 503: over capacity")
+    assert store.memory("alice") == memory
+    assert len(store.pending()) == 1
+    [status] = store.statuses()
+    assert (status.last_poll, status.last_outcome) == (NOW, "error: HTTP 503: over capacity")
+
+
+def test_feed_error_on_the_first_poll_leaves_the_user_unbaselined(
+    feed: ScriptedFeed, store: Store
+) -> None:
+    worker = worker_for(feed, store, {"r": RecordingSender()}, plan("alice", "r"))
+    feed.errors["alice"] = FeedError("HTTP 401: invalid API key", permanent=True)
+    assert not worker.poll("alice", NOW).ok
+    del feed.errors["alice"]
+    feed.add("alice", event("m1", T0))
+
+    result = worker.poll("alice", NOW + 1)
+
+    assert result.baseline
+    assert store.pending() == []
+
+
+# -- delivering -------------------------------------------------------------------------------
+
+
+def test_failing_target_keeps_its_rows_while_other_target_and_user_are_delivered(
+    feed: ScriptedFeed, store: Store
+) -> None:
+    down, up = RecordingSender(down=True), RecordingSender()
+    worker = worker_for(
+        feed, store, {"down": down, "up": up}, plan("alice", "down", "up"), plan("bob", "up")
+    )
+    baseline_then_add(worker, feed, "alice", event("a1", T0 + 1), event("a2", T0 + 2))
+    baseline_then_add(worker, feed, "bob", event("b1", T0 + 3, username="bob"))
+
+    report = worker.deliver(NOW)
+
+    assert up.sent == ["alice:a1", "alice:a2", "bob:b1"]
+    assert down.attempts == 1  # the head failed; the row behind it was not tried
+    assert (report.delivered, report.failed, report.pending) == (3, 1, 2)
+    assert report.errors == ["target refused (HTTP 503)"]
+    head, behind = store.pending("alice", "down")
+    assert (head.identity, head.attempts, head.next_try) == ("a1", 1, NOW + 30)
+    assert head.last_error == "target refused (HTTP 503)"
+    assert (behind.identity, behind.attempts, behind.last_error) == ("a2", 0, None)
+
+
+def test_repeated_failures_back_off_further_each_time(feed: ScriptedFeed, store: Store) -> None:
+    down = RecordingSender(down=True)
+    worker = worker_for(feed, store, {"down": down}, plan("alice", "down"))
+    baseline_then_add(worker, feed, "alice", event("a1", T0 + 1))
+
+    worker.deliver(NOW)
+    worker.deliver(NOW + 30)
+    worker.deliver(NOW + 90)
+
+    [row] = store.pending()
+    assert (row.attempts, row.next_try) == (3, NOW + 90 + 120)
+
+
+def test_rows_not_yet_due_wait_and_keep_their_order_behind_the_head(
+    feed: ScriptedFeed, store: Store
+) -> None:
+    sender = RecordingSender(down=True)
+    worker = worker_for(feed, store, {"r": sender}, plan("alice", "r"))
+    baseline_then_add(worker, feed, "alice", event("a1", T0 + 1), event("a2", T0 + 2))
+    worker.deliver(NOW)  # a1 fails: next try at NOW + 30
+    sender.down = False
+    feed.add("alice", event("a3", T0 + 3))
+    worker.poll("alice", NOW + 5)  # a3 is due at once, but queued behind a1
+
+    early = worker.deliver(NOW + 29)
+
+    assert (early.delivered, early.failed, early.pending) == (0, 0, 3)
+    assert sender.sent == []
+
+    due = worker.deliver(NOW + 30)
+
+    assert due.delivered == 3
+    assert sender.sent == ["alice:a1", "alice:a2", "alice:a3"]
+
+
+def test_ignore_backoff_sends_rows_whose_retry_time_has_not_come(
+    feed: ScriptedFeed, store: Store
+) -> None:
+    sender = RecordingSender(down=True)
+    worker = worker_for(feed, store, {"r": sender}, plan("alice", "r"))
+    baseline_then_add(worker, feed, "alice", event("a1", T0 + 1))
+    worker.deliver(NOW)
+    sender.down = False
+
+    report = worker.deliver(NOW + 1, ignore_backoff=True)
+
+    assert report.delivered == 1
+    assert sender.sent == ["alice:a1"]
+
+
+def test_deliver_for_one_user_leaves_the_others_rows(feed: ScriptedFeed, store: Store) -> None:
+    sender = RecordingSender()
+    worker = worker_for(feed, store, {"r": sender}, plan("alice", "r"), plan("bob", "r"))
+    baseline_then_add(worker, feed, "alice", event("a1", T0 + 1))
+    baseline_then_add(worker, feed, "bob", event("b1", T0 + 1, username="bob"))
+
+    report = worker.deliver(NOW, "alice")
+
+    assert sender.sent == ["alice:a1"]
+    assert report.pending == 0  # of alice's
+    assert [d.username for d in store.pending()] == ["bob"]
+
+
+def test_keep_going_false_stops_before_any_send(feed: ScriptedFeed, store: Store) -> None:
+    sender = RecordingSender()
+    worker = worker_for(feed, store, {"r": sender}, plan("alice", "r"))
+    baseline_then_add(worker, feed, "alice", event("a1", T0 + 1), event("a2", T0 + 2))
+
+    report = worker.deliver(NOW, keep_going=lambda: False)
+
+    assert sender.attempts == 0
+    assert (report.delivered, report.pending) == (0, 2)
+
+
+def test_stopping_midway_finishes_the_send_in_hand_and_no_more(
+    feed: ScriptedFeed, store: Store
+) -> None:
+    sender = RecordingSender()
+    worker = worker_for(feed, store, {"r": sender}, plan("alice", "r"))
+    baseline_then_add(worker, feed, "alice", event("a1", T0 + 1), event("a2", T0 + 2))
+
+    report = worker.deliver(NOW, keep_going=lambda: not sender.sent)
+
+    assert sender.sent == ["alice:a1"]
+    assert (report.delivered, report.pending) == (1, 1)
+
+
+def test_row_for_a_target_no_longer_configured_fails_clearly_and_is_kept(
+    feed: ScriptedFeed, store: Store
+) -> None:
+    before = worker_for(
+        feed, store, {"gone": RecordingSender(), "r": RecordingSender()}, plan("alice", "gone", "r")
+    )
+    baseline_then_add(before, feed, "alice", event("a1", T0 + 1))
+    kept = RecordingSender()
+    after = worker_for(feed, store, {"r": kept}, plan("alice", "r"))
+
+    report = after.deliver(NOW)
+
+    assert kept.sent == ["alice:a1"]
+    assert report.errors == ["target 'gone' is no longer configured"]
+    [row] = store.pending()
+    assert (row.target, row.attempts, row.next_try) == ("gone", 1, NOW + 30)
+    assert row.last_error == "target 'gone' is no longer configured"
+
+
+@dataclass
+class BlockingSender:
+    """Holds every send until `release` is set; says when a send has begun."""
+
+    entered: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    sent: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def send(self, message: Message) -> None:
+        with self.lock:
+            self.sent.append(message.title)
+        self.entered.set()
+        if not self.release.wait(timeout=10):
+            raise DeliveryError("test sender was never released")
+
+
+def test_concurrent_deliveries_never_send_the_same_row_twice(
+    feed: ScriptedFeed, store: Store
+) -> None:
+    sender = BlockingSender()
+    worker = worker_for(feed, store, {"r": sender}, plan("alice", "r"))
+    baseline_then_add(worker, feed, "alice", event("a1", T0 + 1), event("a2", T0 + 2))
+    reports = []
+    first = threading.Thread(target=lambda: reports.append(worker.deliver(NOW)))
+    first.start()
+    assert sender.entered.wait(timeout=10)  # the first delivery is inside a1's send
+
+    second = worker.deliver(NOW)  # overlaps it: a1 and a2 are still in the outbox
+    sender.release.set()
+    first.join(timeout=10)
+
+    assert not first.is_alive()
+    assert second.delivered == 0
+    assert reports[0].delivered == 2
+    assert sender.sent == ["alice:a1", "alice:a2"]
+    assert store.pending() == []
+
+
+# -- backoff ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("attempts", "delay"),
+    [
+        (0, 30.0),
+        (1, 30.0),
+        (2, 60.0),
+        (3, 120.0),
+        (7, 1920.0),
+        (8, 3600.0),
+        (9, 3600.0),
+        (10_000, 3600.0),
+    ],
+    ids=[
+        "none-yet",
+        "first",
+        "second-doubles",
+        "third-doubles",
+        "seventh-below-cap",
+        "eighth-capped",
+        "ninth-capped",
+        "huge-capped",
+    ],
+)
+def test_backoff_doubles_per_attempt_and_is_capped(attempts: int, delay: float) -> None:
+    assert BACKOFF.delay(attempts) == delay
+
+
+@pytest.mark.parametrize(
+    ("backoff", "attempts", "delay"),
+    [
+        (Backoff(0.5, 2.0), 1, 0.5),
+        (Backoff(0.5, 2.0), 3, 2.0),
+        (Backoff(0.5, 2.0), 4, 2.0),
+        (Backoff(), 1, 30.0),
+        (Backoff(), 100, 3600.0),
+    ],
+    ids=["fast-first", "fast-reaches-cap", "fast-capped", "default-first", "default-capped"],
+)
+def test_backoff_with_other_settings_doubles_and_caps(
+    backoff: Backoff, attempts: int, delay: float
+) -> None:
+    assert backoff.delay(attempts) == delay
