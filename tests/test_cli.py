@@ -15,9 +15,6 @@ from tests.conftest import API_KEY, JsonReceiver, write_config
 from watcherd.cli import main
 from watcherd.simulator import FakeTraktV1, movie
 
-# Apprise loads its plugins lazily, on the first target built in the process; one of them
-# imports `imghdr`, which warns of its removal in Python 3.13.
-pytestmark = pytest.mark.filterwarnings("ignore:'imghdr' is deprecated:DeprecationWarning")
 T0 = 1_700_000_000
 TOKEN = "rcv-T0KEN-9f8e7d6c"  # the secret part of the receiver's URL (conftest's default)
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "watcherd.example.toml"
@@ -395,7 +392,9 @@ def test_state_reset_then_once_records_a_new_baseline_and_sends_nothing(
     reset = watcherd(capsys, "state", "reset", "alice", "--config", str(config))
 
     assert reset.code == 0, reset.err
-    assert reset.out.startswith("reset alice: forgot 2 remembered item(s), dropped 1 pending")
+    assert reset.out.startswith(
+        "reset alice: forgot 2 remembered items, dropped 1 pending delivery;"
+    )
     receiver.refuse = 0
     trakt.add("alice", movie("After Reset", 2021, T0 + 120))
     again = watcherd(capsys, "once", "--config", str(config))

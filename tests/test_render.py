@@ -154,7 +154,7 @@ def test_feed_text_with_mentions_and_markup_is_neutralised_in_title_and_body() -
         ("rated", "rated"),
         ("@everyone", f"@{ZWSP}everyone"),
         ("<@&456>", f"<@{ZWSP}&456>"),
-        ("love\u202ed", "love d"),
+        ("love\u202ed", "loved"),
         ("x" * 100, "x" * 39 + "…"),
     ],
     ids=["plain-unknown", "mention", "role-mention", "bidi-override", "clipped-to-40"],
@@ -213,7 +213,7 @@ def test_each_field_of_an_episode_is_clipped_on_its_own() -> None:
         ("@room", f"@{ZWSP}room"),
         ("Hey @everyone, look!", f"Hey @{ZWSP}everyone, look!"),
         ("@@everyone", f"@@{ZWSP}everyone"),
-        ("@\u200beveryone", "@ everyone"),
+        ("@\u200beveryone", f"@{ZWSP}everyone"),
         ("mail@example.com", f"mail@{ZWSP}example.com"),
         ("@#channel", f"@{ZWSP}#channel"),
     ],
@@ -286,8 +286,10 @@ def test_text_without_mentions_or_hidden_characters_is_unchanged(text: str) -> N
 def test_control_and_direction_override_characters_are_removed(hidden: str) -> None:
     result = neutralise(f"abc{hidden}def{hidden}")
 
+    # Controls separated words, so they become a space; invisible format characters vanish.
+    expected = "abc def" if unicodedata.category(hidden) == "Cc" else "abcdef"
     assert hidden not in result
-    assert result == "abc def"
+    assert result == expected
 
 
 def test_ansi_escape_sequence_loses_its_escape_character() -> None:

@@ -167,9 +167,10 @@ class Cli:
             report.pending,
         )
         for result in failed:
-            self.error(f"feed of {result.username} not read: {result.error}")
+            reason = (result.error or "").removeprefix(f"{result.username}: ")
+            self.error(f"feed of {result.username} not read: {reason}")
         if report.pending:
-            self.error(f"{report.pending} deliver(y/ies) kept for retry")
+            self.error(f"{_count(report.pending, 'delivery', 'deliveries')} kept for the next run")
         return EXIT_FAILED if failed or report.pending else EXIT_OK
 
     def demo(self, args: argparse.Namespace) -> int:
@@ -277,8 +278,9 @@ class Cli:
         finally:
             store.close()
         self.say(
-            f"reset {username}: forgot {forgotten} remembered item(s), dropped {dropped} pending"
-            " deliver(y/ies); the next poll records a new baseline and sends nothing."
+            f"reset {username}: forgot {_count(forgotten, 'remembered item', 'remembered items')},"
+            f" dropped {_count(dropped, 'pending delivery', 'pending deliveries')};"
+            " the next poll records a new baseline and sends nothing."
         )
         return EXIT_OK
 
@@ -302,6 +304,10 @@ class Cli:
                 f" {TRAKT_HOST} more often than every {MIN_POLITE_INTERVAL:g}s is impolite and"
                 " may get the API key blocked"
             )
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
 
 
 def _set_when(stop: threading.Event, condition: Callable[[], bool]) -> Callable[[], None]:

@@ -75,7 +75,7 @@ class _Section(BaseModel):
 class TraktSettings(_Section):
     api: Literal["v1"] = "v1"
     base_url: str = "http://api.trakt.tv"
-    api_key: SecretStr
+    api_key: SecretStr = Field(min_length=1)
     username: str | None = None
     password: SecretStr | None = None
     timeout: PositiveDuration = 15.0
@@ -252,7 +252,12 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
     except ValueError as exc:  # an environment value that is not valid JSON, for instance
-        raise ConfigError([_one_line(str(exc))]) from None
+        match = re.search(r'field "(\w+)" from source "(\w+)"', str(exc))
+        if match is None:
+            raise ConfigError([_one_line(str(exc))]) from None
+        field, source = match.groups()
+        where = "a secret file" if "Secret" in source else f"{ENV_PREFIX}{field.upper()}"
+        raise ConfigError([f"{where}: {field} must be valid JSON"]) from None
 
     state_file = settings.state_file.expanduser()
     if not state_file.is_absolute():
@@ -275,13 +280,15 @@ def _unknown_environment_keys(environ: Mapping[str, str]) -> list[str]:
     return sorted(
         key
         for key in environ
-        if key.startswith(ENV_PREFIX)
-        and key.removeprefix(ENV_PREFIX).split("__", 1)[0].upper() not in known
+        if key.upper().startswith(ENV_PREFIX)
+        and key[len(ENV_PREFIX) :].split("__", 1)[0].upper() not in known
     )
 
 
 def _environment_configures(environ: Mapping[str, str]) -> bool:
-    return any(key.startswith(ENV_PREFIX) and key != "WATCHERD_CONFIG" for key in environ)
+    return any(
+        key.upper().startswith(ENV_PREFIX) and key.upper() != "WATCHERD_CONFIG" for key in environ
+    )
 
 
 class _EnvOverride:

@@ -96,4 +96,6 @@ def configure(level: str, redactor: Redactor, stream: TextIO | None = None) -> N
     logging.getLogger("apprise").setLevel(max(logging.WARNING, logging.getLevelName(level)))
     # APScheduler announces every job run at INFO; its warnings and errors still show.
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # urllib3 warns on every retry, quoting the request path; watcherd's own error says enough.
+    logging.getLogger("urllib3").setLevel(logging.DEBUG if level == "DEBUG" else logging.ERROR)
     logging.captureWarnings(capture=True)

@@ -18,6 +18,7 @@ import apprise
 from apprise import NotifyFormat
 
 from watcherd.errors import ConfigError, DeliveryError
+from watcherd.logs import Redactor, url_fragments
 from watcherd.model import Message
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,9 @@ log = logging.getLogger(__name__)
 CONSOLE_SCHEMA = "console"
 # Services that render Markdown in plain content whatever format Apprise declares for them.
 _MARKDOWN_IN_TEXT = {"discord", "guilded"}
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_~|>#\[\]()<:-])")
+# What Discord's Markdown acts on mid-line: emphasis, code, spoilers, quotes, masked links,
+# and `<` (mentions, channels, custom emoji). Titles and bodies never start with `#` or `-`.
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_~|>\[\]()<])")
 
 
 class Notifier:
@@ -55,7 +58,8 @@ class Notifier:
                     )
                 ]
             )
-        self.description: str = plugin.url(privacy=True)  # type: ignore[no-untyped-call]
+        self._redact = Redactor(url_fragments(url))
+        self.description: str = self._redact(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
         self._service = str(
             getattr(plugin, "secure_protocol", "") or getattr(plugin, "protocol", "")
         )
@@ -83,10 +87,26 @@ class Notifier:
                 body=text, title=title, body_format=NotifyFormat.TEXT
             )
         if not result:
-            status = getattr(getattr(result, "status", None), "name", "FAILURE")
             raise DeliveryError(
-                f"target {self.name!r} did not accept the notification ({status.lower()})"
+                f"target {self.name!r} did not accept the notification: {self._reason(result)}"
             )
+
+    def _reason(self, result: Any) -> str:
+        # Apprise 2.3+ returns a result with the plugin's own log lines; the last warning says
+        # why ("Service Unavailable - error=503"). Older results are plain booleans.
+        status = getattr(getattr(result, "status", None), "name", "failure").lower()
+        logs = getattr(result, "logs", None)
+        if not callable(logs):
+            return status
+        warnings = [
+            entry.message
+            for entry in logs()
+            if getattr(entry, "level", "") in {"WARNING", "ERROR"} and entry.message
+        ]
+        if not warnings:
+            return status
+        reason = " ".join(self._redact(str(warnings[-1])).split())
+        return reason if len(reason) <= 200 else reason[:199] + "…"
 
 
 def escape_markdown(text: str) -> str:
@@ -120,7 +140,8 @@ def describe_url(url: str) -> str:
         plugin = apprise.Apprise.instantiate(url)
     if plugin is None:
         return "(not a valid Apprise URL)"
-    return str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
+    # Apprise leaves some tokens visible (a json:// path, for instance): mask those too.
+    return Redactor(url_fragments(url))(str(plugin.url(privacy=True)))  # type: ignore[no-untyped-call]
 
 
 def quiet_apprise() -> None:

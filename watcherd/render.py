@@ -37,13 +37,20 @@ def neutralise(text: str, limit: int = MAX_FIELD) -> str:
     characters removed, whitespace folded, `@` followed by a zero-width space so that
     `@everyone`, `@here`, `<@123>` cannot mention anyone, and at most `limit` characters.
     """
-    cleaned = "".join(
-        ch if ch in _KEEP or unicodedata.category(ch) not in _FORMAT_CHARS else " " for ch in text
-    )
+    cleaned = "".join(_clean_char(ch) for ch in text)
     folded = " ".join(cleaned.split())
     if len(folded) > limit:
         folded = folded[: limit - 1].rstrip() + "…"
     return _MENTION.sub("@" + ZWSP, folded)
+
+
+def _clean_char(ch: str) -> str:
+    # Controls (newlines, tabs) separate words; invisible format characters (soft hyphen,
+    # bidi overrides) do not, so they are dropped without a trace.
+    category = unicodedata.category(ch)
+    if ch in _KEEP or category not in _FORMAT_CHARS:
+        return ch
+    return " " if category == "Cc" else ""
 
 
 def describe(event: WatchEvent) -> str:

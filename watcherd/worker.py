@@ -97,7 +97,7 @@ class Worker:
             page = self._source.fetch(username, known)
         except FeedError as exc:
             self._store.record_poll_outcome(username, now=now, outcome=f"error: {exc}")
-            log.warning("poll %s failed: %s", username, exc)
+            log.warning("poll failed: %s", exc)  # the message names the user
             return PollResult(username, ok=False, error=str(exc))
         if page.unchanged or (known and page.fingerprint == known):
             # The same body as last time: nothing in it can be new.
@@ -203,14 +203,25 @@ class Worker:
         report.failed += 1
         report.errors.append(error)
         log.warning(
-            "delivery of %s's item to %s failed (attempt %d, next in %.0fs): %s",
+            "delivery of %s's item to %s failed (attempt %d, next try in %s): %s",
             delivery.username,
             delivery.target,
             attempts,
-            next_try - now,
+            _duration(next_try - now),
             error,
         )
 
     def _group_lock(self, username: str, target: str) -> threading.Lock:
         with self._locks_guard:
             return self._group_locks.setdefault((username, target), threading.Lock())
+
+
+def _duration(seconds: float) -> str:
+    """`0.5s`, `30s`, `4m`, `1h` — for log lines."""
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.0f}h"

@@ -157,7 +157,7 @@ def parse_response(username: str, status: int, body: bytes) -> FeedPage:
     if status == 404:
         raise FeedError(f"{username}: no such Trakt user (HTTP 404{failure})", permanent=True)
     if status == 429 or status >= 500:
-        raise FeedError(f"{username}: feed unavailable (HTTP {status}{failure}); will retry")
+        raise FeedError(f"{username}: feed unavailable (HTTP {status}{failure})")
     if status != 200:
         raise FeedError(f"{username}: unexpected HTTP {status}{failure}", permanent=status < 500)
     try:
@@ -165,7 +165,9 @@ def parse_response(username: str, status: int, body: bytes) -> FeedPage:
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise FeedError(f"{username}: feed is not JSON: {_excerpt(body)}") from None
     if isinstance(document, dict) and document.get("status") == "failure":
-        raise FeedError(f"{username}: Trakt says: {_clip(str(document.get('error')))}")
+        reason = document.get("error")
+        said = _clip(reason) if isinstance(reason, str) and reason else "failure, no reason given"
+        raise FeedError(f"{username}: Trakt says: {said}")
     if not isinstance(document, list):
         raise FeedError(f"{username}: feed is not a list of items: {_excerpt(body)}")
     events: list[WatchEvent] = []
