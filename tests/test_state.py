@@ -408,9 +408,36 @@ def test_reset_forgets_the_user_and_drops_its_pending_rows_only(store: Store) ->
 # -- upgrading --------------------------------------------------------------------------------
 
 
-def add_second_schema_version(monkeypatch: pytest.MonkeyPatch, *statements: str) -> None:
+CURRENT = state.SCHEMA_VERSION
+
+
+def add_next_schema_version(monkeypatch: pytest.MonkeyPatch, *statements: str) -> None:
     monkeypatch.setattr(state, "MIGRATIONS", (*state.MIGRATIONS, statements))
-    monkeypatch.setattr(state, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(state, "SCHEMA_VERSION", CURRENT + 1)
+
+
+def test_a_version_1_file_is_upgraded_to_the_current_schema_keeping_its_data(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    memory = remembering(("a", 10), ("b", 20))
+    with monkeypatch.context() as old_code:
+        old_code.setattr(state, "MIGRATIONS", state.MIGRATIONS[:1])
+        old_code.setattr(state, "SCHEMA_VERSION", 1)
+        old = Store(path)
+        old.record_poll("alice", None, memory, [queued("r", "b", 20)], now=T0, outcome="ok")
+        old.close()
+    assert pragma(path, "user_version") == 1
+
+    upgraded = Store(path)
+    try:
+        assert upgraded.memory("alice") == memory
+        assert [d.identity for d in upgraded.pending()] == ["b"]
+        # Version 2 added the expired list: it works on the upgraded file.
+        assert len(upgraded.expire(created_before=T0 + 1, now=T0 + 2)) == 1
+        assert upgraded.statuses()[0].expired_total == 1
+    finally:
+        upgraded.close()
+    assert pragma(path, "user_version") == CURRENT
 
 
 def test_existing_file_is_upgraded_in_place_keeping_its_data(
@@ -420,8 +447,8 @@ def test_existing_file_is_upgraded_in_place_keeping_its_data(
     old = Store(path)
     old.record_poll("alice", None, memory, [queued("r", "b", 20)], now=T0, outcome="ok")
     old.close()
-    assert pragma(path, "user_version") == 1
-    add_second_schema_version(monkeypatch, "ALTER TABLE outbox ADD COLUMN priority INTEGER")
+    assert pragma(path, "user_version") == CURRENT
+    add_next_schema_version(monkeypatch, "ALTER TABLE outbox ADD COLUMN priority INTEGER")
 
     upgraded = Store(path)
     try:
@@ -429,7 +456,7 @@ def test_existing_file_is_upgraded_in_place_keeping_its_data(
         assert [d.identity for d in upgraded.pending()] == ["b"]
     finally:
         upgraded.close()
-    assert pragma(path, "user_version") == 2
+    assert pragma(path, "user_version") == CURRENT + 1
     db = sqlite3.connect(path)
     try:
         columns = [row[1] for row in db.execute("PRAGMA table_info(outbox)")]
@@ -441,11 +468,11 @@ def test_existing_file_is_upgraded_in_place_keeping_its_data(
 def test_new_file_runs_every_migration_from_version_zero(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    add_second_schema_version(monkeypatch, "CREATE TABLE notes (text TEXT)")
+    add_next_schema_version(monkeypatch, "CREATE TABLE notes (text TEXT)")
 
     Store(path).close()
 
-    assert pragma(path, "user_version") == 2
+    assert pragma(path, "user_version") == CURRENT + 1
     db = sqlite3.connect(path)
     try:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
@@ -458,14 +485,14 @@ def test_failing_migration_is_rolled_back_and_the_file_stays_at_its_version(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     Store(path).close()
-    add_second_schema_version(
+    add_next_schema_version(
         monkeypatch, "CREATE TABLE notes (text TEXT)", "ALTER TABLE no_such_table ADD x"
     )
 
     with pytest.raises(StateError, match="upgrade the schema") as caught:
         Store(path)
 
-    assert pragma(path, "user_version") == 1
+    assert pragma(path, "user_version") == CURRENT
     monkeypatch.undo()
     # The failed attempt released the lock (`caught` keeps the failed store's frames alive, so
     # garbage collection cannot have done it).

@@ -49,8 +49,10 @@ class Runtime:
     source: TraktV1Source
     notifiers: dict[str, Notifier]
     worker: Worker
+    executor: ThreadPoolExecutor
 
     def close(self) -> None:
+        self.executor.shutdown(wait=True)
         self.source.close()
         self.store.close()
 
@@ -112,8 +114,19 @@ class Cli:
             for user in settings.users
         ]
         backoff = Backoff(settings.delivery.retry_initial, settings.delivery.retry_max)
-        worker = Worker(source, store, notifiers, plans, backoff=backoff)
-        return Runtime(settings, store, source, notifiers, worker)
+        executor = ThreadPoolExecutor(
+            max_workers=max(1, min(8, len(notifiers))), thread_name_prefix="deliver"
+        )
+        worker = Worker(
+            source,
+            store,
+            notifiers,
+            plans,
+            backoff=backoff,
+            max_age=settings.delivery.max_age,
+            executor=executor,
+        )
+        return Runtime(settings, store, source, notifiers, worker, executor)
 
     def daemon(self, runtime: Runtime) -> Daemon:
         schedule = runtime.settings.schedule
@@ -355,6 +368,16 @@ def _describe_status(status: UserStatus, now: float) -> str:
         if delivery.last_error:
             line += f"; last error: {delivery.last_error}"
         lines.append(line)
+    if status.expired_total:
+        lines.append(f"  expired:    {status.expired_total} (given up after delivery.max_age)")
+        for expired in status.expired:
+            line = f"    x  {expired.target}: {expired.title}"
+            line += f" — queued {_format_time(expired.created_at)}"
+            line += f", given up {_format_time(expired.expired_at)}"
+            line += f" after {expired.attempts} attempt(s)"
+            if expired.last_error:
+                line += f"; last error: {expired.last_error}"
+            lines.append(line)
     return "\n".join(lines)
 
 

@@ -110,6 +110,7 @@ class ScheduleSettings(_Section):
 class DeliverySettings(_Section):
     retry_initial: PositiveDuration = 30.0
     retry_max: PositiveDuration = 3600.0
+    max_age: PositiveDuration = 7 * 86400.0
 
 
 class TargetSettings(_Section):
@@ -395,6 +396,7 @@ def render_resolved(settings: Settings, describe_url: Callable[[str], str]) -> s
         "[delivery]",
         f"retry_initial = {settings.delivery.retry_initial:g}",
         f"retry_max = {settings.delivery.retry_max:g}",
+        f"max_age = {settings.delivery.max_age:g}",
     ]
     for target in settings.targets:
         lines += [

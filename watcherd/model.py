@@ -110,10 +110,12 @@ class DeliveryReport:
     delivered: int = 0
     failed: int = 0
     pending: int = 0
+    expired: int = 0
     errors: list[str] = field(default_factory=list)
 
     def merge(self, other: DeliveryReport) -> None:
+        """Add another round's counts (`pending` is a level, not a count: left alone)."""
         self.delivered += other.delivered
         self.failed += other.failed
-        self.pending = other.pending
+        self.expired += other.expired
         self.errors.extend(other.errors)

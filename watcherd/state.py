@@ -22,7 +22,7 @@ from watcherd.detect import UserMemory
 from watcherd.errors import StateError
 from watcherd.model import Message
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Each entry upgrades the schema from its index to the next version, in one transaction.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -57,6 +57,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX outbox_order ON outbox (username, target, watched, id)",
     ),
+    # 2: deliveries older than delivery.max_age are moved here, never silently dropped.
+    (
+        """CREATE TABLE expired (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL,
+            target TEXT NOT NULL,
+            identity TEXT NOT NULL,
+            watched INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expired_at REAL NOT NULL,
+            attempts INTEGER NOT NULL,
+            last_error TEXT
+        )""",
+        "CREATE INDEX expired_user ON expired (username, expired_at)",
+        "CREATE INDEX outbox_age ON outbox (created_at)",
+    ),
 )
 
 
@@ -86,8 +103,21 @@ class QueuedMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class ExpiredDelivery:
+    """A delivery given up after `delivery.max_age`: recorded, never silently dropped."""
+
+    target: str
+    title: str
+    created_at: float
+    expired_at: float
+    attempts: int
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class UserStatus:
-    """A user's line in `watcherd state show`."""
+    """A user's line in `watcherd state show`; `expired` holds the latest few, newest first,
+    and `expired_total` how many there are in all."""
 
     username: str
     cursor: int | None
@@ -95,6 +125,8 @@ class UserStatus:
     last_poll: float | None
     last_outcome: str | None
     pending: tuple[Delivery, ...]
+    expired: tuple[ExpiredDelivery, ...] = ()
+    expired_total: int = 0
 
 
 class Store:
@@ -313,6 +345,42 @@ class Store:
         rows = self._query(sql, params)
         return [_delivery(row) for row in rows]
 
+    def pending_pairs(self, username: str | None = None) -> list[tuple[str, str]]:
+        """The (user, target) pairs with something in the outbox, sorted."""
+        where, params = ("WHERE username = ?", (username,)) if username is not None else ("", ())
+        rows = self._query(
+            f"SELECT DISTINCT username, target FROM outbox {where} ORDER BY username, target",  # noqa: S608
+            params,
+        )
+        return [(row["username"], row["target"]) for row in rows]
+
+    def pending_count(self, username: str | None = None) -> int:
+        """How many deliveries wait in the outbox (of one user, or in all)."""
+        where, params = ("WHERE username = ?", (username,)) if username is not None else ("", ())
+        return int(self._query(f"SELECT count(*) FROM outbox {where}", params)[0][0])  # noqa: S608
+
+    def expire(self, *, created_before: float, now: float) -> list[Delivery]:
+        """Move deliveries queued before `created_before` from the outbox to `expired`.
+
+        Returns the deliveries moved, for the log. One transaction.
+        """
+        rows = self._query(
+            "SELECT * FROM outbox WHERE created_at < ? ORDER BY id", (created_before,)
+        )
+        if not rows:
+            return []
+        with self._transaction("expire old deliveries") as db:
+            db.executemany(
+                """INSERT INTO expired (username, target, identity, watched, title, created_at,
+                                        expired_at, attempts, last_error)
+                   SELECT username, target, identity, watched, title, created_at, ?, attempts,
+                          last_error
+                   FROM outbox WHERE id = ?""",
+                [(now, row["id"]) for row in rows],
+            )
+            db.executemany("DELETE FROM outbox WHERE id = ?", [(row["id"],) for row in rows])
+        return [_delivery(row) for row in rows]
+
     def mark_delivered(self, delivery_id: int) -> None:
         """The target accepted it: it leaves the outbox."""
         with self._transaction("record a delivery") as db:
@@ -337,6 +405,7 @@ class Store:
                       (SELECT count(*) FROM seen s WHERE s.username = u.username) AS seen
                FROM users u ORDER BY u.username"""
         )
+        expired = self._expired_by_user()
         statuses = [
             UserStatus(
                 username=row["username"],
@@ -345,6 +414,8 @@ class Store:
                 last_poll=row["last_poll"],
                 last_outcome=row["last_outcome"],
                 pending=tuple(pending.pop(row["username"], [])),
+                expired=tuple(expired.get(row["username"], ([], 0))[0]),
+                expired_total=expired.get(row["username"], ([], 0))[1],
             )
             for row in rows
         ]
@@ -352,6 +423,31 @@ class Store:
             UserStatus(name, None, 0, None, None, tuple(items)) for name, items in pending.items()
         )
         return statuses
+
+    def _expired_by_user(self, latest: int = 5) -> dict[str, tuple[list[ExpiredDelivery], int]]:
+        totals = self._query("SELECT username, count(*) AS n FROM expired GROUP BY username")
+        result: dict[str, tuple[list[ExpiredDelivery], int]] = {}
+        for total in totals:
+            rows = self._query(
+                """SELECT * FROM expired WHERE username = ?
+                   ORDER BY expired_at DESC, id DESC LIMIT ?""",
+                (total["username"], latest),
+            )
+            result[total["username"]] = (
+                [
+                    ExpiredDelivery(
+                        target=row["target"],
+                        title=row["title"],
+                        created_at=row["created_at"],
+                        expired_at=row["expired_at"],
+                        attempts=row["attempts"],
+                        last_error=row["last_error"],
+                    )
+                    for row in rows
+                ],
+                int(total["n"]),
+            )
+        return result
 
     def reset(self, username: str) -> tuple[int, int]:
         """Forget a user, so the next poll records a new baseline.

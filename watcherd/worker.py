@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -60,6 +61,9 @@ class Worker:
         plans: one per configured user.
         backoff: when to retry a failed delivery.
         renderer: event -> message (the default renders as DESIGN.md's Messages says).
+        max_age: deliveries queued longer ago than this many seconds are given up (moved to
+            the state's expired list and logged); None keeps them for ever.
+        executor: runs different targets' deliveries side by side; None: one after another.
     """
 
     def __init__(
@@ -71,6 +75,8 @@ class Worker:
         *,
         backoff: Backoff | None = None,
         renderer: Callable[[WatchEvent], Message] = render,
+        max_age: float | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self._source = source
         self._store = store
@@ -78,6 +84,8 @@ class Worker:
         self._plans = {plan.username: plan for plan in plans}
         self._backoff = backoff or Backoff()
         self._render = renderer
+        self._max_age = max_age
+        self._executor = executor
         self._group_locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -151,21 +159,52 @@ class Worker:
         before each send, so a stopping daemon finishes the send in hand and no more.
         """
         report = DeliveryReport()
-        pairs = {(d.username, d.target) for d in self._store.pending(username)}
-        for user, target in sorted(pairs):
-            if not keep_going():
-                break
-            lock = self._group_lock(user, target)
-            if not lock.acquire(blocking=False):
-                continue
-            try:
-                # Read again under the lock: another thread may have delivered some meanwhile.
-                group = self._store.pending(user, target)
-                self._deliver_group(group, now, ignore_backoff, keep_going, report)
-            finally:
-                lock.release()
-        report.pending = len(self._store.pending(username))
+        if self._max_age is not None:
+            report.expired = self._expire(now)
+        by_target: dict[str, list[tuple[str, str]]] = {}
+        for user, target in self._store.pending_pairs(username):
+            by_target.setdefault(target, []).append((user, target))
+
+        def deliver_target(pairs: list[tuple[str, str]]) -> DeliveryReport:
+            target_report = DeliveryReport()
+            for user, target in pairs:
+                if not keep_going():
+                    break
+                lock = self._group_lock(user, target)
+                if not lock.acquire(blocking=False):
+                    continue
+                try:
+                    # Read under the lock: another thread may have delivered some meanwhile.
+                    group = self._store.pending(user, target)
+                    self._deliver_group(group, now, ignore_backoff, keep_going, target_report)
+                finally:
+                    lock.release()
+            return target_report
+
+        # Targets are delivered side by side, so a hanging one delays only its own items.
+        if self._executor is None or len(by_target) < 2:
+            reports = [deliver_target(pairs) for pairs in by_target.values()]
+        else:
+            reports = list(self._executor.map(deliver_target, by_target.values()))
+        for target_report in reports:
+            report.merge(target_report)
+        report.pending = self._store.pending_count(username)
         return report
+
+    def _expire(self, now: float) -> int:
+        assert self._max_age is not None  # noqa: S101 - checked by the caller
+        expired = self._store.expire(created_before=now - self._max_age, now=now)
+        for delivery in expired:
+            log.warning(
+                "gave up on %s's item for %s after %s and %d attempt(s): %s (last error: %s)",
+                delivery.username,
+                delivery.target,
+                _duration(self._max_age),
+                delivery.attempts,
+                delivery.message.title,
+                delivery.last_error or "none",
+            )
+        return len(expired)
 
     def _deliver_group(
         self,
