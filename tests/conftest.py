@@ -27,6 +27,15 @@ from aiosmtpd.controller import Controller
 from watcherd.simulator import FakeTraktV1
 
 API_KEY = "k3y-SECRET-0123456789abcdef"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak-seconds",
+        type=float,
+        default=60.0,
+        help="how long the crash-and-fault soak runs (default 60; CI's short form)",
+    )
 WATCHERD = str(Path(sys.executable).with_name("watcherd"))
 
 
