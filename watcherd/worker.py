@@ -256,11 +256,13 @@ class Worker:
 
 
 def _duration(seconds: float) -> str:
-    """`0.5s`, `30s`, `4m`, `1h` — for log lines."""
+    """`0.5s`, `30s`, `4m`, `5h`, `7d` — for log lines."""
     if seconds < 10:
         return f"{seconds:.1f}s"
     if seconds < 120:
         return f"{seconds:.0f}s"
     if seconds < 7200:
         return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.0f}h"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f}h"
+    return f"{seconds / 86400:.0f}d"
