@@ -17,14 +17,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message as EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from watcherd.simulator import FakeTraktV1
+from watcherd.simulator import FakeTraktV1, WebhookSink
 
 API_KEY = "k3y-SECRET-0123456789abcdef"
 
@@ -36,6 +35,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=60.0,
         help="how long the crash-and-fault soak runs (default 60; CI's short form)",
     )
+
+
 WATCHERD = str(Path(sys.executable).with_name("watcherd"))
 
 
@@ -50,95 +51,19 @@ def trakt() -> Iterator[FakeTraktV1]:
 
 # -- a JSON receiver (Apprise json://) -------------------------------------------------------
 
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    payload: dict[str, Any]
-
-
-@dataclass
-class JsonReceiver:
-    """Records what Apprise's json:// posts; can refuse or hang on demand."""
-
-    server: ThreadingHTTPServer
-    received: list[Received] = field(default_factory=list)
-    refuse: int = 0  # 0: accept; otherwise answer with this status
-    hang: float = 0.0
-    stopping: threading.Event = field(default_factory=threading.Event)
-    arrived: threading.Condition = field(default_factory=threading.Condition)
-    attempts: int = 0
-
-    @property
-    def port(self) -> int:
-        return int(self.server.server_address[1])
-
-    def url(self, path: str = "hook", token: str = "rcv-T0KEN-9f8e7d6c") -> str:
-        return f"json://127.0.0.1:{self.port}/{path}/{token}"
-
-    def titles(self) -> list[str]:
-        return [r.payload.get("title", "") for r in self.received]
-
-    def wait_for(self, count: int, timeout: float = 30.0) -> bool:
-        """Wait until `count` notifications arrived (or the timeout passes)."""
-        with self.arrived:
-            return self.arrived.wait_for(lambda: len(self.received) >= count, timeout=timeout)
-
-
-def _start_receiver() -> JsonReceiver:
-    holder: dict[str, JsonReceiver] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            receiver = holder["r"]
-            length = int(self.headers.get("Content-Length", "0"))
-            body = self.rfile.read(length)
-            with receiver.arrived:
-                receiver.attempts += 1
-            if receiver.hang and receiver.stopping.wait(receiver.hang):
-                return
-            if receiver.refuse:
-                self.send_response(receiver.refuse)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            with receiver.arrived:
-                receiver.received.append(
-                    Received(self.path, dict(self.headers.items()), json.loads(body))
-                )
-                receiver.arrived.notify_all()
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    receiver = JsonReceiver(server)
-    holder["r"] = receiver
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return receiver
+JsonReceiver = WebhookSink
 
 
 @pytest.fixture
-def receiver() -> Iterator[JsonReceiver]:
-    r = _start_receiver()
-    yield r
-    r.stopping.set()
-    r.server.shutdown()
-    r.server.server_close()
+def receiver() -> Iterator[WebhookSink]:
+    with WebhookSink() as sink:
+        yield sink
 
 
 @pytest.fixture
-def receiver2() -> Iterator[JsonReceiver]:
-    r = _start_receiver()
-    yield r
-    r.stopping.set()
-    r.server.shutdown()
-    r.server.server_close()
+def receiver2() -> Iterator[WebhookSink]:
+    with WebhookSink() as sink:
+        yield sink
 
 
 # -- an SMTP server (aiosmtpd) ---------------------------------------------------------------

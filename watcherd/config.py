@@ -238,6 +238,12 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
                 data = tomllib.load(handle)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                [f"{path}: not valid TOML: not UTF-8 (at byte {exc.start})"]
+            ) from None
+        except RecursionError:
+            raise ConfigError([f"{path}: not valid TOML: nested too deeply"]) from None
         except OSError as exc:
             raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
     elif not _environment_configures(environ if environ is not None else os.environ):

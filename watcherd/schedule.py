@@ -219,6 +219,7 @@ class Daemon:
     def _deliver_due(self) -> None:
         def step() -> None:
             report = self._worker.deliver(self._clock(), keep_going=self._keep_going)
+            self._worker.checkpoint()
             with self._stats_lock:
                 self._stats.delivered += report.delivered
                 self._stats.failed_deliveries += report.failed

@@ -1,8 +1,10 @@
-"""A simulated Trakt API v1 `user/watched` server on loopback.
+"""Loopback stand-ins for the services watcherd talks to.
 
-`watcherd demo` runs against it, and the tests and benchmarks use it as their fake Trakt:
-it speaks real HTTP, checks the API key, serves each user's newest 100 items newest first,
-and can be told to misbehave (an HTTP error, a body that is not a feed, a hang).
+`FakeTraktV1` simulates Trakt API v1 `user/watched`: `watcherd demo` runs against it, and the
+tests and benchmarks use it as their fake Trakt. It speaks real HTTP, checks the API key,
+serves each user's newest 100 items newest first, and can be told to misbehave (an HTTP error,
+a body that is not a feed, a hang). `WebhookSink` receives what Apprise's `json://` posts, and
+can refuse or hang on demand.
 """
 
 from __future__ import annotations
@@ -172,6 +174,9 @@ class FakeTraktV1:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: with Nagle's algorithm the body would wait
+            # ~40 ms for the client's delayed ACK on every keep-alive request.
+            disable_nagle_algorithm = True
 
             def do_GET(self) -> None:
                 parts = self.path.split("?", 1)[0].strip("/").split("/")
@@ -201,6 +206,108 @@ class FakeTraktV1:
                     self.wfile.write(body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (its read timeout): nothing to answer
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One notification a `WebhookSink` accepted; `at` is `time.monotonic()` on arrival."""
+
+    path: str
+    headers: dict[str, str]
+    payload: dict[str, Any]
+    at: float
+
+
+class WebhookSink:
+    """A loopback HTTP receiver for Apprise's `json://`. Use as a context manager, or
+    `start()`/`stop()`.
+
+    Attributes you may set while it runs: `refuse` (0 accepts; otherwise the HTTP status to
+    answer) and `hang` (seconds to hold each request before answering).
+    """
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.refuse = 0
+        self.hang = 0.0
+        self.attempts = 0
+        self.arrived = threading.Condition()
+        self.stopping = threading.Event()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.server.daemon_threads = True
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def url(self, path: str = "hook", token: str = "rcv-T0KEN-9f8e7d6c") -> str:  # noqa: S107
+        """The Apprise URL of this sink; `token` stands for a secret in the URL's path."""
+        return f"json://127.0.0.1:{self.port}/{path}/{token}"
+
+    def start(self) -> WebhookSink:
+        threading.Thread(target=self.server.serve_forever, name="webhook-sink", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> WebhookSink:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def count(self) -> int:
+        with self.arrived:
+            return len(self.received)
+
+    def titles(self) -> list[str]:
+        with self.arrived:
+            return [str(r.payload.get("title", "")) for r in self.received]
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> bool:
+        """Wait until `count` notifications arrived; False if `timeout` passed first."""
+        with self.arrived:
+            return self.arrived.wait_for(lambda: len(self.received) >= count, timeout=timeout)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with sink.arrived:
+                    sink.attempts += 1
+                if sink.hang and sink.stopping.wait(sink.hang):
+                    return
+                status = sink.refuse or 200
+                if status == 200:
+                    try:
+                        payload = json.loads(body)
+                    except ValueError:
+                        payload = {"raw": body.decode("utf-8", errors="replace")}
+                    received = Received(
+                        self.path, dict(self.headers.items()), payload, time.monotonic()
+                    )
+                    with sink.arrived:
+                        sink.received.append(received)
+                        sink.arrived.notify_all()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

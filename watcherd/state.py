@@ -146,6 +146,9 @@ class Store:
         """Open (or create) the state file; `Path(":memory:")` gives a throwaway one."""
         self.path = path
         self._lock = threading.RLock()
+        # Outcomes of polls that changed nothing, written with the next transaction or flush():
+        # a poll of an unchanged feed then costs no write (and no fsync) of its own.
+        self._outcomes: dict[str, tuple[float, str]] = {}
         self._lock_file: IO[bytes] | None = None
         in_memory = str(path) == ":memory:"  # tests: a real SQLite, held in memory
         try:
@@ -167,6 +170,13 @@ class Store:
         except StateError:
             self.close()  # a failed upgrade must not keep the lock and the connection
             raise
+        except sqlite3.OperationalError as exc:  # cannot open or write (folder read-only, …)
+            self.close()
+            raise StateError(
+                f"state file {path}: cannot open: {exc} (watcherd must be able to write it"
+                f" and create files beside it in {path.parent})",
+                permanent=True,
+            ) from exc
         except sqlite3.DatabaseError as exc:
             self.close()
             raise StateError(
@@ -203,10 +213,19 @@ class Store:
                 db.execute(f"PRAGMA user_version = {step + 1}")
 
     def close(self) -> None:
-        """Close the database and release the lock."""
+        """Save buffered poll outcomes, close the database and release the lock."""
+        with contextlib.suppress(StateError, AttributeError):
+            self.flush()
         with contextlib.suppress(sqlite3.Error, AttributeError):
             self._db.close()
         self._release()
+
+    def flush(self) -> None:
+        """Write the buffered outcomes of polls that changed nothing."""
+        with self._lock:
+            if self._outcomes:
+                with self._transaction("record poll outcomes"):
+                    pass  # _transaction writes the buffer
 
     def _release(self) -> None:
         if self._lock_file is not None:
@@ -219,6 +238,8 @@ class Store:
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
+                outcomes, self._outcomes = self._outcomes, {}
+                self._write_outcomes(outcomes)
                 try:
                     yield self._db
                 except BaseException:
@@ -319,14 +340,22 @@ class Store:
             return db.total_changes - before
 
     def record_poll_outcome(self, username: str, *, now: float, outcome: str) -> None:
-        """Remember when a user was polled and how it went, leaving the memory alone."""
-        with self._transaction(f"record the poll of {username}") as db:
-            db.execute(
+        """Remember when a user was polled and how it went, leaving the memory alone.
+
+        Buffered: written with the next transaction, `flush()` or `close()`. Losing it in a
+        crash loses only the "last poll" line of `state show`, never an item.
+        """
+        with self._lock:
+            self._outcomes[username] = (now, outcome)
+
+    def _write_outcomes(self, outcomes: dict[str, tuple[float, str]]) -> None:
+        if outcomes:
+            self._db.executemany(
                 """INSERT INTO users (username, fingerprint, last_poll, last_outcome)
                    VALUES (?, NULL, ?, ?)
                    ON CONFLICT (username) DO UPDATE SET last_poll = excluded.last_poll,
                      last_outcome = excluded.last_outcome""",
-                (username, now, outcome),
+                [(username, now, outcome) for username, (now, outcome) in outcomes.items()],
             )
 
     def pending(self, username: str | None = None, target: str | None = None) -> list[Delivery]:
@@ -397,6 +426,7 @@ class Store:
 
     def statuses(self) -> list[UserStatus]:
         """Per user: cursor, remembered items, last poll and its outcome, pending deliveries."""
+        self.flush()
         pending: dict[str, list[Delivery]] = {}
         for delivery in self.pending():
             pending.setdefault(delivery.username, []).append(delivery)
@@ -463,8 +493,9 @@ class Store:
 
 def _prepare_file(path: Path, *, exclusive: bool) -> IO[bytes] | None:
     """Create the folder (0700) and the file (0600) if missing; lock it when `exclusive`."""
-    if not path.parent.exists():
-        path.parent.mkdir(mode=0o700, parents=True)
+    # Every folder created here is 0700, its missing parents too (`mkdir -p` makes them 0755).
+    for folder in reversed([p for p in (path.parent, *path.parent.parents) if not p.exists()]):
+        folder.mkdir(mode=0o700, exist_ok=True)
     lock = _take_lock(path) if exclusive else None
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))

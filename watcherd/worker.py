@@ -191,6 +191,10 @@ class Worker:
         report.pending = self._store.pending_count(username)
         return report
 
+    def checkpoint(self) -> None:
+        """Save what is buffered (outcomes of polls that changed nothing)."""
+        self._store.flush()
+
     def _expire(self, now: float) -> int:
         assert self._max_age is not None  # noqa: S101 - checked by the caller
         expired = self._store.expire(created_before=now - self._max_age, now=now)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,8 @@ EXCERPT = 60
 # A Retry-After longer than this is not honoured inside one poll: the next poll comes anyway.
 RETRY_AFTER_CAP = 30
 MAX_TIMESTAMP = 253402300799  # 9999-12-31: beyond this datetime cannot represent it
+MAX_NUMBER = 10**6  # years, seasons, episode numbers: beyond this a number would flood a message
+MAX_PROBLEMS = 20  # a hostile body can hold millions of bad items: name a few, count the rest
 
 
 class TraktV1Source:
@@ -59,6 +62,13 @@ class TraktV1Source:
         self._api_key = api_key
         self._timeout = timeout
         self._session = requests.Session()
+        # requests would look proxies and CA bundles up in the environment on every request
+        # (a walk of os.environ each time): resolve them once instead.
+        self._session.trust_env = False
+        self._session.proxies = requests.utils.get_environ_proxies(self._base_url)
+        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if ca_bundle:
+            self._session.verify = ca_bundle
         self._session.headers["User-Agent"] = user_agent
         self._session.headers["Accept"] = "application/json"
         if auth is not None:
@@ -160,9 +170,16 @@ def parse_response(username: str, status: int, body: bytes) -> FeedPage:
         raise FeedError(f"{username}: feed unavailable (HTTP {status}{failure})")
     if status != 200:
         raise FeedError(f"{username}: unexpected HTTP {status}{failure}", permanent=status < 500)
+    problems: list[str] = []
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # One bad byte in one title must not block every good item of the window.
+        text = body.decode("utf-8-sig", errors="replace")
+        problems.append(f"{username}: feed is not valid UTF-8; undecodable bytes replaced")
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):  # ValueError: also an integer of >4300 digits
         raise FeedError(f"{username}: feed is not JSON: {_excerpt(body)}") from None
     if isinstance(document, dict) and document.get("status") == "failure":
         reason = document.get("error")
@@ -170,20 +187,10 @@ def parse_response(username: str, status: int, body: bytes) -> FeedPage:
         raise FeedError(f"{username}: Trakt says: {said}")
     if not isinstance(document, list):
         raise FeedError(f"{username}: feed is not a list of items: {_excerpt(body)}")
-    events: list[WatchEvent] = []
-    problems: list[str] = []
-    seen: set[str] = set()
-    for index, raw in enumerate(document):
-        try:
-            event = parse_item(username, raw)
-        except ValueError as exc:
-            problems.append(f"{username}: item {index} skipped: {exc}")
-            continue
-        if event.identity in seen:
-            problems.append(f"{username}: item {index} skipped: duplicate of an earlier item")
-            continue
-        seen.add(event.identity)
-        events.append(event)
+    events, skipped = _parse_items(username, document)
+    problems.extend(skipped[:MAX_PROBLEMS])
+    if len(skipped) > MAX_PROBLEMS:
+        problems.append(f"{username}: {len(skipped) - MAX_PROBLEMS} more items skipped")
     return FeedPage(
         events=tuple(events),
         problems=tuple(problems),
@@ -191,6 +198,25 @@ def parse_response(username: str, status: int, body: bytes) -> FeedPage:
         raw_count=len(document),
         fingerprint=fingerprint(body),
     )
+
+
+def _parse_items(username: str, document: list[Any]) -> tuple[list[WatchEvent], list[str]]:
+    """The well-formed, distinct events of a feed, and one line per item skipped."""
+    events: list[WatchEvent] = []
+    skipped: list[str] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(document):
+        try:
+            event = parse_item(username, raw)
+        except ValueError as exc:
+            skipped.append(f"{username}: item {index} skipped: {exc}")
+            continue
+        if event.identity in seen:
+            skipped.append(f"{username}: item {index} skipped: duplicate of an earlier item")
+            continue
+        seen.add(event.identity)
+        events.append(event)
+    return events, skipped
 
 
 def fingerprint(body: bytes) -> str:
@@ -221,7 +247,7 @@ def parse_item(username: str, raw: object) -> WatchEvent:
             url=_optional_url(movie_raw.get("url")),
         )
         key = _first_id(movie_raw, ("imdb_id", "tmdb_id", "url")) or f"t:{movie.title}:{movie.year}"
-        identity = f"movie|{action}|{watched_ts}|{key}"
+        identity = _storable(f"movie|{action}|{watched_ts}|{key}")
         return WatchEvent(identity, username, kind, action, watched_at, movie=movie)
     show_raw = _mapping(item.get("show"), "show")
     episode_raw = _mapping(item.get("episode"), "episode")
@@ -236,8 +262,15 @@ def parse_item(username: str, raw: object) -> WatchEvent:
     show_key = _first_id(show_raw, ("tvdb_id", "imdb_id", "tvrage_id", "url")) or (
         f"t:{episode.show_title}:{episode.show_year}"
     )
-    identity = f"episode|{action}|{watched_ts}|{show_key}|{episode.season}x{episode.number}"
+    identity = _storable(
+        f"episode|{action}|{watched_ts}|{show_key}|{episode.season}x{episode.number}"
+    )
     return WatchEvent(identity, username, kind, action, watched_at, episode=episode)
+
+
+def _storable(identity: str) -> str:
+    # JSON can carry lone surrogates (`"\\ud800"`), which no UTF-8 store can hold.
+    return identity.encode("utf-8", errors="backslashreplace").decode("utf-8")
 
 
 def _mapping(value: object, name: str) -> Mapping[str, Any]:
@@ -262,6 +295,8 @@ def _timestamp(value: object) -> int:
         raise ValueError("watched is missing or not a number")
     try:
         number = float(value)
+    except OverflowError:  # an integer too large for a float
+        raise ValueError("watched is out of range: too large") from None
     except ValueError:
         raise ValueError(f"watched is not a number: {_clip(str(value))!r}") from None
     if not 0 < number <= MAX_TIMESTAMP:
@@ -281,11 +316,13 @@ def _optional_int(value: object, name: str) -> int | None:
         return None
     if isinstance(value, bool):
         raise ValueError(f"{name} is not a number")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    raise ValueError(f"{name} is not a number: {_clip(str(value))!r}")
+    if isinstance(value, str) and value.strip().isdecimal() and value.isascii():
+        value = int(value)
+    if not isinstance(value, int):
+        raise ValueError(f"{name} is not a number: {_clip(str(value))!r}")
+    if abs(value) >= MAX_NUMBER:
+        raise ValueError(f"{name} is out of range: {_clip(str(value))}")
+    return value
 
 
 def _optional_url(value: object) -> str | None:
