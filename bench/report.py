@@ -30,18 +30,18 @@ class Profile:
 
 QUICK = Profile(
     name="quick",
-    repetitions=3,
+    repetitions=2,
     poll_users=(4, 24),
-    memory_users=(50, 200),
+    memory_users=(20, 80),
     memory_repetitions=1,
-    scale_users=500,
-    scale_warmup=5.0,
-    scale_window_cap=20.0,
-    latency_users=8,
+    scale_users=300,
+    scale_warmup=3.0,
+    scale_window_cap=8.0,
+    latency_users=6,
     latency_items_per_user=2,
-    latency_span=6.0,
-    state_users=(100, 1_000, 10_000),
-    state_commits=100,
+    latency_span=4.0,
+    state_users=(100, 1_000, 5_000),
+    state_commits=50,
 )
 FULL = Profile(
     name="full",
