@@ -5,6 +5,8 @@ Everything past this module works with the validated, typed `Settings`; pydantic
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import tomllib
@@ -30,6 +32,7 @@ from pydantic_settings import (
 )
 
 from watcherd.errors import ConfigError
+from watcherd.logs import Redactor
 
 DEFAULT_PATHS = (Path("watcherd.toml"), Path("/etc/watcherd/watcherd.toml"))
 SECRETS_DIRS = ("/run/secrets",)
@@ -257,7 +260,10 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         with env_guard:
             settings = Settings(_secrets_dir=_secrets_dirs(os.environ), **data)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc)) from None
+        # A secret pasted into the wrong key would be quoted back as the "bad value": redact
+        # every value given for a secret key, wherever else it appears.
+        redact = Redactor(_given_secrets(data, environ if environ is not None else os.environ))
+        raise ConfigError([redact(line) for line in describe_validation_error(exc)]) from None
     except ValueError as exc:  # an environment value that is not valid JSON, for instance
         match = re.search(r'field "(\w+)" from source "(\w+)"', str(exc))
         if match is None:
@@ -270,6 +276,37 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     if not state_file.is_absolute():
         state_file = (path.parent.resolve() / state_file).resolve()
     return settings.model_copy(update={"state_file": state_file})
+
+
+_SECRET_NAMES = ("api_key", "password", "url")
+
+
+def _given_secrets(data: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
+    """Every value given for a secret key, in the file or the environment, valid or not."""
+    found: list[str] = []
+
+    def walk(node: object, key: str) -> None:
+        if isinstance(node, Mapping):
+            for child_key, child in node.items():
+                walk(child, str(child_key).lower())
+        elif isinstance(node, list):
+            for child in node:
+                walk(child, key)
+        elif isinstance(node, str) and key in _SECRET_NAMES:
+            found.append(node)
+
+    walk(data, "")
+    for name, value in environ.items():
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX):
+            continue
+        if any(secret.upper() in upper for secret in _SECRET_NAMES):
+            found.append(value)
+        elif upper.endswith("TARGETS"):  # a JSON list of {name, url}: its URLs are secret
+            found.append(value)
+            with contextlib.suppress(ValueError):
+                walk(json.loads(value), "")
+    return found
 
 
 def _secrets_dirs(environ: Mapping[str, str]) -> list[Path]:

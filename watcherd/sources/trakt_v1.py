@@ -10,12 +10,14 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -29,6 +31,7 @@ MAX_BODY_BYTES = 8 * 1024 * 1024  # a full v1 window is ~150 KB; anything near t
 EXCERPT = 60
 # A Retry-After longer than this is not honoured inside one poll: the next poll comes anyway.
 RETRY_AFTER_CAP = 30
+BODY_DEADLINE_FACTOR = 4  # the whole body must arrive within this many read timeouts
 MAX_TIMESTAMP = 253402300799  # 9999-12-31: beyond this datetime cannot represent it
 MAX_NUMBER = 10**6  # years, seasons, episode numbers: beyond this a number would flood a message
 MAX_PROBLEMS = 20  # a hostile body can hold millions of bad items: name a few, count the rest
@@ -103,7 +106,10 @@ class TraktV1Source:
         log.debug("GET user/watched for %s", username)
         try:
             with self._session.get(url, timeout=self._timeout, stream=True) as response:
-                body = _read_capped(response, username)
+                # The timeout bounds each read; this bounds the whole body, so a server that
+                # trickles bytes cannot hold a poll (and its worker thread) for ever.
+                deadline = time.monotonic() + BODY_DEADLINE_FACTOR * self._timeout
+                body = _read_capped(response, username, deadline)
                 status = response.status_code
         except requests.Timeout as exc:
             raise FeedError(f"{username}: feed timed out after {self._timeout:g}s") from exc
@@ -114,6 +120,11 @@ class TraktV1Source:
             raise FeedError(f"{username}: cannot reach the feed ({reason})") from exc
         except requests.RequestException as exc:
             raise FeedError(f"{username}: feed request failed ({type(exc).__name__})") from exc
+        # Reading the body goes to urllib3 directly (see _read_capped): its errors, unwrapped.
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise FeedError(f"{username}: feed timed out after {self._timeout:g}s") from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise FeedError(f"{username}: feed response broken off ({type(exc).__name__})") from exc
         log.debug("user/watched for %s: HTTP %s, %d bytes", username, status, len(body))
         if status == 200 and known_fingerprint and fingerprint(body) == known_fingerprint:
             return FeedPage(events=(), fingerprint=known_fingerprint, unchanged=True)
@@ -123,10 +134,18 @@ class TraktV1Source:
         self._session.close()
 
 
-def _read_capped(response: requests.Response, username: str) -> bytes:
+def _read_capped(response: requests.Response, username: str, deadline: float) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_content(chunk_size=64 * 1024):
+    while True:
+        # read1 returns what has arrived (up to 64 KiB) instead of waiting for a full chunk,
+        # so the deadline is checked as bytes trickle in; content is decoded (gzip) here,
+        # so the cap applies to what would be parsed.
+        chunk = response.raw.read1(64 * 1024, decode_content=True)
+        if not chunk:
+            break
+        if time.monotonic() > deadline:
+            raise FeedError(f"{username}: feed response too slow to arrive; gave up reading it")
         size += len(chunk)
         if size > MAX_BODY_BYTES:
             raise FeedError(
