@@ -1,0 +1,353 @@
+"""Secrets audit: every command, at DEBUG, against failing feeds and failing targets, and with
+invalid configurations; no output and no byte of the state folder holds a secret.
+
+The secrets are distinctive strings, so a hit is never a coincidence: the Trakt API key, the
+v1 password and its SHA1 (what v1 is sent) and the Basic credentials built from it, and every
+token, password and header value in the target URLs. Targets are json:// and mailto:// on
+127.0.0.1 only: nothing here may reach a real service.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import WATCHERD, JsonReceiver, Mailbox, clean_env, watcherd
+from watcherd.simulator import FakeTraktV1, Fault, movie
+
+pytestmark = pytest.mark.e2e
+
+T0 = 1_700_000_000
+API_KEY = "apiKEY-audit-7Qx9w2Lm4Np8"
+V1_USER = "friendly"
+V1_PASSWORD = "v1PASS-audit-Zr5Tk8Hy3"
+V1_PASSWORD_SHA1 = hashlib.sha1(V1_PASSWORD.encode()).hexdigest()  # noqa: S324 - what v1 gets
+V1_BASIC = base64.b64encode(f"{V1_USER}:{V1_PASSWORD_SHA1}".encode()).decode()
+HOOK_PASSWORD = "hookPASS-audit-Wq8Er5"
+HOOK_TOKEN = "hookTOKEN-audit-Bv6Cx1"
+HEADER_TOKEN = "hdrTOKEN-audit-Lp3Mn6"
+STUCK_TOKEN = "stuckTOKEN-audit-Qe4Rw7"
+MAIL_PASSWORD = "mailPASS-audit-Fg2Hj9"
+BAD_SCHEME_TOKEN = "schemeTOKEN-audit-Ty7Ui0"
+SECRETS = {
+    "api key": API_KEY,
+    "v1 password": V1_PASSWORD,
+    "v1 password sha1": V1_PASSWORD_SHA1,
+    "v1 basic credentials": V1_BASIC,
+    "hook password": HOOK_PASSWORD,
+    "hook token": HOOK_TOKEN,
+    "hook header token": HEADER_TOKEN,
+    "stuck token": STUCK_TOKEN,
+    "mail password": MAIL_PASSWORD,
+    "bad scheme token": BAD_SCHEME_TOKEN,
+}
+FEED_FAULTS = {
+    "alice": Fault(500),
+    "bob": Fault(401, b'{"status":"failure","error":"invalid api key"}'),
+    "carol": Fault(200, b"[]", delay=5),  # past the 1 s feed timeout
+}
+HTML = b"<!DOCTYPE html><html><head><title>Trakt is down</title></head><body>oops</body></html>"
+USERS = ("alice", "bob", "carol", "dave", "erin")
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one command printed, and what it was expected to exit with."""
+
+    name: str
+    result: subprocess.CompletedProcess[str]
+    expected: int
+
+    @property
+    def output(self) -> str:
+        return self.result.stdout + self.result.stderr
+
+
+def leaks(text: str | bytes) -> list[str]:
+    """The names of the secrets found in `text`."""
+    if isinstance(text, bytes):
+        return [name for name, value in SECRETS.items() if value.encode() in text]
+    return [name for name, value in SECRETS.items() if value in text]
+
+
+def state_folder_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file of the state folder (the database, its -wal and -shm, the lock)."""
+    return {
+        path.name: path.read_bytes()
+        for path in folder.iterdir()
+        if path.is_file() and path.name.startswith("state.db")
+    }
+
+
+def config_text(base_url: str, hook_port: int, stuck_port: int, mail_port: int) -> str:
+    hook_url = (
+        f"json://hookuser:{HOOK_PASSWORD}@127.0.0.1:{hook_port}/hook/{HOOK_TOKEN}"
+        f"?+X-Token={HEADER_TOKEN}"
+    )
+    mail_url = (
+        f"mailto://mailuser:{MAIL_PASSWORD}@127.0.0.1:{mail_port}"
+        "?from=watcherd@example.com&to=friends@example.com"
+    )
+    lines = [
+        'state_file = "state/state.db"',
+        'first_run = "all"',
+        "[trakt]",
+        f'base_url = "{base_url}"',
+        f'api_key = "{API_KEY}"',
+        f'username = "{V1_USER}"',
+        f'password = "{V1_PASSWORD}"',
+        "timeout = 1",
+        "[schedule]",
+        "interval = 1",
+        "jitter = 0",
+        "[delivery]",
+        "retry_initial = 0.5",
+        "retry_max = 1",
+        "[[targets]]",
+        'name = "hook"',
+        f'url = "{hook_url}"',
+        "[[targets]]",
+        'name = "stuck"',
+        f'url = "json://127.0.0.1:{stuck_port}/hook/{STUCK_TOKEN}?cto=1&rto=1"',
+        "[[targets]]",
+        'name = "mail"',
+        f'url = "{mail_url}"',
+    ]
+    for user in USERS:
+        lines += ["[[users]]", f'username = "{user}"']
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def secret_trakt() -> Iterator[FakeTraktV1]:
+    with FakeTraktV1(API_KEY) as server:
+        yield server
+
+
+def run_daemon_briefly(
+    config: Path, until: Callable[[], bool], state: Path
+) -> tuple[Run, dict[str, bytes]]:
+    """`watcherd run` at DEBUG until `until` holds; the state folder is read while it runs
+    (its -wal exists only then); then SIGTERM."""
+    process = subprocess.Popen(
+        [WATCHERD, "run", "--log-level", "DEBUG", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not until() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.1)
+        snapshot = state_folder_bytes(state)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+    return Run("run", subprocess.CompletedProcess(process.args, process.returncode, out, err), 0), (
+        snapshot
+    )
+
+
+def test_no_command_prints_or_stores_a_secret_at_debug_with_failing_feeds_and_targets(
+    tmp_path: Path,
+    secret_trakt: FakeTraktV1,
+    receiver: JsonReceiver,
+    receiver2: JsonReceiver,
+    mailbox: Mailbox,
+) -> None:
+    hook, stuck = receiver, receiver2
+    hook.refuse = 503
+    stuck.hang = 60.0
+    for user in USERS:
+        secret_trakt.add(user, movie(f"Film of {user}", 2001, T0))
+    for user, fault in FEED_FAULTS.items():
+        secret_trakt.fail_always(user, fault)
+    secret_trakt.set_raw("dave", HTML)
+    config = tmp_path / "watcherd.toml"
+    config.write_text(
+        config_text(secret_trakt.base_url, hook.port, stuck.port, mailbox.port), encoding="utf-8"
+    )
+    state = tmp_path / "state"
+
+    def everything_tried() -> bool:
+        return (
+            all(secret_trakt.requests_for(user) >= 1 for user in USERS)
+            and hook.attempts >= 1
+            and stuck.attempts >= 1
+        )
+
+    run, while_running = run_daemon_briefly(
+        config, lambda: everything_tried() and (state / "state.db-wal").exists(), state
+    )
+    assert everything_tried(), run.result.stderr
+    debug = ("--log-level", "DEBUG")
+    runs = [
+        run,
+        Run("once", watcherd("once", *debug, config=config), 1),
+        Run("check-config", watcherd("check-config", *debug, config=config), 0),
+        Run("test-notify", watcherd("test-notify", *debug, config=config), 1),
+        Run(
+            "test-notify --target",
+            watcherd("test-notify", "--target", "hook", *debug, config=config),
+            1,
+        ),
+        Run("state show", watcherd("state", "show", *debug, config=config), 0),
+    ]
+    after_commands = state_folder_bytes(state)
+    runs.append(Run("state reset", watcherd("state", "reset", "erin", *debug, config=config), 0))
+
+    for each in runs:
+        assert each.result.returncode == each.expected, (each.name, each.result.stderr)
+        assert "Traceback" not in each.output, (each.name, each.output)
+        assert leaks(each.output) == [], (each.name, each.output)
+    for name, content in {**while_running, **after_commands}.items():
+        assert leaks(content) == [], name
+
+    # Not vacuous: the runs logged at DEBUG, read every failing feed, tried every target, and
+    # the state holds what they recorded.
+    by_name = {each.name: each.output for each in runs}
+    for name in ("run", "once"):
+        assert " DEBUG " in by_name[name]
+        assert "/user/watched.json/***/" in by_name[name]  # urllib3's request line, redacted
+    once = by_name["once"]
+    assert "feed of alice not read: feed unavailable (HTTP 500" in once
+    assert "feed of bob not read: the Trakt API key was refused (HTTP 401" in once
+    assert "feed of carol not read: feed timed out" in once
+    assert "feed of dave not read: feed is not JSON" in once
+    assert "delivery of erin's item to hook failed" in once
+    assert "delivery of erin's item to stuck failed" in once
+    assert "kept for the next run" in once
+    assert "password = " in by_name["check-config"]
+    assert "hook (" in by_name["test-notify"]
+    assert "FAILED" in by_name["test-notify"]
+    assert "hook (" in by_name["test-notify --target"]
+    assert "stuck" not in by_name["test-notify --target"]
+    assert "last error:" in by_name["state show"]
+    assert "reset erin" in by_name["state reset"]
+    assert "state.db-wal" in while_running
+    assert b"Film of erin" in after_commands["state.db"]
+    assert hook.attempts >= 3  # run, once, test-notify, test-notify --target
+    assert stuck.attempts >= 2
+
+
+def invalid(text: str, old: str, new: str) -> str:
+    assert old in text, old
+    return text.replace(old, new)
+
+
+INVALID_CONFIGS = [
+    pytest.param(
+        "check-config",
+        lambda text: invalid(text, f'api_key = "{API_KEY}"', f'apikey = "{API_KEY}"'),
+        {},
+        "trakt.apikey: unknown key",
+        id="check-config-misspelt-key-holding-the-api-key",
+    ),
+    pytest.param(
+        "once",
+        lambda text: invalid(text, "json://", f"nosuchservice://{BAD_SCHEME_TOKEN}@"),
+        {},
+        "targets.hook.url: Apprise cannot use this URL",
+        id="once-bad-scheme-with-a-token",
+    ),
+    pytest.param(
+        "test-notify",
+        lambda text: invalid(text, "json://", f"nosuchservice://{BAD_SCHEME_TOKEN}@"),
+        {},
+        "targets.hook.url: Apprise cannot use this URL",
+        id="test-notify-bad-scheme-with-a-token",
+    ),
+    pytest.param(
+        "run",
+        lambda text: invalid(text, "interval = 1", 'interval = "every 5 minutes"'),
+        {},
+        "schedule.interval: expected seconds",
+        id="run-bad-duration",
+    ),
+    pytest.param(
+        "state",
+        lambda text: invalid(text, f'password = "{V1_PASSWORD}"', f'password = ["{V1_PASSWORD}"]'),
+        {},
+        "trakt.password: Input should be a valid string",
+        id="state-show-password-in-a-list",
+    ),
+    pytest.param(
+        "check-config",
+        lambda text: invalid(text, f'api_key = "{API_KEY}"', f'api_key = {{ key = "{API_KEY}" }}'),
+        {},
+        "trakt.api_key: Input should be a valid string",
+        id="check-config-api-key-in-a-table",
+    ),
+    pytest.param(
+        "once",
+        lambda text: invalid(text, f'username = "{V1_USER}"\n', ""),
+        {},
+        "trakt: username and password go together",
+        id="once-password-without-username",
+    ),
+    pytest.param(
+        "run",
+        lambda text: text,
+        {"WATCHERD_TRAKT__PASSWRD": V1_PASSWORD},
+        "trakt.passwrd: unknown key",
+        id="run-env-misspelt-password",
+    ),
+    pytest.param(
+        "check-config",
+        lambda text: text,
+        {"WATCHERD_TARGETS": f'[{{"name": "x", "url": "json://h/{HOOK_TOKEN}"'},
+        "WATCHERD_TARGETS: targets must be valid JSON",
+        id="check-config-env-broken-json-with-a-token",
+    ),
+    pytest.param(
+        "check-config",
+        lambda text: text,
+        {"WATCHERD_TRAKT__TIMEOUT": API_KEY},
+        "trakt.timeout: expected seconds",
+        id="check-config-api-key-pasted-into-a-duration",
+    ),
+    pytest.param(
+        "check-config",
+        lambda text: invalid(text, "interval = 1", f'interval = "{V1_PASSWORD}"'),
+        {},
+        "schedule.interval: expected seconds",
+        id="check-config-password-pasted-into-a-duration",
+    ),
+]
+
+
+@pytest.mark.parametrize(("command", "change", "environ", "problem"), INVALID_CONFIGS)
+def test_invalid_configuration_names_the_problem_without_echoing_a_secret(
+    tmp_path: Path,
+    command: str,
+    change: Callable[[str], str],
+    environ: dict[str, str],
+    problem: str,
+) -> None:
+    config = tmp_path / "watcherd.toml"
+    # Nothing listens on port 9, and nothing is contacted: the configuration is refused first.
+    config.write_text(change(config_text("http://127.0.0.1:9", 9, 9, 9)), encoding="utf-8")
+    args = ["state", "show"] if command == "state" else [command]
+
+    result = watcherd(*args, "--log-level", "DEBUG", config=config, env=clean_env(**environ))
+
+    assert result.returncode == 2, result.stderr
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output
+    problems = result.stderr.splitlines()
+    assert all(line.startswith("watcherd: configuration: ") for line in problems), problems
+    assert any(problem in line for line in problems), problems
+    assert leaks(output) == [], output
+    assert not (tmp_path / "state").exists()
