@@ -700,3 +700,39 @@ def test_config_path_precedence_is_option_then_env_then_defaults(
     choices = {"cli": Path("/opt/cli.toml"), "env": Path("/opt/env.toml"), **files}
 
     assert resolve_config_path(explicit, environ) == choices[expected]
+
+
+# -- plainer problems --------------------------------------------------------------------------
+
+
+def test_retry_initial_above_retry_max_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, config_text(tail="[delivery]\nretry_initial = 60\nretry_max = 2"))
+
+    assert problems_of(path) == ["delivery: retry_initial (60s) must not exceed retry_max (2s)"]
+
+
+def test_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "watcherd.toml"
+    path.write_bytes("\ufeff".encode() + config_text().encode())
+
+    assert load_settings(path, {}).users[0].username == "alice"
+
+
+@pytest.mark.parametrize(
+    ("tail", "expected"),
+    [
+        ('trakt = "x"', "trakt: must be a table (a [section] or {key = value}) (got 'x')"),
+        ("state_file = 3", "state_file: must be a path (a string) (got 3)"),
+    ],
+    ids=["section-given-a-string", "path-given-a-number"],
+)
+def test_wrong_kind_of_value_is_described_without_python_class_names(
+    tmp_path: Path, tail: str, expected: str
+) -> None:
+    text = config_text().replace("[trakt]\n", "").replace(f'api_key = "{API_KEY}"\n', "")
+    path = write(tmp_path, f"{tail}\n{text}")
+
+    problems = problems_of(path)
+
+    assert expected in problems
+    assert not any("class" in problem or "instance of" in problem for problem in problems)

@@ -152,25 +152,25 @@ def top_level(line: str) -> Callable[[str], str]:
 WRONG_TYPES = (
     (edit('state_file = "state.db"', "state_file = 1"), "state_file: "),
     (top_level("first_run = 1"), "first_run: Input should be 'baseline' or 'all' (got 1)"),
-    (edit(f'api_key = "{API_KEY}"', "api_key = 12345678"), "trakt.api_key: Input should be a"),
+    (edit(f'api_key = "{API_KEY}"', "api_key = 12345678"), "trakt.api_key: must be a string"),
     (edit("[schedule]", "timeout = [1]\n[schedule]"), "trakt.timeout: "),
     (edit("interval = 60", "interval = { minutes = 5 }"), "schedule.interval: "),
     (
         edit("[schedule]", "[delivery]\nmax_age = true\n[schedule]"),
         f"delivery.max_age: {DURATION} (got True)",
     ),
-    (edit('name = "friends"', "name = 7"), "targets[0].name: Input should be a valid string"),
+    (edit('name = "friends"', "name = 7"), "targets[0].name: must be a string"),
     (
         edit(
             f'url = "mailto://me:{MAIL_PASSWORD}',
             f'url = {{ password = "{MAIL_PASSWORD}" }}\nx = "',
         ),
-        "targets[1].url: Input should be a valid string",
+        "targets[1].url: must be a string",
     ),
-    (edit('username = "alice"', "username = 42"), "users[0].username: Input should be a valid"),
-    (append('targets = "friends"\n'), "users[0].targets: Input should be a valid list"),
-    (append("actions = [1]\n"), "users[0].actions[0]: Input should be a valid string (got 1)"),
-    (append('types = "movie"\n'), "users[0].types: Input should be a valid list (got 'movie')"),
+    (edit('username = "alice"', "username = 42"), "users[0].username: must be a string"),
+    (append('targets = "friends"\n'), "users[0].targets: must be a list ([...])"),
+    (append("actions = [1]\n"), "users[0].actions[0]: must be a string (got 1)"),
+    (append('types = "movie"\n'), "users[0].types: must be a list ([...]) (got 'movie')"),
 )
 
 
@@ -190,8 +190,8 @@ STRUCTURE = {
         edit(f'[trakt]\nbase_url = "http://127.0.0.1:9"\napi_key = "{API_KEY}"', 'trakt = "v1"'),
         env={"WATCHERD_USERS": '"alice"'},
         problems=(
-            "trakt: Input should be a valid dictionary",
-            "users: Input should be a valid list",
+            "trakt: must be a table (a [section] or {key = value})",
+            "users: must be a list ([...])",
         ),
     ),
     "empty-users-and-targets": Case(
@@ -279,10 +279,10 @@ ENVIRONMENT = {
             "WATCHERD_DELIVERY__MAX_AGE": "1e309",
         },
         problems=(
-            "trakt: Input should be a valid dictionary",
+            "trakt: must be a table (a [section] or {key = value})",
             f"schedule.interval: {DURATION} (got 'abc')",
             f"delivery.max_age: {DURATION} (got '1e309')",
-            "targets: Input should be a valid list",
+            "targets: must be a list ([...])",
         ),
         command="state",
     ),

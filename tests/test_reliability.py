@@ -295,7 +295,9 @@ def test_delivery_older_than_max_age_is_given_up_logged_and_listed_as_expired_ne
     receiver.refuse = 0
     result = once(config, env)
 
-    assert result.returncode == 0, result.stderr
+    # Giving up is a failure at run time: cron sees exit 1 and the reason on stderr.
+    assert result.returncode == 1, result.stderr
+    assert "1 delivery given up after delivery.max_age" in result.stderr
     assert receiver.titles() == ["alice checked in: Fresh (2002)"]
     assert (
         "gave up on alice's item for r after 1.0s and 1 attempt(s): alice checked in: Stale (2001)"

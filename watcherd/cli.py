@@ -184,7 +184,12 @@ class Cli:
             self.error(f"feed of {result.username} not read: {reason}")
         if report.pending:
             self.error(f"{_count(report.pending, 'delivery', 'deliveries')} kept for the next run")
-        return EXIT_FAILED if failed or report.pending else EXIT_OK
+        if report.expired:
+            self.error(
+                f"{_count(report.expired, 'delivery', 'deliveries')} given up after"
+                " delivery.max_age (see `watcherd state show`)"
+            )
+        return EXIT_FAILED if failed or report.pending or report.expired else EXIT_OK
 
     def demo(self, args: argparse.Namespace) -> int:
         register_console(self.stdout)

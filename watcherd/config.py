@@ -115,6 +115,15 @@ class DeliverySettings(_Section):
     retry_max: PositiveDuration = 3600.0
     max_age: PositiveDuration = 7 * 86400.0
 
+    @model_validator(mode="after")
+    def _initial_below_max(self) -> DeliverySettings:
+        if self.retry_initial > self.retry_max:
+            raise ValueError(
+                f"retry_initial ({self.retry_initial:g}s) must not exceed"
+                f" retry_max ({self.retry_max:g}s)"
+            )
+        return self
+
 
 class TargetSettings(_Section):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -237,8 +246,8 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     data: dict[str, Any] = {}
     if path.exists():
         try:
-            with path.open("rb") as handle:
-                data = tomllib.load(handle)
+            # Editors on Windows save a byte-order mark, which TOML does not allow.
+            data = tomllib.loads(path.read_bytes().decode("utf-8").removeprefix("\ufeff"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
         except UnicodeDecodeError as exc:
@@ -360,6 +369,17 @@ class _EnvOverride:
 _SECRET_KEYS = ("api_key", "password", "url", "token", "secret")
 
 
+# pydantic's wording for these names Python classes; say what the file should hold instead.
+_PLAIN_MESSAGES = {
+    "model_type": "must be a table (a [section] or {key = value})",
+    "model_attributes_type": "must be a table (a [section] or {key = value})",
+    "dict_type": "must be a table (a [section] or {key = value})",
+    "path_type": "must be a path (a string)",
+    "list_type": "must be a list ([...])",
+    "string_type": "must be a string",
+}
+
+
 def describe_validation_error(exc: ValidationError) -> list[str]:
     """One readable line per pydantic error: the dotted key, the problem, the bad value.
 
@@ -375,6 +395,8 @@ def describe_validation_error(exc: ValidationError) -> list[str]:
         if error["type"] == "missing":
             lines.append(f"{key}: required key is missing")
             continue
+        if error["type"] in _PLAIN_MESSAGES:
+            message = _PLAIN_MESSAGES[error["type"]]
         if message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
         if "\n" in message:  # cross-checks report several problems at once

@@ -259,7 +259,13 @@ class Store:
                 cursor.row_factory = sqlite3.Row
                 return cursor.fetchall()
             except sqlite3.Error as exc:
-                raise StateError(f"state file {self.path}: read failed: {exc}") from exc
+                advice = (
+                    "; the file is damaged: move it aside or restore a backup — it is not"
+                    " reset automatically"
+                    if "malformed" in str(exc)
+                    else ""
+                )
+                raise StateError(f"state file {self.path}: read failed: {exc}{advice}") from exc
 
     def memory(self, username: str) -> UserMemory | None:
         """The user's memory, or None when the user was never polled (or was reset)."""
