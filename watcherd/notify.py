@@ -29,6 +29,10 @@ _MARKDOWN_IN_TEXT = {"discord", "guilded"}
 # What Discord's Markdown acts on mid-line: emphasis, code, spoilers, quotes, masked links,
 # and `<` (mentions, channels, custom emoji). Titles and bodies never start with `#` or `-`.
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_~|>\[\]()<])")
+# Apprise writes a non-ASCII subject as one unfolded quoted-printable word (up to three
+# characters per UTF-8 byte) on a line that RFC 5322 caps at 998; servers refuse longer ones.
+_EMAIL_SERVICES = {"mailto", "mailtos"}
+_SUBJECT_BYTES = (998 - len("Subject: =?utf-8?q??=")) // 3
 
 
 class Notifier:
@@ -64,6 +68,7 @@ class Notifier:
             getattr(plugin, "secure_protocol", "") or getattr(plugin, "protocol", "")
         )
         self._escape_markdown = self._service in _MARKDOWN_IN_TEXT
+        self._max_length = int(getattr(plugin, "body_maxlen", 0) or 0)
         asset = apprise.AppriseAsset(app_id=app_name, app_desc=app_name, app_url="")
         # One object per target, kept for the life of the process: Discord's rate-limit state
         # lives on it.
@@ -80,6 +85,13 @@ class Notifier:
         title, body = message.title, message.body
         if self._escape_markdown:
             title, body = escape_markdown(title), escape_markdown(body)
+            # Escaping can double the text, and the service counts title, line break, body and
+            # link together: clip the body so the whole fits and the link survives.
+            link_room = len(message.link) + 1 if message.link else 0
+            body = clip_escaped(body, self._max_length - len(title) - 2 - link_room)
+        elif self._service in _EMAIL_SERVICES:
+            # A zero-width space keeps "=?utf-8?q?…?=" in a title from decoding as MIME.
+            title = clip_utf8(title.replace("=?", "=\u200b?"), _SUBJECT_BYTES)
         text = f"{body}\n{message.link}" if message.link else body
         # The plugin holds per-target state (rate limits); one send at a time per target.
         with self._lock:
@@ -112,6 +124,29 @@ class Notifier:
 def escape_markdown(text: str) -> str:
     """Backslash-escape Markdown so a service that renders it shows the text as written."""
     return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+
+
+def clip_escaped(text: str, limit: int) -> str:
+    """`text` (backslash-escaped) cut to at most `limit` characters, ending with "…" when cut;
+    an escape is never split, so no backslash is left to act on the "…"."""
+    if len(text) <= limit:
+        return text
+    kept = text[: max(limit - 1, 0)]
+    if (len(kept) - len(kept.rstrip("\\"))) % 2:
+        kept = kept[:-1]
+    return kept + "…"
+
+
+def clip_utf8(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` UTF-8 bytes, ending with "…" when cut."""
+    if len(text.encode()) <= limit:
+        return text
+    size = len("…".encode())
+    for index, char in enumerate(text):
+        size += len(char.encode())
+        if size > limit:
+            return text[:index] + "…"
+    return text  # pragma: no cover - the whole text was found to be longer
 
 
 def build_notifiers(

@@ -23,7 +23,7 @@ VERBS = {
 MAX_FIELD = 200
 ZWSP = "\u200b"
 _MENTION = re.compile(r"@(?=[\w&!#])")
-_SAFE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d+)?(?:/[A-Za-z0-9._~%!$'*+,;=:@/-]*)?$")
+_SAFE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d+)?(?:/[A-Za-z0-9._~%!$'*+,;=:/-]*)?$")
 # Bidi overrides/isolates and other invisible format characters can reorder or hide text.
 _FORMAT_CHARS = {"Cf", "Cc", "Cs", "Co", "Cn"}
 # Zero-width joiner: part of emoji sequences; non-joiner: part of Persian and Indic words.
