@@ -280,14 +280,14 @@ INVALID_CONFIGS = [
         "state",
         lambda text: invalid(text, f'password = "{V1_PASSWORD}"', f'password = ["{V1_PASSWORD}"]'),
         {},
-        "trakt.password: Input should be a valid string",
+        "trakt.password: must be a string",
         id="state-show-password-in-a-list",
     ),
     pytest.param(
         "check-config",
         lambda text: invalid(text, f'api_key = "{API_KEY}"', f'api_key = {{ key = "{API_KEY}" }}'),
         {},
-        "trakt.api_key: Input should be a valid string",
+        "trakt.api_key: must be a string",
         id="check-config-api-key-in-a-table",
     ),
     pytest.param(
