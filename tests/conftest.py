@@ -7,6 +7,7 @@ Everything listens on 127.0.0.1; nothing leaves the machine.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -38,6 +39,45 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 WATCHERD = str(Path(sys.executable).with_name("watcherd"))
+
+
+# -- process-wide state that in-process commands change -------------------------------------
+
+
+@pytest.fixture
+def in_process_cli(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No WATCHERD_* from the outer environment, and what `cli.main` installs process-wide
+    (log handlers and levels, signal handlers, warning capture) undone afterwards."""
+    for key in list(os.environ):
+        if key.startswith("WATCHERD_"):
+            monkeypatch.delenv(key)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {name: logging.getLogger(name).level for name in ("apprise", "apscheduler", "urllib3")}
+    signals = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for sig, saved_handler in signals.items():
+        if saved_handler is not None:
+            signal.signal(sig, saved_handler)
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    for name, saved in levels.items():
+        logging.getLogger(name).setLevel(saved)
+    logging.captureWarnings(capture=False)
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[subprocess.Popen[str]]]:
+    """`watcherd run` processes a test starts; any still running at the end are killed."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
 
 
 # -- the fake Trakt --------------------------------------------------------------------------

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import tomllib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,25 +39,9 @@ class Outcome:
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No WATCHERD_* from the outer environment, no ./watcherd.toml, and the logging set-up
-    each command installs undone afterwards."""
-    for key in list(os.environ):
-        if key.startswith("WATCHERD_"):
-            monkeypatch.delenv(key)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_process_cli: None) -> None:
+    """No ./watcherd.toml either: each test runs in its own folder."""
     monkeypatch.chdir(tmp_path)
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    levels = {name: logging.getLogger(name).level for name in ("apprise", "apscheduler")}
-    yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
-    for name, saved in levels.items():
-        logging.getLogger(name).setLevel(saved)
-    logging.captureWarnings(capture=False)
 
 
 def watcherd(capsys: pytest.CaptureFixture[str], *args: str) -> Outcome:

@@ -348,17 +348,6 @@ def test_feed_fault_exits_1_sends_nothing_and_loses_nothing(
 # -- the daemon ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def daemons() -> Iterator[list[subprocess.Popen[str]]]:
-    """Daemons a test starts; any still running at the end are killed."""
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=10)
-
-
 def test_kill_9_of_run_with_deliveries_pending_then_once_delivers_them_exactly_once(
     tmp_path: Path,
     trakt: FakeTraktV1,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import signal
 import sqlite3
@@ -93,17 +92,6 @@ def error_lines(stderr: str) -> list[str]:
 
 def assert_no_traceback(stderr: str) -> None:
     assert "Traceback" not in stderr, stderr
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[subprocess.Popen[str]]]:
-    """`watcherd run` processes a test starts; any still running at the end are killed."""
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=10)
 
 
 # -- targets ---------------------------------------------------------------------------------
@@ -462,30 +450,6 @@ def test_full_disk_during_a_poll_raises_state_error_and_changes_neither_memory_n
         assert len(store.pending()) == 60
     finally:
         store.close()
-
-
-@pytest.fixture
-def in_process_cli(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Undo what `cli.main` installs process-wide: logging, signal handlers, warning capture."""
-    for key in list(os.environ):
-        if key.startswith("WATCHERD_"):
-            monkeypatch.delenv(key)
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    levels = {name: logging.getLogger(name).level for name in ("apprise", "apscheduler", "urllib3")}
-    signals = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    yield
-    for sig, saved_handler in signals.items():
-        if saved_handler is not None:
-            signal.signal(sig, saved_handler)
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
-    for name, saved in levels.items():
-        logging.getLogger(name).setLevel(saved)
-    logging.captureWarnings(capture=False)
 
 
 @pytest.mark.usefixtures("in_process_cli")

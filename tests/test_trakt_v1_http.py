@@ -393,23 +393,7 @@ def test_connection_refused_is_a_transient_error_without_the_key(
 # -- the CLI's log handler redacts what libraries print ---------------------------------------
 
 
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    saved_handlers, saved_level = list(root.handlers), root.level
-    levels = {name: logging.getLogger(name).level for name in ("apprise", "apscheduler")}
-    yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in saved_handlers:
-        root.addHandler(handler)
-    root.setLevel(saved_level)
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
-    logging.captureWarnings(capture=False)
-
-
-@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.usefixtures("in_process_cli")
 def test_configured_logging_never_prints_the_key_of_a_good_fetch(
     trakt: FakeTraktV1, make_source: MakeSource
 ) -> None:
@@ -426,7 +410,7 @@ def test_configured_logging_never_prints_the_key_of_a_good_fetch(
     assert API_KEY not in output
 
 
-@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.usefixtures("in_process_cli")
 def test_configured_logging_never_prints_the_key_of_a_retried_failure(
     make_source: MakeSource,
 ) -> None:
