@@ -187,14 +187,12 @@ def test_jitter_up_to_the_interval_is_accepted(tmp_path: Path, interval: str, ji
             'interval = "1m"\njitter = "61s"',
             "schedule: jitter (61s) must not exceed interval (60s)",
         ),
-        ("interval = 10", "schedule: jitter (30s) must not exceed interval (10s)"),
         ("jitter = -1", "schedule.jitter: Input should be greater than or equal to 0 (got -1)"),
         ("jitter = inf", "schedule.jitter: Input should be a finite number (got inf)"),
     ],
     ids=[
         "jitter-above-interval",
         "with-units",
-        "default-jitter-above-short-interval",
         "negative",
         "infinite",
     ],
@@ -203,6 +201,19 @@ def test_bad_jitter_is_refused(tmp_path: Path, schedule: str, expected: str) -> 
     path = write(tmp_path, config_text(tail=f"[schedule]\n{schedule}"))
 
     assert problems_of(path) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("interval", "jitter"),
+    [("10", 10.0), ("1", 1.0), ('"2m"', 30.0), ("300", 30.0)],
+    ids=["shorter-than-30s", "one-second", "longer-with-units", "default-interval"],
+)
+def test_jitter_left_unset_is_30s_or_the_interval_if_shorter(
+    tmp_path: Path, interval: str, jitter: float
+) -> None:
+    path = write(tmp_path, config_text(tail=f"[schedule]\ninterval = {interval}"))
+
+    assert load_settings(path, {}).schedule.jitter == jitter
 
 
 # -- unknown keys ----------------------------------------------------------------------------

@@ -433,7 +433,7 @@ def test_a_version_1_file_is_upgraded_to_the_current_schema_keeping_its_data(
         assert upgraded.memory("alice") == memory
         assert [d.identity for d in upgraded.pending()] == ["b"]
         # Version 2 added the expired list: it works on the upgraded file.
-        assert len(upgraded.expire(created_before=T0 + 1, now=T0 + 2)) == 1
+        assert len(upgraded.expire("r", created_before=T0 + 1, now=T0 + 2)) == 1
         assert upgraded.statuses()[0].expired_total == 1
     finally:
         upgraded.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -296,17 +297,23 @@ def test_ignore_backoff_sends_rows_whose_retry_time_has_not_come(
     assert sender.sent == ["alice:a1"]
 
 
-def test_deliver_for_one_user_leaves_the_others_rows(feed: ScriptedFeed, store: Store) -> None:
-    sender = RecordingSender()
-    worker = worker_for(feed, store, {"r": sender}, plan("alice", "r"), plan("bob", "r"))
+def test_deliver_for_one_user_drains_its_targets_and_leaves_other_targets(
+    feed: ScriptedFeed, store: Store
+) -> None:
+    shared, own = RecordingSender(), RecordingSender()
+    worker = worker_for(
+        feed, store, {"r": shared, "s": own}, plan("alice", "r"), plan("bob", "r", "s")
+    )
     baseline_then_add(worker, feed, "alice", event("a1", T0 + 1))
     baseline_then_add(worker, feed, "bob", event("b1", T0 + 1, username="bob"))
 
     report = worker.deliver(NOW, "alice")
 
-    assert sender.sent == ["alice:a1"]
+    # Target r is delivered for everyone while it is held; bob's target s waits its turn.
+    assert shared.sent == ["alice:a1", "bob:b1"]
+    assert own.sent == []
     assert report.pending == 0  # of alice's
-    assert [d.username for d in store.pending()] == ["bob"]
+    assert [(d.username, d.target) for d in store.pending()] == [("bob", "s")]
 
 
 def test_keep_going_false_stops_before_any_send(feed: ScriptedFeed, store: Store) -> None:
@@ -436,3 +443,66 @@ def test_backoff_with_other_settings_doubles_and_caps(
     backoff: Backoff, attempts: int, delay: float
 ) -> None:
     assert backoff.delay(attempts) == delay
+
+
+class HangingSender:
+    """Blocks every send until released, like a target past its timeout."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.entered = threading.Event()
+
+    def send(self, message: Message) -> None:
+        self.entered.set()
+        self.release.wait(30)
+        raise DeliveryError("target timed out")
+
+
+class CountingSender:
+    """Accepts everything and lets a test wait for a number of sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.arrived = threading.Condition()
+
+    def send(self, message: Message) -> None:
+        with self.arrived:
+            self.sent.append(message.title)
+            self.arrived.notify_all()
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        with self.arrived:
+            return self.arrived.wait_for(lambda: len(self.sent) >= count, timeout=timeout)
+
+
+def test_hanging_target_holds_back_no_other_target_while_many_users_deliver_at_once(
+    feed: ScriptedFeed, store: Store
+) -> None:
+    users = [f"user{n}" for n in range(6)]
+    slow, fast = HangingSender(), CountingSender()
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        worker = Worker(
+            feed,
+            store,
+            {"slow": slow, "fast": fast},
+            [plan(user, "slow", "fast") for user in users],
+            backoff=BACKOFF,
+            renderer=title_of,
+            executor=executor,
+        )
+        for user in users:
+            baseline_then_add(worker, feed, user, event(f"{user}-1", T0 + 1, username=user))
+        threads = [
+            threading.Thread(target=worker.deliver, args=(NOW, user), daemon=True) for user in users
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            assert slow.entered.wait(10)
+            # While the slow target hangs, every user's item still reaches the fast one.
+            assert fast.wait_for(len(users), timeout=10), fast.sent
+        finally:
+            slow.release.set()
+            for thread in threads:
+                thread.join(30)
+    assert sorted(fast.sent) == sorted(f"{user}:{user}-1" for user in users)

@@ -24,7 +24,7 @@ from typing import TextIO
 from watcherd import __version__, demo, logs
 from watcherd.config import Settings, load_settings, render_resolved, resolve_config_path
 from watcherd.detect import FirstRun, Policy
-from watcherd.errors import ConfigError, StateError, WatcherdError
+from watcherd.errors import ConfigError, WatcherdError
 from watcherd.model import Message, PollResult
 from watcherd.notify import Notifier, build_notifiers, describe_url, register_console
 from watcherd.schedule import Daemon
@@ -72,11 +72,16 @@ class Cli:
         self.stderr = stderr
         self.clock = clock
         self.redact = logs.Redactor()
+        self.secrets_dirs: tuple[Path, ...] | None = None  # None: the usual folders
 
     # -- building ----------------------------------------------------------------------------
 
     def settings(self, args: argparse.Namespace) -> Settings:
-        settings = load_settings(resolve_config_path(args.config, self.environ), self.environ)
+        settings = load_settings(
+            resolve_config_path(args.config, self.environ),
+            self.environ,
+            secrets_dirs=self.secrets_dirs,
+        )
         self.redact = logs.Redactor(settings.secrets())
         logs.configure(args.log_level or settings.log_level, self.redact, self.stderr)
         return settings
@@ -142,11 +147,12 @@ class Cli:
     # -- commands ----------------------------------------------------------------------------
 
     def run(self, args: argparse.Namespace) -> int:
+        # First of all, so a SIGTERM while Apprise loads still means "stop cleanly, exit 0".
+        stop = threading.Event()
+        _on_signals(stop)
         settings = self.settings(args)
         self._warn_about_politeness(settings)
         runtime = self.runtime(settings)
-        stop = threading.Event()
-        _on_signals(stop)
         daemon = self.daemon(runtime)
         finished = daemon.run(stop)
         if not finished:
@@ -192,6 +198,8 @@ class Cli:
         return EXIT_FAILED if failed or report.pending or report.expired else EXIT_OK
 
     def demo(self, args: argparse.Namespace) -> int:
+        stop = threading.Event()
+        _on_signals(stop)
         register_console(self.stdout)
         with (
             tempfile.TemporaryDirectory(prefix="watcherd-demo-") as folder,
@@ -200,7 +208,10 @@ class Cli:
             scenario = demo.stage(server, int(self.clock()))
             config = demo.write_config(Path(folder), server.base_url)
             args.config = str(config)
-            self.environ = {}  # the demo runs on its embedded default, whatever is exported
+            # The demo runs on its embedded default, whatever is exported or mounted: no
+            # WATCHERD_* variables and no secret files, so it can never reach real targets.
+            self.environ = {}
+            self.secrets_dirs = ()
             runtime = self.runtime(self.settings(args))
             self.say(
                 f"watcherd demo: following {len(demo.FRIENDS)} fictional friends "
@@ -209,8 +220,6 @@ class Cli:
                 f" what they watch from now on is.\nExpect {scenario.notifications} notifications"
                 f" in about {scenario.last_at + 2 * demo.INTERVAL:.0f}s (Ctrl-C ends it sooner).\n"
             )
-            stop = threading.Event()
-            _on_signals(stop)
             started = time.monotonic()
 
             def finished() -> bool:
@@ -437,11 +446,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             cli.error(f"configuration: {problem}")
         return EXIT_CONFIG
-    except StateError as exc:
-        cli.error(str(exc))
-        return EXIT_FAILED
     except WatcherdError as exc:
         cli.error(str(exc))
         return EXIT_FAILED
     except KeyboardInterrupt:
-        return 130
+        cli.error("interrupted")
+        return EXIT_FAILED
+    except Exception as exc:
+        # A bug: say so in one redacted line (the traceback, redacted, at DEBUG) rather than
+        # let Python print a traceback that bypasses the redactor.
+        log.debug("unexpected error", exc_info=True)
+        cli.error(f"unexpected error: {type(exc).__name__}: {exc}")
+        return EXIT_FAILED

@@ -10,7 +10,7 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -97,9 +97,24 @@ class TraktSettings(_Section):
         return self
 
 
+DEFAULT_JITTER = 30.0
+
+
 class ScheduleSettings(_Section):
     interval: PositiveDuration = 300.0
-    jitter: NonNegativeDuration = 30.0
+    jitter: NonNegativeDuration = DEFAULT_JITTER
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_jitter_fits_the_interval(cls, data: object) -> object:
+        # Left unset, jitter is 30 s or the interval if shorter, so `interval = 10` alone is
+        # valid; a jitter set explicitly above the interval is still refused below.
+        if isinstance(data, dict) and "jitter" not in data and "interval" in data:
+            with contextlib.suppress(ValueError, TypeError):
+                interval = parse_duration(data["interval"])
+                if isinstance(interval, float) and 0 < interval < DEFAULT_JITTER:
+                    return {**data, "jitter": interval}
+        return data
 
     @model_validator(mode="after")
     def _jitter_below_interval(self) -> ScheduleSettings:
@@ -230,12 +245,19 @@ def resolve_config_path(explicit: str | None, environ: Mapping[str, str]) -> Pat
     return DEFAULT_PATHS[0]
 
 
-def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    path: Path,
+    environ: Mapping[str, str] | None = None,
+    *,
+    secrets_dirs: Sequence[Path] | None = None,
+) -> Settings:
     """Read, merge and validate the configuration.
 
     Args:
         path: the TOML file; it may be missing when the environment supplies everything.
         environ: the environment to read `WATCHERD_*` from (default: `os.environ`).
+        secrets_dirs: folders of secret files (default: /run/secrets and
+            $CREDENTIALS_DIRECTORY, those that exist); `()` reads none.
 
     Returns:
         The validated settings, with `state_file` made absolute against the file's folder.
@@ -267,7 +289,8 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     env_guard = _EnvOverride(environ)
     try:
         with env_guard:
-            settings = Settings(_secrets_dir=_secrets_dirs(os.environ), **data)
+            folders = _secrets_dirs(os.environ) if secrets_dirs is None else list(secrets_dirs)
+            settings = Settings(_secrets_dir=folders, **data)
     except ValidationError as exc:
         # A secret pasted into the wrong key would be quoted back as the "bad value": redact
         # every value given for a secret key, wherever else it appears.
@@ -287,7 +310,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     return settings.model_copy(update={"state_file": state_file})
 
 
-_SECRET_NAMES = ("api_key", "password", "url")
+_SECRET_NAMES = ("api_key", "password", "url")  # keys whose values are secrets
 
 
 def _given_secrets(data: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
@@ -366,9 +389,6 @@ class _EnvOverride:
         os.environ.update(self._saved)
 
 
-_SECRET_KEYS = ("api_key", "password", "url", "token", "secret")
-
-
 # pydantic's wording for these names Python classes; say what the file should hold instead.
 _PLAIN_MESSAGES = {
     "model_type": "must be a table (a [section] or {key = value})",
@@ -420,7 +440,7 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
 
 
 def _shown_value(key: str, value: object) -> str:
-    if any(secret in key.rsplit(".", 1)[-1] for secret in _SECRET_KEYS):
+    if any(secret in key.rsplit(".", 1)[-1] for secret in _SECRET_NAMES):
         return ""
     if isinstance(value, str | int | float | bool) and len(repr(value)) <= 80:
         return f" (got {value!r})"

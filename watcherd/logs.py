@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Iterable
 from typing import TextIO
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 REDACTED = "***"
 _TOKEN_LIKE = re.compile(r"^(?=.*[0-9A-Z_-])[^.\s]{6,}$")
@@ -33,6 +33,8 @@ class Redactor:
             if not secret:
                 continue
             fragments.add(secret)
+            # As it appears in a URL path (the v1 key is quoted into one) and as v1 sends it.
+            fragments.add(quote(secret, safe=""))
             fragments.add(hashlib.sha1(secret.encode()).hexdigest())  # noqa: S324 - v1 sends this
             if "://" in secret:
                 fragments.update(url_fragments(secret))

@@ -8,6 +8,7 @@ logger is held at WARNING (see `quiet_apprise`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import re
 import threading
@@ -24,8 +25,9 @@ from watcherd.model import Message
 log = logging.getLogger(__name__)
 
 CONSOLE_SCHEMA = "console"
-# Services that render Markdown in plain content whatever format Apprise declares for them.
-_MARKDOWN_IN_TEXT = {"discord", "guilded"}
+# Services that render Markdown in plain content although Apprise declares (and sends) text
+# for them, so Apprise escapes nothing. Services declaring Markdown get Apprise's own escaping.
+_MARKDOWN_IN_TEXT = {"discord", "guilded", "mmost", "mmosts", "zulip", "nctalk", "nctalks"}
 # What Discord's Markdown acts on mid-line: emphasis, code, spoilers, quotes, masked links,
 # and `<` (mentions, channels, custom emoji). Titles and bodies never start with `#` or `-`.
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_~|>\[\]()<])")
@@ -64,10 +66,8 @@ class Notifier:
             )
         self._redact = Redactor(url_fragments(url))
         self.description: str = self._redact(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
-        self._service = str(
-            getattr(plugin, "secure_protocol", "") or getattr(plugin, "protocol", "")
-        )
-        self._escape_markdown = self._service in _MARKDOWN_IN_TEXT
+        self._schemas = _schemas(plugin)
+        self._escape_markdown = bool(self._schemas & _MARKDOWN_IN_TEXT)
         self._max_length = int(getattr(plugin, "body_maxlen", 0) or 0)
         asset = apprise.AppriseAsset(app_id=app_name, app_desc=app_name, app_url="")
         # One object per target, kept for the life of the process: Discord's rate-limit state
@@ -87,17 +87,21 @@ class Notifier:
             title, body = escape_markdown(title), escape_markdown(body)
             # Escaping can double the text, and the service counts title, line break, body and
             # link together: clip the body so the whole fits and the link survives.
-            link_room = len(message.link) + 1 if message.link else 0
-            body = clip_escaped(body, self._max_length - len(title) - 2 - link_room)
-        elif self._service in _EMAIL_SERVICES:
+            if self._max_length:
+                link_room = len(message.link) + 1 if message.link else 0
+                body = clip_escaped(body, self._max_length - len(title) - 2 - link_room)
+        elif self._schemas & _EMAIL_SERVICES:
             # A zero-width space keeps "=?utf-8?q?…?=" in a title from decoding as MIME.
             title = clip_utf8(title.replace("=?", "=\u200b?"), _SUBJECT_BYTES)
-        text = f"{body}\n{message.link}" if message.link else body
+        text = dataclasses.replace(message, body=body).text()
         # The plugin holds per-target state (rate limits); one send at a time per target.
         with self._lock:
-            result: Any = self._apprise.notify(
-                body=text, title=title, body_format=NotifyFormat.TEXT
-            )
+            try:
+                result: Any = self._apprise.notify(
+                    body=text, title=title, body_format=NotifyFormat.TEXT
+                )
+            except Exception as exc:  # a plugin's bug must not bypass the outbox's backoff
+                raise DeliveryError(f"target {self.name!r} failed: {type(exc).__name__}") from exc
         if not result:
             raise DeliveryError(
                 f"target {self.name!r} did not accept the notification: {self._reason(result)}"
@@ -119,6 +123,18 @@ class Notifier:
             return status
         reason = " ".join(self._redact(str(warnings[-1])).split())
         return reason if len(reason) <= 200 else reason[:199] + "…"
+
+
+def _schemas(plugin: Any) -> set[str]:
+    """Every URL scheme a plugin answers to (Apprise gives a string or a tuple of them)."""
+    schemas: set[str] = set()
+    for attribute in ("secure_protocol", "protocol"):
+        value = getattr(plugin, attribute, None)
+        if isinstance(value, str):
+            schemas.add(value)
+        elif isinstance(value, tuple | list):
+            schemas.update(str(item) for item in value)
+    return schemas
 
 
 def escape_markdown(text: str) -> str:

@@ -22,7 +22,9 @@ VERBS = {
 }
 MAX_FIELD = 200
 ZWSP = "\u200b"
-_MENTION = re.compile(r"@(?=[\w&!#])")
+# Every "@": services disagree on what follows one in a mention (Discord `@everyone`, `<@1>`;
+# Zulip `@**all**`; Mattermost `@channel`), so none is left able to start one.
+_MENTION = re.compile("@")
 _SAFE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d+)?(?:/[A-Za-z0-9._~%!$'*+,;=:/-]*)?$")
 # Bidi overrides/isolates and other invisible format characters can reorder or hide text.
 _FORMAT_CHARS = {"Cf", "Cc", "Cs", "Co", "Cn"}

@@ -75,7 +75,7 @@ class Daemon:
         retry_every: float,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
-        grace: float = 8.0,
+        grace: float = 7.0,
     ) -> None:
         self._worker = worker
         self._interval = interval
@@ -147,7 +147,8 @@ class Daemon:
                 if self.fatal is not None:
                     break
         finally:
-            self._stopping.set()
+            with self._idle:
+                self._stopping.set()
             scheduler.shutdown(wait=False)
             finished = self._wait_idle(self._grace)
             self._summarise()
@@ -158,9 +159,11 @@ class Daemon:
             return self._idle.wait_for(lambda: self._busy == 0, timeout=timeout)
 
     def _job(self, step: Callable[[], None]) -> None:
-        if self._stopping.is_set():
-            return
+        # Checked and counted together, under the same lock as the stop, so a stop never
+        # misses a job that has just begun.
         with self._idle:
+            if self._stopping.is_set():
+                return
             self._busy += 1
         try:
             step()

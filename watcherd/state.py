@@ -394,13 +394,13 @@ class Store:
         where, params = ("WHERE username = ?", (username,)) if username is not None else ("", ())
         return int(self._query(f"SELECT count(*) FROM outbox {where}", params)[0][0])  # noqa: S608
 
-    def expire(self, *, created_before: float, now: float) -> list[Delivery]:
-        """Move deliveries queued before `created_before` from the outbox to `expired`.
-
-        Returns the deliveries moved, for the log. One transaction.
+    def expire(self, target: str, *, created_before: float, now: float) -> list[Delivery]:
+        """Move a target's deliveries queued before `created_before` from the outbox to
+        `expired`. Returns the deliveries moved, for the log. One transaction.
         """
         rows = self._query(
-            "SELECT * FROM outbox WHERE created_at < ? ORDER BY id", (created_before,)
+            "SELECT * FROM outbox WHERE target = ? AND created_at < ? ORDER BY id",
+            (target, created_before),
         )
         if not rows:
             return []

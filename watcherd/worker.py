@@ -86,7 +86,7 @@ class Worker:
         self._render = renderer
         self._max_age = max_age
         self._executor = executor
-        self._group_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._target_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
     @property
@@ -105,7 +105,12 @@ class Worker:
             page = self._source.fetch(username, known)
         except FeedError as exc:
             self._store.record_poll_outcome(username, now=now, outcome=f"error: {exc}")
-            log.warning("poll failed: %s", exc)  # the message names the user
+            if exc.permanent:  # the message names the user
+                log.error(  # noqa: TRY400 - the message says it all; no traceback
+                    "poll failed: %s; polling again will not help until this is fixed", exc
+                )
+            else:
+                log.warning("poll failed: %s", exc)
             return PollResult(username, ok=False, error=str(exc))
         if page.unchanged or (known and page.fingerprint == known):
             # The same body as last time: nothing in it can be new.
@@ -150,42 +155,42 @@ class Worker:
         ignore_backoff: bool = False,
         keep_going: Callable[[], bool] = lambda: True,
     ) -> DeliveryReport:
-        """Send what is due in the outbox (of one user, or everyone's).
+        """Send what is due to the targets that hold something of `username` (or of anyone).
 
-        Per user and target, oldest first; the first failure stops that pair for this round,
-        keeping its order, while other pairs go on. `ignore_backoff` sends rows whose retry
-        time has not come yet (for `once`, whose runs are themselves the retry schedule).
-        A pair another thread is already delivering is left to it. `keep_going` is asked
-        before each send, so a stopping daemon finishes the send in hand and no more.
+        Each target is delivered on its own thread (with an executor), everyone's rows for it,
+        per user oldest first; the first failure stops that user's rows for this round, keeping
+        their order, while other users and targets go on. A target another thread is already
+        delivering to is left to it: nobody waits behind a target that may hang. Deliveries
+        older than `max_age` are given up first. `ignore_backoff` sends rows whose retry time has
+        not come yet (for `once`, whose runs are themselves the retry schedule). `keep_going`
+        is asked before each send, so a stopping daemon finishes the send in hand and no more.
         """
-        report = DeliveryReport()
-        if self._max_age is not None:
-            report.expired = self._expire(now)
-        by_target: dict[str, list[tuple[str, str]]] = {}
-        for user, target in self._store.pending_pairs(username):
-            by_target.setdefault(target, []).append((user, target))
+        targets = sorted({target for _, target in self._store.pending_pairs(username)})
 
-        def deliver_target(pairs: list[tuple[str, str]]) -> DeliveryReport:
+        def deliver_target(target: str) -> DeliveryReport:
             target_report = DeliveryReport()
-            for user, target in pairs:
-                if not keep_going():
-                    break
-                lock = self._group_lock(user, target)
-                if not lock.acquire(blocking=False):
-                    continue
-                try:
-                    # Read under the lock: another thread may have delivered some meanwhile.
+            lock = self._target_lock(target)
+            if not lock.acquire(blocking=False):
+                return target_report
+            try:
+                # Under the lock, so a row being sent is never given up at the same time.
+                if self._max_age is not None:
+                    target_report.expired = self._expire(target, now)
+                users = [user for user, each in self._store.pending_pairs() if each == target]
+                for user in users:
+                    if not keep_going():
+                        break
                     group = self._store.pending(user, target)
                     self._deliver_group(group, now, ignore_backoff, keep_going, target_report)
-                finally:
-                    lock.release()
+            finally:
+                lock.release()
             return target_report
 
-        # Targets are delivered side by side, so a hanging one delays only its own items.
-        if self._executor is None or len(by_target) < 2:
-            reports = [deliver_target(pairs) for pairs in by_target.values()]
+        if self._executor is None or len(targets) < 2:
+            reports = [deliver_target(target) for target in targets]
         else:
-            reports = list(self._executor.map(deliver_target, by_target.values()))
+            reports = list(self._executor.map(deliver_target, targets))
+        report = DeliveryReport()
         for target_report in reports:
             report.merge(target_report)
         report.pending = self._store.pending_count(username)
@@ -195,9 +200,9 @@ class Worker:
         """Save what is buffered (outcomes of polls that changed nothing)."""
         self._store.flush()
 
-    def _expire(self, now: float) -> int:
+    def _expire(self, target: str, now: float) -> int:
         assert self._max_age is not None  # noqa: S101 - checked by the caller
-        expired = self._store.expire(created_before=now - self._max_age, now=now)
+        expired = self._store.expire(target, created_before=now - self._max_age, now=now)
         for delivery in expired:
             log.warning(
                 "gave up on %s's item for %s after %s and %d attempt(s): %s (last error: %s)",
@@ -254,9 +259,9 @@ class Worker:
             error,
         )
 
-    def _group_lock(self, username: str, target: str) -> threading.Lock:
+    def _target_lock(self, target: str) -> threading.Lock:
         with self._locks_guard:
-            return self._group_locks.setdefault((username, target), threading.Lock())
+            return self._target_locks.setdefault(target, threading.Lock())
 
 
 def _duration(seconds: float) -> str:
