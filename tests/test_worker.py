@@ -506,3 +506,41 @@ def test_hanging_target_holds_back_no_other_target_while_many_users_deliver_at_o
             for thread in threads:
                 thread.join(30)
     assert sorted(fast.sent) == sorted(f"{user}:{user}-1" for user in users)
+
+
+class GatedSender:
+    """Holds its first send until released; records every title."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def send(self, message: Message) -> None:
+        if not self.entered.is_set():
+            self.entered.set()
+            self.release.wait(30)
+        self.sent.append(message.title)
+
+
+def test_rows_queued_while_a_target_is_busy_are_sent_by_the_thread_holding_it(
+    feed: ScriptedFeed, store: Store
+) -> None:
+    sender = GatedSender()
+    worker = worker_for(feed, store, {"r": sender}, plan("alice", "r"), plan("bob", "r"))
+    baseline_then_add(worker, feed, "alice", event("a1", T0 + 1))
+    feed.add("bob", event("bob-old", T0 - 1000, username="bob"))
+    worker.poll("bob", NOW - 100)
+    holder = threading.Thread(target=worker.deliver, args=(NOW, "alice"), daemon=True)
+    holder.start()
+    try:
+        assert sender.entered.wait(10)
+        feed.add("bob", event("b1", T0 + 2, username="bob"))
+        worker.poll("bob", NOW + 1)  # queued after the holder's `now`
+        # The target is busy: bob's own round leaves the row to the thread holding it.
+        assert worker.deliver(NOW + 1, "bob").delivered == 0
+    finally:
+        sender.release.set()
+        holder.join(30)
+    assert sender.sent == ["alice:a1", "bob:b1"]
+    assert store.pending() == []

@@ -389,6 +389,15 @@ class Store:
         )
         return [(row["username"], row["target"]) for row in rows]
 
+    def has_due(self, target: str, now: float) -> bool:
+        """Whether the target has a row never tried, or whose retry time has come."""
+        rows = self._query(
+            """SELECT 1 FROM outbox WHERE target = ? AND (attempts = 0 OR next_try <= ?)
+               LIMIT 1""",
+            (target, now),
+        )
+        return bool(rows)
+
     def pending_count(self, username: str | None = None) -> int:
         """How many deliveries wait in the outbox (of one user, or in all)."""
         where, params = ("WHERE username = ?", (username,)) if username is not None else ("", ())

@@ -170,20 +170,26 @@ class Worker:
         def deliver_target(target: str) -> DeliveryReport:
             target_report = DeliveryReport()
             lock = self._target_lock(target)
-            if not lock.acquire(blocking=False):
-                return target_report
-            try:
-                # Under the lock, so a row being sent is never given up at the same time.
-                if self._max_age is not None:
-                    target_report.expired = self._expire(target, now)
-                users = [user for user, each in self._store.pending_pairs() if each == target]
-                for user in users:
-                    if not keep_going():
-                        break
-                    group = self._store.pending(user, target)
-                    self._deliver_group(group, now, ignore_backoff, keep_going, target_report)
-            finally:
-                lock.release()
+            due_by = float("inf") if ignore_backoff else now
+            while lock.acquire(blocking=False):
+                try:
+                    attempted = target_report.delivered + target_report.failed
+                    # Under the lock, so a row being sent is never given up at the same time.
+                    if self._max_age is not None:
+                        target_report.expired += self._expire(target, now)
+                    users = [user for user, each in self._store.pending_pairs() if each == target]
+                    for user in users:
+                        if not keep_going():
+                            break
+                        group = self._store.pending(user, target)
+                        self._deliver_group(group, now, ignore_backoff, keep_going, target_report)
+                    progressed = target_report.delivered + target_report.failed > attempted
+                finally:
+                    lock.release()
+                # A thread that found the target busy left its rows to this one: look again
+                # after releasing, so rows queued meanwhile are not left for the next round.
+                if not (progressed and keep_going() and self._store.has_due(target, due_by)):
+                    break
             return target_report
 
         if self._executor is None or len(targets) < 2:
@@ -226,7 +232,7 @@ class Worker:
         for delivery in group:
             if not keep_going():
                 return
-            if not ignore_backoff and delivery.next_try > now:
+            if not ignore_backoff and delivery.attempts and delivery.next_try > now:
                 return  # the oldest is waiting for its retry; later ones wait behind it
             sender = self._senders.get(delivery.target)
             if sender is None:
