@@ -544,3 +544,16 @@ def test_rows_queued_while_a_target_is_busy_are_sent_by_the_thread_holding_it(
         holder.join(30)
     assert sender.sent == ["alice:a1", "bob:b1"]
     assert store.pending() == []
+
+
+def test_once_style_delivery_to_a_down_target_tries_each_row_once_and_returns(
+    feed: ScriptedFeed, store: Store
+) -> None:
+    sender = RecordingSender(down=True)
+    worker = worker_for(feed, store, {"r": sender}, plan("alice", "r"), plan("bob", "r"))
+    baseline_then_add(worker, feed, "alice", event("a1", T0 + 1))
+    baseline_then_add(worker, feed, "bob", event("b1", T0 + 1, username="bob"))
+
+    report = worker.deliver(NOW, ignore_backoff=True)
+
+    assert (sender.attempts, report.failed, report.pending) == (2, 2, 2)

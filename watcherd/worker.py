@@ -171,6 +171,7 @@ class Worker:
             target_report = DeliveryReport()
             lock = self._target_lock(target)
             due_by = float("inf") if ignore_backoff else now
+            tried: set[int] = set()  # each row is attempted at most once per call
             while lock.acquire(blocking=False):
                 try:
                     attempted = target_report.delivered + target_report.failed
@@ -182,7 +183,9 @@ class Worker:
                         if not keep_going():
                             break
                         group = self._store.pending(user, target)
-                        self._deliver_group(group, now, ignore_backoff, keep_going, target_report)
+                        self._deliver_group(
+                            group, now, ignore_backoff, keep_going, target_report, tried=tried
+                        )
                     progressed = target_report.delivered + target_report.failed > attempted
                 finally:
                     lock.release()
@@ -228,10 +231,13 @@ class Worker:
         ignore_backoff: bool,
         keep_going: Callable[[], bool],
         report: DeliveryReport,
+        *,
+        tried: set[int],
     ) -> None:
         for delivery in group:
-            if not keep_going():
+            if not keep_going() or delivery.id in tried:
                 return
+            tried.add(delivery.id)
             if not ignore_backoff and delivery.attempts and delivery.next_try > now:
                 return  # the oldest is waiting for its retry; later ones wait behind it
             sender = self._senders.get(delivery.target)
