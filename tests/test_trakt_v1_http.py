@@ -431,83 +431,70 @@ def test_configured_logging_never_prints_the_key_of_a_retried_failure(
     assert API_KEY not in output
 
 
-class _Trickler(BaseHTTPRequestHandler):
-    """Promises a large body, then sends it a byte at a time, each byte within the timeout."""
+class _SlowBody(BaseHTTPRequestHandler):
+    """Promises a 100,000-byte body and sends 50 bytes of it at once; then, with `trickle`, a
+    byte every 50 ms (each within the read timeout), else nothing more."""
 
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     stop = threading.Event()
+    trickle = False
 
     def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("Content-Length", "100000")
         self.end_headers()
-        for _ in range(100_000):
-            if self.stop.wait(0.05):
-                return
-            try:
+        try:
+            self.wfile.write(b"[" + b" " * 49)
+            self.wfile.flush()
+            while self.trickle and not self.stop.wait(0.05):
                 self.wfile.write(b" ")
                 self.wfile.flush()
-            except (BrokenPipeError, ConnectionResetError):
-                return
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-def test_body_trickling_in_within_each_read_timeout_is_given_up_after_a_total_deadline(
-    make_source: MakeSource,
-) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Trickler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        source = make_source(f"http://127.0.0.1:{server.server_address[1]}", timeout=0.25)
-        started = time.monotonic()
-        with pytest.raises(FeedError, match="too slow to arrive") as caught:
-            source.fetch("alice")
-        # 4 read timeouts' worth, not 100,000 bytes x 50 ms.
-        assert time.monotonic() - started < 30
-        assert not caught.value.permanent
-        assert API_KEY not in str(caught.value)
-    finally:
-        _Trickler.stop.set()
-        server.shutdown()
-        server.server_close()
-
-
-class _StallsMidBody(BaseHTTPRequestHandler):
-    """Sends headers and half the body, then goes quiet until the test ends."""
-
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    stop = threading.Event()
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "100")
-        self.end_headers()
-        self.wfile.write(b"[" + b" " * 49)
-        self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            return
         self.stop.wait(30)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
-def test_body_stalling_midway_is_a_timeout_feed_error_not_a_traceback(
-    make_source: MakeSource,
-) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _StallsMidBody)
+@pytest.fixture
+def slow_body() -> Iterator[tuple[str, type[_SlowBody]]]:
+    """A loopback server whose body never completes: (its URL, its handler class)."""
+
+    class handler(_SlowBody):  # noqa: N801 - a fresh class per test, so flags don't leak
+        stop = threading.Event()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        source = make_source(f"http://127.0.0.1:{server.server_address[1]}", timeout=0.3)
-        with pytest.raises(FeedError, match=r"timed out after 0\.3s") as caught:
-            source.fetch("alice")
-        assert not caught.value.permanent
-        assert API_KEY not in str(caught.value)
-    finally:
-        _StallsMidBody.stop.set()
-        server.shutdown()
-        server.server_close()
+    yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    handler.stop.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_body_trickling_in_within_each_read_timeout_is_given_up_after_a_total_deadline(
+    make_source: MakeSource, slow_body: tuple[str, type[_SlowBody]]
+) -> None:
+    url, handler = slow_body
+    handler.trickle = True
+    source = make_source(url, timeout=0.25)
+    started = time.monotonic()
+    with pytest.raises(FeedError, match="too slow to arrive") as caught:
+        source.fetch("alice")
+    # 4 read timeouts' worth, not 100,000 bytes x 50 ms.
+    assert time.monotonic() - started < 30
+    assert not caught.value.permanent
+    assert API_KEY not in str(caught.value)
+
+
+def test_body_stalling_midway_is_a_timeout_feed_error_not_a_traceback(
+    make_source: MakeSource, slow_body: tuple[str, type[_SlowBody]]
+) -> None:
+    url, _ = slow_body
+    source = make_source(url, timeout=0.3)
+    with pytest.raises(FeedError, match=r"timed out after 0\.3s") as caught:
+        source.fetch("alice")
+    assert not caught.value.permanent
+    assert API_KEY not in str(caught.value)
