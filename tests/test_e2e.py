@@ -56,6 +56,16 @@ def baseline(config: Path) -> None:
     assert first.returncode == 0, first.stderr
 
 
+def alice_after_baseline(
+    folder: Path, trakt: FakeTraktV1, receiver: JsonReceiver, *, timeout: float = 2
+) -> Path:
+    """The common start: alice, one old movie, one json:// target, baseline recorded."""
+    trakt.add("alice", movie("Old Movie", 1999, T0))
+    config = write_config(folder, trakt, {"r": receiver.url()}, ["alice"], timeout=timeout)
+    baseline(config)
+    return config
+
+
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
     """Poll `condition` (something in another process) until it holds or `timeout` passes."""
     deadline = time.monotonic() + timeout
@@ -79,9 +89,7 @@ def subject_of(message: Any) -> str:
 def test_new_items_after_baseline_arrive_oldest_first_and_a_rerun_sends_nothing(
     tmp_path: Path, trakt: FakeTraktV1, receiver: JsonReceiver
 ) -> None:
-    trakt.add("alice", movie("Old Movie", 1999, T0))
-    config = write_config(tmp_path, trakt, {"r": receiver.url()}, ["alice"])
-    baseline(config)
+    config = alice_after_baseline(tmp_path, trakt, receiver)
     assert receiver.attempts == 0
 
     trakt.add(
@@ -104,9 +112,7 @@ def test_new_items_after_baseline_arrive_oldest_first_and_a_rerun_sends_nothing(
 def test_two_items_in_the_same_second_are_each_delivered_once(
     tmp_path: Path, trakt: FakeTraktV1, receiver: JsonReceiver
 ) -> None:
-    trakt.add("alice", movie("Old Movie", 1999, T0))
-    config = write_config(tmp_path, trakt, {"r": receiver.url()}, ["alice"])
-    baseline(config)
+    config = alice_after_baseline(tmp_path, trakt, receiver)
 
     trakt.add(
         "alice",
@@ -122,9 +128,7 @@ def test_two_items_in_the_same_second_are_each_delivered_once(
 def test_item_inserted_below_the_cursor_is_delivered(
     tmp_path: Path, trakt: FakeTraktV1, receiver: JsonReceiver
 ) -> None:
-    trakt.add("alice", movie("Old Movie", 1999, T0))
-    config = write_config(tmp_path, trakt, {"r": receiver.url()}, ["alice"])
-    baseline(config)
+    config = alice_after_baseline(tmp_path, trakt, receiver)
     trakt.add("alice", episode("Blue Mountain State", 3, 3, "Thad's Back", T0 + 100))
     assert once(config).returncode == 0
     assert receiver.titles() == [THAD]
@@ -200,9 +204,7 @@ def test_each_user_reaches_only_their_own_targets_including_email(
 def test_unicode_titles_arrive_intact(
     tmp_path: Path, trakt: FakeTraktV1, receiver: JsonReceiver
 ) -> None:
-    trakt.add("alice", movie("Old Movie", 1999, T0))
-    config = write_config(tmp_path, trakt, {"r": receiver.url()}, ["alice"])
-    baseline(config)
+    config = alice_after_baseline(tmp_path, trakt, receiver)
     trakt.add(
         "alice",
         movie("千と千尋の神隠し", 2001, T0 + 10, slug="spirited-away-2001"),
@@ -220,9 +222,7 @@ def test_unicode_titles_arrive_intact(
 def test_malformed_item_is_skipped_with_a_warning_and_good_items_are_delivered(
     tmp_path: Path, trakt: FakeTraktV1, receiver: JsonReceiver
 ) -> None:
-    trakt.add("alice", movie("Old Movie", 1999, T0))
-    config = write_config(tmp_path, trakt, {"r": receiver.url()}, ["alice"])
-    baseline(config)
+    config = alice_after_baseline(tmp_path, trakt, receiver)
     trakt.add(
         "alice",
         movie("The Girl with the Dragon Tattoo", 2011, T0 + 10),
@@ -318,9 +318,7 @@ def test_feed_fault_exits_1_sends_nothing_and_loses_nothing(
     fault: Callable[[FakeTraktV1], Callable[[], None]],
     reason: str,
 ) -> None:
-    trakt.add("alice", movie("Old Movie", 1999, T0))
-    config = write_config(tmp_path, trakt, {"r": receiver.url()}, ["alice"], timeout=1)
-    baseline(config)
+    config = alice_after_baseline(tmp_path, trakt, receiver, timeout=1)
     trakt.add(
         "alice",
         movie("The Girl with the Dragon Tattoo", 2011, T0 + 10),
@@ -354,9 +352,7 @@ def test_kill_9_of_run_with_deliveries_pending_then_once_delivers_them_exactly_o
     receiver: JsonReceiver,
     daemons: list[subprocess.Popen[str]],
 ) -> None:
-    trakt.add("alice", movie("Old Movie", 1999, T0))
-    config = write_config(tmp_path, trakt, {"r": receiver.url()}, ["alice"])
-    baseline(config)
+    config = alice_after_baseline(tmp_path, trakt, receiver)
     trakt.add("alice", movie("The Girl with the Dragon Tattoo", 2011, T0 + 10))
     receiver.refuse = 503
 
@@ -384,9 +380,7 @@ def test_run_stopped_by_signal_exits_0_within_10s_after_delivering_what_was_new(
     daemons: list[subprocess.Popen[str]],
     sig: signal.Signals,
 ) -> None:
-    trakt.add("alice", movie("Old Movie", 1999, T0))
-    config = write_config(tmp_path, trakt, {"r": receiver.url()}, ["alice"])
-    baseline(config)
+    config = alice_after_baseline(tmp_path, trakt, receiver)
     trakt.add(
         "alice",
         movie("The Girl with the Dragon Tattoo", 2011, T0 + 10),

@@ -227,12 +227,12 @@ class Cli:
                 if elapsed > demo.DURATION:
                     return True
                 done_at = scenario.last_at + 2 * demo.INTERVAL + 1
-                return elapsed > done_at and not runtime.store.pending()
+                return elapsed > done_at and not runtime.store.pending_count()
 
             watcher = threading.Thread(target=_set_when(stop, finished), daemon=True)
             watcher.start()
             self.daemon(runtime).run(stop)
-            left = len(runtime.store.pending())
+            left = runtime.store.pending_count()
             delivered = scenario.notifications - left
             runtime.close()
         self.say(
