@@ -1,0 +1,71 @@
+"""`watcherd run` and `watcherd once`: polling on the schedule, or once for cron."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from watcherd.commands.runtime import EXIT_FAILED, EXIT_OK, Console, Runtime, count
+from watcherd.model import PollResult
+from watcherd.schedule import Daemon
+
+log = logging.getLogger("watcherd")
+
+
+def run(runtime: Runtime, daemon: Daemon, stop: threading.Event) -> int:
+    """Poll and deliver on the schedule until `stop` is set.
+
+    Given the built runtime and its daemon. Returns 0 when stopped cleanly, 1 when the state
+    file failed. When work is still in hand after the grace period, the process exits at once
+    (`os._exit`) rather than wait for a stuck delivery thread.
+    """
+    finished = daemon.run(stop)
+    if not finished:
+        log.warning("work still in hand after the grace period; exiting without it")
+        runtime.store.close()
+        logging.shutdown()
+        os._exit(EXIT_FAILED if daemon.fatal else EXIT_OK)
+    runtime.close()
+    log.info("stopped")
+    return EXIT_FAILED if daemon.fatal else EXIT_OK
+
+
+def once(runtime: Runtime, console: Console, clock: Callable[[], float]) -> int:
+    """Poll every user once, deliver everything due (whatever its backoff), close the runtime.
+
+    Returns 0 when every feed was read and nothing is left pending or given up, else 1, with
+    one stderr line per problem.
+    """
+    try:
+        worker = runtime.worker
+        users = worker.usernames
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(users)))) as pool:
+            results: list[PollResult] = list(
+                pool.map(lambda name: worker.poll(name, clock()), users)
+            )
+        report = worker.deliver(clock(), ignore_backoff=True)
+    finally:
+        runtime.close()
+    failed = [result for result in results if not result.ok]
+    log.info(
+        "once: %d user(s) polled, %d failed; %d new; %d delivered, %d pending",
+        len(results),
+        len(failed),
+        sum(result.new for result in results),
+        report.delivered,
+        report.pending,
+    )
+    for result in failed:
+        reason = (result.error or "").removeprefix(f"{result.username}: ")
+        console.error(f"feed of {result.username} not read: {reason}")
+    if report.pending:
+        console.error(f"{count(report.pending, 'delivery', 'deliveries')} kept for the next run")
+    if report.expired:
+        console.error(
+            f"{count(report.expired, 'delivery', 'deliveries')} given up after"
+            " delivery.max_age (see `watcherd state show`)"
+        )
+    return EXIT_FAILED if failed or report.pending or report.expired else EXIT_OK

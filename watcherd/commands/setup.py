@@ -1,0 +1,44 @@
+"""`watcherd check-config` and `watcherd test-notify`: checking a configuration before use."""
+
+from __future__ import annotations
+
+from watcherd.commands.runtime import EXIT_FAILED, EXIT_OK, Console, warn_about_politeness
+from watcherd.config import Settings, render_resolved
+from watcherd.errors import ConfigError, WatcherdError
+from watcherd.model import Message
+from watcherd.notify import Notifier, describe_url
+
+
+def check_config(settings: Settings, console: Console) -> int:
+    """Print the resolved configuration, secrets masked; returns 0.
+
+    Given settings that loaded (a configuration that does not load never gets here).
+    """
+    warn_about_politeness(settings, console)
+    console.stdout.write(console.redact(render_resolved(settings, describe_url)))
+    return EXIT_OK
+
+
+def test_notify(notifiers: dict[str, Notifier], target: str | None, console: Console) -> int:
+    """Send a sample notification to every target, or only `target`; one line each.
+
+    Returns 0 when every send succeeded, else 1. Raises ConfigError for an unknown `target`.
+    """
+    if target is not None and target not in notifiers:
+        raise ConfigError([f"--target: no target named {target!r} (known: {', '.join(notifiers)})"])
+    chosen = [target] if target else list(notifiers)
+    failures = 0
+    for name in chosen:
+        notifier = notifiers[name]
+        message = Message(
+            title="watcherd test notification",
+            body=f"If you can read this, watcherd can reach the target {name!r}.",
+        )
+        try:
+            notifier.send(message)
+        except WatcherdError as exc:
+            failures += 1
+            console.say(f"{name} ({notifier.description}): FAILED — {exc}")
+        else:
+            console.say(f"{name} ({notifier.description}): ok")
+    return EXIT_FAILED if failures else EXIT_OK
