@@ -13,11 +13,10 @@ from typing import cast
 
 import pytest
 
-from watcherd import state
 from watcherd.detect import UserMemory
 from watcherd.errors import StateError
 from watcherd.model import Message
-from watcherd.state import SCHEMA_VERSION, QueuedMessage, Store
+from watcherd.state import SCHEMA_VERSION, QueuedMessage, Store, schema
 
 T0 = 1_700_000_000.0
 
@@ -408,12 +407,12 @@ def test_reset_forgets_the_user_and_drops_its_pending_rows_only(store: Store) ->
 # -- upgrading --------------------------------------------------------------------------------
 
 
-CURRENT = state.SCHEMA_VERSION
+CURRENT = schema.SCHEMA_VERSION
 
 
 def add_next_schema_version(monkeypatch: pytest.MonkeyPatch, *statements: str) -> None:
-    monkeypatch.setattr(state, "MIGRATIONS", (*state.MIGRATIONS, statements))
-    monkeypatch.setattr(state, "SCHEMA_VERSION", CURRENT + 1)
+    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, statements))
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", CURRENT + 1)
 
 
 def test_a_version_1_file_is_upgraded_to_the_current_schema_keeping_its_data(
@@ -421,8 +420,8 @@ def test_a_version_1_file_is_upgraded_to_the_current_schema_keeping_its_data(
 ) -> None:
     memory = remembering(("a", 10), ("b", 20))
     with monkeypatch.context() as old_code:
-        old_code.setattr(state, "MIGRATIONS", state.MIGRATIONS[:1])
-        old_code.setattr(state, "SCHEMA_VERSION", 1)
+        old_code.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+        old_code.setattr(schema, "SCHEMA_VERSION", 1)
         old = Store(path)
         old.record_poll("alice", None, memory, [queued("r", "b", 20)], now=T0, outcome="ok")
         old.close()

@@ -1,0 +1,158 @@
+"""The open state file: one SQLite connection, its lock, its transactions and its reads.
+
+Also holds the buffer of "last poll" outcomes of polls that changed nothing, which every
+write transaction saves first: a poll of an unchanged feed then costs no write of its own.
+This package is the only place that imports sqlite3.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO
+
+from watcherd.errors import StateError
+from watcherd.state import schema
+from watcherd.state.files import prepare_file
+
+
+class Connection:
+    """The SQLite state file, opened for writing.
+
+    Args:
+        path: the database file; created (0600, its folder 0700) when missing.
+        exclusive: hold a lock for the life of the store, so a second watcherd on the same
+            file is refused rather than racing this one.
+
+    Raises:
+        StateError: the file cannot be created or opened, is not a watcherd state file, was
+            written by a newer watcherd, or another watcherd holds it.
+    """
+
+    def __init__(self, path: Path, *, exclusive: bool = True) -> None:
+        """Open (or create) the state file; `Path(":memory:")` gives a throwaway one."""
+        self.path = path
+        self._lock = threading.RLock()
+        # Outcomes of polls that changed nothing, written with the next transaction or flush().
+        self._outcomes: dict[str, tuple[float, str]] = {}
+        self._lock_file: IO[bytes] | None = None
+        in_memory = str(path) == ":memory:"  # tests: a real SQLite, held in memory
+        try:
+            if not in_memory:
+                self._lock_file = prepare_file(path, exclusive=exclusive)
+            self._db = sqlite3.connect(
+                path, check_same_thread=False, isolation_level=None, timeout=10
+            )
+        except OSError as exc:
+            self._release()
+            raise StateError(
+                f"state file {path}: cannot open: {exc.strerror}", permanent=True
+            ) from exc
+        except sqlite3.Error as exc:
+            self._release()
+            raise StateError(f"state file {path}: cannot open: {exc}", permanent=True) from exc
+        try:
+            self._prepare()
+        except StateError:
+            self.close()  # a failed upgrade must not keep the lock and the connection
+            raise
+        except sqlite3.OperationalError as exc:  # cannot open or write (folder read-only, …)
+            self.close()
+            raise StateError(
+                f"state file {path}: cannot open: {exc} (watcherd must be able to write it"
+                f" and create files beside it in {path.parent})",
+                permanent=True,
+            ) from exc
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise StateError(
+                f"state file {path} is not a watcherd state database ({exc}); "
+                "move it aside or restore a backup — it is not reset automatically",
+                permanent=True,
+            ) from exc
+
+    def _prepare(self) -> None:
+        # Checked before any PRAGMA that writes: a file refused here is left untouched.
+        version = schema.check_version(self._db, self.path)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        with self._lock:
+            schema.upgrade(self._db, self.path, version)
+
+    def close(self) -> None:
+        """Save buffered poll outcomes, close the database and release the lock."""
+        with contextlib.suppress(StateError, AttributeError):
+            self.flush()
+        with contextlib.suppress(sqlite3.Error, AttributeError):
+            self._db.close()
+        self._release()
+
+    def flush(self) -> None:
+        """Write the buffered outcomes of polls that changed nothing."""
+        with self._lock:
+            if self._outcomes:
+                with self._transaction("record poll outcomes"):
+                    pass  # _transaction writes the buffer
+
+    def record_poll_outcome(self, username: str, *, now: float, outcome: str) -> None:
+        """Remember when a user was polled and how it went, leaving the memory alone.
+
+        Buffered: written with the next transaction, `flush()` or `close()`. Losing it in a
+        crash loses only the "last poll" line of `state show`, never an item.
+        """
+        with self._lock:
+            self._outcomes[username] = (now, outcome)
+
+    def _release(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    @contextlib.contextmanager
+    def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction; a sqlite error becomes a `StateError` naming `action`."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                outcomes, self._outcomes = self._outcomes, {}
+                self._write_outcomes(outcomes)
+                try:
+                    yield self._db
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise StateError(f"state file {self.path}: cannot {action}: {exc}") from exc
+
+    def _write_outcomes(self, outcomes: dict[str, tuple[float, str]]) -> None:
+        if outcomes:
+            self._db.executemany(
+                """INSERT INTO users (username, fingerprint, last_poll, last_outcome)
+                   VALUES (?, NULL, ?, ?)
+                   ON CONFLICT (username) DO UPDATE SET last_poll = excluded.last_poll,
+                     last_outcome = excluded.last_outcome""",
+                [(username, now, outcome) for username, (now, outcome) in outcomes.items()],
+            )
+
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                cursor = self._db.execute(sql, params)
+                cursor.row_factory = sqlite3.Row
+                return cursor.fetchall()
+            except sqlite3.Error as exc:
+                advice = (
+                    "; the file is damaged: move it aside or restore a backup — it is not"
+                    " reset automatically"
+                    if "malformed" in str(exc)
+                    else ""
+                )
+                raise StateError(f"state file {self.path}: read failed: {exc}{advice}") from exc

@@ -1,0 +1,59 @@
+"""The values the state store hands out: outbox rows, given-up deliveries, a user's status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from watcherd.model import Message
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One outbox row: a message still to deliver to one target."""
+
+    id: int
+    username: str
+    target: str
+    identity: str
+    watched: int
+    message: Message
+    attempts: int
+    next_try: float
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    """A message to queue for one target, as part of a poll's transaction."""
+
+    target: str
+    identity: str
+    watched: int
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiredDelivery:
+    """A delivery given up after `delivery.max_age`: recorded, never silently dropped."""
+
+    target: str
+    title: str
+    created_at: float
+    expired_at: float
+    attempts: int
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UserStatus:
+    """A user's line in `watcherd state show`; `expired` holds the latest few, newest first,
+    and `expired_total` how many there are in all."""
+
+    username: str
+    cursor: int | None
+    seen: int
+    last_poll: float | None
+    last_outcome: str | None
+    pending: tuple[Delivery, ...]
+    expired: tuple[ExpiredDelivery, ...] = ()
+    expired_total: int = 0

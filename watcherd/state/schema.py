@@ -1,0 +1,115 @@
+"""The state file's schema: its version, the migrations that build it, and the upgrade path.
+
+A file records its schema version in SQLite's `user_version`. A writer upgrades an older file
+in place, one migration per transaction; a file of a newer watcherd, or a SQLite file that is
+not watcherd's, is refused before anything is written to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from pathlib import Path
+
+from watcherd.errors import StateError
+
+SCHEMA_VERSION = 2
+# Each entry upgrades the schema from its index to the next version, in one transaction.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE users (
+            username TEXT PRIMARY KEY,
+            cursor INTEGER,
+            floor INTEGER,
+            fingerprint TEXT,  -- NULL: polled, but no feed was ever read
+            last_poll REAL,
+            last_outcome TEXT
+        )""",
+        """CREATE TABLE seen (
+            username TEXT NOT NULL,
+            identity TEXT NOT NULL,
+            watched INTEGER NOT NULL,
+            PRIMARY KEY (username, identity)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL,
+            target TEXT NOT NULL,
+            identity TEXT NOT NULL,
+            watched INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            body TEXT NOT NULL,
+            link TEXT,
+            created_at REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_try REAL NOT NULL,
+            last_error TEXT,
+            UNIQUE (username, target, identity)
+        )""",
+        "CREATE INDEX outbox_order ON outbox (username, target, watched, id)",
+    ),
+    # 2: deliveries older than delivery.max_age are moved here, never silently dropped.
+    (
+        """CREATE TABLE expired (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL,
+            target TEXT NOT NULL,
+            identity TEXT NOT NULL,
+            watched INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expired_at REAL NOT NULL,
+            attempts INTEGER NOT NULL,
+            last_error TEXT
+        )""",
+        "CREATE INDEX expired_user ON expired (username, expired_at)",
+        "CREATE INDEX outbox_age ON outbox (created_at)",
+    ),
+)
+
+
+def check_version(db: sqlite3.Connection, path: Path) -> int:
+    """Read the file's schema version, refusing a file this watcherd must not touch.
+
+    Given an open connection; writes nothing. Returns the version (0: a new, empty file).
+
+    Raises:
+        StateError (permanent): the file was written by a newer watcherd, or holds tables
+            but no watcherd schema version (it is not a watcherd state file).
+        sqlite3.DatabaseError: the file is not a SQLite database.
+    """
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise StateError(
+            f"state file {path} has schema version {version}, newer than this "
+            f"watcherd understands ({SCHEMA_VERSION}); upgrade watcherd",
+            permanent=True,
+        )
+    tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    if version == 0 and tables:
+        raise StateError(
+            f"state file {path} holds tables but no watcherd schema version; "
+            "it is not a watcherd state file",
+            permanent=True,
+        )
+    return version
+
+
+def upgrade(db: sqlite3.Connection, path: Path, version: int) -> None:
+    """Run the migrations from `version` to `SCHEMA_VERSION`, each in its own transaction.
+
+    Raises:
+        StateError: a migration failed; it was rolled back and the file keeps the version of
+            the last migration that succeeded.
+    """
+    for step in range(version, SCHEMA_VERSION):
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for statement in MIGRATIONS[step]:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {step + 1}")
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise StateError(f"state file {path}: cannot upgrade the schema: {exc}") from exc
