@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from watcherd import config
 from watcherd.config import MASK, load_settings, render_resolved, resolve_config_path
+from watcherd.config import load as config_load
 from watcherd.errors import ConfigError
 
 API_KEY = "apikey-S3CRET-6f1e2d"
@@ -672,7 +672,7 @@ def test_resolved_configuration_without_v1_login_has_no_password_line(tmp_path: 
 def defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     """Point the default locations at two files in a temporary folder (neither exists yet)."""
     local, system = tmp_path / "local.toml", tmp_path / "system.toml"
-    monkeypatch.setattr(config, "DEFAULT_PATHS", (local, system))
+    monkeypatch.setattr(config_load, "DEFAULT_PATHS", (local, system))
     return local, system
 
 

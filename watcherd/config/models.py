@@ -1,0 +1,220 @@
+"""The configuration's shape: pydantic models of every section, with their defaults.
+
+Everything past the `watcherd.config` package works with the validated, typed `Settings`;
+pydantic stays here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NestedSecretsSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+ENV_PREFIX = "WATCHERD_"
+SECRET_KEYS = ("api_key", "password", "url")  # keys whose values are secrets
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: object) -> object:
+    """Turn `300`, `"300"`, `"90s"`, `"5m"`, `"1h"` into seconds (float).
+
+    Other values pass through unchanged, so pydantic reports them with its own message.
+    """
+    if isinstance(value, bool):  # pydantic would take `true` as 1 second
+        raise ValueError("expected seconds or a duration such as '90s', '5m', '1h'")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match is None:
+            raise ValueError("expected seconds or a duration such as '90s', '5m', '1h'")
+        return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+# `inf` is a valid TOML float, but no scheduler can wait that long.
+PositiveDuration = Annotated[
+    float, BeforeValidator(parse_duration), Field(gt=0, allow_inf_nan=False)
+]
+NonNegativeDuration = Annotated[
+    float, BeforeValidator(parse_duration), Field(ge=0, allow_inf_nan=False)
+]
+
+
+class _Section(BaseModel):
+    # Nested models need their own `extra="forbid"`: BaseSettings' setting does not reach them.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, frozen=True)
+
+
+class TraktSettings(_Section):
+    api: Literal["v1"] = "v1"
+    base_url: str = "http://api.trakt.tv"
+    api_key: SecretStr = Field(min_length=1)
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout: PositiveDuration = 15.0
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> TraktSettings:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together (v1 authentication)")
+        return self
+
+
+DEFAULT_JITTER = 30.0
+
+
+class ScheduleSettings(_Section):
+    interval: PositiveDuration = 300.0
+    jitter: NonNegativeDuration = DEFAULT_JITTER
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_jitter_fits_the_interval(cls, data: object) -> object:
+        # Left unset, jitter is 30 s or the interval if shorter, so `interval = 10` alone is
+        # valid; a jitter set explicitly above the interval is still refused below.
+        if isinstance(data, dict) and "jitter" not in data and "interval" in data:
+            with contextlib.suppress(ValueError, TypeError):
+                interval = parse_duration(data["interval"])
+                if isinstance(interval, float) and 0 < interval < DEFAULT_JITTER:
+                    return {**data, "jitter": interval}
+        return data
+
+    @model_validator(mode="after")
+    def _jitter_below_interval(self) -> ScheduleSettings:
+        if self.jitter > self.interval:
+            raise ValueError(
+                f"jitter ({self.jitter:g}s) must not exceed interval ({self.interval:g}s)"
+            )
+        return self
+
+
+class DeliverySettings(_Section):
+    retry_initial: PositiveDuration = 30.0
+    retry_max: PositiveDuration = 3600.0
+    max_age: PositiveDuration = 7 * 86400.0
+
+    @model_validator(mode="after")
+    def _initial_below_max(self) -> DeliverySettings:
+        if self.retry_initial > self.retry_max:
+            raise ValueError(
+                f"retry_initial ({self.retry_initial:g}s) must not exceed"
+                f" retry_max ({self.retry_max:g}s)"
+            )
+        return self
+
+
+class TargetSettings(_Section):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    url: SecretStr
+
+
+MediaTypeName = Literal["movie", "episode"]
+
+
+def _both_types() -> list[MediaTypeName]:
+    return ["movie", "episode"]
+
+
+class UserSettings(_Section):
+    username: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    targets: list[str] | None = None
+    actions: list[str] = Field(default_factory=lambda: ["checkin", "scrobble"], min_length=1)
+    types: list[MediaTypeName] = Field(default_factory=_both_types, min_length=1)
+
+
+class Settings(BaseSettings):
+    """The whole resolved configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        hide_input_in_errors=True,
+        secrets_dir_missing="ok",
+        frozen=True,
+    )
+
+    state_file: Path = Path("/var/lib/watcherd/state.db")
+    first_run: Literal["baseline", "all"] = "baseline"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    trakt: TraktSettings
+    schedule: ScheduleSettings = ScheduleSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    targets: list[TargetSettings] = Field(min_length=1)
+    users: list[UserSettings] = Field(min_length=1)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],  # noqa: ARG003 - pydantic-settings' signature
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's contents arrive as init values; listing them last makes the environment
+        # (and then secret files) win over the file, as the contract says.
+        secrets = NestedSecretsSettingsSource(
+            file_secret_settings, secrets_nested_delimiter="__", secrets_prefix="watcherd_"
+        )
+        return env_settings, secrets, init_settings
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        problems: list[str] = []
+        names = [target.name for target in self.targets]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            problems.append(f"targets: duplicate name {name!r}")
+        usernames = [user.username.lower() for user in self.users]
+        for name in sorted({n for n in usernames if usernames.count(n) > 1}):
+            problems.append(f"users: duplicate username {name!r}")
+        for index, user in enumerate(self.users):
+            for target in user.targets or ():
+                if target not in names:
+                    problems.append(
+                        f"users[{index}].targets: {target!r} is not a configured target"
+                        f" (known: {', '.join(names)})"
+                    )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def targets_of(self, user: UserSettings) -> list[str]:
+        """The target names a user's items go to: the user's list, else every target."""
+        return list(user.targets) if user.targets is not None else [t.name for t in self.targets]
+
+    def secrets(self) -> list[str]:
+        """Every secret value in the configuration, for the log and error redactor."""
+        values = [self.trakt.api_key.get_secret_value()]
+        if self.trakt.password is not None:
+            values.append(self.trakt.password.get_secret_value())
+        values.extend(target.url.get_secret_value() for target in self.targets)
+        return [value for value in values if value]
