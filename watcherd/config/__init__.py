@@ -7,7 +7,7 @@ The modules follow the data: `load` reads and merges the sources, `models` valid
 
 from __future__ import annotations
 
-from watcherd.config.load import DEFAULT_PATHS, SECRETS_DIRS, load_settings, resolve_config_path
+from watcherd.config.load import DEFAULT_PATHS, load_settings, resolve_config_path
 from watcherd.config.models import (
     DEFAULT_JITTER,
     ENV_PREFIX,
@@ -24,6 +24,7 @@ from watcherd.config.models import (
     parse_duration,
 )
 from watcherd.config.resolved import MASK, render_resolved
+from watcherd.config.sources import SECRETS_DIRS
 from watcherd.config.wording import describe_validation_error
 
 __all__ = [

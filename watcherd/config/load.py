@@ -6,24 +6,30 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from watcherd.config.models import ENV_PREFIX, SECRET_KEYS, Settings
-from watcherd.config.wording import describe_validation_error, one_line
+from watcherd.config.checks import cross_check, target_urls
+from watcherd.config.models import Settings
+from watcherd.config.sources import (
+    environment_configures,
+    environment_values,
+    given_secrets,
+    merged,
+    secret_file_values,
+    unknown_environment_keys,
+)
+from watcherd.config.sources import secrets_dirs as secrets_dirs_of
+from watcherd.config.wording import describe_validation_error
 from watcherd.errors import ConfigError
 from watcherd.logs import Redactor
 
 DEFAULT_PATHS = (Path("watcherd.toml"), Path("/etc/watcherd/watcherd.toml"))
-SECRETS_DIRS = ("/run/secrets",)
 
 
 def resolve_config_path(explicit: str | None, environ: Mapping[str, str]) -> Path:
@@ -47,59 +53,56 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     *,
     secrets_dirs: Sequence[Path] | None = None,
+    check_target_urls: Callable[[Mapping[str, str]], object] | None = None,
 ) -> Settings:
-    """Read, merge and validate the configuration.
+    """Read, merge and validate the configuration, reporting every problem in one go.
 
     Args:
         path: the TOML file; it may be missing when the environment supplies everything.
-        environ: the environment to read `WATCHERD_*` from (default: `os.environ`).
+        environ: the environment to read `WATCHERD_*` and `$CREDENTIALS_DIRECTORY` from
+            (default: `os.environ`); only read, never changed.
         secrets_dirs: folders of secret files (default: /run/secrets and
             $CREDENTIALS_DIRECTORY, those that exist); `()` reads none.
+        check_target_urls: given target name -> URL for every target that has both, raises
+            `ConfigError` naming the URLs the notifier cannot use (the notifier adapter's
+            `build_notifiers`); run even when other keys are wrong.
 
     Returns:
         The validated settings, with `state_file` made absolute against the file's folder.
 
     Raises:
-        ConfigError: with one line per problem, naming the key and (unless secret) the value.
+        ConfigError: with one line per problem, naming the key and (unless secret) the value;
+            a file that cannot be read or parsed is the only problem reported alone.
     """
-    data: dict[str, Any] = {}
-    if path.exists():
-        try:
-            # Editors on Windows save a byte-order mark, which TOML does not allow.
-            data = tomllib.loads(path.read_bytes().decode("utf-8").removeprefix("\ufeff"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
-        except UnicodeDecodeError as exc:
-            raise ConfigError(
-                [f"{path}: not valid TOML: not UTF-8 (at byte {exc.start})"]
-            ) from None
-        except RecursionError:
-            raise ConfigError([f"{path}: not valid TOML: nested too deeply"]) from None
-        except OSError as exc:
-            raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
-    elif not _environment_configures(environ if environ is not None else os.environ):
-        raise ConfigError([f"{path}: no such configuration file (see --config)"])
+    environ = os.environ if environ is None else environ
+    data = _read_file(path, environ)
+    problems = [f"{key}: unknown environment setting" for key in unknown_environment_keys(environ)]
+    from_env, env_problems = environment_values(environ)
+    folders = secrets_dirs_of(environ) if secrets_dirs is None else list(secrets_dirs)
+    from_files, file_problems = secret_file_values(folders)
+    # The environment wins over secret files, which win over the file, as the contract says.
+    values = merged(data, from_files, from_env)
+    problems += env_problems + file_problems
+    # Keys such as `_env_file` would be taken by pydantic-settings as options, not settings.
+    problems += [f"{key}: unknown key" for key in values if key.startswith("_")]
+    values = {key: value for key, value in values.items() if not key.startswith("_")}
 
-    unknown = _unknown_environment_keys(environ if environ is not None else os.environ)
-    if unknown:
-        raise ConfigError([f"{key}: unknown environment setting" for key in unknown])
-    env_guard = _EnvOverride(environ)
+    settings: Settings | None = None
     try:
-        with env_guard:
-            folders = _secrets_dirs(os.environ) if secrets_dirs is None else list(secrets_dirs)
-            settings = Settings(_secrets_dir=folders, **data)
+        settings = Settings(**values)
     except ValidationError as exc:
+        problems += describe_validation_error(exc)
+    problems += cross_check(values)
+    if check_target_urls is not None:
+        try:
+            check_target_urls(target_urls(values))
+        except ConfigError as exc:
+            problems += exc.problems
+    if problems or settings is None:
         # A secret pasted into the wrong key would be quoted back as the "bad value": redact
         # every value given for a secret key, wherever else it appears.
-        redact = Redactor(_given_secrets(data, environ if environ is not None else os.environ))
-        raise ConfigError([redact(line) for line in describe_validation_error(exc)]) from None
-    except ValueError as exc:  # an environment value that is not valid JSON, for instance
-        match = re.search(r'field "(\w+)" from source "(\w+)"', str(exc))
-        if match is None:
-            raise ConfigError([one_line(str(exc))]) from None
-        field, source = match.groups()
-        where = "a secret file" if "Secret" in source else f"{ENV_PREFIX}{field.upper()}"
-        raise ConfigError([f"{where}: {field} must be valid JSON"]) from None
+        redact = Redactor(given_secrets(values, environ))
+        raise ConfigError([redact(line) for line in problems])
 
     state_file = settings.state_file.expanduser()
     if not state_file.is_absolute():
@@ -107,77 +110,25 @@ def load_settings(
     return settings.model_copy(update={"state_file": state_file})
 
 
-def _given_secrets(data: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
-    """Every value given for a secret key, in the file or the environment, valid or not."""
-    found: list[str] = []
+def _read_file(path: Path, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The TOML file's contents; `{}` when it is missing but the environment configures.
 
-    def walk(node: object, key: str) -> None:
-        if isinstance(node, Mapping):
-            for child_key, child in node.items():
-                walk(child, str(child_key).lower())
-        elif isinstance(node, list):
-            for child in node:
-                walk(child, key)
-        elif isinstance(node, str) and key in SECRET_KEYS:
-            found.append(node)
-
-    walk(data, "")
-    for name, value in environ.items():
-        upper = name.upper()
-        if not upper.startswith(ENV_PREFIX):
-            continue
-        if any(secret.upper() in upper for secret in SECRET_KEYS):
-            found.append(value)
-        elif upper.endswith("TARGETS"):  # a JSON list of {name, url}: its URLs are secret
-            found.append(value)
-            with contextlib.suppress(ValueError):
-                walk(json.loads(value), "")
-    return found
-
-
-def _secrets_dirs(environ: Mapping[str, str]) -> list[Path]:
-    # Docker and Compose mount secrets in /run/secrets; systemd's LoadCredential= sets
-    # $CREDENTIALS_DIRECTORY. Later directories win.
-    candidates = [Path(d) for d in SECRETS_DIRS]
-    if environ.get("CREDENTIALS_DIRECTORY"):
-        candidates.append(Path(environ["CREDENTIALS_DIRECTORY"]))
-    return [d for d in candidates if d.is_dir()]
-
-
-def _unknown_environment_keys(environ: Mapping[str, str]) -> list[str]:
-    # pydantic-settings silently ignores a top-level typo such as WATCHERD_STATEFILE.
-    known = {name.upper() for name in Settings.model_fields} | {"CONFIG"}
-    return sorted(
-        key
-        for key in environ
-        if key.upper().startswith(ENV_PREFIX)
-        and key[len(ENV_PREFIX) :].split("__", 1)[0].upper() not in known
-    )
-
-
-def _environment_configures(environ: Mapping[str, str]) -> bool:
-    return any(
-        key.upper().startswith(ENV_PREFIX) and key.upper() != "WATCHERD_CONFIG" for key in environ
-    )
-
-
-class _EnvOverride:
-    """Lets tests hand in an environment without touching the process's own."""
-
-    def __init__(self, environ: Mapping[str, str] | None) -> None:
-        self._environ = environ
-        self._saved: dict[str, str] = {}
-
-    def __enter__(self) -> None:
-        if self._environ is None:
-            return
-        wanted = dict(self._environ)  # a copy first: `environ` may be os.environ itself
-        self._saved = dict(os.environ)
-        os.environ.clear()
-        os.environ.update(wanted)
-
-    def __exit__(self, *_: object) -> None:
-        if self._environ is None:
-            return
-        os.environ.clear()
-        os.environ.update(self._saved)
+    Raises:
+        ConfigError: the file is missing (and the environment sets nothing), unreadable or
+            not TOML.
+    """
+    if not path.exists():
+        if environment_configures(environ):
+            return {}
+        raise ConfigError([f"{path}: no such configuration file (see --config)"])
+    try:
+        # Editors on Windows save a byte-order mark, which TOML does not allow.
+        return tomllib.loads(path.read_bytes().decode("utf-8").removeprefix("\ufeff"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: not UTF-8 (at byte {exc.start})"]) from None
+    except RecursionError:
+        raise ConfigError([f"{path}: not valid TOML: nested too deeply"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc

@@ -20,12 +20,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import (
-    BaseSettings,
-    NestedSecretsSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "WATCHERD_"
 SECRET_KEYS = ("api_key", "password", "url")  # keys whose values are secrets
@@ -153,14 +148,8 @@ class UserSettings(_Section):
 class Settings(BaseSettings):
     """The whole resolved configuration."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_nested_delimiter="__",
-        extra="forbid",
-        hide_input_in_errors=True,
-        secrets_dir_missing="ok",
-        frozen=True,
-    )
+    # The prefix, nesting and secret folders are given to the sources in `sources.py`.
+    model_config = SettingsConfigDict(extra="forbid", hide_input_in_errors=True, frozen=True)
 
     state_file: Path = Path("/var/lib/watcherd/state.db")
     first_run: Literal["baseline", "all"] = "baseline"
@@ -176,36 +165,14 @@ class Settings(BaseSettings):
         cls,
         settings_cls: type[BaseSettings],  # noqa: ARG003 - pydantic-settings' signature
         init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,  # noqa: ARG003
         dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003
-        file_secret_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The file's contents arrive as init values; listing them last makes the environment
-        # (and then secret files) win over the file, as the contract says.
-        secrets = NestedSecretsSettingsSource(
-            file_secret_settings, secrets_nested_delimiter="__", secrets_prefix="watcherd_"
-        )
-        return env_settings, secrets, init_settings
-
-    @model_validator(mode="after")
-    def _cross_checks(self) -> Settings:
-        problems: list[str] = []
-        names = [target.name for target in self.targets]
-        for name in sorted({n for n in names if names.count(n) > 1}):
-            problems.append(f"targets: duplicate name {name!r}")
-        usernames = [user.username.lower() for user in self.users]
-        for name in sorted({n for n in usernames if usernames.count(n) > 1}):
-            problems.append(f"users: duplicate username {name!r}")
-        for index, user in enumerate(self.users):
-            for target in user.targets or ():
-                if target not in names:
-                    problems.append(
-                        f"users[{index}].targets: {target!r} is not a configured target"
-                        f" (known: {', '.join(names)})"
-                    )
-        if problems:
-            raise ValueError("\n".join(problems))
-        return self
+        # Only what it is given: `load_settings` merges the file, the environment it was
+        # handed and the secret files itself (`watcherd.config.sources`), so validating never
+        # reads the process's `os.environ`. Checks across keys live in `watcherd.config.checks`.
+        return (init_settings,)
 
     def targets_of(self, user: UserSettings) -> list[str]:
         """The target names a user's items go to: the user's list, else every target."""

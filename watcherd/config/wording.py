@@ -6,8 +6,12 @@ it should hold and quote the bad value, unless the key is a secret.
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+import re
 
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from watcherd.config.checks import close_match
 from watcherd.config.models import SECRET_KEYS
 
 # pydantic's wording for these names Python classes; say what the file should hold instead.
@@ -43,9 +47,18 @@ def describe_validation_error(exc: ValidationError) -> list[str]:
         if "\n" in message:  # cross-checks report several problems at once
             lines.extend(message.splitlines())
             continue
-        shown = _shown_value(key, error.get("input"))
+        shown = _shown_value(key, error.get("input")) + _hint(error)
         lines.append(f"{key}: {message}{shown}" if key else f"{message}{shown}")
     return lines
+
+
+def _hint(error: ErrorDetails) -> str:
+    """`; did you mean 'movie'?` for a choice mistyped or written in another case."""
+    value, expected = error.get("input"), error.get("ctx", {}).get("expected")
+    if error["type"] != "literal_error" or not isinstance(value, str):
+        return ""
+    suggestion = close_match(value, re.findall(r"'([^']*)'", str(expected)))
+    return f"; did you mean {suggestion!r}?" if suggestion not in {None, value} else ""
 
 
 def _dotted(loc: tuple[int | str, ...]) -> str:

@@ -1,0 +1,207 @@
+"""Configuration problems reported all at once: field errors, cross-checks, Apprise URLs,
+unknown actions and types, and the example's placeholders — one line each, in one run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from watcherd.config import load_settings
+from watcherd.errors import ConfigError
+from watcherd.notify import build_notifiers
+
+API_KEY = "apikey-PR0BLEM-7c1d"
+TOKEN = "hook-PR0BLEM-2b9e"
+EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "watcherd.example.toml"
+
+
+def config_text(*, trakt: str = "", schedule: str = "", user: str = "", url: str = "") -> str:
+    """A valid configuration with two targets; extra lines slotted into trakt, schedule, user."""
+    return "\n".join(
+        [
+            "[trakt]",
+            f'api_key = "{API_KEY}"',
+            trakt,
+            "[schedule]",
+            schedule or "interval = 60",
+            "[[targets]]",
+            'name = "friends"',
+            f'url = "{url or f"json://127.0.0.1:9/hook/{TOKEN}"}"',
+            "[[targets]]",
+            'name = "me"',
+            'url = "json://127.0.0.1:9/"',
+            "[[users]]",
+            'username = "alice"',
+            user,
+            "",
+        ]
+    )
+
+
+def problems_of(
+    folder: Path,
+    text: str,
+    *,
+    check_target_urls: object = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[str]:
+    path = folder / "watcherd.toml"
+    path.write_text(text, encoding="utf-8")
+    # Passed only when given, so the tests of other checks fail for their own reason alone.
+    extra = {} if check_target_urls is None else {"check_target_urls": check_target_urls}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ or {}, secrets_dirs=(), **extra)  # type: ignore[arg-type]
+    return caught.value.problems
+
+
+def test_field_error_cross_reference_and_bad_apprise_url_are_reported_in_one_run(
+    tmp_path: Path,
+) -> None:
+    text = config_text(
+        schedule='interval = "soon"',
+        user='targets = ["friends", "family"]',
+        url=f"nosuchservice://{TOKEN}@example.com",
+    )
+
+    problems = problems_of(tmp_path, text, check_target_urls=build_notifiers)
+
+    assert problems == [
+        "schedule.interval: expected seconds or a duration such as '90s', '5m', '1h' (got 'soon')",
+        "users[0].targets: 'family' is not a configured target (known: friends, me)",
+        (
+            "targets.friends.url: Apprise cannot use this URL (scheme 'nosuchservice');"
+            " see https://github.com/caronc/apprise/wiki for the supported services"
+        ),
+    ]
+    assert all(TOKEN not in line and API_KEY not in line for line in problems)
+
+
+def test_unknown_environment_setting_is_reported_with_the_file_s_problems(
+    tmp_path: Path,
+) -> None:
+    problems = problems_of(
+        tmp_path,
+        config_text(user='targets = ["family"]'),
+        environ={"WATCHERD_STATEFILE": "x.db"},
+    )
+
+    assert problems == [
+        "WATCHERD_STATEFILE: unknown environment setting",
+        "users[0].targets: 'family' is not a configured target (known: friends, me)",
+    ]
+
+
+def test_broken_environment_json_is_reported_with_the_other_problems(tmp_path: Path) -> None:
+    problems = problems_of(
+        tmp_path,
+        config_text(schedule='interval = "soon"'),
+        environ={"WATCHERD_USERS": "[{", "WATCHERD_TRAKT__TIMEOUT": "5"},
+    )
+
+    assert problems == [
+        "WATCHERD_USERS: users must be valid JSON",
+        "schedule.interval: expected seconds or a duration such as '90s', '5m', '1h' (got 'soon')",
+    ]
+
+
+def test_apprise_url_check_is_skipped_for_targets_without_a_usable_name_or_url(
+    tmp_path: Path,
+) -> None:
+    seen: list[Mapping[str, str]] = []
+    text = config_text(user='targets = ["nowhere"]').replace('name = "me"', "name = 5")
+
+    problems_of(tmp_path, text, check_target_urls=seen.append)
+
+    assert seen == [{"friends": f"json://127.0.0.1:9/hook/{TOKEN}"}]
+
+
+# -- actions and types -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("user", "expected"),
+    [
+        (
+            'actions = ["chekin", "Scrobble"]',
+            [
+                (
+                    "users[0].actions: unknown action 'chekin' (known: checkin, scrobble, seen;"
+                    " did you mean 'checkin'?)"
+                ),
+                (
+                    "users[0].actions: unknown action 'Scrobble' (known: checkin, scrobble, seen;"
+                    " did you mean 'scrobble'?)"
+                ),
+            ],
+        ),
+        (
+            'actions = ["watched"]',
+            ["users[0].actions: unknown action 'watched' (known: checkin, scrobble, seen)"],
+        ),
+        (
+            'actions = ["watch"]',
+            [
+                (
+                    "users[0].actions: unknown action 'watch' (known: checkin, scrobble, seen;"
+                    " 'watch' is an action of Trakt API v2)"
+                )
+            ],
+        ),
+        (
+            'types = ["Movie"]',
+            [
+                (
+                    "users[0].types[0]: Input should be 'movie' or 'episode' (got 'Movie');"
+                    " did you mean 'movie'?"
+                )
+            ],
+        ),
+        (
+            'types = ["film"]',
+            ["users[0].types[0]: Input should be 'movie' or 'episode' (got 'film')"],
+        ),
+    ],
+    ids=["typo-and-capital", "unknown", "v2-action-on-v1", "type-capital", "type-unknown"],
+)
+def test_unknown_action_or_type_is_refused_naming_the_known_ones(
+    tmp_path: Path, user: str, expected: list[str]
+) -> None:
+    assert problems_of(tmp_path, config_text(user=user)) == expected
+
+
+@pytest.mark.parametrize(
+    "actions", [["checkin"], ["scrobble", "seen"], ["checkin", "scrobble", "seen"]]
+)
+def test_known_actions_are_accepted(tmp_path: Path, actions: list[str]) -> None:
+    path = tmp_path / "watcherd.toml"
+    path.write_text(config_text(user=f"actions = {actions!r}".replace("'", '"')), "utf-8")
+
+    settings = load_settings(path, {}, secrets_dirs=())
+
+    assert settings.users[0].actions == actions
+
+
+# -- the example's placeholders --------------------------------------------------------------
+
+
+def test_example_config_with_its_placeholder_api_key_is_refused(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, EXAMPLE.read_text(encoding="utf-8"))
+
+    assert problems == [
+        (
+            "trakt.api_key: still the example's placeholder; replace it with your Trakt API key"
+            " (or set WATCHERD_TRAKT__API_KEY)"
+        )
+    ]
+
+
+def test_example_config_loads_once_the_api_key_is_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "watcherd.toml"
+    path.write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+
+    settings = load_settings(path, {"WATCHERD_TRAKT__API_KEY": API_KEY}, secrets_dirs=())
+
+    assert settings.trakt.api_key.get_secret_value() == API_KEY
+    assert [user.username for user in settings.users] == ["justin", "sean"]

@@ -1,0 +1,109 @@
+"""Checks across keys, run on the merged values before and whatever pydantic says of each field,
+so a single run reports every problem: duplicate names, users routed to targets that do not
+exist, actions the feed never uses, and placeholders copied from the example unchanged."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+# The actions each feed uses (DESIGN.md): v1's `user/watched` and v2's `/users/{id}/history`.
+KNOWN_ACTIONS: Mapping[str, tuple[str, ...]] = {
+    "v1": ("checkin", "scrobble", "seen"),
+    "v2": ("checkin", "scrobble", "watch"),
+}
+# The secrets config/watcherd.example.toml ships, key by key: left in, nothing would work.
+EXAMPLE_PLACEHOLDERS: Mapping[tuple[str, str], tuple[str, str]] = {
+    ("trakt", "api_key"): ("your-trakt-v1-api-key", "your Trakt API key"),
+}
+
+
+def cross_check(values: Mapping[str, Any]) -> list[str]:
+    """Problems that involve more than one key, one line each.
+
+    Args:
+        values: the merged file, environment and secret-file values, not yet validated; what
+            is not of the expected shape is left to pydantic and skipped here.
+    """
+    targets = _tables(values.get("targets"))
+    users = _tables(values.get("users"))
+    names = [t["name"] for t in targets.values() if isinstance(t.get("name"), str)]
+    problems = [f"targets: duplicate name {name!r}" for name in _duplicates(names)]
+    usernames = [
+        u["username"].lower() for u in users.values() if isinstance(u.get("username"), str)
+    ]
+    problems += [f"users: duplicate username {name!r}" for name in _duplicates(usernames)]
+    api = _table(values.get("trakt")).get("api", "v1")
+    for index, user in users.items():
+        routed = user.get("targets")
+        if names and isinstance(routed, list):
+            problems += [
+                f"users[{index}].targets: {target!r} is not a configured target"
+                f" (known: {', '.join(names)})"
+                for target in routed
+                if isinstance(target, str) and target not in names
+            ]
+        actions = user.get("actions")
+        if isinstance(api, str) and api in KNOWN_ACTIONS and isinstance(actions, list):
+            problems += [
+                f"users[{index}].actions: {_unknown_action(action, api)}"
+                for action in actions
+                if isinstance(action, str) and action not in KNOWN_ACTIONS[api]
+            ]
+    return problems + _placeholders(values)
+
+
+def target_urls(values: Mapping[str, Any]) -> dict[str, str]:
+    """Target name -> URL for the targets whose name and URL are both strings (the first of
+    each name), so their URLs can be checked while other keys are still wrong."""
+    found: dict[str, str] = {}
+    for target in _tables(values.get("targets")).values():
+        name, url = target.get("name"), target.get("url")
+        if isinstance(name, str) and isinstance(url, str):
+            found.setdefault(name, url)
+    return found
+
+
+def close_match(value: str, known: Sequence[str]) -> str | None:
+    """The known value `value` was probably meant to be (a typo, another case), if any."""
+    by_lower = {name.lower(): name for name in known}
+    matches = difflib.get_close_matches(value.lower(), list(by_lower), n=1, cutoff=0.75)
+    return by_lower[matches[0]] if matches else None
+
+
+def _unknown_action(action: str, api: str) -> str:
+    known = KNOWN_ACTIONS[api]
+    line = f"unknown action {action!r} (known: {', '.join(known)}"
+    suggestion = close_match(action, known)
+    if suggestion is not None:
+        return f"{line}; did you mean {suggestion!r}?)"
+    other = [other for other, actions in KNOWN_ACTIONS.items() if action in actions]
+    if other:
+        return f"{line}; {action!r} is an action of Trakt API {other[0]})"
+    return f"{line})"
+
+
+def _placeholders(values: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for (section, key), (placeholder, what) in EXAMPLE_PLACEHOLDERS.items():
+        if _table(values.get(section)).get(key) == placeholder:
+            problems.append(
+                f"{section}.{key}: still the example's placeholder; replace it with {what}"
+                f" (or set WATCHERD_{section.upper()}__{key.upper()})"
+            )
+    return problems
+
+
+def _table(node: object) -> Mapping[str, Any]:
+    return node if isinstance(node, Mapping) else {}
+
+
+def _tables(node: object) -> dict[int, Mapping[str, Any]]:
+    if not isinstance(node, list):
+        return {}
+    return {index: item for index, item in enumerate(node) if isinstance(item, Mapping)}
+
+
+def _duplicates(values: list[str]) -> list[str]:
+    return sorted({value for value in values if values.count(value) > 1})

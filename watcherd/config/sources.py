@@ -1,0 +1,166 @@
+"""The values the environment and secret files give, read from mappings and folders handed in.
+
+pydantic-settings' sources do the parsing (the `WATCHERD_` prefix, `__` between levels, JSON
+for lists and tables); they are built here from the environment `load_settings` was given, so
+the process's own `os.environ` is never read in its place nor changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic_settings import (
+    EnvSettingsSource,
+    NestedSecretsSettingsSource,
+    SecretsSettingsSource,
+    SettingsError,
+)
+from pydantic_settings.sources.utils import parse_env_vars
+
+from watcherd.config.models import ENV_PREFIX, SECRET_KEYS, Settings
+
+SECRETS_DIRS = ("/run/secrets",)
+_FAILED_FIELD = re.compile(r'field "(\w+)" from source')
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping instead of `os.environ`."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = dict(environ)  # read by `_load_env_vars`, which the base calls
+        super().__init__(
+            Settings, case_sensitive=False, env_prefix=ENV_PREFIX, env_nested_delimiter="__"
+        )
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(
+            self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
+
+
+def environment_values(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """The settings the `WATCHERD_*` variables give, nested as the file would hold them.
+
+    Returns:
+        The values, and one problem line per top-level setting whose value does not parse
+        (invalid JSON); the variables of such a setting are left out, so the rest still count.
+    """
+    remaining = dict(environ)
+    problems: list[str] = []
+    while True:
+        try:
+            return _MappingEnvSource(remaining)(), problems
+        except SettingsError as exc:
+            field = _failed_field(exc)
+            if field is None:
+                return {}, [*problems, f"environment: {_one_line(str(exc))}"]
+            problems.append(f"{ENV_PREFIX}{field.upper()}: {field} must be valid JSON")
+            remaining = {
+                key: value for key, value in remaining.items() if _top_level(key) != field.upper()
+            }
+
+
+def secret_file_values(folders: Sequence[Path]) -> tuple[dict[str, Any], list[str]]:
+    """The settings given by files named `watcherd_<key>` (`__` between levels) in `folders`.
+
+    Later folders win. Returns the values and the problem lines (a file that does not parse).
+    """
+    try:
+        source = NestedSecretsSettingsSource(
+            SecretsSettingsSource(Settings),
+            secrets_dir=list(folders),
+            secrets_dir_missing="ok",
+            secrets_nested_delimiter="__",
+            secrets_prefix="watcherd_",
+        )
+        return source(), []
+    except SettingsError as exc:
+        field = _failed_field(exc)
+        what = f"{field} must be valid JSON" if field else _one_line(str(exc))
+        return {}, [f"a secret file: {what}"]
+
+
+def secrets_dirs(environ: Mapping[str, str]) -> list[Path]:
+    """The folders of secret files that exist: /run/secrets, then $CREDENTIALS_DIRECTORY."""
+    # Docker and Compose mount secrets in /run/secrets; systemd's LoadCredential= sets
+    # $CREDENTIALS_DIRECTORY. Later directories win.
+    candidates = [Path(d) for d in SECRETS_DIRS]
+    if environ.get("CREDENTIALS_DIRECTORY"):
+        candidates.append(Path(environ["CREDENTIALS_DIRECTORY"]))
+    return [d for d in candidates if d.is_dir()]
+
+
+def unknown_environment_keys(environ: Mapping[str, str]) -> list[str]:
+    """`WATCHERD_*` variables that name no setting, sorted (pydantic-settings ignores them)."""
+    known = {name.upper() for name in Settings.model_fields} | {"CONFIG"}
+    return sorted(
+        key
+        for key in environ
+        if key.upper().startswith(ENV_PREFIX) and _top_level(key) not in known
+    )
+
+
+def environment_configures(environ: Mapping[str, str]) -> bool:
+    """Whether any `WATCHERD_*` variable other than `WATCHERD_CONFIG` is set."""
+    return any(
+        key.upper().startswith(ENV_PREFIX) and key.upper() != "WATCHERD_CONFIG" for key in environ
+    )
+
+
+def merged(*layers: Mapping[str, Any]) -> dict[str, Any]:
+    """The layers merged, later ones winning; tables merge key by key, anything else is
+    replaced whole (as pydantic-settings merges its sources)."""
+    result: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+                result[key] = merged(result[key], value)
+            else:
+                result[key] = value
+    return result
+
+
+def given_secrets(data: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
+    """Every value given for a secret key, in the file or the environment, valid or not."""
+    found: list[str] = []
+
+    def walk(node: object, key: str) -> None:
+        if isinstance(node, Mapping):
+            for child_key, child in node.items():
+                walk(child, str(child_key).lower())
+        elif isinstance(node, list):
+            for child in node:
+                walk(child, key)
+        elif isinstance(node, str) and key in SECRET_KEYS:
+            found.append(node)
+
+    walk(data, "")
+    for name, value in environ.items():
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX):
+            continue
+        if any(secret.upper() in upper for secret in SECRET_KEYS):
+            found.append(value)
+        elif upper.endswith("TARGETS"):  # a JSON list of {name, url}: its URLs are secret
+            found.append(value)
+            with contextlib.suppress(ValueError):
+                walk(json.loads(value), "")
+    return found
+
+
+def _top_level(key: str) -> str:
+    return key[len(ENV_PREFIX) :].split("__", 1)[0].upper()
+
+
+def _failed_field(exc: SettingsError) -> str | None:
+    match = _FAILED_FIELD.search(str(exc))
+    return match.group(1) if match else None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
