@@ -8,32 +8,14 @@ import sqlite3
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from types import MappingProxyType
 from typing import cast
 
 import pytest
 
-from watcherd.detect import UserMemory
+from tests.state_helpers import T0, pragma, queued, remembering, sqlite_file
 from watcherd.errors import StateError
 from watcherd.model import Message
 from watcherd.state import SCHEMA_VERSION, QueuedMessage, Store, schema
-
-T0 = 1_700_000_000.0
-
-
-def remembering(*items: tuple[str, int], fingerprint: str = "fp") -> UserMemory:
-    """A memory holding these (identity, watched) pairs, its cursor at the newest."""
-    seen = dict(items)
-    return UserMemory(
-        seen=MappingProxyType(seen),
-        cursor=max(seen.values(), default=None),
-        floor=None,
-        fingerprint=fingerprint,
-    )
-
-
-def queued(target: str, identity: str, watched: int) -> QueuedMessage:
-    return QueuedMessage(target, identity, watched, Message(f"{identity} title", "body", None))
 
 
 @pytest.fixture
@@ -46,26 +28,6 @@ def store(path: Path) -> Iterator[Store]:
     opened = Store(path)
     yield opened
     opened.close()
-
-
-def sqlite_file(path: Path, *statements: str) -> bytes:
-    """Write a plain SQLite file (rollback journal) by running `statements`; return its bytes."""
-    db = sqlite3.connect(path)
-    try:
-        for statement in statements:
-            db.execute(statement)
-        db.commit()
-    finally:
-        db.close()
-    return path.read_bytes()
-
-
-def pragma(path: Path, name: str) -> object:
-    db = sqlite3.connect(path)
-    try:
-        return db.execute(f"PRAGMA {name}").fetchone()[0]
-    finally:
-        db.close()
 
 
 # -- creating ---------------------------------------------------------------------------------

@@ -10,42 +10,61 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
 from watcherd.errors import StateError
 from watcherd.state import schema
-from watcherd.state.files import prepare_file
+from watcherd.state.files import connect_read_only, file_size, prepare_file
 
 
 class Connection:
-    """The SQLite state file, opened for writing.
+    """The SQLite state file, opened by the writer or by a reader.
 
     Args:
-        path: the database file; created (0600, its folder 0700) when missing.
-        exclusive: hold a lock for the life of the store, so a second watcherd on the same
-            file is refused rather than racing this one.
+        path: the database file. The writer creates it (0600, its folder 0700) when missing.
+        exclusive: True (the default) opens it as the writer: created when missing, upgraded
+            to this watcherd's schema, locked for the life of the store so a second watcherd
+            on the same file is refused rather than racing this one. False opens it as a
+            reader (`state show` and every read-only command): read-only at the SQLite level,
+            no lock, no pragma written, never created or upgraded; a file of an older schema
+            is read as far as this watcherd can.
+        redact: applied to every error text written to the file (poll outcomes, delivery
+            errors), a second line of defence behind the redaction done at the source.
 
     Raises:
         StateError: the file cannot be created or opened, is not a watcherd state file, was
-            written by a newer watcherd, or another watcherd holds it.
+            written by a newer watcherd, or another watcherd holds it; for a reader, also
+            when it does not exist or holds no watcherd state yet.
     """
 
-    def __init__(self, path: Path, *, exclusive: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        exclusive: bool = True,
+        redact: Callable[[str], str] = lambda text: text,
+    ) -> None:
         """Open (or create) the state file; `Path(":memory:")` gives a throwaway one."""
         self.path = path
+        self.read_only = not exclusive
+        self.schema_version = schema.SCHEMA_VERSION
+        self._redact = redact
         self._lock = threading.RLock()
         # Outcomes of polls that changed nothing, written with the next transaction or flush().
         self._outcomes: dict[str, tuple[float, str]] = {}
         self._lock_file: IO[bytes] | None = None
         in_memory = str(path) == ":memory:"  # tests: a real SQLite, held in memory
         try:
-            if not in_memory:
-                self._lock_file = prepare_file(path, exclusive=exclusive)
-            self._db = sqlite3.connect(
-                path, check_same_thread=False, isolation_level=None, timeout=10
-            )
+            if self.read_only:
+                self._db = connect_read_only(path)
+            else:
+                if not in_memory:
+                    self._lock_file = prepare_file(path)
+                self._db = sqlite3.connect(
+                    path, check_same_thread=False, isolation_level=None, timeout=10
+                )
         except OSError as exc:
             self._release()
             raise StateError(
@@ -55,7 +74,10 @@ class Connection:
             self._release()
             raise StateError(f"state file {path}: cannot open: {exc}", permanent=True) from exc
         try:
-            self._prepare()
+            if self.read_only:
+                self._check_readable()
+            else:
+                self._prepare()
         except StateError:
             self.close()  # a failed upgrade must not keep the lock and the connection
             raise
@@ -74,9 +96,16 @@ class Connection:
                 permanent=True,
             ) from exc
 
+    def _check_readable(self) -> None:
+        # A reader writes nothing: no pragma that writes, no migration, whatever the version.
+        self.schema_version = schema.check_version(self._db, self.path)
+        if self.schema_version == 0:
+            raise StateError(f"state file {self.path} holds no watcherd state yet")
+
     def _prepare(self) -> None:
         # Checked before any PRAGMA that writes: a file refused here is left untouched.
         version = schema.check_version(self._db, self.path)
+        self.schema_version = schema.SCHEMA_VERSION
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
@@ -105,7 +134,7 @@ class Connection:
         crash loses only the "last poll" line of `state show`, never an item.
         """
         with self._lock:
-            self._outcomes[username] = (now, outcome)
+            self._outcomes[username] = (now, self._redact(outcome))
 
     def _release(self) -> None:
         if self._lock_file is not None:
@@ -116,6 +145,7 @@ class Connection:
     def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
         """One write transaction; a sqlite error becomes a `StateError` naming `action`."""
         with self._lock:
+            outcomes: dict[str, tuple[float, str]] = {}
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 outcomes, self._outcomes = self._outcomes, {}
@@ -125,12 +155,20 @@ class Connection:
                 except BaseException:
                     with contextlib.suppress(sqlite3.Error):
                         self._db.execute("ROLLBACK")
+                    self._keep_outcomes(outcomes)
                     raise
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
+                self._keep_outcomes(outcomes)
                 raise StateError(f"state file {self.path}: cannot {action}: {exc}") from exc
+
+    def _keep_outcomes(self, outcomes: dict[str, tuple[float, str]]) -> None:
+        # A rolled-back transaction took these out of the buffer: put them back for the next
+        # one, unless a newer outcome of the same user arrived meanwhile.
+        for username, outcome in outcomes.items():
+            self._outcomes.setdefault(username, outcome)
 
     def _write_outcomes(self, outcomes: dict[str, tuple[float, str]]) -> None:
         if outcomes:
@@ -155,4 +193,16 @@ class Connection:
                     if "malformed" in str(exc)
                     else ""
                 )
+                if self.schema_version < schema.SCHEMA_VERSION and "no such" in str(exc):
+                    raise StateError(
+                        f"state file {self.path} has schema version {self.schema_version},"
+                        f" older than this watcherd ({schema.SCHEMA_VERSION}), and this reader"
+                        " cannot read it; readers never upgrade it: the daemon (`watcherd run`"
+                        " or `once`) does when it next starts",
+                        permanent=True,
+                    ) from exc
                 raise StateError(f"state file {self.path}: read failed: {exc}{advice}") from exc
+
+    def file_size(self) -> int:
+        """Bytes the state file takes on disk: the database and its write-ahead log."""
+        return 0 if str(self.path) == ":memory:" else file_size(self.path)

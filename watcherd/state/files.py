@@ -1,19 +1,22 @@
-"""The state file on disk: its folder and mode, and the lock that keeps a second watcherd out."""
+"""The state file on disk: its folder and mode, the lock that keeps a second watcherd out,
+the read-only opening that readers use, and its size."""
 
 from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 from pathlib import Path
 from typing import IO
+from urllib.parse import quote
 
 from watcherd.errors import StateError
 
 
-def prepare_file(path: Path, *, exclusive: bool) -> IO[bytes] | None:
-    """Create the folder (0700) and the file (0600) if missing; lock it when `exclusive`.
+def prepare_file(path: Path) -> IO[bytes]:
+    """Create the folder (0700) and the file (0600) if missing, and lock it for the writer.
 
-    Returns the open lock file (closing it releases the lock), or None when not `exclusive`.
+    Returns the open lock file: closing it releases the lock.
 
     Raises:
         StateError (permanent): another watcherd holds the lock.
@@ -22,7 +25,7 @@ def prepare_file(path: Path, *, exclusive: bool) -> IO[bytes] | None:
     # Every folder created here is 0700, its missing parents too (`mkdir -p` makes them 0755).
     for folder in reversed([p for p in (path.parent, *path.parent.parents) if not p.exists()]):
         folder.mkdir(mode=0o700, exist_ok=True)
-    lock = take_lock(path) if exclusive else None
+    lock = take_lock(path)
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     return lock
@@ -45,3 +48,30 @@ def take_lock(path: Path) -> IO[bytes]:
             f"state file {path} is in use by another watcherd; stop it first", permanent=True
         ) from None
     return handle
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """Open the file read-only at the SQLite level (`mode=ro`): whatever runs on the returned
+    connection cannot change the database or its write-ahead log.
+
+    Raises:
+        StateError (permanent): the file does not exist (a reader never creates it).
+        sqlite3.Error: it cannot be opened.
+    """
+    if not path.exists():
+        raise StateError(
+            f"state file {path} does not exist (nothing was polled yet)", permanent=True
+        )
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    return sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, timeout=10)
+
+
+def file_size(path: Path) -> int:
+    """Bytes of the database file and its write-ahead log (`-wal`), 0 for what is missing."""
+    total = 0
+    for each in (path, path.with_name(path.name + "-wal")):
+        try:
+            total += each.stat().st_size
+        except FileNotFoundError:
+            continue
+    return total

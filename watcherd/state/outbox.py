@@ -1,7 +1,9 @@
 """The outbox: one row per (item, target) still to deliver, and the list of those given up.
 
 A delivery leaves the outbox in the transaction that records its success (`mark_delivered`);
-one queued longer than `delivery.max_age` moves to `expired` (`expire`), never silently dropped.
+one queued longer than `delivery.max_age` moves to `expired` (`expire`), never silently
+dropped, where the latest `EXPIRED_KEPT_PER_USER` of each user are kept. People drop
+stranded deliveries (`drop`) or send them now whatever their backoff (`make_due`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,11 @@ from watcherd.model import Message
 from watcherd.state.connection import Connection
 from watcherd.state.records import Delivery
 
+# `state show` lists each user's given-up deliveries; older ones than these are pruned.
+EXPIRED_KEPT_PER_USER = 10
+# Longest error text stored with a row.
+ERROR_LENGTH = 500
+
 
 class OutboxQueries(Connection):
     """The outbox's reads and writes, on the open state file."""
@@ -19,15 +26,7 @@ class OutboxQueries(Connection):
     def pending(self, username: str | None = None, target: str | None = None) -> list[Delivery]:
         """Outbox rows (all, one user's, or one user's for one target) in delivery order:
         per user and target, oldest first."""
-        conditions = []
-        params: list[str] = []
-        if username is not None:
-            conditions.append("username = ?")
-            params.append(username)
-        if target is not None:
-            conditions.append("target = ?")
-            params.append(target)
-        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        where, params = _matching(username, target)
         sql = f"SELECT * FROM outbox{where} ORDER BY username, target, watched, id"  # noqa: S608
         rows = self._query(sql, params)
         return [delivery_from_row(row) for row in rows]
@@ -57,7 +56,8 @@ class OutboxQueries(Connection):
 
     def expire(self, target: str, *, created_before: float, now: float) -> list[Delivery]:
         """Move a target's deliveries queued before `created_before` from the outbox to
-        `expired`. Returns the deliveries moved, for the log. One transaction.
+        `expired`, keeping only the latest `EXPIRED_KEPT_PER_USER` of each user there.
+        Returns the deliveries moved, for the log. One transaction.
         """
         rows = self._query(
             "SELECT * FROM outbox WHERE target = ? AND created_at < ? ORDER BY id",
@@ -69,12 +69,24 @@ class OutboxQueries(Connection):
             db.executemany(
                 """INSERT INTO expired (username, target, identity, watched, title, created_at,
                                         expired_at, attempts, last_error)
-                   SELECT username, target, identity, watched, title, created_at, ?, attempts,
-                          last_error
-                   FROM outbox WHERE id = ?""",
-                [(now, row["id"]) for row in rows],
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [
+                    (
+                        row["username"],
+                        row["target"],
+                        row["identity"],
+                        row["watched"],
+                        row["title"],
+                        row["created_at"],
+                        now,
+                        row["attempts"],
+                        self._clean_error(row["last_error"]),
+                    )
+                    for row in rows
+                ],
             )
             db.executemany("DELETE FROM outbox WHERE id = ?", [(row["id"],) for row in rows])
+            trim_expired(db)
         return [delivery_from_row(row) for row in rows]
 
     def mark_delivered(self, delivery_id: int) -> None:
@@ -88,8 +100,60 @@ class OutboxQueries(Connection):
             db.execute(
                 """UPDATE outbox SET attempts = attempts + 1, next_try = ?, last_error = ?
                    WHERE id = ?""",
-                (next_try, error[:500], delivery_id),
+                (next_try, self._clean_error(error), delivery_id),
             )
+
+    def drop(self, *, username: str | None = None, target: str | None = None) -> int:
+        """Delete the pending deliveries of `username` to `target` (None: any; both None: all).
+
+        Returns how many were dropped. One transaction.
+        """
+        where, params = _matching(username, target)
+        with self._transaction("drop pending deliveries") as db:
+            return db.execute(f"DELETE FROM outbox{where}", params).rowcount  # noqa: S608
+
+    def make_due(
+        self, *, now: float, username: str | None = None, target: str | None = None
+    ) -> int:
+        """Make every matching pending delivery due at `now`, whatever its backoff (None:
+        any user or target). Attempts and last error are kept. Returns how many match.
+        """
+        where, params = _matching(username, target)
+        with self._transaction("make pending deliveries due") as db:
+            return db.execute(
+                f"UPDATE outbox SET next_try = min(next_try, ?){where}",  # noqa: S608
+                (now, *params),
+            ).rowcount
+
+    def _clean_error(self, error: str | None) -> str | None:
+        # Redacted before it is clipped, so a clip cannot cut a secret out of the redactor's
+        # sight and store its prefix.
+        return None if error is None else self._redact(error)[:ERROR_LENGTH]
+
+
+def trim_expired(db: sqlite3.Connection) -> None:
+    """Keep the latest `EXPIRED_KEPT_PER_USER` given-up deliveries of each user, no more."""
+    db.execute(
+        """DELETE FROM expired WHERE id IN (
+             SELECT id FROM (
+               SELECT id, row_number() OVER (
+                 PARTITION BY username ORDER BY expired_at DESC, id DESC) AS newer
+               FROM expired)
+             WHERE newer > ?)""",
+        (EXPIRED_KEPT_PER_USER,),
+    )
+
+
+def _matching(username: str | None, target: str | None) -> tuple[str, tuple[str, ...]]:
+    conditions = []
+    params: list[str] = []
+    if username is not None:
+        conditions.append("username = ?")
+        params.append(username)
+    if target is not None:
+        conditions.append("target = ?")
+        params.append(target)
+    return (f" WHERE {' AND '.join(conditions)}" if conditions else ""), tuple(params)
 
 
 def delivery_from_row(row: sqlite3.Row) -> Delivery:

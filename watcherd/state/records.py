@@ -46,8 +46,8 @@ class ExpiredDelivery:
 
 @dataclass(frozen=True, slots=True)
 class UserStatus:
-    """A user's line in `watcherd state show`; `expired` holds the latest few, newest first,
-    and `expired_total` how many there are in all."""
+    """A user's line in `watcherd state show`; `expired` holds the given-up deliveries kept
+    (the latest `EXPIRED_KEPT_PER_USER`), newest first, and `expired_total` how many."""
 
     username: str
     cursor: int | None
@@ -57,3 +57,13 @@ class UserStatus:
     pending: tuple[Delivery, ...]
     expired: tuple[ExpiredDelivery, ...] = ()
     expired_total: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HeldUser:
+    """A user the state still holds rows of, though no longer configured: `last_active` is
+    their last poll (Unix seconds), `prune_after` when `Store.prune` forgets them."""
+
+    username: str
+    last_active: float
+    prune_after: float

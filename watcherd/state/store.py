@@ -6,25 +6,28 @@ outbox's own reads and writes live in `outbox.py`, the schema in `schema.py`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from types import MappingProxyType
 
 from watcherd.detect import UserMemory
-from watcherd.state.outbox import OutboxQueries
-from watcherd.state.records import Delivery, ExpiredDelivery, QueuedMessage, UserStatus
+from watcherd.state.outbox import OutboxQueries, trim_expired
+from watcherd.state.records import (
+    Delivery,
+    ExpiredDelivery,
+    HeldUser,
+    QueuedMessage,
+    UserStatus,
+)
+
+# A user removed from the configuration is forgotten this long after their last poll;
+# `state show` lists them until then.
+UNCONFIGURED_KEPT_FOR = 30 * 86400.0
 
 
 class Store(OutboxQueries):
-    """The SQLite state file.
-
-    Args:
-        path: the database file; created (0600, its folder 0700) when missing.
-        exclusive: hold a lock for the life of the store, so a second watcherd on the same
-            file is refused rather than racing this one.
-
-    Raises:
-        StateError: the file cannot be created or opened, is not a watcherd state file, was
-            written by a newer watcherd, or another watcherd holds it.
+    """The SQLite state file: `Store(path)` for the writer (created, upgraded, locked),
+    `Store(path, exclusive=False)` for a reader (read-only, never upgraded, no lock);
+    `redact` cleans every error text written. See `Connection` for the arguments.
     """
 
     def memory(self, username: str) -> UserMemory | None:
@@ -76,7 +79,14 @@ class Store(OutboxQueries):
                    ON CONFLICT (username) DO UPDATE SET cursor = excluded.cursor,
                      floor = excluded.floor, fingerprint = excluded.fingerprint,
                      last_poll = excluded.last_poll, last_outcome = excluded.last_outcome""",
-                (username, memory.cursor, memory.floor, memory.fingerprint, now, outcome),
+                (
+                    username,
+                    memory.cursor,
+                    memory.floor,
+                    memory.fingerprint,
+                    now,
+                    self._redact(outcome),
+                ),
             )
             db.executemany("DELETE FROM seen WHERE username = ? AND identity = ?", gone)
             db.executemany(
@@ -106,7 +116,8 @@ class Store(OutboxQueries):
             return db.total_changes - before
 
     def statuses(self) -> list[UserStatus]:
-        """Per user: cursor, remembered items, last poll and its outcome, pending deliveries."""
+        """Per user the state holds anything of, by name: cursor, remembered items, last poll
+        and its outcome, pending deliveries, the given-up deliveries kept."""
         self.flush()
         pending: dict[str, list[Delivery]] = {}
         for delivery in self.pending():
@@ -116,49 +127,79 @@ class Store(OutboxQueries):
                       (SELECT count(*) FROM seen s WHERE s.username = u.username) AS seen
                FROM users u ORDER BY u.username"""
         )
-        expired = self._expired_by_user()
-        statuses = [
-            UserStatus(
-                username=row["username"],
-                cursor=row["cursor"],
-                seen=row["seen"],
-                last_poll=row["last_poll"],
-                last_outcome=row["last_outcome"],
-                pending=tuple(pending.pop(row["username"], [])),
-                expired=tuple(expired.get(row["username"], ([], 0))[0]),
-                expired_total=expired.get(row["username"], ([], 0))[1],
+        # Version 1 files (read by a reader, which never upgrades) have no expired list.
+        expired = self._expired_by_user() if self.schema_version >= 2 else {}
+        users = {row["username"]: row for row in rows}
+        statuses = []
+        for name in sorted(users.keys() | pending.keys() | expired.keys()):
+            row = users.get(name)
+            kept = expired.get(name, [])
+            statuses.append(
+                UserStatus(
+                    username=name,
+                    cursor=row["cursor"] if row else None,
+                    seen=row["seen"] if row else 0,
+                    last_poll=row["last_poll"] if row else None,
+                    last_outcome=row["last_outcome"] if row else None,
+                    pending=tuple(pending.get(name, [])),
+                    expired=tuple(kept),
+                    expired_total=len(kept),
+                )
             )
-            for row in rows
-        ]
-        statuses.extend(
-            UserStatus(name, None, 0, None, None, tuple(items)) for name, items in pending.items()
-        )
         return statuses
 
-    def _expired_by_user(self, latest: int = 5) -> dict[str, tuple[list[ExpiredDelivery], int]]:
-        totals = self._query("SELECT username, count(*) AS n FROM expired GROUP BY username")
-        result: dict[str, tuple[list[ExpiredDelivery], int]] = {}
-        for total in totals:
-            rows = self._query(
-                """SELECT * FROM expired WHERE username = ?
-                   ORDER BY expired_at DESC, id DESC LIMIT ?""",
-                (total["username"], latest),
-            )
-            result[total["username"]] = (
-                [
-                    ExpiredDelivery(
-                        target=row["target"],
-                        title=row["title"],
-                        created_at=row["created_at"],
-                        expired_at=row["expired_at"],
-                        attempts=row["attempts"],
-                        last_error=row["last_error"],
-                    )
-                    for row in rows
-                ],
-                int(total["n"]),
+    def _expired_by_user(self) -> dict[str, list[ExpiredDelivery]]:
+        rows = self._query("SELECT * FROM expired ORDER BY username, expired_at DESC, id DESC")
+        result: dict[str, list[ExpiredDelivery]] = {}
+        for row in rows:
+            result.setdefault(row["username"], []).append(
+                ExpiredDelivery(
+                    target=row["target"],
+                    title=row["title"],
+                    created_at=row["created_at"],
+                    expired_at=row["expired_at"],
+                    attempts=row["attempts"],
+                    last_error=row["last_error"],
+                )
             )
         return result
+
+    def unconfigured(self, configured: Collection[str]) -> list[HeldUser]:
+        """Users the state holds rows of who are not in `configured`, by name, each with the
+        time after which `prune` forgets them (`UNCONFIGURED_KEPT_FOR` after their last poll).
+        """
+        sources = [
+            "SELECT username, last_poll AS polled, NULL AS queued FROM users",
+            "SELECT username, NULL, created_at FROM outbox",
+        ]
+        if self.schema_version >= 2:  # version 1 files have no expired list
+            sources.append("SELECT username, NULL, expired_at FROM expired")
+        rows = self._query(
+            f"""SELECT username, max(polled) AS polled, max(queued) AS queued
+                FROM ({" UNION ALL ".join(sources)}) GROUP BY username ORDER BY username"""  # noqa: S608
+        )
+        wanted = set(configured)
+        held = []
+        for row in rows:
+            if row["username"] in wanted:
+                continue
+            # A user's last poll; for rows left without a user (a reset), the latest row.
+            last = row["polled"] if row["polled"] is not None else row["queued"]
+            held.append(HeldUser(row["username"], last, last + UNCONFIGURED_KEPT_FOR))
+        return held
+
+    def prune(self, configured: Collection[str], *, now: float) -> list[HeldUser]:
+        """Forget the users not in `configured` whose time is up (see `unconfigured`): their
+        memory, pending deliveries and expired list. Also trims every expired list to its
+        bound. One transaction; returns the users forgotten.
+        """
+        stale = [user for user in self.unconfigured(configured) if user.prune_after <= now]
+        names = [(user.username,) for user in stale]
+        with self._transaction("prune users no longer configured") as db:
+            for table in ("seen", "outbox", "expired", "users"):
+                db.executemany(f"DELETE FROM {table} WHERE username = ?", names)  # noqa: S608
+            trim_expired(db)
+        return stale
 
     def reset(self, username: str) -> tuple[int, int]:
         """Forget a user, so the next poll records a new baseline.
