@@ -1,0 +1,332 @@
+"""Trakt API v2 `GET /users/{id}/history`: the HTTP adapter.
+
+Every request carries Trakt's required headers (`Content-Type`, `trakt-api-key`,
+`trakt-api-version: 2`, `User-Agent`) and, when logged in, `Authorization: Bearer …`. The
+client id and the token travel in headers only, never in a URL, and are redacted from any
+text a response could echo into an error.
+
+Paging: with no `known` callable, `fetch` reads one page (a window, as v1 did). With one, it
+reads a small first page (cheap when nothing changed: its fingerprint is compared, nothing
+parsed) and, if none of its items is known, reads on with larger pages until an item whose
+identity is known, the end of the history, or `max_items`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from watcherd import __version__
+from watcherd.model import FeedPage, WatchEvent
+from watcherd.sources.trakt_v2_errors import Kind, TraktV2Error, not_a_feed, raise_for_response
+from watcherd.sources.trakt_v2_parse import Pagination, decode_page, item_identity, parse_page
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 8 * 1024 * 1024  # a 250-item page is ~250 KB; anything near this is not a feed
+BODY_DEADLINE_FACTOR = 4  # the whole body must arrive within this many read timeouts
+MAX_LIMIT = 250  # Trakt clamps `limit` here
+MAX_PROBLEMS = 20  # a hostile body can hold millions of bad items: name a few, count the rest
+
+
+@dataclass(frozen=True, slots=True)
+class _Response:
+    status: int
+    headers: requests.structures.CaseInsensitiveDict[str]
+    body: bytes
+
+
+class TraktV2Source:
+    """Reads `/users/{id}/history` of Trakt API v2 with one pooled HTTP session.
+
+    Args:
+        base_url: e.g. `https://api.trakt.tv` (no trailing slash needed).
+        client_id: the Trakt app's Client ID, sent as `trakt-api-key`; secret.
+        token: gives the current access token, or None when not logged in; asked before
+            every request so a refresh elsewhere is picked up at once.
+        before_request: called before every GET (a rate budget blocks here until it may go).
+        page_limit: items per page when reading on (Trakt's most is 250).
+        first_page_limit: items of the first page when `known` is given: small, so an
+            unchanged poll moves and hashes little.
+        max_items: most items one fetch reads; beyond, the page is marked full (overflow).
+        timeout: seconds for each read; `connect_timeout` for connecting (default: same).
+        retries: how many times a failed connection is retried. Statuses are never retried
+            here: a retry would bypass `before_request`, and a 429 must pause everyone.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        *,
+        token: Callable[[], str | None] = lambda: None,
+        before_request: Callable[[], None] = lambda: None,
+        user_agent: str = f"watcherd/{__version__}",
+        page_limit: int = 100,
+        first_page_limit: int = 10,
+        max_items: int = 1000,
+        timeout: float = 10.0,
+        connect_timeout: float | None = None,
+        retries: int = 2,
+    ) -> None:
+        if not 1 <= first_page_limit <= page_limit <= MAX_LIMIT:
+            raise ValueError(f"need 1 <= first_page_limit <= page_limit <= {MAX_LIMIT}")
+        if max_items < page_limit:
+            raise ValueError("max_items must be at least page_limit")
+        self._base_url = base_url.rstrip("/")
+        self._client_id = client_id
+        self._token = token
+        self._before_request = before_request
+        self._page_limit = page_limit
+        self._first_page_limit = first_page_limit
+        self._max_items = max_items
+        self._timeout = timeout
+        self._timeouts = (connect_timeout or timeout, timeout)
+        self._session = requests.Session()
+        # Proxies and CA bundles resolved once, not on every request (see trakt_v1).
+        self._session.trust_env = False
+        self._session.proxies = requests.utils.get_environ_proxies(self._base_url)
+        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if ca_bundle:
+            self._session.verify = ca_bundle
+        self._session.headers.update(
+            {
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "trakt-api-key": client_id,
+                "trakt-api-version": "2",
+                "User-Agent": user_agent,
+            }
+        )
+        retry = Retry(total=retries, connect=retries, read=0, status=0, other=0, redirect=0)
+        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=16)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+
+    def fetch(
+        self,
+        username: str,
+        known_fingerprint: str = "",
+        *,
+        known: Callable[[str], bool] | None = None,
+        since: datetime | None = None,
+    ) -> FeedPage:
+        """Fetch a user's newest history; an unchanged first page is not parsed.
+
+        Args:
+            username: the user's slug.
+            known_fingerprint: the fingerprint of the last first page seen, if any.
+            known: tells whether an identity (`v2:<id>`) was handled before. Given, pages are
+                followed until one holds a known item; None (a user never polled) reads one
+                page of `page_limit` items.
+            since: sent as `start_at`: only items watched at or after it are listed.
+
+        Returns:
+            The events newest first. `window_size` is `max_items` when following pages and
+            `raw_count` reaches it when the cap stopped the reading, so detection marks an
+            overflow when none of those items was seen.
+
+        Raises:
+            TraktV2Error: (a `FeedError`) from any page: a partial read would lose items.
+        """
+        first_limit = self._page_limit if known is None else self._first_page_limit
+        first = self._get(username, 1, first_limit, since)
+        digest = fingerprint(first.body)
+        if known_fingerprint and digest == known_fingerprint:
+            return FeedPage(events=(), fingerprint=digest, unchanged=True)
+        reader = _Reader(username, self._max_items)
+        items = self._items(username, first)
+        reader.add(items)
+        if known is None:
+            return reader.page(window_size=first_limit, fingerprint=digest)
+        if reader.reached(known) or Pagination.from_headers(first.headers).is_last(
+            1, len(items), first_limit
+        ):
+            return reader.page(window_size=self._max_items, fingerprint=digest)
+        # None of the first page is known: read on with large pages, from the top (the
+        # first small page's items come again and are dropped as duplicates). The page
+        # bound holds even against a server that serves the same page for ever.
+        for page in range(1, self._max_items // self._page_limit + 2):
+            response = self._get(username, page, self._page_limit, since)
+            items = self._items(username, response)
+            fresh = reader.add(items)
+            if reader.full or reader.reached(known) or (page > 1 and not fresh):
+                break
+            if Pagination.from_headers(response.headers).is_last(
+                page, len(items), self._page_limit
+            ):
+                break
+        if reader.full and not reader.reached(known):
+            log.debug("%s: %d items read and none seen before", username, reader.raw_count)
+        return reader.page(window_size=self._max_items, fingerprint=digest)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def _items(self, username: str, response: _Response) -> list[Any]:
+        items, problem = decode_page(response.body)
+        if items is None:
+            raise not_a_feed(username, response.body, self._secrets())
+        if problem:
+            log.warning("%s: %s", username, problem)
+        return items
+
+    def _get(self, username: str, page: int, limit: int, since: datetime | None) -> _Response:
+        url = f"{self._base_url}/users/{quote(username, safe='')}/history"
+        params: dict[str, str | int] = {"page": page, "limit": limit}
+        if since is not None:
+            params["start_at"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        token = self._token()
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._before_request()
+        log.debug("GET history page %d of %s", page, username)
+        try:
+            with self._session.get(
+                url, params=params, headers=headers, timeout=self._timeouts, stream=True
+            ) as response:
+                # The timeout bounds each read; this bounds the whole body, so a server that
+                # trickles bytes cannot hold a poll (and its worker thread) for ever.
+                deadline = time.monotonic() + BODY_DEADLINE_FACTOR * self._timeout
+                body = _read_capped(response, username, deadline)
+                result = _Response(response.status_code, response.headers, body)
+        except requests.Timeout as exc:
+            raise self._network(username, f"timed out after {self._timeout:g}s") from exc
+        except requests.ConnectionError as exc:
+            raise self._network(username, f"cannot reach Trakt ({_reason(exc)})") from exc
+        except requests.RequestException as exc:
+            raise self._network(username, f"request failed ({type(exc).__name__})") from exc
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise self._network(username, f"timed out after {self._timeout:g}s") from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise self._network(username, f"response broken off ({type(exc).__name__})") from exc
+        log.debug(
+            "history page %d of %s: HTTP %s, %d bytes", page, username, result.status, len(body)
+        )
+        raise_for_response(
+            username,
+            result.status,
+            result.headers,
+            result.body,
+            with_token=bool(token),
+            secrets=self._secrets(token),
+        )
+        return result
+
+    def _network(self, username: str, what: str) -> TraktV2Error:
+        return TraktV2Error(f"{username}: history {what}", kind=Kind.NETWORK, username=username)
+
+    def _secrets(self, token: str | None = None) -> tuple[str, ...]:
+        return (self._client_id, token or self._token() or "")
+
+
+class _Reader:
+    """Collects the distinct items of successive pages, up to a cap."""
+
+    def __init__(self, username: str, max_items: int) -> None:
+        self._username = username
+        self._max_items = max_items
+        self._events: list[WatchEvent] = []
+        self._problems: list[str] = []
+        self._identities: set[str] = set()
+        self._page_identities: tuple[str, ...] = ()
+        self.raw_count = 0
+
+    @property
+    def full(self) -> bool:
+        return self.raw_count >= self._max_items
+
+    def add(self, items: list[Any]) -> int:
+        """Add a page's items not read before, up to the cap; return how many were new."""
+        self._page_identities = tuple(filter(None, map(item_identity, items)))
+        fresh: list[Any] = []
+        for raw in items:
+            if self.raw_count + len(fresh) >= self._max_items:
+                break
+            identity = item_identity(raw)
+            if identity is not None and identity in self._identities:
+                continue  # the page moved under us, or the first small page came again
+            if identity is not None:
+                self._identities.add(identity)
+            fresh.append(raw)
+        parsed = parse_page(self._username, fresh, first_index=self.raw_count)
+        self.raw_count += len(fresh)
+        self._events.extend(parsed.events)
+        self._problems.extend(parsed.problems)
+        return len(fresh)
+
+    def reached(self, known: Callable[[str], bool]) -> bool:
+        """Whether the last page added holds an item handled before."""
+        return any(known(identity) for identity in self._page_identities)
+
+    def page(self, *, window_size: int, fingerprint: str) -> FeedPage:
+        problems = self._problems[:MAX_PROBLEMS]
+        if len(self._problems) > MAX_PROBLEMS:
+            problems.append(
+                f"{self._username}: {len(self._problems) - MAX_PROBLEMS} more items skipped"
+            )
+        return FeedPage(
+            events=tuple(self._events),
+            problems=tuple(problems),
+            window_size=window_size,
+            raw_count=self.raw_count,
+            fingerprint=fingerprint,
+        )
+
+
+def fingerprint(body: bytes) -> str:
+    """A digest of a response body: equal digests mean an unchanged first page."""
+    return hashlib.blake2b(body, digest_size=16).hexdigest()
+
+
+def _read_capped(response: requests.Response, username: str, deadline: float) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        # read1 returns what has arrived instead of waiting for a full chunk, so the deadline
+        # is checked as bytes trickle in; decoded here, so the cap applies to what is parsed.
+        chunk = response.raw.read1(64 * 1024, decode_content=True)
+        if not chunk:
+            return b"".join(chunks)
+        if time.monotonic() > deadline:
+            raise TraktV2Error(
+                f"{username}: history response too slow to arrive; gave up reading it",
+                kind=Kind.NETWORK,
+                username=username,
+            )
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise TraktV2Error(
+                f"{username}: history response larger than {MAX_BODY_BYTES >> 20} MiB;"
+                " refusing to read it",
+                kind=Kind.NETWORK,
+                username=username,
+            )
+        chunks.append(chunk)
+
+
+def _reason(exc: requests.ConnectionError) -> str:
+    # Describe the cause by a fixed phrase: the exception's text is not ours to echo.
+    text = str(exc)
+    for marker, reason in (
+        ("Connection refused", "connection refused"),
+        ("Name or service not known", "unknown host"),
+        ("Temporary failure in name resolution", "DNS failure"),
+        ("timed out", "timed out"),
+        ("RemoteDisconnected", "connection closed by the server"),
+        ("Connection reset", "connection reset"),
+    ):
+        if marker in text:
+            return reason
+    return "connection error"

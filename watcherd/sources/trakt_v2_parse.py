@@ -1,0 +1,239 @@
+"""Trakt API v2 `/users/{id}/history`: pure parsing of pages into watcherd's values.
+
+No I/O. An item's identity is its history `id` (`v2:<id>`), unique per event; a malformed
+item is skipped with one line naming the user and never hides the others.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from watcherd.model import Episode, MediaType, Movie, WatchEvent
+
+PREFIX = "v2:"
+SITE = "https://trakt.tv"
+EXCERPT = 60
+MAX_ID = 2**63 - 1  # ids are 64-bit; a larger number is not Trakt's
+MAX_NUMBER = 10**6  # years, seasons, episode numbers: beyond this a number would flood a message
+
+
+@dataclass(frozen=True, slots=True)
+class Pagination:
+    """The `X-Pagination-*` headers of a page, as ints (Trakt sends strings).
+
+    Attributes are None when a header is missing or not a whole number.
+    """
+
+    page: int | None
+    limit: int | None
+    page_count: int | None
+    item_count: int | None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> Pagination:
+        """Read the four headers; odd values become None rather than an error."""
+        return cls(
+            page=_header_int(headers, "X-Pagination-Page"),
+            limit=_header_int(headers, "X-Pagination-Limit"),
+            page_count=_header_int(headers, "X-Pagination-Page-Count"),
+            item_count=_header_int(headers, "X-Pagination-Item-Count"),
+        )
+
+    def is_last(self, page: int, items: int, asked_limit: int) -> bool:
+        """Whether `page` (which held `items` items) is the last one there is.
+
+        The page count decides when Trakt sent it; otherwise a short page is the last.
+        """
+        if self.page_count is not None:
+            return page >= self.page_count
+        return items < (self.limit or asked_limit)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedPage:
+    """One history page: its events in the page's order, a line per skipped item, and the
+    identity of every item that had a usable id (well-formed or not), for stopping at seen
+    items."""
+
+    events: tuple[WatchEvent, ...]
+    problems: tuple[str, ...]
+    identities: tuple[str, ...]
+    raw_count: int
+
+
+def decode_page(body: bytes) -> tuple[list[Any] | None, str | None]:
+    """The JSON list of a 200's body, or (None, None) when it is not a list.
+
+    Returns:
+        (items, problem): `problem` says undecodable bytes were replaced, if any were.
+    """
+    problem = None
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # One bad byte in one title must not block every good item of the page.
+        text = body.decode("utf-8-sig", errors="replace")
+        problem = "feed is not valid UTF-8; undecodable bytes replaced"
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):  # ValueError: also an integer of >4300 digits
+        return None, None
+    return (document, problem) if isinstance(document, list) else (None, None)
+
+
+def parse_page(username: str, items: list[Any], *, first_index: int = 0) -> ParsedPage:
+    """Parse the items of one page; `first_index` numbers them across pages in problems."""
+    events: list[WatchEvent] = []
+    problems: list[str] = []
+    identities: list[str] = []
+    for offset, raw in enumerate(items):
+        index = first_index + offset
+        identity = item_identity(raw)
+        if identity is not None:
+            identities.append(identity)
+        try:
+            events.append(parse_item(username, raw))
+        except ValueError as exc:
+            named = f" ({identity})" if identity else ""
+            problems.append(f"{username}: history item {index}{named} skipped: {exc}")
+    return ParsedPage(tuple(events), tuple(problems), tuple(identities), len(items))
+
+
+def item_identity(raw: object) -> str | None:
+    """`v2:<id>` of a raw item whose `id` is usable, whatever the rest of it holds."""
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return PREFIX + str(_history_id(raw.get("id")))
+    except ValueError:
+        return None
+
+
+def parse_item(username: str, raw: object) -> WatchEvent:
+    """Parse one history item. Unknown fields are ignored; any id but `id` may be null.
+
+    Raises:
+        ValueError: naming what is missing or malformed (an unknown `type` included).
+    """
+    if not isinstance(raw, dict):
+        raise ValueError("item is not an object")
+    identity = PREFIX + str(_history_id(raw.get("id")))
+    media_type = raw.get("type")
+    if media_type not in (MediaType.MOVIE.value, MediaType.EPISODE.value):
+        shown = _clip(media_type) if isinstance(media_type, str) else type(media_type).__name__
+        raise ValueError(f"unknown type {shown!r}")
+    kind = MediaType(media_type)
+    action = _text(raw, "action")
+    watched_at = parse_timestamp(raw.get("watched_at"))
+    if kind is MediaType.MOVIE:
+        movie_raw = _mapping(raw.get("movie"), "movie")
+        slug = _slug(movie_raw)
+        movie = Movie(
+            title=_text(movie_raw, "title"),
+            year=_optional_int(movie_raw.get("year"), "movie.year"),
+            url=f"{SITE}/movies/{slug}" if slug else None,
+        )
+        return WatchEvent(identity, username, kind, action, watched_at, movie=movie)
+    show_raw = _mapping(raw.get("show"), "show")
+    episode_raw = _mapping(raw.get("episode"), "episode")
+    season = _required_int(episode_raw.get("season"), "episode.season")
+    number = _required_int(episode_raw.get("number"), "episode.number")
+    slug = _slug(show_raw)
+    episode = Episode(
+        show_title=_text(show_raw, "title"),
+        show_year=_optional_int(show_raw.get("year"), "show.year"),
+        season=season,
+        number=number,
+        title=_optional_text(episode_raw.get("title")),
+        url=f"{SITE}/shows/{slug}/seasons/{season}/episodes/{number}" if slug else None,
+    )
+    return WatchEvent(identity, username, kind, action, watched_at, episode=episode)
+
+
+def parse_timestamp(value: object) -> datetime:
+    """An ISO 8601 `watched_at` as aware UTC; a missing offset is taken as UTC (Trakt's).
+
+    Raises:
+        ValueError: the value is missing or not a date and time.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("watched_at is missing or not a string")
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"watched_at is not a date and time: {_clip(value)!r}") from None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 falls before year 1 in UTC
+        raise ValueError(f"watched_at is out of range: {_clip(value)!r}") from None
+
+
+def _history_id(value: object) -> int:
+    if isinstance(value, str) and value.isascii() and value.isdecimal():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("id is missing" if value is None else "id is not a whole number")
+    if not 0 < value <= MAX_ID:
+        raise ValueError(f"id is out of range: {_clip(str(value))}")
+    return value
+
+
+def _slug(item: Mapping[str, Any]) -> str | None:
+    ids = item.get("ids")
+    slug = ids.get("slug") if isinstance(ids, dict) else None
+    if not isinstance(slug, str) or not slug.strip() or len(slug) > 200:
+        return None
+    return quote(slug.strip(), safe="")
+
+
+def _mapping(value: object, name: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} is {'missing' if value is None else 'not an object'}")
+    return value
+
+
+def _text(item: Mapping[str, Any], key: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{key} is {'missing' if value is None else 'not a non-empty string'}")
+    return value
+
+
+def _optional_text(value: object) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _required_int(value: object, name: str) -> int:
+    result = _optional_int(value, name)
+    if result is None:
+        raise ValueError(f"{name} is missing")
+    return result
+
+
+def _optional_int(value: object, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().isdecimal() and value.isascii():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} is not a whole number: {_clip(str(value))!r}")
+    if abs(value) >= MAX_NUMBER:
+        raise ValueError(f"{name} is out of range: {_clip(str(value))}")
+    return value
+
+
+def _header_int(headers: Mapping[str, str], name: str) -> int | None:
+    value = headers.get(name, "").strip()
+    return int(value) if value.isascii() and value.isdecimal() and len(value) < 19 else None
+
+
+def _clip(text: str) -> str:
+    printable = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return printable if len(printable) <= EXCERPT else printable[: EXCERPT - 1] + "…"
