@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import gzip
+import hashlib
 import json
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ import pytest
 from tests.conftest import API_KEY, JsonReceiver, watcherd, write_config
 from watcherd.detect import FirstRun, Policy, detect
 from watcherd.errors import FeedError
+from watcherd.redact import MIN_CLIPPED
 from watcherd.render import render
 from watcherd.simulator import FakeTraktV1, Fault, episode, movie
 from watcherd.sources import trakt_v1
@@ -272,6 +274,86 @@ def source(trakt: FakeTraktV1) -> Iterator[TraktV1Source]:
     opened = TraktV1Source(trakt.base_url, API_KEY, user_agent="t", timeout=5, retries=0)
     yield opened
     opened.close()
+
+
+# -- the HTTP source: what a server echoes of the request never leaves the adapter -----------
+
+V1_USER, V1_PASSWORD = "friendly", "v1PASS-echo-Zr5Tk8Hy3"
+V1_SHA1 = hashlib.sha1(V1_PASSWORD.encode()).hexdigest()  # noqa: S324 - what v1 is sent
+ECHOED = {"api key": API_KEY, "v1 password": V1_PASSWORD, "v1 password sha1": V1_SHA1}
+
+
+def echo_page(secret: str, before: int) -> bytes:
+    """A proxy's error page (HTTP 200, HTML) echoing `secret` after `before` characters."""
+    prefix = "<html><body>Hello /user/watched.json/"
+    return (prefix + "x" * max(before - len(prefix), 0) + secret + "/alice</body></html>").encode()
+
+
+ECHOES = [
+    pytest.param(Fault(200, echo_page(API_KEY, 0), headers=()), id="html-echo-of-the-path"),
+    *(
+        pytest.param(Fault(200, echo_page(secret, before), headers=()), id=f"{name}-at-{before}")
+        for name, secret in ECHOED.items()
+        for before in (37, 40, 45, 50, 55, 58)
+    ),
+    pytest.param(
+        Fault(401, json.dumps({"status": "failure", "error": f"bad key {API_KEY}"}).encode()),
+        id="401-error-quoting-the-key",
+    ),
+    pytest.param(
+        Fault(200, json.dumps({"status": "failure", "error": "k" * 45 + API_KEY}).encode()),
+        id="trakt-says-clipped-through-the-key",
+    ),
+    pytest.param(
+        Fault(200, json.dumps({"echo": "e" * 40 + V1_SHA1}).encode()),
+        id="object-excerpt-clipped-through-the-sha1",
+    ),
+]
+
+
+@pytest.mark.parametrize("fault", ECHOES)
+def test_feed_error_quoting_an_echoed_secret_leaves_no_part_of_it(
+    trakt: FakeTraktV1, fault: Fault
+) -> None:
+    trakt.fail_always(USER, fault)
+    source = TraktV1Source(
+        trakt.base_url,
+        API_KEY,
+        user_agent="t",
+        timeout=5,
+        retries=0,
+        auth=(V1_USER, V1_PASSWORD),
+    )
+    try:
+        with pytest.raises(FeedError) as caught:
+            source.fetch(USER)
+    finally:
+        source.close()
+
+    message = str(caught.value)
+    assert message.startswith(f"{USER}: "), message
+    assert "*" in message, message  # not vacuous: the excerpt reached the mask (maybe cut)
+    for name, secret in ECHOED.items():
+        assert secret[:MIN_CLIPPED] not in message, (name, message)
+    assert caught.value.__context__ is None or API_KEY not in str(caught.value.__context__)
+
+
+def test_item_problem_quoting_a_secret_cut_by_its_clip_leaves_no_part_of_it(
+    trakt: FakeTraktV1,
+) -> None:
+    trakt.set_raw(
+        USER, body_of(with_value(good_movie(1), "type", "t" * 50 + API_KEY), good_movie(2))
+    )
+    source = TraktV1Source(trakt.base_url, API_KEY, user_agent="t", timeout=5, retries=0)
+    try:
+        page = source.fetch(USER)
+    finally:
+        source.close()
+
+    assert len(page.events) == 1
+    assert len(page.problems) == 1
+    assert "unknown type" in page.problems[0]
+    assert API_KEY[:MIN_CLIPPED] not in page.problems[0], page.problems
 
 
 def peak_bytes_while(action: Callable[[], object]) -> tuple[int, object]:

@@ -30,6 +30,7 @@ from watcherd.notify import (
     escape_markdown,
     register_console,
 )
+from watcherd.redact import Redactor
 from watcherd.render import render
 from watcherd.simulator import episode, movie
 from watcherd.sources.trakt_v1 import parse_item
@@ -389,6 +390,41 @@ def test_description_and_describe_url_mask_the_webhook_token() -> None:
     assert DISCORD_TOKEN not in notifier.description
     assert DISCORD_TOKEN not in describe_url(DISCORD_URL)
     assert describe_url(DISCORD_URL).startswith("discord://")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "hidden"),
+    [
+        ("json://127.0.0.1:18090/", "json://127.0.0.1:18090/?method=POST", []),
+        (
+            "json://127.0.0.1:18090/hook/hookTOKEN-Bv6Cx1?+X-Token=hdrTOKEN-Lp3Mn6",
+            "json://127.0.0.1:18090/hook/***?",
+            ["hookTOKEN-Bv6Cx1", "hdrTOKEN-Lp3Mn6"],
+        ),
+        (
+            "mailto://user:pass@mail.example.com?to=friends@example.com",
+            "mailto://user:****@mail.example.com/",
+            [":pass@"],
+        ),
+        (
+            "mailtos://mailuser:mailPASS-Fg2Hj9@smtp.example.com:2525?to=a@example.com",
+            "@smtp.example.com:2525/",
+            ["mailPASS-Fg2Hj9"],
+        ),
+        (DISCORD_URL, "discord://", [DISCORD_TOKEN]),
+        (TELEGRAM_URL, "tgram://", [BOT_TOKEN, BOT_TOKEN.split(":")[1]]),
+    ],
+    ids=["json", "json-with-tokens", "mailto", "mailtos-port", "discord", "telegram"],
+)
+def test_describe_url_shows_schema_host_and_port_with_tokens_and_passwords_masked(
+    url: str, shown: str, hidden: list[str]
+) -> None:
+    # check-config passes the whole output through the redactor of every secret it holds,
+    # the target URL among them: the host must survive that too.
+    for described in (describe_url(url), Redactor([url])(describe_url(url))):
+        assert shown in described, described
+        for secret in hidden:
+            assert secret not in described, described
 
 
 def test_describe_url_of_an_unusable_url_does_not_repeat_it() -> None:

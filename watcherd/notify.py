@@ -19,8 +19,8 @@ import apprise
 from apprise import NotifyFormat
 
 from watcherd.errors import ConfigError, DeliveryError
-from watcherd.logs import Redactor, url_fragments
 from watcherd.model import Message
+from watcherd.redact import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class Notifier:
                     )
                 ]
             )
-        self._redact = Redactor(url_fragments(url))
+        self._redact = Redactor([url])
         self.description: str = self._redact(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
         self._schemas = _schemas(plugin)
         self._escape_markdown = bool(self._schemas & _MARKDOWN_IN_TEXT)
@@ -101,11 +101,11 @@ class Notifier:
                     body=text, title=title, body_format=NotifyFormat.TEXT
                 )
             except Exception as exc:  # a plugin's bug must not bypass the outbox's backoff
-                raise DeliveryError(f"target {self.name!r} failed: {type(exc).__name__}") from exc
+                failure = f"target {self.name!r} failed: {type(exc).__name__}"
+                raise DeliveryError(self._redact(failure)) from exc
         if not result:
-            raise DeliveryError(
-                f"target {self.name!r} did not accept the notification: {self._reason(result)}"
-            )
+            refusal = f"target {self.name!r} did not accept the notification: "
+            raise DeliveryError(self._redact(refusal) + self._reason(result))
 
     def _reason(self, result: Any) -> str:
         # Apprise 2.3+ returns a result with the plugin's own log lines; the last warning says
@@ -121,8 +121,8 @@ class Notifier:
         ]
         if not warnings:
             return status
-        reason = " ".join(self._redact(str(warnings[-1])).split())
-        return reason if len(reason) <= 200 else reason[:199] + "…"
+        # Redacted before it is clipped, so a clip never cuts a token and keeps its head.
+        return self._redact.clip(" ".join(str(warnings[-1]).split()), 200)
 
 
 def _schemas(plugin: Any) -> set[str]:
@@ -186,13 +186,19 @@ def build_notifiers(
 
 
 def describe_url(url: str) -> str:
-    """Apprise's privacy form of a URL (tokens and passwords masked), for display."""
+    """Apprise's privacy form of a URL, for display.
+
+    Given a target URL (secret), returns it with tokens and passwords masked and its schema,
+    host and port readable (`json://127.0.0.1:18090/?method=POST…`), or a note that Apprise
+    cannot use it (the URL itself is never repeated).
+    """
     with _silenced():
         plugin = apprise.Apprise.instantiate(url)
     if plugin is None:
         return "(not a valid Apprise URL)"
-    # Apprise leaves some tokens visible (a json:// path, for instance): mask those too.
-    return Redactor(url_fragments(url))(str(plugin.url(privacy=True)))  # type: ignore[no-untyped-call]
+    # Apprise leaves some tokens visible (a json:// path, for instance): mask those too, each
+    # where it stands, so the host stays readable.
+    return Redactor([url])(str(plugin.url(privacy=True)))  # type: ignore[no-untyped-call]
 
 
 def quiet_apprise() -> None:

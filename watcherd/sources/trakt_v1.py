@@ -1,7 +1,9 @@
 """Trakt API v1 `user/watched`: the HTTP adapter and the parser of its items.
 
 `GET {base_url}/user/watched.json/{api_key}/{username}` returns the user's last 100 items,
-newest first. The API key is in the URL path, so no URL is ever logged or put in an error.
+newest first. The API key is in the URL path, so no URL is ever logged or put in an error, and
+every error text (an excerpt of a body may echo the request path) is redacted before it is
+clipped and before it leaves this module.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -23,12 +25,16 @@ from urllib3.util.retry import Retry
 
 from watcherd.errors import FeedError
 from watcherd.model import Episode, FeedPage, MediaType, Movie, WatchEvent
+from watcherd.redact import Redactor
 
 log = logging.getLogger(__name__)
 
 WINDOW = 100
 MAX_BODY_BYTES = 8 * 1024 * 1024  # a full v1 window is ~150 KB; anything near this is not a feed
 EXCERPT = 60
+# How much of a body is read for an excerpt: enough beyond the excerpt that a secret starting
+# inside it is redacted whole before the excerpt is clipped.
+EXCERPT_WINDOW = EXCERPT * 4 + 1024
 # A Retry-After longer than this is not honoured inside one poll: the next poll comes anyway.
 RETRY_AFTER_CAP = 30
 BODY_DEADLINE_FACTOR = 4  # the whole body must arrive within this many read timeouts
@@ -64,6 +70,7 @@ class TraktV1Source:
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._timeout = timeout
+        secrets = [api_key]
         self._session = requests.Session()
         # requests would look proxies and CA bundles up in the environment on every request
         # (a walk of os.environ each time): resolve them once instead.
@@ -76,7 +83,10 @@ class TraktV1Source:
         self._session.headers["Accept"] = "application/json"
         if auth is not None:
             username, password = auth
-            self._session.auth = (username, hashlib.sha1(password.encode()).hexdigest())  # noqa: S324 - v1's protocol
+            digest = hashlib.sha1(password.encode()).hexdigest()  # noqa: S324 - v1's protocol
+            self._session.auth = (username, digest)
+            secrets += [password, digest]
+        self._redact = Redactor(secrets)
         retry = Retry(
             total=retries,
             connect=retries,
@@ -98,9 +108,21 @@ class TraktV1Source:
     def fetch(self, username: str, known_fingerprint: str = "") -> FeedPage:
         """Fetch and parse one user's feed; an unchanged body (same fingerprint) is not parsed.
 
+        Returns the page, its problems redacted.
+
         Raises:
-            FeedError: on HTTP errors, timeouts, or a body that is not a v1 feed.
+            FeedError: on HTTP errors, timeouts, or a body that is not a v1 feed; its message
+                redacted of the API key and password, whatever the server echoed.
         """
+        try:
+            return self._fetch(username, known_fingerprint)
+        except FeedError as exc:
+            redacted = FeedError(self._redact(exc.message), permanent=exc.permanent)
+            cause = exc.__cause__
+        # Raised outside the handler, so the unredacted error is not kept as its context.
+        raise redacted from cause
+
+    def _fetch(self, username: str, known_fingerprint: str) -> FeedPage:
         key, user = quote(self._api_key, safe=""), quote(username, safe="")
         url = f"{self._base_url}/user/watched.json/{key}/{user}"
         log.debug("GET user/watched for %s", username)
@@ -128,7 +150,7 @@ class TraktV1Source:
         log.debug("user/watched for %s: HTTP %s, %d bytes", username, status, len(body))
         if status == 200 and known_fingerprint and fingerprint(body) == known_fingerprint:
             return FeedPage(events=(), fingerprint=known_fingerprint, unchanged=True)
-        return parse_response(username, status, body)
+        return parse_response(username, status, body, redact=self._redact)
 
     def close(self) -> None:
         self._session.close()
@@ -172,13 +194,22 @@ def _reason(exc: requests.ConnectionError) -> str:
     return "connection error"
 
 
-def parse_response(username: str, status: int, body: bytes) -> FeedPage:
+def _unchanged(text: str) -> str:
+    return text
+
+
+def parse_response(
+    username: str, status: int, body: bytes, *, redact: Callable[[str], str] = _unchanged
+) -> FeedPage:
     """Turn an HTTP status and body into a `FeedPage`, or raise `FeedError`.
 
     Pure: no I/O. 401 is permanent (invalid API key); 5xx and 429 are transient; a 200 whose
-    body is not a JSON list of items is an error quoting a short excerpt.
+    body is not a JSON list of items is an error quoting a short excerpt. Every text taken
+    from the body is passed through `redact` before it is clipped, and the page's problems
+    through `redact` again, so no secret the server echoed (a proxy's error page quoting the
+    request path) survives in a message, whole or cut.
     """
-    failure = _failure_text(body)
+    failure = _failure_text(body, redact)
     if status == 401:
         raise FeedError(
             f"{username}: the Trakt API key was refused (HTTP 401{failure})", permanent=True
@@ -199,20 +230,24 @@ def parse_response(username: str, status: int, body: bytes) -> FeedPage:
     try:
         document = json.loads(text)
     except (ValueError, RecursionError):  # ValueError: also an integer of >4300 digits
-        raise FeedError(f"{username}: feed is not JSON: {_excerpt(body)}") from None
+        raise FeedError(f"{username}: feed is not JSON: {_excerpt(body, redact)}") from None
     if isinstance(document, dict) and document.get("status") == "failure":
         reason = document.get("error")
-        said = _clip(reason) if isinstance(reason, str) and reason else "failure, no reason given"
+        said = "failure, no reason given"
+        if isinstance(reason, str) and reason:
+            said = _clip(redact(reason))
         raise FeedError(f"{username}: Trakt says: {said}")
     if not isinstance(document, list):
-        raise FeedError(f"{username}: feed is not a list of items: {_excerpt(body)}")
+        raise FeedError(f"{username}: feed is not a list of items: {_excerpt(body, redact)}")
     events, skipped = _parse_items(username, document)
     problems.extend(skipped[:MAX_PROBLEMS])
     if len(skipped) > MAX_PROBLEMS:
         problems.append(f"{username}: {len(skipped) - MAX_PROBLEMS} more items skipped")
     return FeedPage(
         events=tuple(events),
-        problems=tuple(problems),
+        # Item problems quote values clipped to EXCERPT: what a clip left of a secret is
+        # masked too (see watcherd.redact).
+        problems=tuple(redact(problem) for problem in problems),
         window_size=WINDOW,
         raw_count=len(document),
         fingerprint=fingerprint(body),
@@ -358,21 +393,21 @@ def _first_id(item: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
     return None
 
 
-def _failure_text(body: bytes) -> str:
+def _failure_text(body: bytes, redact: Callable[[str], str]) -> str:
     try:
         document = json.loads(body[:4096])
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return ""
     if isinstance(document, dict) and isinstance(document.get("error"), str):
-        return f": {_clip(document['error'])}"
+        return f": {_clip(redact(document['error']))}"
     return ""
 
 
-def _excerpt(body: bytes) -> str:
+def _excerpt(body: bytes, redact: Callable[[str], str]) -> str:
     if not body.strip():
         return "(empty body)"
-    text = body[: EXCERPT * 4].decode("utf-8", errors="replace")
-    return repr(_clip(" ".join(text.split())))
+    text = body[:EXCERPT_WINDOW].decode("utf-8", errors="replace")
+    return repr(_clip(redact(" ".join(text.split()))))
 
 
 def _clip(text: str) -> str:
