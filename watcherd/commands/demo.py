@@ -36,17 +36,16 @@ def demo(
         f"watcherd demo: following {len(story.FRIENDS)} fictional friends "
         f"({', '.join(story.FRIENDS)}) on a simulated Trakt feed at {server.base_url},\n"
         f"polling every {story.INTERVAL}s. Their history is the baseline and is not sent;"
-        f" what they watch from now on is.\nExpect {scenario.notifications} notifications"
-        f" in about {scenario.last_at + 2 * story.INTERVAL:.0f}s (Ctrl-C ends it sooner).\n"
+        f" what they watch from now on is.\nExpect {scenario.notifications} notifications;"
+        f" the demo ends by itself within {story.LENGTH:.0f}s (Ctrl-C ends it sooner).\n"
     )
     started = time.monotonic()
 
     def finished() -> bool:
         elapsed = time.monotonic() - started
-        if elapsed > story.DURATION:
+        if elapsed > story.LENGTH:
             return True
-        done_at = scenario.last_at + 2 * story.INTERVAL + 1
-        return elapsed > done_at and not runtime.store.pending_count()
+        return elapsed > scenario.told_at and not runtime.store.pending_count()
 
     watcher = threading.Thread(target=set_when(stop, finished), daemon=True)
     watcher.start()
