@@ -459,6 +459,28 @@ def test_discord_link_from_the_feed_with_an_at_sign_is_dropped_so_it_cannot_ment
     )
 
 
+@pytest.mark.parametrize(
+    ("url", "sent"),
+    [
+        ("https://trakt.tv/movies/amélie-2001", "https://trakt.tv/movies/am%C3%A9lie-2001"),
+        ("https://trakt.tv/movies/\uff20everyone", "https://trakt.tv/movies/%EF%BC%A0everyone"),
+        ("https://trakt.tv/movies/\u202e)[x](javascript:y", None),
+    ],
+    ids=["accented-slug", "lookalike-at-slug", "hostile-slug"],
+)
+def test_discord_link_with_non_ascii_characters_arrives_percent_encoded_or_not_at_all(
+    url: str, sent: str | None
+) -> None:
+    item = movie_item("Film")
+    item["movie"]["url"] = url
+
+    payload = post_to_discord(render(parse_item(USER, item)))
+
+    text = f"alice checked in: Film \\(2011\\)\r\nalice checked in Film \\(2011\\) at {WHEN}."
+    assert payload["content"] == (text if sent is None else f"{text}\n{sent}")
+    assert LIVE_MENTION.findall(payload["content"]) == []
+
+
 # -- Telegram --------------------------------------------------------------------------------
 
 

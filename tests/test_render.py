@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from watcherd.model import Episode, MediaType, Movie, WatchEvent
-from watcherd.render import MAX_FIELD, ZWSP, describe, link, neutralise, render, verb
+from watcherd.render import MAX_FIELD, ZWSP, describe, iri_to_uri, link, neutralise, render, verb
 
 MOVIE_TS = 1322213556  # 2011-11-25 09:32:36 UTC, the seed's checkin
 EPISODE_TS = 1322205384  # 2011-11-25 07:16:24 UTC, the seed's scrobble
@@ -435,3 +435,72 @@ def test_unsafe_links_are_dropped(url: str) -> None:
 def test_event_without_a_link_renders_without_one() -> None:
     assert link(movie_event(url=None)) is None
     assert link(episode_event(url=None)) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "uri"),
+    [
+        ("https://trakt.tv/movies/amélie-2001", "https://trakt.tv/movies/am%C3%A9lie-2001"),
+        (
+            "https://trakt.tv/shows/進撃の巨人/seasons/1",
+            "https://trakt.tv/shows/%E9%80%B2%E6%92%83%E3%81%AE%E5%B7%A8%E4%BA%BA/seasons/1",
+        ),
+        ("https://trakt.tv/movies/🎬-2020", "https://trakt.tv/movies/%F0%9F%8E%AC-2020"),
+        ("https://träkt.example:8080/movie/x", "https://xn--trkt-moa.example:8080/movie/x"),
+        # Hostile, yet harmless once encoded: a direction override and a fullwidth "@" that
+        # no service reads as a mention or reorders.
+        ("https://trakt.tv/movie/\u202eevil", "https://trakt.tv/movie/%E2%80%AEevil"),
+        ("https://trakt.tv/movie/\uff20everyone", "https://trakt.tv/movie/%EF%BC%A0everyone"),
+    ],
+    ids=["accent", "japanese", "emoji", "idn-host", "bidi-override", "fullwidth-at"],
+)
+def test_link_with_non_ascii_characters_is_sent_as_its_uri(
+    url: str, uri: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert link(movie_event(url=url)) == uri
+    assert link(episode_event(url=url)) == uri
+    assert uri.isascii()
+    assert render(movie_event(url=url)).text().endswith(f"\n{uri}")
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://trakt.tv/movies/amélie)[x](javascript:y",
+        "https://trakt.tv/movies/é<script>",
+        "https://trakt.tv/é\n@everyone",
+        "https://trakt.tv\uff20evil.example/",
+        "https://trakt.tv/movie/\ud800",
+        "https://trakt.tv/" + "é" * 200,
+        "http://trakt.tv/movie\n",
+    ],
+    ids=[
+        "markdown-breakout",
+        "angle-bracket",
+        "newline-mention",
+        "fullwidth-at-in-host",
+        "lone-surrogate",
+        "too-long-once-encoded",
+        "trailing-newline",
+    ],
+)
+def test_hostile_link_is_dropped_with_a_warning_naming_user_and_item(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="watcherd.render")
+
+    message = render(movie_event(url=url, username="bob"))
+
+    assert message.link is None
+    said = "bob: the link of The Girl with the Dragon Tattoo (2011) is not a plain http(s) URL"
+    assert [record.getMessage() for record in caplog.records] == [f"{said}; sent without it"]
+
+
+@pytest.mark.parametrize(
+    "iri",
+    ["javascript:alert('é')", "ftp://trakt.tv/é", "HTTP://trakt.tv/é", ""],
+    ids=["javascript", "ftp", "upper-case-scheme", "empty"],
+)
+def test_iri_to_uri_converts_only_http_iris(iri: str) -> None:
+    assert iri_to_uri(iri) is None

@@ -4,15 +4,25 @@ Pure functions. Text from the feed is data: it is cleaned of control and directi
 characters and its mentions are broken with a zero-width space, so no target can ping
 anyone because of what a title says. Target-specific markup escaping happens in the notifier
 adapter, which knows each target's format.
+
+A link is the one piece of feed text sent as it is, so it must be a plain http(s) URL. One
+holding non-ASCII characters (an IRI: `https://trakt.tv/movies/amélie-2001`) is converted to
+the URI every service can show and link (RFC 3987, section 3.1: the host by IDNA, every other
+non-ASCII character percent-encoded as UTF-8); one that is still not a plain URL is dropped,
+with a warning naming the user and the item.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from datetime import datetime
+from urllib.parse import quote
 
 from watcherd.model import MediaType, Message, WatchEvent
+
+log = logging.getLogger(__name__)
 
 VERBS = {
     "checkin": "checked in",
@@ -22,10 +32,13 @@ VERBS = {
 }
 MAX_FIELD = 200
 ZWSP = "\u200b"
+MAX_LINK = 500
 # Every "@": services disagree on what follows one in a mention (Discord `@everyone`, `<@1>`;
 # Zulip `@**all**`; Mattermost `@channel`), so none is left able to start one.
 _MENTION = re.compile("@")
-_SAFE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d+)?(?:/[A-Za-z0-9._~%!$'*+,;=:/-]*)?$")
+_SAFE_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d+)?(?:/[A-Za-z0-9._~%!$'*+,;=:/-]*)?")
+_HTTP_IRI = re.compile(r"(?P<scheme>https?://)(?P<authority>[^/?#]*)(?P<rest>.*)", re.DOTALL)
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 # Bidi overrides/isolates and other invisible format characters can reorder or hide text.
 _FORMAT_CHARS = {"Cf", "Cc", "Cs", "Co", "Cn"}
 # Zero-width joiner: part of emoji sequences; non-joiner: part of Persian and Indic words.
@@ -75,13 +88,48 @@ def verb(action: str) -> str:
 
 
 def link(event: WatchEvent) -> str | None:
-    """The item's trakt.tv link, or None when the feed gave none that is a plain http(s) URL."""
+    """The item's trakt.tv link as a plain http(s) URI, or None.
+
+    Given an event, returns its link with non-ASCII characters converted (see `iri_to_uri`),
+    or None when the feed gave no link, or one that is still not a plain http(s) URL of at
+    most `MAX_LINK` characters; that one is dropped with a warning naming user and item.
+    """
     url = (
         event.movie.url if event.movie is not None else event.episode.url if event.episode else None
     )
-    if url is None or len(url) > 500 or not _SAFE_URL.match(url):
+    if url is None:
         return None
-    return url
+    uri = iri_to_uri(url)
+    if uri is None or len(uri) > MAX_LINK or not _SAFE_URL.fullmatch(uri):
+        log.warning(
+            "%s: the link of %s is not a plain http(s) URL; sent without it",
+            neutralise(event.username, 60),
+            describe(event),
+        )
+        return None
+    return uri
+
+
+def iri_to_uri(iri: str) -> str | None:
+    """An http(s) IRI as a URI (RFC 3987, section 3.1), ASCII only.
+
+    Given any string, returns it with a non-ASCII host encoded by IDNA and every other
+    non-ASCII character percent-encoded as UTF-8 (ASCII is left as it is: what is unsafe
+    stays visible to the check that follows), or None when it is not an http(s) IRI or cannot
+    be encoded (an invalid host label, a lone surrogate).
+    """
+    match = _HTTP_IRI.fullmatch(iri)
+    if match is None:
+        return None
+    authority = match["authority"]
+    try:
+        if not authority.isascii():
+            host, colon, port = authority.partition(":")
+            authority = host.encode("idna").decode("ascii") + colon + port
+        rest = _NON_ASCII.sub(lambda m: quote(m.group(), safe="", errors="strict"), match["rest"])
+    except UnicodeError:
+        return None
+    return match["scheme"] + authority + rest
 
 
 def render(event: WatchEvent) -> Message:
