@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from watcherd.simulator.loopback import JSON, Fault, LoopbackServer, send
@@ -45,7 +45,7 @@ from watcherd.simulator.trakt_v2_oauth import Answer, OAuth
 Headers = tuple[tuple[str, str], ...]
 Reply = tuple[int, bytes, Headers]
 DEFAULT_LIMIT = 10
-ODD_AGENTS = ("python-requests/", "python-urllib/", "curl/", "go-http-client/")
+ODD_AGENTS = ("python-requests/", "python-urllib", "curl/", "go-http-client/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +109,13 @@ class FakeTraktV2(LoopbackServer):
         self._gets: deque[float] = deque()
         self._lock = threading.Lock()
         super().__init__(self._handler_class(), name="fake-trakt-v2", port=port)
+
+    def start(self) -> Self:
+        """Serve in a daemon thread, polling for `stop()` often: tests start one per test."""
+        threading.Thread(
+            target=self.server.serve_forever, args=(0.05,), name="fake-trakt-v2", daemon=True
+        ).start()
+        return self
 
     # -- shaping the users -------------------------------------------------------------------
 

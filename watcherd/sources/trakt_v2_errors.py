@@ -8,7 +8,7 @@ the user; none holds a secret (the caller passes what to redact).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypedDict
@@ -95,7 +95,7 @@ def raise_for_response(
     body: bytes,
     *,
     with_token: bool = False,
-    secrets: Iterable[str] = (),
+    secrets: Sequence[str] = (),
 ) -> None:
     """Raise the error a non-feed response means; return quietly on a 200.
 
@@ -111,7 +111,7 @@ def raise_for_response(
         return
     html = _is_html(headers, body)
     ray = _clip(headers.get("CF-Ray", "")) or None
-    detail = _redact(_failure_text(body), secrets)
+    detail = _failure_text(body, secrets)
     common = _Common(username, status, ray)
     if (status in (403, 429) or status >= 500) and html:
         who = "Cloudflare blocked the request" if ray else "Trakt is overloaded"
@@ -178,9 +178,10 @@ def raise_for_response(
             **common.fields(),
         )
     if status in (400, 412):
+        why = " (missing Content-Type: application/json)" if status == 412 else ""
         raise TraktV2Error(
-            f"{username}: Trakt rejected the request (HTTP {status}{detail}); this is a bug in"
-            " watcherd (412 means a missing Content-Type: application/json)",
+            f"{username}: Trakt rejected the request (HTTP {status}{detail}){why}; this is a bug"
+            " in watcherd",
             kind=Kind.BAD_REQUEST,
             permanent=True,
             **common.fields(),
@@ -189,7 +190,7 @@ def raise_for_response(
         f"{username}: unexpected HTTP {status}{detail}",
         kind=Kind.UNEXPECTED,
         permanent=status < 500,
-        **common,  # type: ignore[arg-type]
+        **common.fields(),
     )
 
 
@@ -209,10 +210,10 @@ class _Common:
         return {"username": self.username, "status": self.status, "cf_ray": self.cf_ray}
 
 
-def not_a_feed(username: str, body: bytes, secrets: Iterable[str] = ()) -> TraktV2Error:
+def not_a_feed(username: str, body: bytes, secrets: Sequence[str] = ()) -> TraktV2Error:
     """The error for a 200 whose body is not a JSON list of history items."""
     return TraktV2Error(
-        f"{username}: feed is not a list of history items: {_redact(_excerpt(body), secrets)}",
+        f"{username}: feed is not a list of history items: {_excerpt(body, secrets)}",
         kind=Kind.NOT_A_FEED,
         username=username,
         status=200,
@@ -253,7 +254,7 @@ def _ray(ray: str | None) -> str:
     return f", CF-Ray {ray}" if ray else ""
 
 
-def _failure_text(body: bytes) -> str:
+def _failure_text(body: bytes, secrets: Sequence[str]) -> str:
     try:
         document = json.loads(body[:4096])
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -261,22 +262,23 @@ def _failure_text(body: bytes) -> str:
     if isinstance(document, dict):
         for key in ("error_description", "error", "message"):
             if isinstance(document.get(key), str) and document[key]:
-                return f": {_clip(document[key])}"
+                # Redacted before clipped: a clipped secret would leave its prefix behind.
+                return f": {_clip(_redact(document[key], secrets))}"
     return ""
 
 
-def _redact(text: str, secrets: Iterable[str]) -> str:
+def _redact(text: str, secrets: Sequence[str]) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
     return text
 
 
-def _excerpt(body: bytes) -> str:
+def _excerpt(body: bytes, secrets: Sequence[str]) -> str:
     if not body.strip():
         return "(empty body)"
-    text = body[: EXCERPT * 4].decode("utf-8", errors="replace")
-    return repr(_clip(" ".join(text.split())))
+    text = body[:4096].decode("utf-8", errors="replace")
+    return repr(_clip(_redact(" ".join(text.split()), secrets)))
 
 
 def _clip(text: str) -> str:
