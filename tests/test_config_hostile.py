@@ -36,7 +36,7 @@ name = "friends"
 url = "json://127.0.0.1:9/hook/{TOKEN}"
 [[targets]]
 name = "mail"
-url = "mailto://me:{MAIL_PASSWORD}@127.0.0.1:9?to=a@example.com"
+url = "mailto://me:{MAIL_PASSWORD}@127.0.0.1:9?to=a@example.com&from=me@example.com"
 [[users]]
 username = "alice"
 """

@@ -70,10 +70,17 @@ class Cli:
             resolve_config_path(args.config, self.environ),
             self.environ,
             secrets_dirs=self.secrets_dirs,
+            check_target_urls=self.check_target_urls,
         )
         self.console.redact = logs.Redactor(settings.secrets())
         logs.configure(args.log_level or settings.log_level, self.console.redact, self.stderr)
         return settings
+
+    def check_target_urls(self, urls: Mapping[str, str]) -> None:
+        """Raise ConfigError naming every target URL (name -> URL) Apprise cannot use; handed
+        to load_settings so these come in the same run as every other problem."""
+        register_console(self.stdout)
+        build_notifiers(urls)
 
     def notifiers(self, settings: Settings) -> dict[str, Notifier]:
         register_console(self.stdout)

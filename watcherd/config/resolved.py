@@ -1,8 +1,14 @@
-"""The resolved configuration as `watcherd check-config` prints it: TOML, secrets masked."""
+"""The resolved configuration as `watcherd check-config` prints it: TOML, secrets masked.
+
+Each secret is masked where it stands — a secret key by its key, a target URL by the notifier's
+privacy form, a password in `base_url` as that URL's password — so the output is safe as it is,
+with no search through it for secret strings (which masked ordinary words and hid hosts).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
 
 from watcherd.config.models import Settings
 
@@ -14,7 +20,11 @@ def render_resolved(settings: Settings, describe_url: Callable[[str], str]) -> s
 
     Args:
         settings: the validated settings.
-        describe_url: turns a target URL into a privacy-safe form (Apprise's masked URL).
+        describe_url: turns a target URL into a privacy-safe form (Apprise's masked URL,
+            host readable); trusted to mask every credential in it.
+
+    Returns:
+        TOML text that holds no secret: `api_key` and `password` are the fixed `MASK`.
     """
     trakt = settings.trakt
     lines = [
@@ -24,7 +34,7 @@ def render_resolved(settings: Settings, describe_url: Callable[[str], str]) -> s
         "",
         "[trakt]",
         f"api = {_toml(trakt.api)}",
-        f"base_url = {_toml(trakt.base_url)}",
+        f"base_url = {_toml(_without_password(trakt.base_url))}",
         f"api_key = {_toml(MASK)}",
     ]
     if trakt.username is not None:
@@ -58,6 +68,16 @@ def render_resolved(settings: Settings, describe_url: Callable[[str], str]) -> s
             f"types = {_toml_list(list(user.types))}",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _without_password(url: str) -> str:
+    """`url` with the password of its user part, if any, replaced by `MASK`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
 
 
 def _toml(value: str) -> str:
