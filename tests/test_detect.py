@@ -9,7 +9,7 @@ from types import MappingProxyType
 
 import pytest
 
-from watcherd.detect import FirstRun, Policy, UserMemory, detect, oldest_first
+from watcherd.detect import VANISHED_KEPT, FirstRun, Policy, UserMemory, detect, oldest_first
 from watcherd.model import Episode, FeedPage, MediaType, Movie, WatchEvent
 
 T0 = 1_700_000_000
@@ -57,17 +57,8 @@ def baseline(events: Iterable[WatchEvent], *, raw_count: int | None = None) -> U
 # -- first poll ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("count", "expected_floor"),
-    [
-        (3, None),
-        (WINDOW, T0),
-    ],
-    ids=["window-not-full-no-floor", "window-full-floor-at-oldest"],
-)
-def test_first_poll_with_baseline_sends_nothing_and_remembers_the_window(
-    count: int, expected_floor: int | None
-) -> None:
+@pytest.mark.parametrize("count", [3, WINDOW], ids=["window-not-full", "window-full"])
+def test_first_poll_with_baseline_sends_nothing_and_remembers_the_window(count: int) -> None:
     events = history(count)
 
     detection = detect(None, page(events), BASELINE)
@@ -78,7 +69,7 @@ def test_first_poll_with_baseline_sends_nothing_and_remembers_the_window(
     assert detection.overflow is False
     assert dict(detection.memory.seen) == {e.identity: e.watched_ts for e in events}
     assert detection.memory.cursor == events[-1].watched_ts
-    assert detection.memory.floor == expected_floor
+    assert detection.memory.floor == T0  # the oldest item shown, full window or not
 
 
 def test_first_poll_with_all_sends_everything_oldest_first() -> None:
@@ -165,6 +156,35 @@ def test_second_item_arriving_later_in_an_already_handled_second_is_sent() -> No
     assert ids(detection.to_notify) == [late.identity]
 
 
+HANDLED = event(T0, "handled")
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        [HANDLED],
+        [HANDLED, *history(3, start=T0 + 60, prefix="newer")],
+        [HANDLED, *history(WINDOW - 1, start=T0 + 60, prefix="newer")],
+    ],
+    ids=["only-item-floor-and-cursor", "oldest-of-a-short-window", "oldest-of-a-full-window"],
+)
+def test_twin_of_an_item_handled_at_the_floors_second_is_sent_when_it_appears_later(
+    before: list[WatchEvent],
+) -> None:
+    # The handled item sits exactly at the floor (and, alone, at the cursor): its twin is
+    # neither newer than what was handled nor older, so only `>=` lets it through.
+    memory = detect(UserMemory(), page(before), BASELINE).memory
+    assert (memory.floor, HANDLED.identity in memory.seen) == (T0, True)
+    twin = event(T0, "twin")
+    shown = [*before[1:], HANDLED, twin][-WINDOW:]
+
+    detection = detect(memory, page(shown), BASELINE)
+    again = detect(detection.memory, page(shown), BASELINE)
+
+    assert ids(detection.to_notify) == [twin.identity]
+    assert again.to_notify == ()
+
+
 @pytest.mark.parametrize(
     "full",
     [False, True],
@@ -216,6 +236,83 @@ def test_unknown_item_exactly_at_the_floor_is_sent() -> None:
     detection = detect(memory, page([*events[1:], at_floor]), BASELINE)
 
     assert ids(detection.to_notify) == [at_floor.identity]
+
+
+# -- a bounded memory, whatever the feed does ------------------------------------------------
+
+DAY = 86_400
+
+
+@pytest.mark.parametrize(
+    "count",
+    [3, WINDOW],
+    ids=["short-window", "full-window"],
+)
+def test_item_older_than_everything_an_earlier_poll_showed_is_never_sent(count: int) -> None:
+    events = history(count)
+    memory = baseline(events)
+    backdated = event(T0 - 30 * DAY, "backdated-30-days")
+    shown = [*events, backdated][-WINDOW:] if count < WINDOW else [*events[1:], backdated]
+
+    detection = detect(memory, page(shown), SEND_ALL)
+
+    assert detection.to_notify == ()
+    assert backdated.identity not in detection.memory.seen
+
+
+@pytest.mark.parametrize(
+    ("before", "hidden", "after"),
+    [
+        (history(5), history(5)[:2] + history(5)[3:], history(5)),
+        (
+            [*history(WINDOW - 1, start=T0 + 60), event(T0, "tie-a")],
+            [*history(WINDOW - 1, start=T0 + 60), event(T0, "tie-b")],
+            [*history(WINDOW - 1, start=T0 + 60), event(T0, "tie-a")],
+        ),
+        (history(5), [], history(5)),
+    ],
+    ids=["deleted-and-restored", "cut-at-the-floors-second", "whole-feed-empty-for-a-poll"],
+)
+def test_item_that_vanishes_and_returns_is_not_sent_again(
+    before: list[WatchEvent], hidden: list[WatchEvent], after: list[WatchEvent]
+) -> None:
+    memory = detect(baseline(before), page(before), SEND_ALL).memory
+
+    gone = detect(memory, page(hidden), SEND_ALL)
+    back = detect(gone.memory, page(after), SEND_ALL)
+
+    assert set(ids(gone.to_notify)) <= set(ids(hidden)) - set(ids(before))
+    assert back.to_notify == ()
+
+
+def test_more_vanished_items_than_kept_are_forgotten_below_a_raised_floor() -> None:
+    events = history(VANISHED_KEPT + 8)
+    memory = baseline(events)
+    survivors = [events[0], events[-1]]  # the 26 items between them are deleted
+
+    gone = detect(memory, page(survivors), SEND_ALL)
+    fresh = event(events[-1].watched_ts + 60, "fresh")
+    back = detect(gone.memory, page([*events, fresh]), SEND_ALL)
+
+    # The 20 newest vanished items are kept; the floor rises just above the 6 oldest.
+    assert gone.memory.floor == events[6].watched_ts + 1
+    assert set(gone.memory.seen) == set(ids(events[7:]))
+    assert len(gone.memory.seen) <= len(survivors) + VANISHED_KEPT
+    assert ids(back.to_notify) == [fresh.identity]
+
+
+def test_old_memory_without_a_floor_is_bounded_by_the_next_window() -> None:
+    # What a state file written before the floor followed short windows can hold.
+    old = history(500)
+    memory = UserMemory(seen=MappingProxyType({e.identity: e.watched_ts for e in old}))
+    shown = old[-5:]
+
+    detection = detect(memory, page(shown), SEND_ALL)
+    again = detect(detection.memory, page(old[-WINDOW:]), SEND_ALL)
+
+    assert detection.to_notify == ()
+    assert len(detection.memory.seen) <= len(shown) + VANISHED_KEPT
+    assert again.to_notify == ()
 
 
 # -- filters ---------------------------------------------------------------------------------
@@ -340,25 +437,25 @@ def test_overflowed_window_still_sends_every_item_it_shows() -> None:
     ("previous_floor", "oldest_shown", "full", "expected_floor"),
     [
         (None, T0 + 500, True, T0 + 500),
-        (None, T0 + 500, False, None),
+        (None, T0 + 500, False, T0 + 500),
         (T0 + 500, T0 + 600, True, T0 + 600),
+        (T0 + 500, T0 + 600, False, T0 + 600),
         (T0 + 500, T0 + 400, True, T0 + 500),
-        (T0 + 500, T0 + 500, True, T0 + 500),
-        (T0 + 500, T0 + 600, False, T0 + 500),
         (T0 + 500, T0 + 400, False, T0 + 500),
+        (T0 + 500, T0 + 500, True, T0 + 500),
     ],
     ids=[
-        "set-by-first-full-window",
-        "stays-unset-while-window-not-full",
+        "set-by-a-first-full-window",
+        "set-by-a-first-short-window",
         "rises-with-a-newer-full-window",
+        "rises-with-a-newer-short-window",
         "never-falls-for-an-older-full-window",
+        "never-falls-for-an-older-short-window",
         "unchanged-at-same-oldest",
-        "not-moved-by-a-small-window-above",
-        "not-moved-by-a-small-window-below",
     ],
 )
-def test_floor_only_rises_and_only_with_a_full_window(
-    previous_floor: int | None, oldest_shown: int, full: bool, expected_floor: int | None
+def test_floor_is_the_oldest_item_of_the_last_window_and_never_falls(
+    previous_floor: int | None, oldest_shown: int, full: bool, expected_floor: int
 ) -> None:
     memory = UserMemory(seen=MappingProxyType({}), cursor=T0 + 10_000, floor=previous_floor)
     shown = history(WINDOW if full else 5, start=oldest_shown)
@@ -399,17 +496,19 @@ def test_memory_below_a_risen_floor_is_pruned() -> None:
     assert set(detection.memory.seen) == set(ids(shown))
 
 
-def test_stored_memory_is_new_and_the_given_memory_is_left_unchanged() -> None:
+def test_given_memory_is_left_unchanged_and_the_stored_one_cannot_be_changed() -> None:
+    # A plain dict, which `detect` could change in place: it must not.
     seen = {"movie|checkin|1|x": 1}
-    memory = UserMemory(seen=MappingProxyType(seen), cursor=1, floor=None, fingerprint="old")
+    memory = UserMemory(seen=seen, cursor=1, floor=None, fingerprint="old")
     window = FeedPage(events=(event(T0, "y"),), raw_count=1, window_size=WINDOW, fingerprint="new")
 
     detection = detect(memory, window, BASELINE)
 
     assert seen == {"movie|checkin|1|x": 1}
-    assert memory.fingerprint == "old"
     assert detection.memory.fingerprint == "new"
-    assert detection.memory is not memory
+    assert dict(detection.memory.seen) == {event(T0, "y").identity: T0}
+    with pytest.raises(TypeError):
+        detection.memory.seen["movie|checkin|2|z"] = 2  # type: ignore[index]
 
 
 # -- a sliding window over many polls --------------------------------------------------------

@@ -1,24 +1,29 @@
-"""Property-based novelty: `detect` and the worker checked against a simple reference model.
+"""Property-based novelty: `detect` and the worker checked against the delivery promise.
 
 A user's history evolves through arbitrary operations — items appended (several in one
 second), back-dated items inserted inside the visible window, ancient items inserted below
-it, deletions, bursts of more items than the window shows — and is polled now and then. Each
-poll serves the newest `window` items by `watched` (ties cut in an arbitrary order), possibly
-shuffled and with duplicated entries, as real v1 JSON that goes through `parse_response`.
+it, deletions (one item, or a run of the visible window), deleted items coming back, bursts
+of more items than the window shows — and is polled now and then. Each poll serves the
+newest `shown` items by `watched` (ties cut in an arbitrary order), possibly shuffled and
+with duplicated entries, as real v1 JSON that goes through `parse_response`; a short poll
+serves only the newest 0 to 5 of them, and a feed may show fewer items than watcherd expects a
+full window to hold (3 of 100), so full windows are rare or never come.
 
-The reference model remembers every item ever *observed* (shown in a polled window) and a
-floor: the highest oldest-`watched` of any full window (None while no window was full).
+The reference model remembers every item ever *observed* (shown by a poll). Checked at
+every poll k after the baseline poll 0, with F_k the highest oldest-`watched` of any window
+read up to poll k:
 
-The promise `detect` keeps, checked exactly at every poll k after the baseline poll 0:
-
-    new_k = { i in window_k : i was in no earlier window, and floor_{k-1} is None or
-              watched(i) >= floor_{k-1} }
-
-Hence: each item is handled at most once; nothing shown at the baseline is ever sent; every
-item shown in some polled window at or above the floor in force before that poll, and not
-shown at the baseline, is handled exactly once (at the first poll that shows it). Items that
-are never shown by a poll (added and deleted between polls, or scrolled out by a burst) are
-not handled; a window full of unseen items is flagged as overflow.
+- new_k = { i shown at k : i was never observed before, and watched(i) >= floor_{k-1} }:
+  nothing handled is handled again, nothing shown at the baseline is sent, and everything
+  else shown at or above the floor is handled at the first poll that shows it;
+- floor_k = max(F_k, 1 + the newest `watched` of any observed identity the memory no longer
+  holds): the floor is the oldest item of the windows read, raised only just enough to lie
+  above what was forgotten, so a forgotten item that comes back is never new; and it rises
+  above F_k only when more than `VANISHED_KEPT` remembered items vanished at once;
+- the memory holds every item of the last window at or above the floor, and never more than
+  the identities that window showed plus `VANISHED_KEPT`, whatever the feed does;
+- the cursor is the newest `watched` observed, and the floor never passes it by more than a
+  second, so an item newer than everything handled is always new.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,7 +39,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from watcherd.detect import Detection, FirstRun, Policy, UserMemory, detect
+from watcherd.detect import VANISHED_KEPT, Detection, FirstRun, Policy, UserMemory, detect
 from watcherd.errors import DeliveryError
 from watcherd.model import FeedPage, Message, WatchEvent
 from watcherd.sources.trakt_v1 import parse_item, parse_response
@@ -89,14 +94,21 @@ def make_item(serial: int, watched: int) -> Item:
 
 # An operation: (kind, a, b); what a and b mean depends on the kind (see History.apply).
 Op = tuple[str, int, int]
+ALL_OF_IT = 1_000_000  # a poll's limit when it serves the whole window
 
 
 @dataclass
 class History:
-    """A user's whole history, and what a v1 feed of `window` items serves from it."""
+    """A user's whole history, and what a v1 feed showing `shown` items serves from it.
 
-    window: int
+    `declared` is the window watcherd is told the feed has (100 for v1): a feed may show
+    fewer than that (`shown` < `declared`), so that watcherd never sees a full window.
+    """
+
+    shown: int
+    declared: int
     items: list[Item] = field(default_factory=list)
+    deleted: list[Item] = field(default_factory=list)
     serial: int = 0
     newest: int = T0
 
@@ -108,7 +120,7 @@ class History:
     def visible(self) -> list[Item]:
         """The window as an orderly server would cut it (ties: insertion order)."""
         ordered = sorted(self.items, key=lambda item: (-item.watched, item.serial))
-        return ordered[: self.window]
+        return ordered[: self.shown]
 
     def apply(self, op: Op) -> None:
         kind, a, b = op
@@ -116,7 +128,7 @@ class History:
             for _ in range(a):
                 self.add(self.newest + b)
         elif kind == "burst":  # about one window of items at once: W-1, W or W+1
-            for index in range(self.window - 1 + a):
+            for index in range(self.shown - 1 + a):
                 self.add(self.newest + 1 + index * b)
         elif kind == "backdate":  # between the oldest and newest visible, ends included
             shown = self.visible()
@@ -127,15 +139,22 @@ class History:
             oldest = min((item.watched for item in self.items), default=T0)
             self.add(oldest - a)
         elif kind == "delete" and self.items:
-            del self.items[a % len(self.items)]
+            self.deleted.append(self.items.pop(a % len(self.items)))
+        elif kind == "purge":  # a run of a visible items from the b-th newest
+            for item in self.visible()[b : b + a]:
+                self.items.remove(item)
+                self.deleted.append(item)
+        elif kind == "restore" and self.deleted:  # a deleted item comes back, same identity
+            self.items.append(self.deleted.pop(a % len(self.deleted)))
 
-    def serve(self, duplicates: int, seed: int) -> tuple[list[Item], bytes]:
-        """One response: the newest `window` items (ties cut at random), maybe shuffled, with
-        `duplicates` entries repeated. Returns the distinct items shown and the body."""
+    def serve(self, duplicates: int, seed: int, limit: int = ALL_OF_IT) -> tuple[list[Item], bytes]:
+        """One response: the newest `shown` items, or only the newest `limit` (ties cut at
+        random), maybe shuffled, with `duplicates` entries repeated. Returns the distinct items
+        shown and the body."""
         rnd = random.Random(seed)
         tie = {item.serial: rnd.random() for item in self.items}
         ordered = sorted(self.items, key=lambda item: (-item.watched, tie[item.serial]))
-        shown = ordered[: self.window]
+        shown = ordered[: min(self.shown, limit)]
         served = [item.raw for item in shown]
         served += [shown[rnd.randrange(len(shown))].raw for _ in range(duplicates) if shown]
         if seed % 2:
@@ -152,40 +171,40 @@ def page_of(body: bytes, window: int) -> FeedPage:
 
 @dataclass
 class Reference:
-    """Every item ever shown by a poll, and the floor; what each poll must report as new."""
+    """Every item ever shown by a poll, and the highest oldest-`watched` of any window."""
 
     first_run: FirstRun
     observed: dict[str, int] = field(default_factory=dict)
     baseline: set[str] = field(default_factory=set)
-    floor: int | None = None
+    oldest_shown: int | None = None
     polls: int = 0
 
-    def expect_new(self, shown: Sequence[Item]) -> set[str]:
+    def expect_new(self, shown: Sequence[Item], floor: int | None) -> set[str]:
+        """What a poll showing `shown` must report as new, given the floor before it."""
         if self.polls == 0:
             return set() if self.first_run is FirstRun.BASELINE else {i.identity for i in shown}
         return {
             item.identity
             for item in shown
-            if item.identity not in self.observed
-            and (self.floor is None or item.watched >= self.floor)
+            if item.identity not in self.observed and (floor is None or item.watched >= floor)
         }
 
-    def record(self, shown: Sequence[Item], raw_count: int, window: int) -> None:
+    def record(self, shown: Sequence[Item]) -> None:
         if self.polls == 0:
             self.baseline = {item.identity for item in shown}
         self.polls += 1
         self.observed.update((item.identity, item.watched) for item in shown)
-        if raw_count >= window and shown:
+        if shown:
             oldest = min(item.watched for item in shown)
-            self.floor = oldest if self.floor is None else max(self.floor, oldest)
+            self.oldest_shown = max(oldest, self.oldest_shown or oldest)
 
-    def remembered(self) -> dict[str, int]:
-        """What the memory must hold: observed items at or above the floor."""
-        return {
-            identity: watched
-            for identity, watched in self.observed.items()
-            if self.floor is None or watched >= self.floor
-        }
+    def floor(self, seen: Mapping[str, int]) -> int | None:
+        """The floor the rules give for a memory holding `seen`."""
+        forgotten = [
+            watched + 1 for identity, watched in self.observed.items() if identity not in seen
+        ]
+        candidates = [*forgotten, *([self.oldest_shown] if self.oldest_shown is not None else [])]
+        return max(candidates, default=None)
 
 
 # -- strategies ----------------------------------------------------------------------------
@@ -196,12 +215,19 @@ history_ops = st.one_of(
     st.tuples(st.just("backdate"), st.integers(0, 1000), st.just(0)),
     st.tuples(st.just("ancient"), st.integers(0, 50), st.just(0)),
     st.tuples(st.just("delete"), st.integers(0, 10_000), st.just(0)),
+    st.tuples(st.just("purge"), st.integers(1, 40), st.integers(0, 60)),
+    st.tuples(st.just("restore"), st.integers(0, 10_000), st.just(0)),
 )
-# ("poll", duplicated entries, seed: ties, shuffling when odd)
-poll_op = st.tuples(st.just("poll"), st.integers(0, 5), st.integers(0, 2**16))
+# ("poll", duplicated entries, seed: ties, shuffling when odd); ("short", limit, seed): a
+# poll serving only the newest 0 to 5 items.
+poll_op = st.one_of(
+    st.tuples(st.just("poll"), st.integers(0, 5), st.integers(0, 2**16)),
+    st.tuples(st.just("short"), st.integers(0, 5), st.integers(0, 2**16)),
+)
 steps = st.lists(st.one_of(history_ops, poll_op), min_size=10, max_size=40)
 initial = st.lists(history_ops, max_size=5)
-windows = st.sampled_from([3, 5, 100])
+# (items the feed shows, the window watcherd is told it has)
+windows = st.sampled_from([(3, 3), (5, 5), (100, 100), (3, 100), (30, 100)])
 policies = st.builds(
     Policy,
     first_run=st.sampled_from(FirstRun),
@@ -217,11 +243,16 @@ def polls(history: History, setup: Sequence[Op], ops: Sequence[Op]) -> Iterator[
         history.apply(op)
     yield ("poll", 0, 0)
     for op in ops:
-        if op[0] == "poll":
+        if op[0] in {"poll", "short"}:
             yield op
         else:
             history.apply(op)
     yield ("poll", 0, 1)
+
+
+def serve(history: History, op: Op) -> tuple[list[Item], bytes]:
+    kind, a, seed = op
+    return history.serve(0, seed, limit=a) if kind == "short" else history.serve(a, seed)
 
 
 # -- detect against the reference ----------------------------------------------------------
@@ -229,69 +260,87 @@ def polls(history: History, setup: Sequence[Op], ops: Sequence[Op]) -> Iterator[
 
 @PROPERTY
 @given(window=windows, policy=policies, setup=initial, ops=steps)
-def test_detect_handles_each_item_exactly_as_the_reference_model_says(
-    window: int, policy: Policy, setup: list[Op], ops: list[Op]
+def test_detect_handles_each_item_as_promised_with_a_bounded_memory(
+    window: tuple[int, int], policy: Policy, setup: list[Op], ops: list[Op]
 ) -> None:
-    history = History(window)
+    history = History(*window)
     reference = Reference(policy.first_run)
     memory: UserMemory | None = None
     handled: Counter[str] = Counter()
     owed: set[str] = set()
 
-    for _, duplicates, seed in polls(history, setup, ops):
-        shown, body = history.serve(duplicates, seed)
-        page = page_of(body, window)
+    for op in polls(history, setup, ops):
+        shown, body = serve(history, op)
+        page = page_of(body, history.declared)
         previous = memory
-        expected = reference.expect_new(shown)
+        expected = reference.expect_new(shown, previous.floor if previous else None)
         detection = detect(memory, page, policy)
         new = [event.identity for event in detection.new]
         handled.update(new)
         owed |= expected
 
-        # (c) exactly the promised items are new, in order, each once per poll.
+        # Exactly the promised items are new, in order, each once per poll.
         assert set(new) == expected
         assert len(new) == len(set(new))
         assert list(detection.new) == sorted(
             detection.new, key=lambda event: (event.watched_ts, event.identity)
         )
-        # (a) nothing is handled twice over the run.
+        # Nothing is handled twice over the run.
         assert all(count == 1 for count in handled.values()), handled.most_common(1)
-        # (f) to_notify is exactly the part of new the policy wants, in the same order.
+        # to_notify is exactly the part of new the policy wants, in the same order.
         assert detection.to_notify == tuple(
             event
             for event in detection.new
             if event.action in policy.actions and event.media_type.value in policy.types
         )
-        check_overflow(
-            detection,
-            previous=previous,
-            page=page,
-            shown=shown,
-            reference=reference,
-            history=history,
-        )
+        check_overflow(detection, previous=previous, page=page, shown=shown, history=history)
 
-        reference.record(shown, page.raw_count, window)
+        reference.record(shown)
         memory = detection.memory
-        # (e) floor and cursor never decrease; the cursor is the newest watched observed.
-        if previous is not None:
-            assert previous.floor is None or (
-                memory.floor is not None and memory.floor >= previous.floor
-            )
-            assert previous.cursor is None or (
-                memory.cursor is not None and memory.cursor >= previous.cursor
-            )
-        assert memory.floor == reference.floor
-        assert memory.cursor == max(reference.observed.values(), default=None)
-        # (d) the memory is exactly the observed items at or above the floor, and so bounded.
-        assert dict(memory.seen) == reference.remembered()
-        check_bound(memory, history, shown)
+        check_memory(memory, previous, shown, reference)
 
-    # (b) nothing shown at the baseline is ever sent when the first run is a baseline.
+    # Nothing shown at the baseline is ever sent when the first run is a baseline.
     if policy.first_run is FirstRun.BASELINE:
         assert not reference.baseline & set(handled)
-    # (c) over the whole run: every owed item handled exactly once, nothing else handled.
+    # Over the whole run: every owed item handled exactly once, nothing else handled.
     assert set(handled) == owed
+
+
+def check_memory(
+    memory: UserMemory, previous: UserMemory | None, shown: Sequence[Item], reference: Reference
+) -> None:
+    """The floor, the cursor and the bound on what is remembered (see the module docstring)."""
+    shown_ids = {item.identity: item.watched for item in shown}
+    # The bound: the last window plus a small constant, whatever the feed did.
+    assert len(memory.seen) <= len(shown_ids) + VANISHED_KEPT
+    # Only observed items, with their own time; all of the last window at or above the floor.
+    assert all(reference.observed.get(identity) == at for identity, at in memory.seen.items())
+    floor = memory.floor
+    assert {i for i, at in shown_ids.items() if floor is None or at >= floor} <= set(memory.seen)
+    assert all(floor is not None and at >= floor for at in memory.seen.values())
+    # The floor: the oldest item of the windows read, raised only above what was forgotten,
+    assert floor == reference.floor(memory.seen)
+    # and raised above that only when more items vanished than are kept.
+    if previous is not None:
+        reached = max(
+            (f for f in (previous.floor, min(shown_ids.values(), default=None)) if f is not None),
+            default=None,
+        )
+        vanished = [
+            identity
+            for identity, at in previous.seen.items()
+            if identity not in shown_ids and (reached is None or at >= reached)
+        ]
+        if len(vanished) <= VANISHED_KEPT:
+            assert floor == reached
+            assert set(vanished) <= set(memory.seen)
+        assert previous.floor is None or (floor is not None and floor >= previous.floor)
+        assert previous.cursor is None or (
+            memory.cursor is not None and memory.cursor >= previous.cursor
+        )
+    # The cursor is the newest watched observed; anything newer is above the floor.
+    assert memory.cursor == max(reference.observed.values(), default=None)
+    assert floor is None or (memory.cursor is not None and floor <= memory.cursor + 1)
 
 
 def check_overflow(
@@ -300,7 +349,6 @@ def check_overflow(
     previous: UserMemory | None,
     page: FeedPage,
     shown: Sequence[Item],
-    reference: Reference,
     history: History,
 ) -> None:
     """Overflow is flagged exactly when a full window shares nothing with the memory; so
@@ -308,56 +356,38 @@ def check_overflow(
     if previous is None:
         assert not detection.overflow
         return
-    remembered = reference.remembered()
     full = page.raw_count >= page.window_size and bool(shown)
-    assert detection.overflow == (full and not any(i.identity in remembered for i in shown))
-    if previous.cursor is not None:
+    assert detection.overflow == (full and not any(i.identity in previous.seen for i in shown))
+    if previous.cursor is not None and len(shown) == history.shown == history.declared:
         unseen_newer = [item for item in history.items if item.watched > previous.cursor]
-        if len(unseen_newer) >= history.window:
+        if len(unseen_newer) >= history.shown:
             assert detection.overflow
-
-
-def check_bound(memory: UserMemory, history: History, shown: Sequence[Item]) -> None:
-    """The precise bound on the memory, derived from `detect`: the items shown, plus the
-    deleted items still at or above the floor, plus the still-existing items that share the
-    floor's second but were cut from the window. Without deletions that is
-    `window + (items at the floor's second not shown)`."""
-    existing = {item.identity: item for item in history.items}
-    shown_ids = {item.identity for item in shown}
-    deleted = [identity for identity in memory.seen if identity not in existing]
-    hidden = [
-        identity for identity in memory.seen if identity in existing and identity not in shown_ids
-    ]
-    assert all(memory.seen[identity] == memory.floor for identity in hidden)
-    assert len(memory.seen) <= len(shown_ids) + len(deleted) + len(hidden)
-    if not deleted:
-        at_floor = sum(
-            1
-            for item in history.items
-            if item.watched == memory.floor and item.identity not in shown_ids
-        )
-        assert len(memory.seen) <= history.window + at_floor
 
 
 def test_reference_model_sees_a_back_dated_item_and_ignores_one_below_the_floor() -> None:
     """The model itself can fail: a back-dated item above the floor is owed, one below it is
-    not, and a re-served window owes nothing."""
-    history = History(window=3)
+    not, a re-served window owes nothing, and a forgotten item raises the floor."""
+    history = History(shown=3, declared=100)  # a short window: never full
     history.apply(("append", 4, 1))  # T0+1 … T0+4
     reference = Reference(FirstRun.BASELINE)
-    shown, body = history.serve(0, 0)
-    assert reference.expect_new(shown) == set()
-    reference.record(shown, page_of(body, 3).raw_count, 3)
-    assert reference.floor == T0 + 2
-    assert reference.expect_new(shown) == set()
+    shown, _ = history.serve(0, 0)
+    assert reference.expect_new(shown, None) == set()
+    reference.record(shown)
+    assert reference.oldest_shown == T0 + 2
+    assert reference.expect_new(shown, T0 + 2) == set()
 
     history.apply(("backdate", 500, 0))  # T0 + 3: inside the window
     shown, _ = history.serve(0, 0)
-    assert len(reference.expect_new(shown)) == 1
+    assert len(reference.expect_new(shown, T0 + 2)) == 1
     history.apply(("delete", 3, 0))  # T0+4 and the old T0+3 go: T0+1 scrolls back in,
     history.apply(("delete", 2, 0))  # below the floor
     shown, _ = history.serve(0, 0)
-    assert [i.watched for i in shown if i.identity in reference.expect_new(shown)] == [T0 + 3]
+    assert [i.watched for i in shown if i.identity in reference.expect_new(shown, T0 + 2)] == [
+        T0 + 3
+    ]
+    assert reference.floor(reference.observed) == T0 + 2  # nothing forgotten
+    remembered = {i: at for i, at in reference.observed.items() if at != T0 + 2}
+    assert reference.floor(remembered) == T0 + 3  # T0+2 forgotten: the floor is above it
 
 
 # -- the worker, its store and its senders -------------------------------------------------
@@ -369,15 +399,13 @@ class ModelFeed:
 
     def __init__(self, history: History) -> None:
         self.history = history
-        self.next_duplicates = 0
-        self.next_seed = 0
+        self.next_poll: Op = ("poll", 0, 0)
         self.last_shown: list[Item] = []
-        self.last_raw_count = 0
 
     def fetch(self, username: str, known_fingerprint: str = "") -> FeedPage:
-        shown, body = self.history.serve(self.next_duplicates, self.next_seed)
-        page = page_of(body, self.history.window)
-        self.last_shown, self.last_raw_count = shown, page.raw_count
+        shown, body = serve(self.history, self.next_poll)
+        page = page_of(body, self.history.declared)
+        self.last_shown = shown
         if known_fingerprint and page.fingerprint == known_fingerprint:
             return FeedPage(events=(), fingerprint=known_fingerprint, unchanged=True)
         return page
@@ -418,9 +446,9 @@ worker_ops = st.lists(
 @settings(PROPERTY, max_examples=120)
 @given(window=windows, setup=initial, ops=worker_ops)
 def test_worker_delivers_every_notified_event_to_every_target_exactly_once(
-    window: int, setup: list[Op], ops: list[Op]
+    window: tuple[int, int], setup: list[Op], ops: list[Op]
 ) -> None:
-    history = History(window)
+    history = History(*window)
     for op in setup:
         history.apply(op)
     feed = ModelFeed(history)
@@ -441,13 +469,17 @@ def test_worker_delivers_every_notified_event_to_every_target_exactly_once(
     try:
         for kind, a, b in [("poll", 0, 0), *ops]:
             now += 10.0
-            if kind == "poll":
-                feed.next_duplicates, feed.next_seed = a, b
+            if kind in {"poll", "short"}:
+                feed.next_poll = (kind, a, b)
                 memory_before = store.memory(USER)
                 result = worker.poll(USER, now)
-                expected = reference.expect_new(feed.last_shown)
+                floor = memory_before.floor if memory_before else None
+                expected = reference.expect_new(feed.last_shown, floor)
                 if not result.unchanged:
-                    reference.record(feed.last_shown, feed.last_raw_count, window)
+                    reference.record(feed.last_shown)
+                    memory = store.memory(USER)
+                    assert memory is not None
+                    check_memory(memory, memory_before, feed.last_shown, reference)
                 else:
                     assert store.memory(USER) == memory_before
                     expected = set()

@@ -1,14 +1,27 @@
 """Novelty: which events of a feed window have not been handled yet.
 
 Pure functions over typed values. v1 items carry no id, so an event's identity is derived
-from its content (see the source). The memory of a user holds the identities seen in the
-feed's recent window, a cursor (the newest `watched` handled) and a floor below which
-nothing is remembered and so nothing is ever sent. Hence:
+from its content (see the source). The memory of a user is bounded, whatever the feed does:
+
+- a floor: the oldest `watched` of the last window read, never lowered. Below it watcherd
+  remembers nothing, so nothing below it is ever new;
+- the identities at or above the floor that the last window showed, plus up to
+  `VANISHED_KEPT` that vanished from it (deleted, or cut from the window at the floor's
+  second), so that one coming back is not sent again. When more vanish, the oldest of them
+  are forgotten and the floor rises just above them;
+- a cursor: the newest `watched` handled (shown by `state show`).
+
+Hence:
 
 - items that share a second are each sent once (they differ in identity);
 - a re-fetched window sends nothing twice (every identity in it is remembered);
-- an item inserted below the cursor but above the floor is still noticed;
-- an item below the floor (older than anything the feed showed before) is never sent.
+- an item inserted below the cursor is still noticed while it is no older than the oldest
+  item of the window read before it;
+- an item older than everything an earlier poll showed is never sent, however many items
+  the feed shows (100 or 3);
+- every identity handled is either remembered or below the floor, so nothing handled is
+  ever sent again;
+- the memory never holds more than the identities of the last window plus `VANISHED_KEPT`.
 """
 
 from __future__ import annotations
@@ -20,6 +33,10 @@ from types import MappingProxyType
 
 from watcherd.model import FeedPage, WatchEvent
 
+# Identities that vanished from the window (deleted, or cut from it at the floor's second)
+# are remembered up to this many, so an item that comes back is not sent again.
+VANISHED_KEPT = 20
+
 
 class FirstRun(StrEnum):
     BASELINE = "baseline"  # remember what the feed shows, send nothing
@@ -28,13 +45,13 @@ class FirstRun(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class UserMemory:
-    """What has been handled for one user.
+    """What has been handled for one user (see the module docstring for the rules).
 
     Args:
-        seen: identity -> watched (Unix seconds) of every event remembered.
+        seen: identity -> watched (Unix seconds) of every event remembered: those at or above
+            the floor that the last window showed, and up to `VANISHED_KEPT` that vanished.
         cursor: the newest `watched` handled, or None before anything was.
-        floor: events older than this are never new; None while the feed has never been full
-            (it then shows the user's whole history, so nothing can hide below it).
+        floor: events older than this are never new; None before any window held an event.
         fingerprint: the digest of the last feed response, to skip an unchanged one.
     """
 
@@ -94,38 +111,35 @@ def detect(memory: UserMemory | None, page: FeedPage, policy: Policy) -> Detecti
     """
     events = oldest_first(page.events)
     window_full = page.raw_count >= page.window_size
-    oldest = events[0].watched_ts if events else None
+    previous = memory or UserMemory()
 
     if memory is None:
         baseline = policy.first_run is FirstRun.BASELINE
         new = [] if baseline else events
-        previous_floor = None
         overflow = False
-        seen: Mapping[str, int] = {}
-        cursor = None
     else:
         baseline = False
-        previous_floor = memory.floor
-        seen = memory.seen
-        cursor = memory.cursor
         new = [
             event
             for event in events
-            if event.identity not in seen
-            and (previous_floor is None or event.watched_ts >= previous_floor)
+            if event.identity not in memory.seen and _at_or_above(event.watched_ts, memory.floor)
         ]
-        overflow = window_full and bool(events) and not any(e.identity in seen for e in events)
+        overflow = (
+            window_full and bool(events) and not any(e.identity in memory.seen for e in events)
+        )
 
-    floor = previous_floor
-    if window_full and oldest is not None:
-        floor = oldest if floor is None else max(floor, oldest)
+    shown = {event.identity: event.watched_ts for event in events}
+    floor = previous.floor
+    if events:
+        floor = events[0].watched_ts if floor is None else max(floor, events[0].watched_ts)
+    floor, kept = _keep_vanished(previous.seen, shown, floor)
     remembered = {
-        identity: watched for identity, watched in seen.items() if floor is None or watched >= floor
+        identity: watched
+        for identity, watched in [*shown.items(), *kept.items()]
+        if _at_or_above(watched, floor)
     }
-    for event in events:
-        if floor is None or event.watched_ts >= floor:
-            remembered[event.identity] = event.watched_ts
-    newest = max((e.watched_ts for e in events), default=None)
+    newest = events[-1].watched_ts if events else None
+    cursor = previous.cursor
     if newest is not None:
         cursor = newest if cursor is None else max(cursor, newest)
 
@@ -141,3 +155,34 @@ def detect(memory: UserMemory | None, page: FeedPage, policy: Policy) -> Detecti
         baseline=baseline,
         overflow=overflow,
     )
+
+
+def _keep_vanished(
+    seen: Mapping[str, int], shown: Mapping[str, int], floor: int | None
+) -> tuple[int | None, dict[str, int]]:
+    """Choose which remembered identities the window no longer shows are still kept.
+
+    Given the previous `seen`, the identities the window shows and the floor so far. Returns
+    the floor, raised just above every vanished identity that is forgotten, and the newest
+    `VANISHED_KEPT` vanished identities at or above it.
+    """
+    vanished = sorted(
+        (
+            (watched, identity)
+            for identity, watched in seen.items()
+            if identity not in shown and _at_or_above(watched, floor)
+        ),
+        reverse=True,
+    )
+    kept, forgotten = vanished[:VANISHED_KEPT], vanished[VANISHED_KEPT:]
+    if forgotten:
+        # Above every forgotten identity: one that comes back is then below the floor and
+        # not new, rather than unknown and sent again.
+        above = forgotten[0][0] + 1
+        floor = above if floor is None else max(floor, above)
+    return floor, {identity: watched for watched, identity in kept}
+
+
+def _at_or_above(watched: int, floor: int | None) -> bool:
+    """Whether an event at `watched` may be new with this floor (None: no floor yet)."""
+    return floor is None or watched >= floor
