@@ -59,6 +59,21 @@ def history_body(size: int = FEED_SIZE) -> bytes:
     return json.dumps(sorted(history(size), key=lambda i: i["watched"], reverse=True)).encode()
 
 
+def edited_history_body(revision: str, size: int = FEED_SIZE) -> bytes:
+    """`history_body(size)` with every item's overview edited: other bytes, nothing new.
+
+    The identity of a v1 item (type, action, time, the movie's or episode's ids) does not
+    include its overview, so detection finds nothing new in it; its digest differs, so
+    watcherd must parse it.
+    """
+    items = sorted(history(size), key=lambda i: i["watched"], reverse=True)
+    for item in items:
+        subject = item.get("movie") or item.get("show")
+        if isinstance(subject, dict):
+            subject["overview"] = f"{subject.get('overview', '')} ({revision})"
+    return json.dumps(items).encode()
+
+
 def fill_feeds(server: FakeTraktV1, usernames: Iterable[str], size: int = FEED_SIZE) -> None:
     """Give each user a `size`-item feed (shared item objects, so memory stays small)."""
     items = history(size)

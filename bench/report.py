@@ -1,12 +1,14 @@
-"""The benchmark's vocabulary: its sizes (quick or full), a figure's rows, the table, the JSON."""
+"""The benchmark's vocabulary: its sizes (quick or full), a figure's rows, the summary of
+several runs as ranges, and the table printed and written into README."""
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Comparison = Literal["baseline", "reference"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +64,12 @@ FULL = Profile(
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One line of the table: a watcherd figure beside its baseline."""
+    """One line of one run: a watcherd figure beside its baseline or reference (`base`)."""
 
     figure: str
     unit: str
     watcherd: float | None
-    baseline: float | None
+    base: float | None
     ratio: float | None
     goal: str = ""
     met: bool | None = None
@@ -75,42 +77,157 @@ class Row:
 
 @dataclass(slots=True)
 class Figure:
-    """One of the six figures: its rows, and the raw measurements behind them."""
+    """One figure of one run: its rows, and the raw measurements behind them.
+
+    `comparison` says what `Row.base` is: a competing measurement made in the same run
+    ("baseline": the obvious script) or a fixed yardstick ("reference": a goal, the interval,
+    the smallest size).
+    """
 
     key: str
     title: str
+    comparison: Comparison = "baseline"
     rows: list[Row] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     seconds: float = 0.0
 
 
-def _number(value: float | None, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
+@dataclass(frozen=True, slots=True)
+class Span:
+    """One measure over several runs: each run's value (None where it had none)."""
+
+    values: tuple[float | None, ...]
+
+    def known(self) -> list[float]:
+        return [v for v in self.values if v is not None and not math.isnan(v)]
+
+    def as_json(self) -> dict[str, Any]:
+        known = self.known()
+        return {
+            "min": min(known) if known else None,
+            "max": max(known) if known else None,
+            "runs": [None if v is None or math.isnan(v) else v for v in self.values],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryRow:
+    """A row over every run where its figure succeeded."""
+
+    figure: str
+    unit: str
+    watcherd: Span
+    base: Span
+    ratio: Span
+    goal: str
+    met: tuple[bool | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """One figure over every run: its rows as ranges, and each run's failure, if any."""
+
+    key: str
+    title: str
+    comparison: Comparison
+    rows: tuple[SummaryRow, ...]
+    errors: tuple[str | None, ...]
+    runs: tuple[Figure, ...]
+
+
+def summarise(runs: Sequence[Figure]) -> Summary:
+    """Given one figure's result from each run (same key, in run order), returns its ranges.
+
+    Rows are matched by their label; a run where the figure failed adds no values.
+    """
+    ok = [run for run in runs if run.error is None]
+    first = ok[0] if ok else runs[0]
+    labels: list[tuple[str, str, str]] = []
+    for run in ok:
+        for row in run.rows:
+            if (row.figure, row.unit, row.goal) not in labels:
+                labels.append((row.figure, row.unit, row.goal))
+    rows = []
+    for label, unit, goal in labels:
+        matching = [_row(run, label) for run in ok]
+        rows.append(
+            SummaryRow(
+                label,
+                unit,
+                Span(tuple(r.watcherd if r else None for r in matching)),
+                Span(tuple(r.base if r else None for r in matching)),
+                Span(tuple(r.ratio if r else None for r in matching)),
+                goal,
+                tuple(r.met if r else None for r in matching),
+            )
+        )
+    return Summary(
+        first.key,
+        first.title,
+        first.comparison,
+        tuple(rows),
+        tuple(run.error for run in runs),
+        tuple(runs),
+    )
+
+
+def _row(figure: Figure, label: str) -> Row | None:
+    return next((row for row in figure.rows if row.figure == label), None)
+
+
+def _number(value: float, digits: int = 3) -> str:
     if abs(value) >= 100:
         return f"{value:,.0f}"
     return f"{value:.{digits}g}"
 
 
-def table(figures: list[Figure]) -> str:
-    """The readable table: figure | watcherd | baseline | ratio | goal | met?"""
-    header = ("figure", "watcherd", "baseline", "ratio", "goal", "met?")
+def span_text(span: Span) -> str:
+    """`—` when no run has a value, one number when every run agrees, else `low–high`.
+
+    An en dash, not a hyphen, so a range of negative numbers still reads right.
+    """  # noqa: RUF002
+    known = span.known()
+    if not known:
+        return "—"
+    low, high = _number(min(known)), _number(max(known))
+    return low if low == high else f"{low}–{high}"  # noqa: RUF001 - see the docstring
+
+
+def met_text(met: Sequence[bool | None]) -> str:
+    """`—` without a goal, `yes` or `NO` when every run agrees, else `k of n` runs met it."""
+    judged = [m for m in met if m is not None]
+    if not judged:
+        return "—"
+    if all(judged):
+        return "yes"
+    if not any(judged):
+        return "NO"
+    return f"{sum(judged)} of {len(judged)}"
+
+
+def table(summaries: Sequence[Summary], comparison: Comparison) -> str:
+    """The readable table of the figures compared with `comparison`, one line per row:
+    figure | watcherd | baseline (or reference) | ratio | goal | met?; then a line for each
+    run in which a figure failed."""
+    header = ("figure", "watcherd", comparison, "ratio", "goal", "met?")
     lines: list[tuple[str, ...]] = [header]
-    for figure in figures:
-        if figure.error is not None:
-            lines.append((f"{figure.title}: FAILED ({figure.error})", "", "", "", "", ""))
+    failures: list[str] = []
+    for summary in summaries:
+        if summary.comparison != comparison:
             continue
-        for row in figure.rows:
-            met = "—" if row.met is None else ("yes" if row.met else "NO")
+        for number, error in enumerate(summary.errors, start=1):
+            if error is not None:
+                failures.append(f"{summary.title}: FAILED in run {number}: {error}")
+        for row in summary.rows:
             lines.append(
                 (
                     f"{row.figure} [{row.unit}]",
-                    _number(row.watcherd),
-                    _number(row.baseline),
-                    _number(row.ratio),
+                    span_text(row.watcherd),
+                    span_text(row.base),
+                    span_text(row.ratio),
                     row.goal or "—",
-                    met,
+                    met_text(row.met),
                 )
             )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
@@ -123,32 +240,4 @@ def table(figures: list[Figure]) -> str:
         rendered.append(" | ".join(cells).rstrip())
         if index == 0:
             rendered.append("-+-".join("-" * width for width in widths))
-    return "\n".join(rendered)
-
-
-def _clean(value: Any) -> Any:
-    # NaN is not JSON: write null instead.
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _clean(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(item) for item in value]
-    return value
-
-
-def write_json(path: Path, meta: dict[str, Any], figures: list[Figure]) -> None:
-    document = {
-        "meta": meta,
-        "figures": {
-            figure.key: {
-                "title": figure.title,
-                "error": figure.error,
-                "seconds": round(figure.seconds, 1),
-                "rows": [asdict(row) for row in figure.rows],
-                "details": figure.details,
-            }
-            for figure in figures
-        },
-    }
-    path.write_text(json.dumps(_clean(document), indent=2) + "\n", encoding="utf-8")
+    return "\n".join(rendered + failures)

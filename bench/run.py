@@ -1,108 +1,150 @@
 """watcherd's benchmark: what a poll, a delivery, memory and scale cost, each beside a
-baseline measured in the same run.
+baseline measured in the same run or a fixed reference.
 
-    .venv/bin/python bench/run.py [--quick] [--only 1,4] [--output PATH]
+    .venv/bin/python bench/run.py [--quick] [--runs N] [--only 1,4] [--output PATH]
+                                  [--readme PATH | --no-readme]
 
 Starts a loopback fake Trakt v1 server and a loopback Apprise json:// receiver in this
 process, runs the installed `watcherd` command as child processes with generated
-configurations in a temporary folder, prints a table and writes `bench/results.json`.
-It reports; it never asserts. `--quick` is a tiny configuration that proves every part works.
+configurations in a temporary folder, and repeats everything `--runs` times (a fresh server
+and folder each run). It prints the tables (ranges over the runs), writes every figure of
+every run to `bench/results.json` and the tables into README.md between its
+`<!-- bench:begin -->` and `<!-- bench:end -->` markers. It reports; it never asserts.
+
+`--quick` is a tiny configuration that proves every part works; it writes
+`bench/results-quick.json` and leaves README alone unless `--readme` names a file.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
+import shlex
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import costs
 import timing
 from harness import API_KEY, BENCH_DIR, WATCHERD, Context
-from report import FULL, QUICK, Figure, table, write_json
+from record import (
+    MarkerError,
+    Run,
+    code_version,
+    document,
+    machine,
+    now,
+    readme_block,
+    tables,
+    write_between_markers,
+    write_json,
+)
+from report import FULL, QUICK, Comparison, Figure, summarise
 
 from watcherd import __version__
 from watcherd.simulator import FakeTraktV1, WebhookSink
 
-FIGURES: dict[str, Callable[[Context], Figure]] = {
-    "1": costs.unchanged_poll,
-    "2": costs.new_item_poll,
-    "3": costs.memory,
-    "4": timing.scale,
-    "5": timing.latency,
-    "6": timing.state_cost,
-}
-KEYS = {
-    "1": "1_unchanged_poll",
-    "2": "2_new_item_poll",
-    "3": "3_memory",
-    "4": "4_scale",
-    "5": "5_latency",
-    "6": "6_state_cost",
+ROOT = BENCH_DIR.parent
+# number -> (JSON key, what its rows are compared with, the measurement)
+FIGURES: dict[str, tuple[str, Comparison, Callable[[Context], Figure]]] = {
+    "1": ("1_unchanged_poll", "baseline", costs.unchanged_poll),
+    "2": ("2_new_item_poll", "baseline", costs.new_item_poll),
+    "3": ("3_memory", "baseline", costs.memory),
+    "4": ("4_scale", "reference", timing.scale),
+    "5": ("5_latency", "reference", timing.latency),
+    "6": ("6_state_cost", "reference", timing.state_cost),
 }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: proves it works")
+    parser.add_argument(
+        "--runs", type=int, default=None, help="how many times to run it all (default 3, quick 1)"
+    )
     parser.add_argument(
         "--only", default="", help="comma-separated figure numbers (default: all six)"
     )
-    parser.add_argument(
-        "--output", type=Path, default=BENCH_DIR / "results.json", help="where the JSON goes"
-    )
+    parser.add_argument("--output", type=Path, help="where the JSON goes")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--readme", type=Path, help="the README whose markers get the tables")
+    where.add_argument("--no-readme", action="store_true", help="write no README")
     args = parser.parse_args(argv)
-    chosen = [part.strip() for part in args.only.split(",") if part.strip()] or list(FIGURES)
-    unknown = [number for number in chosen if number not in FIGURES]
+    args.chosen = [part.strip() for part in args.only.split(",") if part.strip()] or list(FIGURES)
+    unknown = [number for number in args.chosen if number not in FIGURES]
     if unknown:
         parser.error(f"--only: unknown figure(s) {', '.join(unknown)} (known: 1-6)")
+    if args.runs is None:
+        args.runs = 1 if args.quick else 3
+    if args.runs < 1:
+        parser.error("--runs: at least 1")
+    if args.output is None:
+        args.output = BENCH_DIR / ("results-quick.json" if args.quick else "results.json")
+    if args.no_readme or (args.readme is None and args.quick):
+        args.readme = None
+    elif args.readme is None:
+        args.readme = ROOT / "README.md"
     if not WATCHERD.exists():
         parser.error(f"the watcherd command is not installed beside this Python ({WATCHERD})")
-    profile = QUICK if args.quick else FULL
-    started = time.monotonic()
-    figures: list[Figure] = []
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    command = shlex.join(["bench/run.py", *(sys.argv[1:] if argv is None else argv)])
+    started, clock, load_start = now(), time.monotonic(), os.getloadavg()
+    runs: list[list[Figure]] = []
     receiver = WebhookSink().start()
     try:
-        with (
-            FakeTraktV1(API_KEY) as server,
-            tempfile.TemporaryDirectory(prefix="watcherd-bench-") as folder,
-        ):
-            context = Context(profile, server, receiver, Path(folder))
-            for number in chosen:
-                figures.append(_measure(number, context))
+        for number in range(1, args.runs + 1):
+            with (
+                FakeTraktV1(API_KEY) as server,
+                tempfile.TemporaryDirectory(prefix="watcherd-bench-") as folder,
+            ):
+                context = Context(QUICK if args.quick else FULL, server, receiver, Path(folder))
+                runs.append([_measure(key, number, context) for key in args.chosen])
     finally:
         receiver.stop()
-    meta = {
-        "profile": profile.name,
-        "watcherd_version": __version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "load_average_at_end": list(os.getloadavg()),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "seconds": round(time.monotonic() - started, 1),
-    }
-    print(table(figures))
-    print(f"\n{profile.name} run: {meta['seconds']} s; results in {args.output}")
-    write_json(args.output, meta, figures)
-    return 1 if any(figure.error is not None for figure in figures) else 0
+    summaries = [summarise([run[index] for run in runs]) for index in range(len(args.chosen))]
+    run = Run(
+        command=command,
+        profile=QUICK.name if args.quick else FULL.name,
+        runs=args.runs,
+        started=started,
+        seconds=time.monotonic() - clock,
+        watcherd_version=__version__,
+        machine=machine(),
+        code=code_version(ROOT),
+        load_average=(load_start, os.getloadavg()),
+    )
+    print(tables(summaries))
+    write_json(args.output, document(run, summaries))
+    print(f"\n{run.profile} sizes, {args.runs} run(s), {run.seconds:.0f} s; JSON: {args.output}")
+    if args.readme is not None:
+        link = os.path.relpath(args.output.resolve(), args.readme.resolve().parent)
+        try:
+            write_between_markers(args.readme, readme_block(run, summaries, link))
+        except (MarkerError, OSError) as exc:
+            print(f"README not written: {exc}", file=sys.stderr)
+            return 2
+        print(f"tables written into {args.readme}")
+    failed = any(figure.error is not None for figures in runs for figure in figures)
+    return 1 if failed else 0
 
 
-def _measure(number: str, context: Context) -> Figure:
+def _measure(number: str, run: int, context: Context) -> Figure:
     """Run one figure; a failure is recorded in it, so the others still run."""
+    key, comparison, measure = FIGURES[number]
     started = time.monotonic()
-    print(f"figure {number} ...", file=sys.stderr, flush=True)
+    print(f"run {run}, figure {number} ...", file=sys.stderr, flush=True)
     try:
-        figure = FIGURES[number](context)
+        figure = measure(context)
     except Exception as exc:  # noqa: BLE001 - one broken figure must not hide the others
-        figure = Figure(KEYS[number], f"figure {number}", error=f"{type(exc).__name__}: {exc}")
+        figure = Figure(key, f"figure {number}", comparison, error=f"{type(exc).__name__}: {exc}")
     figure.seconds = time.monotonic() - started
-    print(f"figure {number}: {figure.seconds:.1f} s", file=sys.stderr, flush=True)
+    print(f"run {run}, figure {number}: {figure.seconds:.1f} s", file=sys.stderr, flush=True)
     return figure
 
 

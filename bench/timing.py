@@ -59,7 +59,7 @@ def expected_polls(
 def scale(ctx: Context) -> Figure:
     """Figure 4: polls/s achieved, scheduling lag and missed polls at ~50 polls/s asked."""
     profile, server, receiver, workdir = ctx.profile, ctx.server, ctx.receiver, ctx.workdir
-    figure = Figure("4_scale", "4. scale")
+    figure = Figure("4_scale", "4. scale", "reference")
     n = profile.scale_users
     interval = n / ASKED_RATE
     jitter = interval
@@ -151,7 +151,7 @@ def scale(ctx: Context) -> Figure:
 
 
 def _with_met(row: Row, met: bool | None) -> Row:
-    return Row(row.figure, row.unit, row.watcherd, row.baseline, row.ratio, row.goal, met)
+    return Row(row.figure, row.unit, row.watcherd, row.base, row.ratio, row.goal, met)
 
 
 _LATENCY_TITLE = re.compile(r"Latency (\S+) (\d+)")
@@ -160,7 +160,7 @@ _LATENCY_TITLE = re.compile(r"Latency (\S+) (\d+)")
 def latency(ctx: Context) -> Figure:
     """Figure 5: time from an item appearing in a feed to its arrival at the receiver."""
     profile, server, receiver, workdir = ctx.profile, ctx.server, ctx.receiver, ctx.workdir
-    figure = Figure("5_latency", "5. latency")
+    figure = Figure("5_latency", "5. latency", "reference")
     interval = 2.0
     names = usernames("latency-", profile.latency_users)
     fill_feeds(server, names)
@@ -308,7 +308,7 @@ def commit_times(path: Path, users: int, commits: int) -> list[float]:
 def state_cost(ctx: Context) -> Figure:
     """Figure 6: the time to commit one poll's result as the state file grows."""
     profile, workdir = ctx.profile, ctx.workdir
-    figure = Figure("6_state_cost", "6. state cost")
+    figure = Figure("6_state_cost", "6. state cost", "reference")
     results: dict[int, list[float]] = {}
     build_seconds: dict[int, float] = {}
     for users in profile.state_users:

@@ -1,30 +1,59 @@
-"""The benchmark still runs: `bench/run.py --quick` end to end, without judging its figures."""
+"""The benchmark still runs and records what it measured: `bench/run.py --quick` end to end
+(without judging its figures) into a copy of README and a temporary JSON, and the pieces that
+turn several runs into the ranges and the README block."""
 
 from __future__ import annotations
 
+import importlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "run.py"
-FIGURES = (
-    "1_unchanged_poll",
-    "2_new_item_poll",
-    "3_memory",
-    "4_scale",
-    "5_latency",
-    "6_state_cost",
-)
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench" / "run.py"
+FIGURES = {
+    "1_unchanged_poll": "baseline",
+    "2_new_item_poll": "baseline",
+    "3_memory": "baseline",
+    "4_scale": "reference",
+    "5_latency": "reference",
+    "6_state_cost": "reference",
+}
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+DASH = "\N{EN DASH}"  # between the two ends of a range
+
+
+def _bench_module(name: str) -> ModuleType:
+    # bench/ is a folder of scripts that import each other by bare name, as run.py does.
+    folder = str(ROOT / "bench")
+    sys.path.insert(0, folder)
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(folder)
+
+
+report = _bench_module("report")
+record = _bench_module("record")
 
 
 @pytest.mark.timeout(300)
-def test_quick_benchmark_runs_and_reports_all_six_figures(tmp_path: Path) -> None:
-    output = tmp_path / "results.json"
+def test_quick_benchmark_writes_tables_into_readme_copy_and_every_figure_into_json(
+    tmp_path: Path,
+) -> None:
+    readme, output = tmp_path / "README.md", tmp_path / "results.json"
+    shutil.copyfile(ROOT / "README.md", readme)
+    before = readme.read_text(encoding="utf-8")
+    command = ["--quick", "--runs", "1", "--output", str(output), "--readme", str(readme)]
+
     done = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--output", str(output)],
+        [sys.executable, str(BENCH), *command],
         capture_output=True,
         text=True,
         timeout=240,
@@ -32,13 +61,114 @@ def test_quick_benchmark_runs_and_reports_all_six_figures(tmp_path: Path) -> Non
     )
 
     assert done.returncode == 0, done.stdout + done.stderr
-    figures = json.loads(output.read_text(encoding="utf-8"))["figures"]
-    assert sorted(figures) == sorted(FIGURES)
-    for key in FIGURES:
-        figure = figures[key]
-        assert figure["error"] is None, f"{key}: {figure['error']}"
+    results = json.loads(output.read_text(encoding="utf-8"))
+    assert results["command"].endswith(" ".join(command))
+    assert results["machine"]["cpus"] >= 1
+    assert results["machine"]["python"].endswith(sys.version.split()[0])
+    assert {key: f["compared_with"] for key, f in results["figures"].items()} == FIGURES
+    for key, figure in results["figures"].items():
+        assert [run["error"] for run in figure["runs"]] == [None], key
         assert figure["rows"], key
         for row in figure["rows"]:
-            value = row["watcherd"]
+            value = row["watcherd"]["runs"][0]
             assert isinstance(value, int | float), f"{key}: {row}"
             assert not isinstance(value, bool), f"{key}: {row}"
+            assert FIGURES[key] in row, f"{key}: {row}"
+    labels = [row["figure"] for row in results["figures"]["1_unchanged_poll"]["rows"]]
+    assert any("nothing new, body changed" in label for label in labels), labels
+
+    after = readme.read_text(encoding="utf-8")
+    head, rest = after.split(BEGIN)
+    block, tail = rest.split(END)
+    assert (head, tail) == (before.split(BEGIN)[0], before.split(END)[1])
+    assert " ".join(command) in " ".join(block.split())  # the line is wrapped
+    printed_tables = done.stdout.split("\n\nquick sizes")[0].strip()
+    assert printed_tables in block
+    assert "| baseline |" in block
+    assert "| reference |" in block
+    # The run wrote the copy, never the real README.
+    assert str(readme) not in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ((None, None), "—"),
+        ((0.41, 0.41), "0.41"),
+        ((0.41, None, 0.52), f"0.41{DASH}0.52"),
+        ((-6.8, 38.0), f"-6.8{DASH}38"),
+        ((1234.0, 987.0), f"987{DASH}1,234"),
+        ((float("nan"), 2.0), "2"),
+    ],
+    ids=["no-value", "all-equal", "range-skips-missing", "negative", "thousands", "nan-skipped"],
+)
+def test_span_over_runs_reads_as_one_value_or_low_to_high(
+    values: tuple[float | None, ...], expected: str
+) -> None:
+    assert report.span_text(report.Span(values)) == expected
+
+
+@pytest.mark.parametrize(
+    ("met", "expected"),
+    [
+        ((None, None), "—"),
+        ((True, True, True), "yes"),
+        ((False, None, False), "NO"),
+        ((True, False, True), "2 of 3"),
+    ],
+    ids=["no-goal", "every-run", "no-run", "some-runs"],
+)
+def test_goal_over_runs_says_yes_no_or_how_many(
+    met: tuple[bool | None, ...], expected: str
+) -> None:
+    assert report.met_text(met) == expected
+
+
+def _figure(value: float | None, *, error: str | None = None) -> Any:
+    rows = (
+        [] if error else [report.Row("poll", "ms", value, 2.0, (value or 0) / 2, "≤ 1", met=True)]
+    )
+    return report.Figure("1_x", "1. x", "reference", rows=rows, error=error)
+
+
+def test_summary_of_runs_keeps_each_value_and_names_a_failed_run() -> None:
+    summary = report.summarise([_figure(1.0), _figure(None, error="boom"), _figure(3.0)])
+
+    (row,) = summary.rows
+    assert row.watcherd.values == (1.0, 3.0)
+    assert row.ratio.as_json() == {"min": 0.5, "max": 1.5, "runs": [0.5, 1.5]}
+    table = report.table([summary], "reference")
+    assert table.splitlines()[-1] == "1. x: FAILED in run 2: boom"
+    assert "| reference |" in table.splitlines()[0]
+    assert f" 1{DASH}3 " in table
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "no markers at all\n",
+        f"{BEGIN}\nonly the beginning\n",
+        f"{END}\nthe end first\n{BEGIN}\n",
+        f"{BEGIN}\n{END}\n{BEGIN}\n{END}\n",
+    ],
+    ids=["none", "no-end", "reversed", "twice"],
+)
+def test_readme_without_one_pair_of_markers_is_refused_and_left_alone(
+    tmp_path: Path, text: str
+) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(text, encoding="utf-8")
+
+    with pytest.raises(record.MarkerError, match="once each"):
+        record.write_between_markers(readme, "table\n")
+
+    assert readme.read_text(encoding="utf-8") == text
+
+
+def test_readme_block_replaces_only_what_stands_between_the_markers(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n{BEGIN}\nold table\n{END}\nafter\n", encoding="utf-8")
+
+    record.write_between_markers(readme, "new table\n")
+
+    assert readme.read_text(encoding="utf-8") == f"# Title\n{BEGIN}\nnew table\n{END}\nafter\n"
