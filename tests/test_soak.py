@@ -4,22 +4,33 @@ For `--soak-seconds` (default 60, CI's short form) the installed `watcherd run` 
 users whose feeds keep growing (several items in the same second, late items a few seconds
 below the newest, "seen" items that are never notified, the odd feed outage) and delivers to
 three json:// targets that take turns refusing with 503, answering 429 with `Retry-After`,
-hanging past the notifier's timeout, and accepting — while the test SIGKILLs the daemon at
-random moments and starts it again. Then, with every target healthy, `watcherd once` drains
-what is left, and the test compares what arrived with what the feeds showed:
+hanging past the notifier's timeout, and accepting. Each daemon lives until a target has
+accepted a message from it (the kill clock starts only then, so kills strike a daemon that is
+running and delivering, not one still importing), then for a random 0.3-3.5 s more, and is
+SIGKILLed; the next one starts at once. Then, with every target healthy, `watcherd once`
+drains what is left, and the test compares what arrived with what the feeds showed.
 
+What it asserts, and nothing else:
+
+- kills: at least one SIGKILL per KILL_EVERY seconds of soak (4 in the default 60 s) struck
+  a daemon that had already delivered; every daemon was running (not exited by itself) when
+  killed;
 - lost: a checkin or scrobble that appeared after the baseline and never arrived at a target
   its user is routed to — must be 0;
 - unexpected: an arrival that should not be (a "seen" item, a baseline item, a message at a
   target its user is not routed to, a message no feed ever held) — must be 0;
-- repeated: an extra copy of a message at one target — at most one per kill, and never one
-  sent by a run that ended normally (DESIGN.md: a repeat is possible only when the process
-  dies between a target's acceptance and the commit that records it).
+- repeated: every extra copy of a message at one target was first sent by a killed process,
+  never by a run that ended normally; and each killed run left at most one repeat per target
+  (so at most len(TARGETS) per run): targets are served side by side, one request in flight
+  per target, and DESIGN.md allows a repeat only when the process dies between a target's
+  acceptance and the commit that records it;
+- the drain: `watcherd once` with healthy targets empties the outbox within DRAIN_RUNS runs.
 
 The random moments come from a seeded RNG; the seed is printed (`SOAK_SEED=… pytest -m soak`
 replays the same schedule). The verdict does not depend on timing: the final drain with
-healthy targets makes the end state deterministic. The daemons' logs (DEBUG) are kept in the
-test's tmp folder (`soak.log`) for the post-mortem of a failure.
+healthy targets makes the end state deterministic, and the kill clock waits for a delivery
+rather than guessing how long a start takes on a loaded machine. The daemons' logs (DEBUG)
+are kept in the test's tmp folder (`soak.log`) for the post-mortem of a failure.
 """
 
 from __future__ import annotations
@@ -33,7 +44,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -69,6 +80,11 @@ HANG = 3 * NOTIFIER_TIMEOUT  # a hanging target holds a request this long, then 
 MAX_BACKLOG = 40  # items added to a feed since it was last read; the feed shows 100
 MAX_PER_SECOND = 4  # items sharing one `watched` second, per user
 DRAIN_RUNS = 5
+KILL_EVERY = 15.0  # seconds of soak per kill of a delivering daemon the test insists on
+LIFETIME = (0.3, 3.5)  # a daemon's random life after its first accepted delivery, in seconds
+# How long a daemon may take to deliver its first message before it is killed anyway (and not
+# counted as a kill of a delivering daemon): a start on a loaded machine takes seconds.
+FIRST_DELIVERY_WAIT = 30.0
 
 
 # -- targets that misbehave in turn ----------------------------------------------------------
@@ -112,6 +128,7 @@ class FlakyTarget:
     killed: bool = False
     arrivals: list[Arrival] = field(default_factory=list)
     attempts: Counter[Mode] = field(default_factory=Counter)
+    accepted_by_run: Counter[int] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -134,6 +151,7 @@ class FlakyTarget:
             mode = self.mode
             self.attempts[mode] += 1
             if mode is Mode.ACCEPT:
+                self.accepted_by_run[self.run] += 1
                 self.arrivals.append(
                     Arrival(
                         str(payload.get("title", "")),
@@ -303,7 +321,8 @@ class Verdict:
     repeated: list[str]
     unexpected: list[str]
     repeats_after_normal_runs: list[str]
-    repeats_by_run: Counter[int]  # the run that sent an earlier copy -> how many
+    # (the run that sent an earlier copy, the target) -> how many such copies
+    repeats_by_run: Counter[tuple[int, str]]
 
 
 def judge(feeds: Feeds, targets: dict[str, FlakyTarget]) -> Verdict:
@@ -313,7 +332,7 @@ def judge(feeds: Feeds, targets: dict[str, FlakyTarget]) -> Verdict:
     repeated: list[str] = []
     unexpected: list[str] = []
     after_normal: list[str] = []
-    by_run: Counter[int] = Counter()
+    by_run: Counter[tuple[int, str]] = Counter()
     deliveries = 0
     for name, target in targets.items():
         copies: dict[tuple[str, str], list[Arrival]] = {}
@@ -332,7 +351,7 @@ def judge(feeds: Feeds, targets: dict[str, FlakyTarget]) -> Verdict:
                 continue
             runs = ", ".join(str(arrival.run) for arrival in arrivals)
             repeated.extend(f"{name}: {title} (runs {runs})" for _ in arrivals[1:])
-            by_run.update(arrival.run for arrival in arrivals[:-1])
+            by_run.update((arrival.run, name) for arrival in arrivals[:-1])
             # Every copy but the last must come from a process that died: a run that ended by
             # itself committed what its targets accepted.
             after_normal.extend(
@@ -356,6 +375,14 @@ def describe_unexpected(item: FeedItem, target: str) -> str:
 
 
 # -- the soak --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Life:
+    """One `watcherd run` the test SIGKILLed."""
+
+    run: int
+    accepted: int  # messages targets accepted from it before it died
 
 
 class Soak:
@@ -382,9 +409,7 @@ class Soak:
         self.rng = rng
         self.log_path = log_path
         self.runs = 0
-        self.kills = 0
         self.feed_outages = 0
-        self.killed_deliveries = 0
         self._step = {name: i * 2 for i, name in enumerate(targets)}
         self._next_switch = {name: time.monotonic() + rng.uniform(0.5, 3.0) for name in targets}
         self._outage_done_at = dict.fromkeys(USERS, 0)
@@ -403,10 +428,10 @@ class Soak:
             log.write(f"--- run {run}: watcherd once, exit {result.returncode}\n{result.stderr}")
         return result
 
-    def live_and_die(self, deadline: float) -> None:
-        """Start `watcherd run`, perturb the world for a random while, SIGKILL it."""
+    def live_and_die(self, deadline: float) -> Life:
+        """Start `watcherd run`; perturb the world until a target accepted a message from it,
+        then for a random while; SIGKILL it. Returns what that daemon did."""
         run = self._next_run(killed=True)
-        accepted_before = self.accepted()
         with self.log_path.open("a", encoding="utf-8") as log:
             log.write(f"--- run {run}: watcherd run, SIGKILLed below\n")
             log.flush()
@@ -418,20 +443,30 @@ class Soak:
                 env=clean_env(),
             )
             try:
-                dies_at = min(time.monotonic() + self.rng.uniform(0.3, 3.5), deadline)
-                while (now := time.monotonic()) < dies_at:
-                    assert daemon.poll() is None, (
-                        f"watcherd run exited by itself ({daemon.returncode}):\n{self.tail()}"
-                    )
-                    self.perturb(now)
-                    # The random pause between two rounds of growth is the point, not a wait.
-                    time.sleep(min(self.rng.uniform(0.1, 0.5), max(0.0, dies_at - now)))
+                # The kill clock starts at the daemon's first accepted delivery: a daemon killed
+                # while still importing proves nothing about the promise.
+                first_by = min(time.monotonic() + FIRST_DELIVERY_WAIT, deadline)
+                self.perturb_until(daemon, lambda: self.accepted_by(run) > 0, first_by)
+                dies_at = min(time.monotonic() + self.rng.uniform(*LIFETIME), deadline)
+                self.perturb_until(daemon, lambda: False, dies_at)
             finally:
                 daemon.send_signal(signal.SIGKILL)
                 daemon.wait(timeout=15)
         assert daemon.returncode == -signal.SIGKILL, self.tail()
-        self.kills += 1
-        self.killed_deliveries += self.accepted() - accepted_before
+        return Life(run, accepted=self.accepted_by(run))
+
+    def perturb_until(
+        self, daemon: subprocess.Popen[str], done: Callable[[], bool], until: float
+    ) -> None:
+        """Perturb the world in rounds, a random pause apart, until `done()` or `until`; the
+        daemon must stay up all the while."""
+        while not done() and (now := time.monotonic()) < until:
+            assert daemon.poll() is None, (
+                f"watcherd run exited by itself ({daemon.returncode}):\n{self.tail()}"
+            )
+            self.perturb(now)
+            # The random pause between two rounds of growth is the point, not a wait.
+            time.sleep(min(self.rng.uniform(0.1, 0.5), max(0.0, until - now)))
 
     def perturb(self, now: float) -> None:
         """One round: the feeds grow; targets whose turn is up change behaviour; maybe an
@@ -450,8 +485,8 @@ class Soak:
                 self._outage_done_at[user] = self.trakt.requests_for(user) + 3
                 self.feed_outages += 1
 
-    def accepted(self) -> int:
-        return sum(len(target.arrivals) for target in self.targets.values())
+    def accepted_by(self, run: int) -> int:
+        return sum(target.accepted_by_run[run] for target in self.targets.values())
 
     def tail(self, lines: int = 60) -> str:
         text = self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -492,9 +527,9 @@ def test_no_checkin_or_scrobble_is_lost_or_invented_across_kills_and_target_faul
 
     started_at = time.monotonic()
     deadline = started_at + soak_seconds
-    max_lives = int(soak_seconds / 0.3) + 2  # more than the random lifetimes allow
-    while time.monotonic() < deadline and soak.kills < max_lives:
-        soak.live_and_die(deadline)
+    lives: list[Life] = []
+    while time.monotonic() < deadline:
+        lives.append(soak.live_and_die(deadline))
     soaked = time.monotonic() - started_at
 
     # The drain: every target healthy, `once` until nothing is pending.
@@ -510,31 +545,41 @@ def test_no_checkin_or_scrobble_is_lost_or_invented_across_kills_and_target_faul
     answers: Counter[Mode] = Counter()
     for target in targets.values():
         answers.update(target.attempts)
+    delivering_kills = [life for life in lives if life.accepted > 0]
+    wanted_kills = max(1, int(soak_seconds / KILL_EVERY))
     with capsys.disabled():
         print(
-            f"soak: {soaked:.0f}s, kills {soak.kills}, items {verdict.items},"
-            f" deliveries {verdict.deliveries}, lost {len(verdict.lost)},"
-            f" repeated {len(verdict.repeated)}, unexpected {len(verdict.unexpected)}"
+            f"soak: {soaked:.0f}s, kills {len(lives)} ({len(delivering_kills)} after delivering),"
+            f" items {verdict.items}, deliveries {verdict.deliveries},"
+            f" lost {len(verdict.lost)}, repeated {len(verdict.repeated)},"
+            f" unexpected {len(verdict.unexpected)}"
         )
         print(
-            f"soak: seed {seed}; deliveries by the killed daemons {soak.killed_deliveries};"
-            " target answers: "
+            f"soak: seed {seed}; deliveries by the killed daemons"
+            f" {sum(life.accepted for life in lives)}; target answers: "
             + ", ".join(f"{mode.value} {answers[mode]}" for mode in Mode)
             + f"; feed outages {soak.feed_outages};"
             f" items not to notify {len(feeds.items) - verdict.items} (baseline and seen);"
             f" growth held back {feeds.held_back};"
-            f" repeats came from {len(verdict.repeats_by_run)} kill(s),"
-            f" at most {max(verdict.repeats_by_run.values(), default=0)} from one;"
+            f" repeats came from {len({run for run, _ in verdict.repeats_by_run})} kill(s),"
+            f" at most {max(verdict.repeats_by_run.values(), default=0)} per target from one;"
             f" log {soak.log_path}"
         )
         for repeat in verdict.repeated[:10]:
             print(f"soak: repeated {repeat}")
 
-    assert soak.kills >= 1, "the soak was too short to kill anything"
+    assert len(delivering_kills) >= wanted_kills, (
+        f"only {len(delivering_kills)} of {len(lives)} kills struck a daemon that had delivered;"
+        f" {soak_seconds:g}s of soak needs {wanted_kills}:\n{soak.tail()}"
+    )
     assert verdict.lost == [], "\n".join(verdict.lost[:20])
     assert verdict.unexpected == [], "\n".join(verdict.unexpected[:20])
     assert verdict.repeats_after_normal_runs == [], "\n".join(verdict.repeats_after_normal_runs)
     # The promise: a repeat only when the process dies between a target's acceptance and the
-    # commit that records it. Targets are served side by side, so one kill can catch one such
-    # delivery per target: at most len(TARGETS) repeats per kill, not one.
-    assert len(verdict.repeated) <= soak.kills * len(TARGETS), "\n".join(verdict.repeated[:20])
+    # commit that records it. A target has one request in flight at a time, so one kill can
+    # leave at most one repeat per target (len(TARGETS) per run, side by side).
+    over = {key: count for key, count in verdict.repeats_by_run.items() if count > 1}
+    assert over == {}, (
+        "runs that left more than one repeat at a target ((run, target): copies): "
+        f"{over}\n" + "\n".join(verdict.repeated[:20])
+    )
