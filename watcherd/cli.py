@@ -70,17 +70,10 @@ class Cli:
             resolve_config_path(args.config, self.environ),
             self.environ,
             secrets_dirs=self.secrets_dirs,
-            check_target_urls=self.check_target_urls,
         )
         self.console.redact = logs.Redactor(settings.secrets())
         logs.configure(args.log_level or settings.log_level, self.console.redact, self.stderr)
         return settings
-
-    def check_target_urls(self, urls: Mapping[str, str]) -> None:
-        """Raise ConfigError naming every target URL (name -> URL) Apprise cannot use; handed
-        to load_settings so these come in the same run as every other problem."""
-        register_console(self.stdout)
-        build_notifiers(urls)
 
     def notifiers(self, settings: Settings) -> dict[str, Notifier]:
         register_console(self.stdout)
@@ -90,7 +83,9 @@ class Cli:
 
     def runtime(self, settings: Settings) -> Runtime:
         notifiers = self.notifiers(settings)
-        store = Store(settings.state_file)
+        store = Store(settings.state_file, redact=self.console.redact)
+        configured = [user.username for user in settings.users]
+        state_commands.forget_unconfigured(store, configured, self.clock())
         trakt = settings.trakt
         auth = None
         if trakt.username is not None and trakt.password is not None:
@@ -187,9 +182,27 @@ class Cli:
 
     def state(self, args: argparse.Namespace) -> int:
         settings = self.settings(args)
+        if args.user and args.only_user and args.user != args.only_user:
+            raise ConfigError([f"state {args.action}: two different users named; name one"])
+        username = args.only_user or args.user  # `state drop alice` means `--user alice`
+
+        def writer() -> Store:
+            return Store(settings.state_file, redact=self.console.redact)
+
         if args.action == "reset":
-            return state_commands.reset(
-                settings, lambda: Store(settings.state_file), self.console, args.user
+            return state_commands.reset(settings, writer, self.console, username)
+        if args.action == "drop":
+            return state_commands.drop(
+                settings, writer, self.console, username=username, target=args.target
+            )
+        if args.action == "retry":
+            return state_commands.retry(
+                settings,
+                lambda: self.runtime(settings),
+                self.console,
+                self.clock,
+                username=username,
+                target=args.target,
             )
         return state_commands.show(
             settings,
@@ -232,9 +245,17 @@ def build_parser(cli: Cli) -> argparse.ArgumentParser:
     )
     notify.add_argument("--target", metavar="NAME", help="only this target")
     notify.set_defaults(handler=cli.test_notify)
-    state = commands.add_parser("state", parents=[common], help="show the state, or reset one user")
-    state.add_argument("action", nargs="?", choices=["show", "reset"], default="show")
+    state = commands.add_parser(
+        "state",
+        parents=[common],
+        help="show the state, reset one user, drop or retry pending deliveries",
+    )
+    state.add_argument(
+        "action", nargs="?", choices=["show", "reset", "drop", "retry"], default="show"
+    )
     state.add_argument("user", nargs="?", help="the user to reset")
+    state.add_argument("--user", dest="only_user", metavar="USER", help="drop/retry: this user's")
+    state.add_argument("--target", metavar="NAME", help="drop/retry: those for this target")
     state.set_defaults(handler=cli.state)
     return parser
 

@@ -1,34 +1,53 @@
-"""`watcherd state show` and `watcherd state reset USER`: what the state file holds."""
+"""`watcherd state …`: show what the state file holds, reset a user, and the controls over
+stranded deliveries (`drop` them, or `retry` them now whatever their backoff).
+
+`show` opens the file read-only (a reader never upgrades it nor takes the daemon's lock); the
+others open it as the writer, so they are refused while a daemon holds it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Collection
 
-from watcherd.commands.runtime import EXIT_OK, Console, count, format_time
+from watcherd.commands.runtime import EXIT_FAILED, EXIT_OK, Console, Runtime, count
+from watcherd.commands.state_show import describe_state
 from watcherd.config import Settings
-from watcherd.errors import ConfigError
-from watcherd.state import Store, UserStatus
+from watcherd.errors import ConfigError, StateError
+from watcherd.state import UNCONFIGURED_KEPT_FOR, Store
+
+log = logging.getLogger("watcherd")
 
 
 def show(settings: Settings, open_reader: Callable[[], Store], console: Console, now: float) -> int:
-    """Print each user's cursor, remembered items, last poll, pending and given-up deliveries.
+    """Print each user's cursor, remembered items, last poll, pending and given-up deliveries,
+    which pending deliveries wait for targets no longer configured, which users are no longer
+    configured (and when they will be forgotten), and the state file's size.
 
-    Given the settings, a way to open the state file for reading (called only when it exists)
+    Given the settings, a way to open the state file read-only (called only when it exists)
     and the current time (for "next try in"). Returns 0.
+
+    Raises:
+        StateError: the file cannot be read (not a state file, of a newer watcherd, …).
     """
     if not settings.state_file.exists():
         console.say(f"no state yet: {settings.state_file} does not exist (nothing polled)")
         return EXIT_OK
-    store = open_reader()
     try:
-        statuses = {status.username: status for status in store.statuses()}
+        store = open_reader()
+    except StateError as exc:
+        if exc.permanent:
+            raise
+        # A daemon has just created the file and not yet written its schema.
+        console.say(f"no state yet: {settings.state_file} holds nothing yet (nothing polled)")
+        return EXIT_OK
+    try:
+        statuses = store.statuses()
+        held = store.unconfigured([user.username for user in settings.users])
+        size = store.file_size()
     finally:
         store.close()
-    console.say(f"state file: {settings.state_file}")
-    for user in settings.users:
-        statuses.setdefault(user.username, UserStatus(user.username, None, 0, None, None, ()))
-    for status in sorted(statuses.values(), key=lambda s: s.username):
-        console.say(describe_status(status, now))
+    console.say(describe_state(settings, statuses, held, size, now))
     return EXIT_OK
 
 
@@ -37,15 +56,18 @@ def reset(
 ) -> int:
     """Forget what a user has seen and drop their pending deliveries; returns 0.
 
-    Raises ConfigError when no user is named.
+    Raises ConfigError when no user is named, or one that is neither configured nor held in
+    the state file (the message names the known ones).
     """
     if not username:
         raise ConfigError(["state reset: name the user to reset (watcherd state reset USER)"])
     if not settings.state_file.exists():
+        check_known(settings, None, "reset", username=username)
         console.say(f"no state yet: {settings.state_file} does not exist; nothing to reset")
         return EXIT_OK
     store = open_writer()
     try:
+        check_known(settings, store, "reset", username=username)
         forgotten, dropped = store.reset(username)
     finally:
         store.close()
@@ -57,36 +79,136 @@ def reset(
     return EXIT_OK
 
 
-def describe_status(status: UserStatus, now: float) -> str:
-    """The lines `state show` prints for one user."""
-    lines = [
-        status.username,
-        f"  cursor:     {format_time(status.cursor) if status.cursor else 'none'}",
-        f"  remembered: {status.seen} item(s)",
-        f"  last poll:  {format_time(status.last_poll)}"
-        + (f" ({status.last_outcome})" if status.last_outcome else ""),
-        f"  pending:    {len(status.pending)}",
-    ]
-    for delivery in status.pending:
-        wait = delivery.next_try - now
-        when = (
-            "due now"
-            if wait <= 0
-            else f"next try in {wait:.0f}s ({format_time(delivery.next_try)})"
+def drop(
+    settings: Settings,
+    open_writer: Callable[[], Store],
+    console: Console,
+    *,
+    username: str | None,
+    target: str | None,
+) -> int:
+    """Delete the pending deliveries of `username` to `target` (None: any); returns 0.
+
+    Raises ConfigError when `username` or `target` is neither configured nor in the state
+    file (the message names the known ones).
+    """
+    scope = describe_scope(username, target)
+    if not settings.state_file.exists():
+        check_known(settings, None, "drop", username=username, target=target)
+        console.say(f"no state yet: {settings.state_file} does not exist; nothing to drop")
+        return EXIT_OK
+    store = open_writer()
+    try:
+        check_known(settings, store, "drop", username=username, target=target)
+        dropped = store.drop(username=username, target=target)
+    finally:
+        store.close()
+    if not dropped:
+        console.say(f"nothing pending{scope}; nothing dropped")
+    else:
+        console.say(
+            f"dropped {count(dropped, 'pending delivery', 'pending deliveries')}{scope};"
+            f" {'it' if dropped == 1 else 'they'} will not be sent"
         )
-        line = f"    -> {delivery.target}: {delivery.message.title}"
-        line += f" — {delivery.attempts} attempt(s), {when}"
-        if delivery.last_error:
-            line += f"; last error: {delivery.last_error}"
-        lines.append(line)
-    if status.expired_total:
-        lines.append(f"  expired:    {status.expired_total} (given up after delivery.max_age)")
-        for expired in status.expired:
-            line = f"    x  {expired.target}: {expired.title}"
-            line += f" — queued {format_time(expired.created_at)}"
-            line += f", given up {format_time(expired.expired_at)}"
-            line += f" after {expired.attempts} attempt(s)"
-            if expired.last_error:
-                line += f"; last error: {expired.last_error}"
-            lines.append(line)
-    return "\n".join(lines)
+    return EXIT_OK
+
+
+def retry(
+    settings: Settings,
+    open_runtime: Callable[[], Runtime],
+    console: Console,
+    clock: Callable[[], float],
+    *,
+    username: str | None,
+    target: str | None,
+) -> int:
+    """Send the pending deliveries of `username` to `target` (None: any) now, whatever their
+    backoff: make them due, then run one delivery round as `once` does.
+
+    Returns 0 when every one of them went, 1 when some are still pending (kept, retried with
+    backoff as before). Raises ConfigError for a `username` or `target` nobody knows.
+    """
+    scope = describe_scope(username, target)
+    if not settings.state_file.exists():
+        check_known(settings, None, "retry", username=username, target=target)
+        console.say(f"no state yet: {settings.state_file} does not exist; nothing to retry")
+        return EXIT_OK
+    runtime = open_runtime()
+    try:
+        store = runtime.store
+        check_known(settings, store, "retry", username=username, target=target)
+        now = clock()
+        matching = store.make_due(now=now, username=username, target=target)
+        if not matching:
+            console.say(f"nothing pending{scope}; nothing to retry")
+            return EXIT_OK
+        report = runtime.worker.deliver(now, username)
+        left = store.pending(username, target)
+    finally:
+        runtime.close()
+    line = f"sent {count(report.delivered, 'pending delivery', 'pending deliveries')}{scope}"
+    if report.expired:
+        line += f", gave up {report.expired} queued longer than delivery.max_age"
+    if not left:
+        console.say(f"{line}; none still pending")
+        return EXIT_OK
+    console.say(f"{line}; {len(left)} still pending, kept and retried with backoff")
+    configured = {each.name for each in settings.targets}
+    for gone in sorted({row.target for row in left} - configured):
+        console.say(
+            f"target {gone!r} is no longer configured: `watcherd state drop --target {gone}`"
+            " removes its deliveries"
+        )
+    return EXIT_FAILED
+
+
+def forget_unconfigured(store: Store, configured: Collection[str], now: float) -> None:
+    """Forget the users removed from the configuration whose time is up (see
+    `Store.prune`), logging each; a failure is logged and the command goes on without it."""
+    try:
+        forgotten = store.prune(configured, now=now)
+    except StateError as exc:
+        log.warning("could not forget users no longer configured: %s", exc)
+        return
+    for user in forgotten:
+        log.info(
+            "forgot %s: no longer configured and last active over %d days ago",
+            user.username,
+            UNCONFIGURED_KEPT_FOR // 86400,
+        )
+
+
+def check_known(
+    settings: Settings,
+    store: Store | None,
+    command: str,
+    *,
+    username: str | None = None,
+    target: str | None = None,
+) -> None:
+    """Refuse a user or target that is neither configured nor held in the state file.
+
+    Raises:
+        ConfigError: one line per unknown name, listing the known ones.
+    """
+    users = {user.username for user in settings.users}
+    targets = {each.name for each in settings.targets}
+    if store is not None:
+        users.update(held.username for held in store.unconfigured(users))
+        targets.update(each for _, each in store.pending_pairs())
+    problems = [
+        f"state {command}: {option} {name!r}: no such {kind}"
+        f" (known: {', '.join(sorted(known)) or 'none'})"
+        for option, name, kind, known in (
+            ("--user" if command != "reset" else "user", username, "user", users),
+            ("--target", target, "target", targets),
+        )
+        if name is not None and name not in known
+    ]
+    if problems:
+        raise ConfigError(problems)
+
+
+def describe_scope(username: str | None, target: str | None) -> str:
+    """` of alice to mail`, ` of alice`, ` to mail`, or ``."""
+    return (f" of {username}" if username else "") + (f" to {target}" if target else "")

@@ -1,0 +1,121 @@
+"""The text of `watcherd state show`: per user, then what needs a person's decision —
+pending deliveries that wait for targets no longer configured, users no longer configured."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Sequence
+
+from watcherd.commands.runtime import count, format_time
+from watcherd.config import Settings
+from watcherd.state import EXPIRED_KEPT_PER_USER, UNCONFIGURED_KEPT_FOR, HeldUser, UserStatus
+
+KEPT_DAYS = round(UNCONFIGURED_KEPT_FOR / 86400)
+
+
+def describe_state(
+    settings: Settings,
+    statuses: Sequence[UserStatus],
+    held: Sequence[HeldUser],
+    size: int,
+    now: float,
+) -> str:
+    """Everything `state show` prints after opening the file.
+
+    Given the settings (which users and targets are configured), the users' statuses, the
+    users no longer configured that the file still holds, its size in bytes, and `now`.
+    """
+    by_name = {status.username: status for status in statuses}
+    for user in settings.users:
+        by_name.setdefault(user.username, UserStatus(user.username, None, 0, None, None, ()))
+    targets = {target.name for target in settings.targets}
+    held_by_name = {user.username: user for user in held}
+    lines = [f"state file: {settings.state_file} ({describe_size(size)} with its write-ahead log)"]
+    for name in sorted(by_name):
+        lines.append(describe_status(by_name[name], now, targets, held_by_name.get(name)))
+    stranded: dict[str, Counter[str]] = {}
+    for status in by_name.values():
+        for delivery in status.pending:
+            if delivery.target not in targets:
+                stranded.setdefault(delivery.target, Counter())[status.username] += 1
+    for target, users in sorted(stranded.items()):
+        per_user = ", ".join(f"{name} {n}" for name, n in sorted(users.items()))
+        lines.append(
+            f"target {target!r} is no longer configured:"
+            f" {count(users.total(), 'pending delivery waits', 'pending deliveries wait')}"
+            " for it"
+            f" ({per_user}); `watcherd state drop --target {target}` removes them"
+        )
+    if held:
+        lines.append(
+            f"users no longer configured (forgotten {KEPT_DAYS} days after their last poll): "
+            + ", ".join(
+                f"{user.username} (forgotten after {format_time(user.prune_after)})"
+                for user in held
+            )
+        )
+    return "\n".join(lines)
+
+
+def describe_status(
+    status: UserStatus,
+    now: float,
+    targets: Collection[str] | None = None,
+    held: HeldUser | None = None,
+) -> str:
+    """The lines `state show` prints for one user; rows for targets not in `targets` (when
+    given) are marked, and so is a user no longer configured (`held`)."""
+    header = status.username
+    if held is not None:
+        header += (
+            f" — no longer configured; forgotten after {format_time(held.prune_after)}"
+            " unless configured again"
+        )
+    lines = [
+        header,
+        f"  cursor:     {format_time(status.cursor) if status.cursor else 'none'}",
+        f"  remembered: {status.seen} item(s)",
+        f"  last poll:  {format_time(status.last_poll)}"
+        + (f" ({status.last_outcome})" if status.last_outcome else ""),
+        f"  pending:    {len(status.pending)}",
+    ]
+    for delivery in status.pending:
+        wait = delivery.next_try - now
+        when = (
+            "due now"
+            if wait <= 0
+            else f"next try in {wait:.0f}s ({format_time(delivery.next_try)})"
+        )
+        line = f"    -> {delivery.target}: {delivery.message.title}"
+        line += f" — {delivery.attempts} attempt(s), {when}"
+        if delivery.last_error:
+            line += f"; last error: {delivery.last_error}"
+        if targets is not None and delivery.target not in targets:
+            line += " [target no longer configured]"
+        lines.append(line)
+    if status.expired_total:
+        lines.append(
+            f"  expired:    {status.expired_total} (given up after delivery.max_age)"
+            f" — the latest {EXPIRED_KEPT_PER_USER} are kept"
+        )
+        for expired in status.expired:
+            line = f"    x  {expired.target}: {expired.title}"
+            line += f" — queued {format_time(expired.created_at)}"
+            line += f", given up {format_time(expired.expired_at)}"
+            line += f" after {expired.attempts} attempt(s)"
+            if expired.last_error:
+                line += f"; last error: {expired.last_error}"
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def describe_size(size: int) -> str:
+    """`812 bytes`, `4.0 KiB`, `1.2 MiB`, `3.4 GiB`."""
+    if size < 1024:
+        return count(size, "byte", "bytes")
+    value = size / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
