@@ -370,7 +370,7 @@ def test_revoked_token_no_longer_works(fake: FakeTraktV2) -> None:
 def test_locked_account_is_423(fake: FakeTraktV2) -> None:
     fill(fake, "alice", 1)
     token = login(fake, "me-account")["access_token"]
-    fake.locked["me-account"] = "locked"
+    fake.lock_account("me-account")
     response = get(fake, "/users/alice/history", token)
     assert response.status_code == 423
     assert response.headers["X-Account-Locked"] == "true"

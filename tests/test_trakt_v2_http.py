@@ -3,6 +3,7 @@ stopping at seen items, the 1,000-item cap, and every error mapping. No sleeps."
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 from collections.abc import Callable, Iterator
@@ -195,7 +196,8 @@ def test_page_10_is_read_after_page_9(fake: FakeTraktV2, make_source: MakeSource
     fill(fake, "alice", 100)
     source = make_source(fake.base_url, page_limit=10, first_page_limit=10, max_items=1000)
     page = source.fetch("alice", known=known_up_to(0))
-    assert [p for p, _ in pages_asked(fake)] == ["1", *map(str, range(1, 11))]
+    # The first page was already a full one: reading on starts at page 2, not again at 1.
+    assert [p for p, _ in pages_asked(fake)] == [str(page) for page in range(1, 11)]
     assert page.raw_count == 100
     assert page.events[-1].identity == "v2:1"
 
@@ -305,7 +307,7 @@ def test_unknown_user_is_permanent(fake: FakeTraktV2, make_source: MakeSource) -
 def test_locked_account_is_permanent(fake: FakeTraktV2, make_source: MakeSource) -> None:
     fill(fake, "alice", 1)
     token = token_of(fake, "me")
-    fake.locked["me"] = "locked"
+    fake.lock_account("me")
     with pytest.raises(TraktV2Error) as caught:
         make_source(fake.base_url, token=lambda: token).fetch("alice")
     assert (caught.value.kind, caught.value.permanent) == (Kind.ACCOUNT_LOCKED, True)
@@ -337,3 +339,15 @@ def test_secrets_stay_out_of_errors_and_debug_logs(
         assert secret not in str(caught.value)
         assert secret not in logged
     assert "key *** token ***" in str(caught.value)
+
+
+def test_undecodable_bytes_are_replaced_and_said_once(
+    fake: FakeTraktV2, make_source: MakeSource
+) -> None:
+    item = history_movie("Amélie", 2001, T0, history_id=5)
+    fake.set_raw(
+        "alice", json.dumps([item], ensure_ascii=False).encode().replace(b"\xc3\xa9", b"\xe9")
+    )
+    page = make_source(fake.base_url).fetch("alice")
+    assert [e.identity for e in page.events] == ["v2:5"]
+    assert page.problems == ("alice: feed is not valid UTF-8; undecodable bytes replaced",)

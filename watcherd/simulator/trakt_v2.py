@@ -20,7 +20,6 @@ Every request is recorded (`requests`) for tests to assert on.
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
 from collections import deque
@@ -40,7 +39,8 @@ from watcherd.simulator.trakt_v2_items import (
     profile,
     watched_ts,
 )
-from watcherd.simulator.trakt_v2_oauth import Answer, OAuth
+from watcherd.simulator.trakt_v2_limits import GetBudget
+from watcherd.simulator.trakt_v2_oauth import OAuth
 
 Headers = tuple[tuple[str, str], ...]
 Reply = tuple[int, bytes, Headers]
@@ -94,8 +94,7 @@ class FakeTraktV2(LoopbackServer):
     ) -> None:
         self.client_id = client_id
         self.clock = clock
-        self.rate_limit = rate_limit
-        self.rate_window = rate_window
+        self.budget = GetBudget(rate_limit, rate_window)
         self.oauth = OAuth(
             client_id,
             client_secret,
@@ -104,9 +103,8 @@ class FakeTraktV2(LoopbackServer):
             strict_interval=strict_interval,
         )
         self.requests: list[Recorded] = []
-        self.locked: dict[str, str] = {}  # account -> "locked" or "deactivated"
+        self._locked: dict[str, str] = {}  # account -> "locked" or "deactivated"
         self._users: dict[str, _User] = {}
-        self._gets: deque[float] = deque()
         self._lock = threading.Lock()
         super().__init__(self._handler_class(), name="fake-trakt-v2", port=port)
 
@@ -148,6 +146,15 @@ class FakeTraktV2(LoopbackServer):
         with self._lock:
             self._users.setdefault(username, _User()).faults.extend(faults)
 
+    def lock_account(self, account: str, state: str | None = "locked") -> None:
+        """Requests with `account`'s token get 423 (`state`: locked or deactivated); None
+        unlocks it."""
+        with self._lock:
+            if state is None:
+                self._locked.pop(account, None)
+            else:
+                self._locked[account] = state
+
     def history(self, username: str) -> list[Item]:
         """A user's items, newest first, as served (all pages together)."""
         with self._lock:
@@ -180,10 +187,11 @@ class FakeTraktV2(LoopbackServer):
         if refused is not None:
             return refused
         if path.startswith("/oauth/") and method == "POST":
-            return self._oauth(path, body, now)
+            status, answer = self.oauth.answer(path, body, now)
+            return status, b"" if answer is None else json.dumps(answer).encode(), JSON
         if method != "GET":
             return 405, b"", JSON
-        limited = self._rate_limited(now, authed="authorization" in lower)
+        limited = self.budget.admit(now, authed="authorization" in lower)
         if limited is not None:
             return limited
         account: str | None = None
@@ -198,8 +206,8 @@ class FakeTraktV2(LoopbackServer):
         """401 for a token unknown, expired or revoked; 423 for a locked account's."""
         if account is None:
             return 401, b'{"error":"invalid_token"}', JSON
-        if account in self.locked:
-            state = self.locked[account]
+        if account in self._locked:
+            state = self._locked[account]
             return (
                 423,
                 b"",
@@ -232,51 +240,6 @@ class FakeTraktV2(LoopbackServer):
         if lower.get("content-type", "").split(";")[0].strip().lower() != "application/json":
             return 412, b"", JSON
         return None
-
-    def _oauth(self, path: str, body: bytes, now: float) -> Reply:
-        try:
-            document = json.loads(body or b"{}")
-        except ValueError:
-            return 400, b'{"error":"invalid_request"}', JSON
-        if not isinstance(document, dict):
-            return 400, b'{"error":"invalid_request"}', JSON
-        handlers: dict[str, Callable[[], Answer]] = {
-            "/oauth/device/code": lambda: self.oauth.device_code(document, now),
-            "/oauth/device/token": lambda: self.oauth.device_token(document, now),
-            "/oauth/token": lambda: self.oauth.token(document, now),
-            "/oauth/revoke": lambda: self.oauth.revoke(document),
-        }
-        handler = handlers.get(path)
-        if handler is None:
-            return 404, b"", JSON
-        status, answer = handler()
-        return status, b"" if answer is None else json.dumps(answer).encode(), JSON
-
-    def _rate_limited(self, now: float, *, authed: bool) -> Reply | None:
-        if self.rate_limit is None:
-            return None
-        while self._gets and self._gets[0] <= now - self.rate_window:
-            self._gets.popleft()
-        if len(self._gets) < self.rate_limit:
-            self._gets.append(now)
-            return None
-        until = self._gets[0] + self.rate_window
-        ratelimit = {
-            "name": "AUTHED_API_GET_LIMIT" if authed else "UNAUTHED_API_GET_LIMIT",
-            "period": int(self.rate_window),
-            "limit": self.rate_limit,
-            "remaining": 0,
-            "until": iso(until).replace(".000Z", "Z"),
-        }
-        return (
-            429,
-            b'{"error":"rate limit exceeded"}',
-            (
-                *JSON,
-                ("Retry-After", str(max(1, math.ceil(until - now)))),
-                ("X-Ratelimit", json.dumps(ratelimit, separators=(",", ":"))),
-            ),
-        )
 
     def _visible(self, slug: str, user: _User, account: str | None) -> bool:
         return (

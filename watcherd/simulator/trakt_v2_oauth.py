@@ -8,6 +8,7 @@ and sends the `(status, document)` they return. Statuses are those Trakt documen
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
@@ -82,6 +83,24 @@ class OAuth:
     forced: deque[int] = field(default_factory=deque)  # next /oauth/device/token statuses
 
     # -- what the endpoints answer -----------------------------------------------------------
+
+    def answer(self, path: str, body: bytes, now: float) -> Answer:
+        """What a POST to `path` with the JSON `body` gets."""
+        try:
+            document = json.loads(body or b"{}")
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            return 400, {"error": "invalid_request"}
+        if path == "/oauth/device/code":
+            return self.device_code(document, now)
+        if path == "/oauth/device/token":
+            return self.device_token(document, now)
+        if path == "/oauth/token":
+            return self.token(document, now)
+        if path == "/oauth/revoke":
+            return self.revoke(document)
+        return 404, None
 
     def device_code(self, body: dict[str, Any], now: float) -> Answer:
         if body.get("client_id") != self.client_id:

@@ -43,9 +43,11 @@ MAX_PROBLEMS = 20  # a hostile body can hold millions of bad items: name a few, 
 
 @dataclass(frozen=True, slots=True)
 class _Response:
+    username: str
     status: int
     headers: requests.structures.CaseInsensitiveDict[str]
     body: bytes
+    secrets: tuple[str, ...]  # what must not appear in an error about it
 
 
 class TraktV2Source:
@@ -147,7 +149,7 @@ class TraktV2Source:
         if known_fingerprint and digest == known_fingerprint:
             return FeedPage(events=(), fingerprint=digest, unchanged=True)
         reader = _Reader(username, self._max_items)
-        items = self._items(username, first)
+        items = self._items(first, reader)
         reader.add(items)
         if known is None:
             return reader.page(window_size=first_limit, fingerprint=digest)
@@ -155,12 +157,13 @@ class TraktV2Source:
             1, len(items), first_limit
         ):
             return reader.page(window_size=self._max_items, fingerprint=digest)
-        # None of the first page is known: read on with large pages, from the top (the
-        # first small page's items come again and are dropped as duplicates). The page
-        # bound holds even against a server that serves the same page for ever.
-        for page in range(1, self._max_items // self._page_limit + 2):
+        # None of the first page is known: read on with large pages, from the top when the
+        # first page was a small one (its items come again and are dropped as duplicates).
+        # The page bound holds even against a server that serves the same page for ever.
+        start = 2 if first_limit == self._page_limit else 1
+        for page in range(start, self._max_items // self._page_limit + 2):
             response = self._get(username, page, self._page_limit, since)
-            items = self._items(username, response)
+            items = self._items(response, reader)
             fresh = reader.add(items)
             if reader.full or reader.reached(known) or (page > 1 and not fresh):
                 break
@@ -175,12 +178,12 @@ class TraktV2Source:
     def close(self) -> None:
         self._session.close()
 
-    def _items(self, username: str, response: _Response) -> list[Any]:
+    def _items(self, response: _Response, reader: _Reader) -> list[Any]:
         items, problem = decode_page(response.body)
         if items is None:
-            raise not_a_feed(username, response.body, self._secrets())
+            raise not_a_feed(response.username, response.body, response.secrets)
         if problem:
-            log.warning("%s: %s", username, problem)
+            reader.note(problem)
         return items
 
     def _get(self, username: str, page: int, limit: int, since: datetime | None) -> _Response:
@@ -190,6 +193,7 @@ class TraktV2Source:
             params["start_at"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         token = self._token()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        secrets = (self._client_id, token or "")
         self._before_request()
         log.debug("GET history page %d of %s", page, username)
         try:
@@ -200,7 +204,7 @@ class TraktV2Source:
                 # trickles bytes cannot hold a poll (and its worker thread) for ever.
                 deadline = time.monotonic() + BODY_DEADLINE_FACTOR * self._timeout
                 body = _read_capped(response, username, deadline)
-                result = _Response(response.status_code, response.headers, body)
+                result = _Response(username, response.status_code, response.headers, body, secrets)
         except requests.Timeout as exc:
             raise self._network(username, f"timed out after {self._timeout:g}s") from exc
         except requests.ConnectionError as exc:
@@ -220,15 +224,12 @@ class TraktV2Source:
             result.headers,
             result.body,
             with_token=bool(token),
-            secrets=self._secrets(token),
+            secrets=secrets,
         )
         return result
 
     def _network(self, username: str, what: str) -> TraktV2Error:
         return TraktV2Error(f"{username}: history {what}", kind=Kind.NETWORK, username=username)
-
-    def _secrets(self, token: str | None = None) -> tuple[str, ...]:
-        return (self._client_id, token or self._token() or "")
 
 
 class _Reader:
@@ -265,6 +266,10 @@ class _Reader:
         self._events.extend(parsed.events)
         self._problems.extend(parsed.problems)
         return len(fresh)
+
+    def note(self, problem: str) -> None:
+        """Record a problem of a whole page (undecodable bytes replaced, say)."""
+        self._problems.append(f"{self._username}: {problem}")
 
     def reached(self, known: Callable[[str], bool]) -> bool:
         """Whether the last page added holds an item handled before."""
