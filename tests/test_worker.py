@@ -14,8 +14,8 @@ import pytest
 
 from watcherd.detect import Policy
 from watcherd.errors import DeliveryError, FeedError
-from watcherd.model import FeedPage, MediaType, Message, Movie, WatchEvent
-from watcherd.state import Store
+from watcherd.model import DeliveryReport, FeedPage, MediaType, Message, Movie, WatchEvent
+from watcherd.state import Delivery, Store
 from watcherd.worker import Backoff, Sender, UserPlan, Worker
 
 T0 = 1_700_000_000
@@ -557,3 +557,68 @@ def test_once_style_delivery_to_a_down_target_tries_each_row_once_and_returns(
     report = worker.deliver(NOW, ignore_backoff=True)
 
     assert (sender.attempts, report.failed, report.pending) == (2, 2, 2)
+
+
+class GatedStore(Store):
+    """The real store, in memory; once `gate` names a user, the next read of that user's rows
+    for a target waits for `release`, so a test can act while a round holds the target."""
+
+    def __init__(self) -> None:
+        super().__init__(Path(":memory:"))
+        self.gate: str | None = None
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def pending(self, username: str | None = None, target: str | None = None) -> list[Delivery]:
+        if username is not None and username == self.gate and target is not None:
+            self.gate = None
+            self.entered.set()
+            self.release.wait(30)
+        return super().pending(username, target)
+
+
+def test_round_without_progress_still_sends_rows_left_to_it_while_it_held_the_target() -> None:
+    store = GatedStore()
+    feed = ScriptedFeed()
+    sender = RecordingSender(down=True)
+    worker = worker_for(feed, store, {"r": sender}, plan("alice", "r"), plan("bob", "r"))
+    reports: list[DeliveryReport] = []
+    holder = threading.Thread(target=lambda: reports.append(worker.deliver(NOW + 1, "alice")))
+    try:
+        baseline_then_add(worker, feed, "alice", event("a1", T0 + 1))
+        feed.add("bob", event("bob-old", T0 - 1000, username="bob"))
+        worker.poll("bob", NOW - 100)
+        assert worker.deliver(NOW).failed == 1  # a1 waits 30 s for its retry
+        sender.down = False
+        store.gate = "alice"
+        holder.start()
+        assert store.entered.wait(10)  # the holder has target r and is reading alice's rows
+        feed.add("bob", event("b1", T0 + 2, username="bob"))
+        worker.poll("bob", NOW + 1)
+        # The target is busy: bob's round leaves b1 to the thread holding it.
+        assert worker.deliver(NOW + 1, "bob").delivered == 0
+    finally:
+        store.release.set()
+        if holder.is_alive():
+            holder.join(30)
+        store.close()
+    assert not holder.is_alive()
+    # The holder's own round made no progress (a1 is not due), yet it looked again for b1.
+    assert sender.sent == ["bob:b1"]
+    assert (reports[0].delivered_for("bob"), reports[0].delivered_for("alice")) == (1, 0)
+
+
+def test_report_counts_each_users_deliveries_apart(feed: ScriptedFeed, store: Store) -> None:
+    sender = RecordingSender()
+    worker = worker_for(feed, store, {"r": sender}, plan("alice", "r"), plan("bob", "r"))
+    baseline_then_add(worker, feed, "alice", event("a1", T0 + 1), event("a2", T0 + 2))
+    baseline_then_add(worker, feed, "bob", event("b1", T0 + 1, username="bob"))
+
+    report = worker.deliver(NOW, "bob")
+
+    # bob's round held target r and delivered alice's rows too: counted, but as hers.
+    assert (report.delivered, report.delivered_for("bob"), report.delivered_for("alice")) == (
+        3,
+        1,
+        2,
+    )

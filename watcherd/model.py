@@ -105,13 +105,27 @@ class PollResult:
 
 @dataclass(slots=True)
 class DeliveryReport:
-    """What one delivery round did; `failed` counts attempts that failed this round."""
+    """What one delivery round did; `failed` counts attempts that failed this round.
+
+    A round delivers everyone's rows for the targets it holds, so `delivered` may count
+    other users' rows than the one it was asked for: `delivered_for` tells them apart.
+    """
 
     delivered: int = 0
     failed: int = 0
     pending: int = 0
     expired: int = 0
     errors: list[str] = field(default_factory=list)
+    delivered_by_user: dict[str, int] = field(default_factory=dict)
+
+    def count_delivered(self, username: str) -> None:
+        """Count one row of `username` delivered."""
+        self.delivered += 1
+        self.delivered_by_user[username] = self.delivered_by_user.get(username, 0) + 1
+
+    def delivered_for(self, username: str) -> int:
+        """How many of `username`'s rows this round delivered."""
+        return self.delivered_by_user.get(username, 0)
 
     def merge(self, other: DeliveryReport) -> None:
         """Add another round's counts (`pending` is a level, not a count: left alone)."""
@@ -119,3 +133,5 @@ class DeliveryReport:
         self.failed += other.failed
         self.expired += other.expired
         self.errors.extend(other.errors)
+        for username, count in other.delivered_by_user.items():
+            self.delivered_by_user[username] = self.delivered_for(username) + count

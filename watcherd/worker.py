@@ -88,6 +88,8 @@ class Worker:
         self._executor = executor
         self._target_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        # Targets whose rows a thread left to the one holding them, since it last looked.
+        self._left_to_holder: set[str] = set()
 
     @property
     def usernames(self) -> list[str]:
@@ -172,8 +174,10 @@ class Worker:
             lock = self._target_lock(target)
             due_by = float("inf") if ignore_backoff else now
             tried: set[int] = set()  # each row is attempted at most once per call
-            while lock.acquire(blocking=False):
+            while self._hold_or_leave(target, lock):
                 try:
+                    # Rows left to this thread until now are in the rows read below.
+                    self._take_left(target)
                     attempted = target_report.delivered + target_report.failed
                     # Under the lock, so a row being sent is never given up at the same time.
                     if self._max_age is not None:
@@ -189,9 +193,13 @@ class Worker:
                     progressed = target_report.delivered + target_report.failed > attempted
                 finally:
                     lock.release()
-                # A thread that found the target busy left its rows to this one: look again
-                # after releasing, so rows queued meanwhile are not left for the next round.
-                if not (progressed and keep_going() and self._store.has_due(target, due_by)):
+                # Rows queued meanwhile may have been left to this thread by one that found
+                # the target busy: look again, progress or not, so none waits for a later
+                # round while the target is free.
+                left = self._take_left(target)
+                if not (
+                    (progressed or left) and keep_going() and self._store.has_due(target, due_by)
+                ):
                     break
             return target_report
 
@@ -251,7 +259,7 @@ class Worker:
                 self._fail(delivery, str(exc), now, report)
                 return
             self._store.mark_delivered(delivery.id)
-            report.delivered += 1
+            report.count_delivered(delivery.username)
             log.debug(
                 "delivered %s to %s: %s", delivery.username, delivery.target, delivery.identity
             )
@@ -274,6 +282,26 @@ class Worker:
     def _target_lock(self, target: str) -> threading.Lock:
         with self._locks_guard:
             return self._target_locks.setdefault(target, threading.Lock())
+
+    def _hold_or_leave(self, target: str, lock: threading.Lock) -> bool:
+        """Take the target's lock, or leave its rows to the thread holding it.
+
+        Returns True when this thread now holds the lock. Otherwise the holder is told (it
+        looks for rows left to it after releasing the lock), and the lock is tried once more:
+        a holder that released it before being told would not look again.
+        """
+        if lock.acquire(blocking=False):
+            return True
+        with self._locks_guard:
+            self._left_to_holder.add(target)
+        return lock.acquire(blocking=False)
+
+    def _take_left(self, target: str) -> bool:
+        """Whether a thread left rows of `target` to its holder since the last look."""
+        with self._locks_guard:
+            left = target in self._left_to_holder
+            self._left_to_holder.discard(target)
+            return left
 
 
 def _duration(seconds: float) -> str:
