@@ -1,6 +1,11 @@
-# watcherd as a long-running container. State lives on the /var/lib/watcherd volume; the
-# configuration is mounted at /etc/watcherd/watcherd.toml; secrets may come from
-# /run/secrets/watcherd_trakt__api_key or WATCHERD_* environment variables.
+# watcherd as a long-running container, running as uid:gid 10001:10001. State lives on the
+# /var/lib/watcherd volume; the configuration is mounted at /etc/watcherd/watcherd.toml;
+# secrets may also come from files under /run/secrets (watcherd_trakt__api_key, ...).
+# A bind mount (and a Compose file secret) keeps its host owner and mode, so a root-only
+# 0600 file cannot be read here: give each such file to group 10001, mode 0640
+# (`install -o root -g 10001 -m 0640 watcherd.toml /etc/watcherd/`). The image's user reads
+# it, no other user of the host does, and no secret has to travel in an environment
+# variable (which `docker inspect` shows). README, "In a container", has the whole recipe.
 FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
