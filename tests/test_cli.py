@@ -208,7 +208,6 @@ def test_environment_wins_over_the_file_and_can_supply_secrets(
     assert_no_secret(outcome)
 
 
-@pytest.mark.skipif(not EXAMPLE.exists(), reason="config/watcherd.example.toml not written yet")
 def test_check_config_accepts_the_example_once_secrets_come_from_the_environment(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -407,6 +406,34 @@ def test_once_delivers_new_items_and_exits_0(
     assert outcome.code == 0, outcome.err
     assert receiver.titles() == ["bob checked in: Fresh (2024)"]
     assert_no_secret(outcome)
+
+
+@pytest.mark.parametrize(
+    ("extra", "log_level"),
+    [((), "INFO"), ((), "DEBUG"), (("--log-level", "WARNING"), "INFO")],
+    ids=["config-info", "config-debug", "flag-warning"],
+)
+def test_once_with_nothing_new_writes_nothing_to_stderr_and_exits_0(
+    capsys: pytest.CaptureFixture[str], config: Path, extra: tuple[str, ...], log_level: str
+) -> None:
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace('log_level = "INFO"', f'log_level = "{log_level}"'), "utf-8")
+    assert watcherd(capsys, "once", "--config", str(config)).code == 0  # the baseline
+
+    outcome = watcherd(capsys, "once", "--config", str(config), *extra)
+
+    assert (outcome.code, outcome.err) == (0, "")
+
+
+def test_once_with_log_level_info_on_its_command_line_logs_the_summary(
+    capsys: pytest.CaptureFixture[str], config: Path, trakt: FakeTraktV1
+) -> None:
+    trakt.add("bob", movie("Fresh", 2024, T0 + 5))
+
+    outcome = watcherd(capsys, "once", "--config", str(config), "--log-level", "INFO")
+
+    assert outcome.code == 0, outcome.err
+    assert "once: 2 user(s) polled, 0 failed; 0 new; 0 delivered, 0 pending" in outcome.err
 
 
 def test_once_with_an_unreadable_feed_exits_1_naming_the_user(

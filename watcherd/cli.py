@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import random
 import sys
 import tempfile
 import threading
@@ -24,6 +25,7 @@ from watcherd import demo as demo_story
 from watcherd.commands import daemon as daemon_commands
 from watcherd.commands import demo as demo_command
 from watcherd.commands import setup as setup_commands
+from watcherd.commands import simulate as simulate_command
 from watcherd.commands import state as state_commands
 from watcherd.commands.runtime import (
     EXIT_CONFIG,
@@ -39,11 +41,16 @@ from watcherd.errors import ConfigError, WatcherdError
 from watcherd.notify import Notifier, build_notifiers, register_console
 from watcherd.schedule import Daemon
 from watcherd.simulator import FakeTraktV1
+from watcherd.simulator.activity import USERS, Activity, as_v1_item
 from watcherd.sources.trakt_v1 import TraktV1Source
 from watcherd.state import Store
 from watcherd.worker import Backoff, UserPlan, Worker
 
 log = logging.getLogger("watcherd")
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+SIMULATE_PORT = 8471  # `watcherd simulate`'s default, so a configuration made for it keeps working
+SIMULATE_API_KEY = "simulated-v1-api-key"  # the simulator's own; it guards nothing
 
 
 class Cli:
@@ -55,25 +62,39 @@ class Cli:
         stdout: TextIO,
         stderr: TextIO,
         clock: Callable[[], float] = time.time,
+        stdin: TextIO | None = None,
     ) -> None:
         self.environ = environ
         self.stdout = stdout
         self.stderr = stderr
+        self.stdin = stdin
         self.clock = clock
         self.console = Console(stdout, stderr)
         self.secrets_dirs: tuple[Path, ...] | None = None  # None: the usual folders
 
     # -- building ----------------------------------------------------------------------------
 
-    def settings(self, args: argparse.Namespace) -> Settings:
+    def settings(self, args: argparse.Namespace, *, quiet: bool = False) -> Settings:
+        """Load the settings and set up logging: `--log-level`, else the configuration's
+        `log_level` (raised to WARNING when `quiet`, so all going well writes nothing)."""
         settings = load_settings(
             resolve_config_path(args.config, self.environ),
             self.environ,
             secrets_dirs=self.secrets_dirs,
+            check_target_urls=self.check_target_urls,
         )
         self.console.redact = logs.Redactor(settings.secrets())
-        logs.configure(args.log_level or settings.log_level, self.console.redact, self.stderr)
+        level = args.log_level or settings.log_level
+        if quiet and not args.log_level and LEVELS.index(level) < LEVELS.index("WARNING"):
+            level = "WARNING"
+        logs.configure(level, self.console.redact, self.stderr)
         return settings
+
+    def check_target_urls(self, urls: Mapping[str, str]) -> None:
+        """Raise ConfigError naming every target URL (name -> URL) Apprise cannot use; handed
+        to load_settings so these come in the same run as every other problem."""
+        register_console(self.stdout)
+        build_notifiers(urls)
 
     def notifiers(self, settings: Settings) -> dict[str, Notifier]:
         register_console(self.stdout)
@@ -147,7 +168,9 @@ class Cli:
         return daemon_commands.run(runtime, self.daemon(runtime), stop)
 
     def once(self, args: argparse.Namespace) -> int:
-        return daemon_commands.once(self.runtime(self.settings(args)), self.console, self.clock)
+        # For cron: a run that went well writes nothing, so cron mails only what needs a person.
+        settings = self.settings(args, quiet=True)
+        return daemon_commands.once(self.runtime(settings), self.console, self.clock)
 
     def demo(self, args: argparse.Namespace) -> int:
         stop = threading.Event()
@@ -169,6 +192,38 @@ class Cli:
         ):
             return demo_command.demo(
                 server, Path(folder), build, stop=stop, console=self.console, now=self.clock()
+            )
+
+    def simulate(self, args: argparse.Namespace) -> int:
+        stop = threading.Event()
+        stop_on_signals(stop)
+        logs.configure(args.log_level or "WARNING", self.console.redact, self.stderr)
+        usernames = [name.strip() for name in args.users.split(",") if name.strip()]
+        keypresses = self.stdin if self.stdin is not None and self.stdin.isatty() else None
+        simulate_command.check_options(usernames, args.every, terminal=keypresses is not None)
+        activity = Activity(usernames, random.Random(args.seed))  # noqa: S311 - made-up watching
+        try:
+            server = FakeTraktV1(args.api_key, port=args.port)
+        except OSError as exc:
+            reason = f"cannot listen on 127.0.0.1 ({exc.strerror}); 0 picks a free port"
+            raise ConfigError([f"--port {args.port}: {reason}"]) from exc
+        with server:
+            feed = simulate_command.SimulatedFeed(
+                trakt_table=(
+                    ("api", args.api),
+                    ("base_url", server.base_url),
+                    ("api_key", args.api_key),
+                ),
+                publish=lambda watch: server.add(watch.username, as_v1_item(watch)),
+            )
+            return simulate_command.simulate(
+                feed,
+                activity,
+                every=args.every,
+                keypresses=keypresses,
+                stop=stop,
+                console=self.console,
+                clock=self.clock,
             )
 
     def check_config(self, args: argparse.Namespace) -> int:
@@ -223,7 +278,7 @@ def build_parser(cli: Cli) -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--log-level",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        choices=LEVELS,
         help="override the configuration's log_level",
     )
     parser = argparse.ArgumentParser(
@@ -234,7 +289,11 @@ def build_parser(cli: Cli) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, handler, text in (
         ("run", cli.run, "poll every user on the schedule until SIGTERM/SIGINT"),
-        ("once", cli.once, "poll every user once, deliver, exit (for cron and timers)"),
+        (
+            "once",
+            cli.once,
+            "poll every user once, deliver, exit; silent unless something failed (for cron)",
+        ),
         ("demo", cli.demo, "run against a built-in simulated feed; no account or config needed"),
         ("check-config", cli.check_config, "validate and print the configuration, secrets masked"),
     ):
@@ -245,6 +304,44 @@ def build_parser(cli: Cli) -> argparse.ArgumentParser:
     )
     notify.add_argument("--target", metavar="NAME", help="only this target")
     notify.set_defaults(handler=cli.test_notify)
+    simulate = commands.add_parser(
+        "simulate",
+        help="serve a simulated Trakt feed on loopback to try a real configuration against",
+        description="Serve a simulated Trakt feed on 127.0.0.1 and print the configuration"
+        " lines that read it; add a made-up watch every --every seconds and, on a terminal,"
+        " each time Enter is pressed. Runs until Ctrl-C or SIGTERM.",
+    )
+    simulate.add_argument(
+        "--api", choices=["v1"], default="v1", help="the Trakt API to simulate (default v1)"
+    )
+    simulate.add_argument(
+        "--port",
+        type=int,
+        default=SIMULATE_PORT,
+        help=f"port on 127.0.0.1 (default {SIMULATE_PORT}; 0 picks a free one)",
+    )
+    simulate.add_argument(
+        "--every",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="add an item this often (default 30; 0: only on Enter)",
+    )
+    simulate.add_argument(
+        "--users",
+        default=",".join(USERS),
+        metavar="A,B",
+        help=f"the simulated users, comma-separated (default {','.join(USERS)})",
+    )
+    simulate.add_argument(
+        "--api-key",
+        default=SIMULATE_API_KEY,
+        metavar="KEY",
+        help=f"the API key the feed accepts (default {SIMULATE_API_KEY})",
+    )
+    simulate.add_argument("--seed", type=int, help="seed the made-up watching, to repeat a run")
+    simulate.add_argument("--log-level", choices=LEVELS, help="default WARNING")
+    simulate.set_defaults(handler=cli.simulate)
     state = commands.add_parser(
         "state",
         parents=[common],
@@ -262,7 +359,7 @@ def build_parser(cli: Cli) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one watcherd command; returns its exit code (0 ok, 1 run-time failure, 2 config)."""
-    cli = Cli(os.environ, sys.stdout, sys.stderr)
+    cli = Cli(os.environ, sys.stdout, sys.stderr, stdin=sys.stdin)
     args = build_parser(cli).parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
