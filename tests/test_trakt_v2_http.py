@@ -6,17 +6,20 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from tests.servers import serve_in_own_process
 from watcherd import __version__
 from watcherd.detect import Policy, UserMemory, detect
 from watcherd.simulator.loopback import Fault
 from watcherd.simulator.trakt_v2 import FakeTraktV2
 from watcherd.simulator.trakt_v2_items import cloudflare, history_movie
+from watcherd.sources import FeedSource, trakt_v2
 from watcherd.sources.trakt_v2 import TraktV2Source
 from watcherd.sources.trakt_v2_errors import (
     Kind,
@@ -135,7 +138,8 @@ def test_a_user_never_polled_gets_one_page_with_an_explicit_limit(
     fake: FakeTraktV2, make_source: MakeSource
 ) -> None:
     fill(fake, "alice", 150)
-    page = make_source(fake.base_url, page_limit=100).fetch("alice")
+    source: FeedSource = make_source(fake.base_url, page_limit=100)  # mypy: the protocol holds
+    page = source.fetch("alice")
     assert pages_asked(fake) == [("1", "100")]
     assert (len(page.events), page.raw_count, page.window_size) == (100, 100, 100)
     assert page.events[0].identity == "v2:150"
@@ -351,3 +355,40 @@ def test_undecodable_bytes_are_replaced_and_said_once(
     page = make_source(fake.base_url).fetch("alice")
     assert [e.identity for e in page.events] == ["v2:5"]
     assert page.problems == ("alice: feed is not valid UTF-8; undecodable bytes replaced",)
+
+
+# -- bounded in time and size -------------------------------------------------------------
+
+TRICKLE = 0.02  # seconds between two bytes of the trickling body (see tests/servers.py)
+TRICKLE_TIMEOUT = 1.0  # the read timeout: 50 trickle steps, a margin no load breaks
+
+
+def test_body_trickling_within_each_read_timeout_is_given_up_after_a_total_deadline(
+    make_source: MakeSource,
+) -> None:
+    with serve_in_own_process("slow-body", "--trickle", str(TRICKLE)) as url:
+        source = make_source(url, timeout=TRICKLE_TIMEOUT)
+        started = time.monotonic()
+        with pytest.raises(TraktV2Error, match="too slow to arrive") as caught:
+            source.fetch("alice")
+        elapsed = time.monotonic() - started
+    assert elapsed >= trakt_v2.BODY_DEADLINE_FACTOR * TRICKLE_TIMEOUT
+    assert (caught.value.kind, caught.value.permanent) == (Kind.NETWORK, False)
+
+
+def test_body_stalling_midway_is_a_timeout_error_not_a_traceback(make_source: MakeSource) -> None:
+    with serve_in_own_process("slow-body") as url:
+        source = make_source(url, timeout=0.3)
+        with pytest.raises(TraktV2Error, match=r"alice: history timed out after 0\.3s") as caught:
+            source.fetch("alice")
+    assert (caught.value.kind, caught.value.permanent) == (Kind.NETWORK, False)
+
+
+def test_body_larger_than_the_limit_is_refused(
+    fake: FakeTraktV2, make_source: MakeSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(trakt_v2, "MAX_BODY_BYTES", 1024)
+    fill(fake, "alice", 20)
+    with pytest.raises(TraktV2Error, match="larger than") as caught:
+        make_source(fake.base_url).fetch("alice")
+    assert caught.value.kind is Kind.NETWORK
