@@ -9,6 +9,7 @@ that is not a feed failing the poll (exit 1) without losing anything.
 
 from __future__ import annotations
 
+import base64
 import copy
 import gzip
 import hashlib
@@ -280,7 +281,13 @@ def source(trakt: FakeTraktV1) -> Iterator[TraktV1Source]:
 
 V1_USER, V1_PASSWORD = "friendly", "v1PASS-echo-Zr5Tk8Hy3"
 V1_SHA1 = hashlib.sha1(V1_PASSWORD.encode()).hexdigest()  # noqa: S324 - what v1 is sent
-ECHOED = {"api key": API_KEY, "v1 password": V1_PASSWORD, "v1 password sha1": V1_SHA1}
+V1_BASIC = base64.b64encode(f"{V1_USER}:{V1_SHA1}".encode()).decode()
+ECHOED = {
+    "api key": API_KEY,
+    "v1 password": V1_PASSWORD,
+    "v1 password sha1": V1_SHA1,
+    "v1 basic credentials": V1_BASIC,
+}
 
 
 def echo_page(secret: str, before: int) -> bytes:

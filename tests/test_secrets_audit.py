@@ -1,10 +1,17 @@
-"""Secrets audit: every command, at DEBUG, against failing feeds and failing targets, and with
-invalid configurations; no output and no byte of the state folder holds a secret.
+"""Secrets audit: every command, at DEBUG, against failing feeds (one of them a proxy's page
+echoing the request path, the key in it), failing targets, and invalid configurations; no
+output, no error excerpt, no `state show` line and no byte of the state folder (the database,
+its -wal, read as bytes while the daemon runs and after) holds a secret or any part of one
+that a clip could leave.
 
-The secrets are distinctive strings, so a hit is never a coincidence: the Trakt API key, the
-v1 password and its SHA1 (what v1 is sent) and the Basic credentials built from it, and every
-token, password and header value in the target URLs. Targets are json:// and mailto:// on
-127.0.0.1 only: nothing here may reach a real service.
+The secrets are one table, `SECRETS`, a row per kind: the Trakt API key, the v1 password with
+the forms it travels in (its SHA1, what v1 is sent, and the Basic credentials built from it),
+and every token, password and header value in the target URLs. A secret of the next API (a
+client secret, an access or refresh token) is one more row, plus its place in the
+configuration. Each value is distinctive, so a hit is never a coincidence: the audit looks for
+the first `MIN_SECRET_LENGTH` characters of every form, which is every prefix at least that
+long. Targets are json:// and mailto:// on 127.0.0.1 only: nothing here may reach a real
+service.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import WATCHERD, JsonReceiver, Mailbox, clean_env, watcherd
+from watcherd.redact import MIN_SECRET_LENGTH
 from watcherd.simulator import FakeTraktV1, Fault, movie
 
 pytestmark = pytest.mark.e2e
@@ -37,24 +45,63 @@ HEADER_TOKEN = "hdrTOKEN-audit-Lp3Mn6"
 STUCK_TOKEN = "stuckTOKEN-audit-Qe4Rw7"
 MAIL_PASSWORD = "mailPASS-audit-Fg2Hj9"
 BAD_SCHEME_TOKEN = "schemeTOKEN-audit-Ty7Ui0"
-SECRETS = {
-    "api key": API_KEY,
-    "v1 password": V1_PASSWORD,
-    "v1 password sha1": V1_PASSWORD_SHA1,
-    "v1 basic credentials": V1_BASIC,
-    "hook password": HOOK_PASSWORD,
-    "hook token": HOOK_TOKEN,
-    "hook header token": HEADER_TOKEN,
-    "stuck token": STUCK_TOKEN,
-    "mail password": MAIL_PASSWORD,
-    "bad scheme token": BAD_SCHEME_TOKEN,
-}
+
+
+@dataclass(frozen=True)
+class Secret:
+    """One kind of secret watcherd holds: a distinctive fake value and the forms it travels in.
+
+    `stored` is True for a secret the state file keeps by design (v2's tokens); it must still
+    never be printed.
+    """
+
+    kind: str
+    value: str
+    travels_as: tuple[str, ...] = ()
+    stored: bool = False
+
+    def forms(self) -> dict[str, str]:
+        return {self.kind: self.value} | {
+            f"{self.kind} as {i}": form for i, form in enumerate(self.travels_as, 1)
+        }
+
+
+SECRETS = [
+    Secret("v1 api key", API_KEY),
+    Secret("v1 password", V1_PASSWORD, travels_as=(V1_PASSWORD_SHA1, V1_BASIC)),
+    Secret("target password in a URL's userinfo (json://)", HOOK_PASSWORD),
+    Secret("target token in a URL path (json://)", HOOK_TOKEN),
+    Secret("target header value in a URL query (json://)", HEADER_TOKEN),
+    Secret("target token of a target that hangs", STUCK_TOKEN),
+    Secret("target password of an SMTP server (mailto://)", MAIL_PASSWORD),
+    Secret("token in a URL Apprise cannot use", BAD_SCHEME_TOKEN),
+]
+
+
+def heads(printed: bool = True) -> dict[str, str]:
+    """What must never appear: the first MIN_SECRET_LENGTH characters of every form of every
+    secret (present whenever any longer prefix, the whole secret included, is), by name.
+    With `printed` False, what must not be stored either (secrets stored by design left out)."""
+    return {
+        name: form[:MIN_SECRET_LENGTH]
+        for secret in SECRETS
+        if printed or not secret.stored
+        for name, form in secret.forms().items()
+    }
+
+
+# A proxy's error page, answered with HTTP 200, echoing the request path and the credentials:
+# the key starts 37 characters in, so the 60-character excerpt cuts it after 22 (the issue's
+# case), and the Basic credentials follow, past the clip.
+ECHO_PAGE = (
+    f"<html><body>Hello /user/watched.json/{API_KEY}/dave Authorization: Basic {V1_BASIC}"
+    "</body></html>"
+).encode()
 FEED_FAULTS = {
     "alice": Fault(500),
     "bob": Fault(401, b'{"status":"failure","error":"invalid api key"}'),
     "carol": Fault(200, b"[]", delay=5),  # past the 1 s feed timeout
 }
-HTML = b"<!DOCTYPE html><html><head><title>Trakt is down</title></head><body>oops</body></html>"
 USERS = ("alice", "bob", "carol", "dave", "erin")
 
 
@@ -72,10 +119,18 @@ class Run:
 
 
 def leaks(text: str | bytes) -> list[str]:
-    """The names of the secrets found in `text`."""
+    """The names of the secrets of which `text` holds any part a clip could leave (a prefix of
+    at least MIN_SECRET_LENGTH characters). Bytes are a stored file: secrets stored by design
+    are not looked for there."""
     if isinstance(text, bytes):
-        return [name for name, value in SECRETS.items() if value.encode() in text]
-    return [name for name, value in SECRETS.items() if value in text]
+        return [name for name, head in heads(printed=False).items() if head.encode() in text]
+    return [name for name, head in heads().items() if head in text]
+
+
+def test_every_secret_of_the_audit_is_distinct_and_long_enough_to_be_masked_anywhere() -> None:
+    forms = [form for secret in SECRETS for form in secret.forms().values()]
+    assert all(len(form) >= MIN_SECRET_LENGTH for form in forms)
+    assert len({form[:MIN_SECRET_LENGTH] for form in forms}) == len(forms)
 
 
 def state_folder_bytes(folder: Path) -> dict[str, bytes]:
@@ -174,7 +229,7 @@ def test_no_command_prints_or_stores_a_secret_at_debug_with_failing_feeds_and_ta
         secret_trakt.add(user, movie(f"Film of {user}", 2001, T0))
     for user, fault in FEED_FAULTS.items():
         secret_trakt.fail_always(user, fault)
-    secret_trakt.set_raw("dave", HTML)
+    secret_trakt.set_raw("dave", ECHO_PAGE)
     config = tmp_path / "watcherd.toml"
     config.write_text(
         config_text(secret_trakt.base_url, hook.port, stuck.port, mailbox.port), encoding="utf-8"
@@ -225,7 +280,9 @@ def test_no_command_prints_or_stores_a_secret_at_debug_with_failing_feeds_and_ta
     assert "feed of alice not read: feed unavailable (HTTP 500" in once
     assert "feed of bob not read: the Trakt API key was refused (HTTP 401" in once
     assert "feed of carol not read: feed timed out" in once
-    assert "feed of dave not read: feed is not JSON" in once
+    assert (
+        "feed of dave not read: feed is not JSON: '<html><body>Hello /user/watched.json/***" in once
+    )
     assert "delivery of erin's item to hook failed" in once
     assert "delivery of erin's item to stuck failed" in once
     assert "kept for the next run" in once
@@ -240,6 +297,62 @@ def test_no_command_prints_or_stores_a_secret_at_debug_with_failing_feeds_and_ta
     assert b"Film of erin" in after_commands["state.db"]
     assert hook.attempts >= 3  # run, once, test-notify, test-notify --target
     assert stuck.attempts >= 2
+
+
+def test_feed_echoing_the_key_leaves_no_part_of_it_in_the_log_state_show_or_state_file(
+    tmp_path: Path, secret_trakt: FakeTraktV1, receiver: JsonReceiver
+) -> None:
+    secret_trakt.set_raw("dave", ECHO_PAGE)
+    config = tmp_path / "watcherd.toml"
+    config.write_text(
+        "\n".join(
+            [
+                'state_file = "state/state.db"',
+                "[trakt]",
+                f'base_url = "{secret_trakt.base_url}"',
+                f'api_key = "{API_KEY}"',
+                f'username = "{V1_USER}"',
+                f'password = "{V1_PASSWORD}"',
+                "timeout = 2",
+                "[schedule]",
+                "interval = 1",
+                "jitter = 0",
+                "[[targets]]",
+                'name = "hook"',
+                f'url = "{receiver.url(token=HOOK_TOKEN)}"',
+                "[[users]]",
+                'username = "dave"',
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    state = tmp_path / "state"
+
+    run, while_running = run_daemon_briefly(
+        config,
+        lambda: secret_trakt.requests_for("dave") >= 2 and (state / "state.db-wal").exists(),
+        state,
+    )
+    once = watcherd("once", "--log-level", "DEBUG", config=config)
+    shown = watcherd("state", "show", "--log-level", "DEBUG", config=config)
+    stored = state_folder_bytes(state)
+
+    excerpt = "feed is not JSON: '<html><body>Hello /user/watched.json/***"
+    assert once.returncode == 1, once.stderr
+    assert f"feed of dave not read: {excerpt}" in once.stderr
+    assert excerpt in run.result.stderr
+    assert shown.returncode == 0, shown.stderr
+    assert excerpt in shown.stdout  # the last poll's error, as stored
+    assert any(b"feed is not JSON" in content for content in stored.values())  # not vacuous
+    for name, output in {
+        "run": run.output,
+        "once": once.stdout + once.stderr,
+        "state show": shown.stdout + shown.stderr,
+    }.items():
+        assert leaks(output) == [], (name, output)
+    for name, content in {**while_running, **stored}.items():
+        assert leaks(content) == [], name
 
 
 def invalid(text: str, old: str, new: str) -> str:

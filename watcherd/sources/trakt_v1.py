@@ -8,6 +8,7 @@ clipped and before it leaves this module.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -85,7 +86,9 @@ class TraktV1Source:
             username, password = auth
             digest = hashlib.sha1(password.encode()).hexdigest()  # noqa: S324 - v1's protocol
             self._session.auth = (username, digest)
-            secrets += [password, digest]
+            # A proxy's page may echo the request's headers: the Basic credentials too.
+            basic = base64.b64encode(f"{username}:{digest}".encode()).decode()
+            secrets += [password, digest, basic]
         self._redact = Redactor(secrets)
         retry = Retry(
             total=retries,
