@@ -14,7 +14,8 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message as EmailMessage
@@ -232,3 +233,21 @@ def start_daemon(config: Path, env: dict[str, str] | None = None) -> Daemon:
         env=env or clean_env(),
     )
     return Daemon(process)
+
+
+# -- awaiting a condition --------------------------------------------------------------------
+
+
+def await_condition(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Wait until `condition()` holds, asking every 50 ms.
+
+    Given a condition another thread or process makes true (a delivery arrived, a poll was
+    served), `what` it stands for, and a `timeout` in seconds. Returns once it holds. Raises
+    (fails the test, naming `what`) when `timeout` passes first. Timeouts are generous: they
+    bound a broken run, never a slow one, so a loaded machine cannot fail a test that works.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(0.05)

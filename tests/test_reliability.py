@@ -25,8 +25,10 @@ import pytest
 import responses
 from apprise.plugins.discord import NotifyDiscord
 
+from tests.clock_shift import shifted_watcherd
 from tests.conftest import (
     JsonReceiver,
+    await_condition,
     clean_env,
     start_daemon,
     watcherd,
@@ -44,6 +46,7 @@ from watcherd.worker import UserPlan, Worker
 
 T0 = 1_700_000_000
 SHORT_TIMEOUTS = "?cto=1&rto=1"  # Apprise's connect and read timeouts, in seconds
+HANG_BOUND = 90  # seconds a `once` facing a target that hangs for 600 s may take (suite: 120)
 
 DISCORD_ID = "1234567890"
 DISCORD_TOKEN = "RATElimitTOKEN-0a1b2c3d"
@@ -52,15 +55,6 @@ DISCORD_ENDPOINT = f"https://discord.com/api/webhooks/{DISCORD_ID}/{DISCORD_TOKE
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll `condition` until it holds, or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def once(config: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -112,13 +106,12 @@ def test_hanging_target_holds_back_neither_the_other_target_nor_other_users_past
     baseline(config)
     for user in ("alice", "bob"):
         trakt.add(user, movie(f"First {user}", 2001, T0 + 10), movie(f"Then {user}", 2002, T0 + 20))
-    slow.hang = 120.0  # far past the 1 s read timeout and the test's own bound
+    # Far past the 1 s read timeout and past the time `once` is given below: a `once` that
+    # waited for the target's answer would be cut off, however fast or slow the machine.
+    slow.hang = 600.0
 
-    started = time.monotonic()
-    result = once(config)
-    elapsed = time.monotonic() - started
+    result = watcherd("once", config=config, timeout=HANG_BOUND)
 
-    assert elapsed < 20, f"once took {elapsed:.1f}s"
     assert result.returncode == 1, result.stderr
     assert sorted(fast.titles()) == sorted(
         f"{user} checked in: {title} {user} ({year})"
@@ -242,7 +235,8 @@ def test_daemon_waits_out_one_target_s_backoff_while_the_other_receives_each_new
     down, up = receiver, receiver2
     trakt.add("alice", movie("Old", 1999, T0))
     config = write_config(tmp_path, trakt, {"down": down.url(), "up": up.url()}, ["alice"])
-    env = clean_env(WATCHERD_DELIVERY__RETRY_INITIAL="60", WATCHERD_DELIVERY__RETRY_MAX="600")
+    # A backoff far longer than the test may wait, so no second attempt falls inside it.
+    env = clean_env(WATCHERD_DELIVERY__RETRY_INITIAL="1h", WATCHERD_DELIVERY__RETRY_MAX="2h")
     baseline(config, env)
     down.refuse = 503
     trakt.add("alice", movie("Film 1", 2001, T0 + 1))
@@ -251,44 +245,49 @@ def test_daemon_waits_out_one_target_s_backoff_while_the_other_receives_each_new
 
     daemon = start_daemon(config, env)
     daemons.append(daemon.process)
-    arrived = up.wait_for(3, timeout=20)
+    arrived = up.wait_for(3, timeout=90)
     code, _out, err = daemon.stop()
 
     assert arrived, err
     assert code == 0, err
     assert up.titles() == [f"alice checked in: Film {n} ({2000 + n})" for n in (1, 2, 3)]
-    assert down.attempts == 1, err  # tried once, then left alone for its 60 s backoff
+    assert down.attempts == 1, err  # tried once, then left alone for its 1 h backoff
     assert [row.target for row in pending_rows(tmp_path / "state.db")] == ["down"] * 3
     assert_no_traceback(err)
+
+
+MAX_AGE = "2h"
+LATER = 3 * 3600.0  # how far ahead the second run's clock is: past MAX_AGE, by an hour
 
 
 def test_delivery_older_than_max_age_is_given_up_logged_and_listed_as_expired_never_sent(
     tmp_path: Path, trakt: FakeTraktV1, receiver: JsonReceiver
 ) -> None:
+    # Ages come from clocks, not from waiting: the second run's clock is three hours ahead
+    # (tests/clock_shift.py), so the first run's pending delivery is past `max_age` there
+    # while the fresh one that run queues is minutes old at most, however slow the machine.
     trakt.add("alice", movie("Old", 1999, T0))
     config = write_config(tmp_path, trakt, {"r": receiver.url()}, ["alice"])
-    env = clean_env(WATCHERD_DELIVERY__MAX_AGE="1s")
+    env = clean_env(WATCHERD_DELIVERY__MAX_AGE=MAX_AGE)
     baseline(config, env)
     trakt.add("alice", movie("Stale", 2001, T0 + 10))
     receiver.refuse = 503
     kept = once(config, env)
-    queued_by = time.time()
     assert kept.returncode == 1, kept.stderr
     assert [row.message.title for row in pending_rows(tmp_path / "state.db")] == [
         "alice checked in: Stale (2001)"
     ]
 
-    wait_until(lambda: time.time() > queued_by + 1.2, 10, "the pending delivery to age past 1s")
     trakt.add("alice", movie("Fresh", 2002, T0 + 20))
     receiver.refuse = 0
-    result = once(config, env)
+    result = shifted_watcherd(LATER, "once", "--config", str(config), env=env)
 
     # Giving up is a failure at run time: cron sees exit 1 and the reason on stderr.
     assert result.returncode == 1, result.stderr
     assert "1 delivery given up after delivery.max_age" in result.stderr
     assert receiver.titles() == ["alice checked in: Fresh (2002)"]
     assert (
-        "gave up on alice's item for r after 1.0s and 1 attempt(s): alice checked in: Stale (2001)"
+        "gave up on alice's item for r after 2h and 1 attempt(s): alice checked in: Stale (2001)"
         in result.stderr
     )
     assert pending_rows(tmp_path / "state.db") == []
@@ -380,7 +379,7 @@ def test_second_watcherd_on_a_state_file_in_use_is_refused_and_the_first_goes_on
     config = write_config(tmp_path, trakt, {"r": receiver.url()}, ["alice"])
     daemon = start_daemon(config)
     daemons.append(daemon.process)
-    wait_until(lambda: trakt.requests_for("alice") >= 1, 20, "the first daemon's first poll")
+    await_condition(lambda: trakt.requests_for("alice") >= 1, "the first daemon's first poll")
 
     second = watcherd(command, config=config, timeout=30)
 
@@ -390,7 +389,7 @@ def test_second_watcherd_on_a_state_file_in_use_is_refused_and_the_first_goes_on
         f"watcherd: state file {tmp_path / 'state.db'} is in use by another watcherd; stop it first"
     ]
     trakt.add("alice", movie("New", 2011, T0 + 10))
-    assert receiver.wait_for(1, timeout=15), "the first daemon stopped delivering"
+    assert receiver.wait_for(1, timeout=60), "the first daemon stopped delivering"
     code, _out, err = daemon.stop()
     assert code == 0, err
     assert receiver.titles() == ["alice checked in: New (2011)"]
@@ -469,7 +468,7 @@ def test_full_disk_in_the_daemon_makes_run_stop_and_exit_1_and_nothing_is_half_r
     trakt.add("alice", *(movie(f"Film {n}", 2000, T0 + n) for n in range(100)))
     config = write_config(tmp_path, trakt, {"r": receiver.url()}, ["alice"])
     # Should run not stop by itself, this interrupts it (and the test then fails on the code).
-    safety = threading.Timer(30, signal.raise_signal, args=(signal.SIGINT,))
+    safety = threading.Timer(90, signal.raise_signal, args=(signal.SIGINT,))
     safety.start()
     try:
         code = cli.main(["run", "--config", str(config)])

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import API_KEY
+from tests.servers import serve_in_own_process
 from watcherd import __version__, logs
 from watcherd.errors import FeedError
 from watcherd.model import MediaType
@@ -431,70 +432,36 @@ def test_configured_logging_never_prints_the_key_of_a_retried_failure(
     assert API_KEY not in output
 
 
-class _SlowBody(BaseHTTPRequestHandler):
-    """Promises a 100,000-byte body and sends 50 bytes of it at once; then, with `trickle`, a
-    byte every 50 ms (each within the read timeout), else nothing more."""
-
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    stop = threading.Event()
-    trickle = False
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "100000")
-        self.end_headers()
-        try:
-            self.wfile.write(b"[" + b" " * 49)
-            self.wfile.flush()
-            while self.trickle and not self.stop.wait(0.05):
-                self.wfile.write(b" ")
-                self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            return
-        self.stop.wait(30)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def slow_body() -> Iterator[tuple[str, type[_SlowBody]]]:
-    """A loopback server whose body never completes: (its URL, its handler class)."""
-
-    class handler(_SlowBody):  # noqa: N801 - a fresh class per test, so flags don't leak
-        stop = threading.Event()
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    handler.stop.set()
-    server.shutdown()
-    server.server_close()
+# The slow server runs in its own process: in this one, a busy machine could starve its thread
+# past the read timeout, and the test would see a timeout instead of the total deadline.
+TRICKLE = 0.02  # seconds between two bytes of the trickling body
+TRICKLE_TIMEOUT = 1.0  # the source's read timeout: 50 trickle steps, a margin no load breaks
 
 
 def test_body_trickling_in_within_each_read_timeout_is_given_up_after_a_total_deadline(
-    make_source: MakeSource, slow_body: tuple[str, type[_SlowBody]]
+    make_source: MakeSource,
 ) -> None:
-    url, handler = slow_body
-    handler.trickle = True
-    source = make_source(url, timeout=0.25)
-    started = time.monotonic()
-    with pytest.raises(FeedError, match="too slow to arrive") as caught:
-        source.fetch("alice")
-    # 4 read timeouts' worth, not 100,000 bytes x 50 ms.
-    assert time.monotonic() - started < 30
+    # Each byte comes 50 times faster than the read timeout, so no single read times out; the
+    # whole body would take 100,000 x 20 ms (over half an hour), far past the deadline of
+    # BODY_DEADLINE_FACTOR read timeouts (4 s).
+    with serve_in_own_process("slow-body", "--trickle", str(TRICKLE)) as url:
+        source = make_source(url, timeout=TRICKLE_TIMEOUT)
+        started = time.monotonic()
+        with pytest.raises(FeedError, match="too slow to arrive") as caught:
+            source.fetch("alice")
+        elapsed = time.monotonic() - started
+    # Not before the deadline: load can only make this later.
+    assert elapsed >= trakt_v1.BODY_DEADLINE_FACTOR * TRICKLE_TIMEOUT
     assert not caught.value.permanent
     assert API_KEY not in str(caught.value)
 
 
 def test_body_stalling_midway_is_a_timeout_feed_error_not_a_traceback(
-    make_source: MakeSource, slow_body: tuple[str, type[_SlowBody]]
+    make_source: MakeSource,
 ) -> None:
-    url, _ = slow_body
-    source = make_source(url, timeout=0.3)
-    with pytest.raises(FeedError, match=r"timed out after 0\.3s") as caught:
-        source.fetch("alice")
+    with serve_in_own_process("slow-body") as url:
+        source = make_source(url, timeout=0.3)
+        with pytest.raises(FeedError, match=r"timed out after 0\.3s") as caught:
+            source.fetch("alice")
     assert not caught.value.permanent
     assert API_KEY not in str(caught.value)
