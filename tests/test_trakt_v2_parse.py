@@ -355,7 +355,15 @@ CASES = [
         id="403-cloudflare",
     ),
     pytest.param(
-        Case(429, TraktV2Error, Kind.BLOCKED, TRANSIENT, "(HTTP 429, CF-Ray", HTML, CF_PAGE),
+        Case(
+            429,
+            TraktV2Error,
+            Kind.BLOCKED,
+            TRANSIENT,
+            "is limiting requests (HTTP 429, CF-Ray",
+            HTML,
+            CF_PAGE,
+        ),
         id="429-cloudflare",
     ),
     pytest.param(
@@ -370,7 +378,15 @@ CASES = [
         id="502-html-overload",
     ),
     pytest.param(
-        Case(522, TraktV2Error, Kind.BLOCKED, TRANSIENT, "(HTTP 522, CF-Ray", HTML, CF_PAGE),
+        Case(
+            522,
+            TraktV2Error,
+            Kind.BLOCKED,
+            TRANSIENT,
+            "Cloudflare answered (HTTP 522, CF-Ray",
+            HTML,
+            CF_PAGE,
+        ),
         id="522-cloudflare",
     ),
     pytest.param(

@@ -24,7 +24,7 @@ class Kind(StrEnum):
 
     PRIVATE = "private"  # 401 + X-Private-User: log in as an approved friend
     UNKNOWN_USER = "unknown_user"  # 404
-    TOKEN_REFUSED = "token_refused"  # noqa: S105 - a kind, not a secret; 401 without X-Private-User: refresh, then log in again
+    TOKEN_REFUSED = "token_refused"  # noqa: S105 - a kind, not a secret; 401, not private
     ACCOUNT_LOCKED = "account_locked"  # 423
     CLIENT_REFUSED = "client_refused"  # 403 with a JSON body: client_id invalid or unapproved
     BLOCKED = "blocked"  # 403/429/5xx with an HTML body: Cloudflare or an overload
@@ -114,9 +114,9 @@ def raise_for_response(
     detail = _failure_text(body, secrets)
     common = _Common(username, status, ray)
     if (status in (403, 429) or status >= 500) and html:
-        who = "Cloudflare blocked the request" if ray else "Trakt is overloaded"
         raise TraktV2Error(
-            f"{username}: {who} (HTTP {status}{_ray(ray)}); retrying later may help",
+            f"{username}: {_html_cause(status, ray)} (HTTP {status}{_ray(ray)});"
+            " retrying later may help",
             kind=Kind.BLOCKED,
             retry_after=retry_after_seconds(headers),
             **common.fields(),
@@ -244,6 +244,15 @@ def _is_html(headers: Mapping[str, str], body: bytes) -> bool:
     if "html" in headers.get("Content-Type", "").lower():
         return True
     return body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html"))
+
+
+def _html_cause(status: int, ray: str | None) -> str:
+    """What an HTML error page means: Cloudflare's pages carry a CF-Ray."""
+    if status == 403:
+        return "Cloudflare blocked the request" if ray else "a proxy blocked the request"
+    if status == 429:
+        return "Cloudflare is limiting requests" if ray else "a proxy is limiting requests"
+    return "Trakt is overloaded or down, Cloudflare answered" if ray else "Trakt is overloaded"
 
 
 def _true(headers: Mapping[str, str], name: str) -> bool:
