@@ -10,7 +10,7 @@ from collections.abc import Collection, Sequence
 from types import MappingProxyType
 
 from watcherd.detect import UserMemory
-from watcherd.state.outbox import OutboxQueries, trim_expired
+from watcherd.state.outbox import EXPIRED_KEPT_PER_USER, OutboxQueries, trim_expired
 from watcherd.state.records import (
     Delivery,
     ExpiredDelivery,
@@ -194,6 +194,12 @@ class Store(OutboxQueries):
         bound. One transaction; returns the users forgotten.
         """
         stale = [user for user in self.unconfigured(configured) if user.prune_after <= now]
+        overgrown = self.schema_version >= 2 and self._query(
+            "SELECT 1 FROM expired GROUP BY username HAVING count(*) > ? LIMIT 1",
+            (EXPIRED_KEPT_PER_USER,),
+        )
+        if not stale and not overgrown:
+            return []  # nothing to write: a start costs no transaction
         names = [(user.username,) for user in stale]
         with self._transaction("prune users no longer configured") as db:
             for table in ("seen", "outbox", "expired", "users"):
