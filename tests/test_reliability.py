@@ -460,8 +460,8 @@ def test_full_disk_in_the_daemon_makes_run_stop_and_exit_1_and_nothing_is_half_r
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     class FullDiskStore(Store):
-        def __init__(self, path: Path, *, exclusive: bool = True) -> None:
-            super().__init__(path, exclusive=exclusive)
+        def __init__(self, path: Path, **options: Any) -> None:
+            super().__init__(path, **options)
             fill_disk(self)
 
     monkeypatch.setattr(cli, "Store", FullDiskStore)
