@@ -11,6 +11,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from email.header import decode_header, make_header
 from email.message import Message as EmailMessage
 from typing import Any
@@ -273,6 +274,45 @@ def test_json_target_refusing_with_500_raises_delivery_error(receiver: JsonRecei
     assert receiver.received == []
     assert "rcv-S3CRET-777" not in str(caught.value)
     assert not caught.value.permanent
+
+
+@dataclass(frozen=True)
+class _LogEntry:
+    level: str
+    message: str
+
+
+class _Refusal:
+    """What Apprise 2.3+ returns for a refused notification: falsy, with the plugin's log."""
+
+    def __init__(self, warning: str) -> None:
+        self.status = type("Status", (), {"name": "FAILURE"})()
+        self._warning = warning
+
+    def __bool__(self) -> bool:
+        return False
+
+    def logs(self) -> list[_LogEntry]:
+        return [_LogEntry("WARNING", self._warning)]
+
+
+@pytest.mark.parametrize("before", [150, 170, 185, 190, 195], ids=lambda n: f"token-at-{n}")
+def test_refusal_reason_quoting_the_target_url_is_redacted_before_it_is_clipped(
+    monkeypatch: pytest.MonkeyPatch, before: int
+) -> None:
+    token = "rcvTOKEN-S3CRET-7770123456789"
+    url = f"json://127.0.0.1:9/hook/{token}"
+    notifier = Notifier("local", url)
+    warning = "x" * (before - len("json://127.0.0.1:9/hook/")) + f" {url} refused"
+    monkeypatch.setattr(notifier._apprise, "notify", lambda **_: _Refusal(warning))
+
+    with pytest.raises(DeliveryError) as caught:
+        notifier.send(Message("title", "body"))
+
+    reason = str(caught.value).split("did not accept the notification: ", 1)[1]
+    assert len(reason) <= 200
+    assert token[:4] not in reason, reason
+    assert "json://127.0.0.1:9/" in reason
 
 
 # -- mailto:// to a loopback SMTP server -----------------------------------------------------
