@@ -246,6 +246,29 @@ def test_retry_of_what_still_fails_keeps_it_says_so_and_exits_1(
     assert pending_pairs(tmp_path / "state.db") == [("alice", "old")]
 
 
+def test_retry_gives_up_what_is_older_than_max_age_says_so_and_exits_1(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    trakt: FakeTraktV1,
+    receiver: JsonReceiver,
+) -> None:
+    config = configure(tmp_path, trakt, {"r": receiver.url()}, ["alice"])
+    store = Store(tmp_path / "state.db")
+    store.record_poll(
+        "alice", None, remembering(), [queued("r", "a", 1)], now=time.time() - 8 * DAY, outcome="ok"
+    )
+    store.close()
+
+    outcome = watcherd(capsys, "state", "retry", "--config", str(config))
+
+    assert outcome.code == 1
+    assert outcome.out == (
+        "sent 0 pending deliveries, gave up 1 queued longer than delivery.max_age"
+        " (see `watcherd state show`); none still pending\n"
+    )
+    assert receiver.attempts == 0
+
+
 def test_retry_with_nothing_pending_says_so_and_exits_0(
     capsys: pytest.CaptureFixture[str], stranded: Path
 ) -> None:

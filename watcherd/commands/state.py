@@ -126,7 +126,8 @@ def retry(
     backoff: make them due, then run one delivery round as `once` does.
 
     Returns 0 when every one of them went, 1 when some are still pending (kept, retried with
-    backoff as before). Raises ConfigError for a `username` or `target` nobody knows.
+    backoff as before) or were given up (queued longer than `delivery.max_age`). Raises
+    ConfigError for a `username` or `target` nobody knows.
     """
     scope = describe_scope(username, target)
     if not settings.state_file.exists():
@@ -148,10 +149,13 @@ def retry(
         runtime.close()
     line = f"sent {count(report.delivered, 'pending delivery', 'pending deliveries')}{scope}"
     if report.expired:
-        line += f", gave up {report.expired} queued longer than delivery.max_age"
+        line += (
+            f", gave up {report.expired} queued longer than delivery.max_age"
+            " (see `watcherd state show`)"
+        )
     if not left:
         console.say(f"{line}; none still pending")
-        return EXIT_OK
+        return EXIT_FAILED if report.expired else EXIT_OK
     console.say(f"{line}; {len(left)} still pending, kept and retried with backoff")
     configured = {each.name for each in settings.targets}
     for gone in sorted({row.target for row in left} - configured):
