@@ -392,3 +392,11 @@ def test_body_larger_than_the_limit_is_refused(
     with pytest.raises(TraktV2Error, match="larger than") as caught:
         make_source(fake.base_url).fetch("alice")
     assert caught.value.kind is Kind.NETWORK
+
+
+def test_a_hanging_trakt_is_a_transient_timeout(fake: FakeTraktV2, make_source: MakeSource) -> None:
+    fill(fake, "alice", 1)
+    fake.fail_next("alice", Fault(200, b"[]", delay=30))
+    with pytest.raises(TraktV2Error, match=r"timed out after 0\.2s") as caught:
+        make_source(fake.base_url, timeout=0.2).fetch("alice")
+    assert (caught.value.kind, caught.value.permanent) == (Kind.NETWORK, False)

@@ -142,7 +142,8 @@ class FakeTraktV2(LoopbackServer):
             self._users.setdefault(username, _User()).raw = body
 
     def fail_next(self, username: str, *faults: Fault) -> None:
-        """The user's next history requests get these faults, one each."""
+        """The user's next history requests get these faults, one each (after the checks of
+        headers, budget, token and privacy); a fault's `delay` holds the answer back (a hang)."""
         with self._lock:
             self._users.setdefault(username, _User()).faults.extend(faults)
 
@@ -169,19 +170,24 @@ class FakeTraktV2(LoopbackServer):
 
     # -- answering ---------------------------------------------------------------------------
 
-    def _answer(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
+    def _answer(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Fault:
+        """The answer to one request, as a `Fault` (a status, body, headers and delay)."""
         parts = urlsplit(target)
         path = unquote(parts.path).rstrip("/") or "/"
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         lower = {name.lower(): value.strip() for name, value in headers.items()}
         with self._lock:
-            status, payload, extra = self._route(method, path, query, lower, body)
-            self.requests.append(Recorded(method, path, query, headers, status, self.clock()))
-        return status, payload, extra
+            answer = self._route(method, path, query, lower, body)
+            if not isinstance(answer, Fault):
+                answer = Fault(*answer[:2], headers=answer[2])
+            self.requests.append(
+                Recorded(method, path, query, headers, answer.status, self.clock())
+            )
+        return answer
 
     def _route(
         self, method: str, path: str, query: dict[str, str], lower: dict[str, str], body: bytes
-    ) -> Reply:
+    ) -> Reply | Fault:
         now = self.clock()
         refused = self._refuse(path, lower)
         if refused is not None:
@@ -219,7 +225,7 @@ class FakeTraktV2(LoopbackServer):
             )
         return None
 
-    def _get(self, path: str, query: dict[str, str], account: str | None) -> Reply:
+    def _get(self, path: str, query: dict[str, str], account: str | None) -> Reply | Fault:
         segments = path.strip("/").split("/")
         if path == "/users/settings":
             return self._settings(account)
@@ -246,15 +252,14 @@ class FakeTraktV2(LoopbackServer):
             not user.private or account == slug or (account is not None and account in user.friends)
         )
 
-    def _history(self, slug: str, query: dict[str, str], account: str | None) -> Reply:
+    def _history(self, slug: str, query: dict[str, str], account: str | None) -> Reply | Fault:
         user = self._users.get(slug)
         if user is None:
             return 404, b"", JSON
         if not self._visible(slug, user, account):
             return 401, b"", (*JSON, ("X-Private-User", "true"))
         if user.faults:
-            fault = user.faults.popleft()
-            return fault.status, fault.body, fault.headers
+            return user.faults.popleft()
         if user.raw is not None:
             return 200, user.raw, JSON
         items = user.items
@@ -320,8 +325,10 @@ class FakeTraktV2(LoopbackServer):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 headers = dict(self.headers.items())
-                status, payload, extra = fake._answer(method, self.path, headers, body)
-                send(self, status, payload, extra)
+                answer = fake._answer(method, self.path, headers, body)
+                if answer.delay and fake.stopping.wait(answer.delay):
+                    return  # stopped while hanging: no answer, as a dead server
+                send(self, answer.status, answer.body, answer.headers)
 
             def do_GET(self) -> None:
                 self._serve("GET")

@@ -208,7 +208,10 @@ class TraktV2Source:
         except requests.Timeout as exc:
             raise self._network(username, f"timed out after {self._timeout:g}s") from exc
         except requests.ConnectionError as exc:
-            raise self._network(username, f"cannot reach Trakt ({_reason(exc)})") from exc
+            reason = _reason(exc)
+            if reason == "timed out":  # a read timeout, once urllib3 gave up retrying it
+                raise self._network(username, f"timed out after {self._timeout:g}s") from exc
+            raise self._network(username, f"cannot reach Trakt ({reason})") from exc
         except requests.RequestException as exc:
             raise self._network(username, f"request failed ({type(exc).__name__})") from exc
         except urllib3.exceptions.ReadTimeoutError as exc:
