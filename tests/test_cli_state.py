@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import JsonReceiver, write_config
+from tests.conftest import API_KEY, JsonReceiver, write_config
 from tests.state_helpers import DAY, file_bytes, pragma, queued, remembering
 from watcherd.cli import main
 from watcherd.commands.runtime import format_time
+from watcherd.errors import FeedError
 from watcherd.simulator import FakeTraktV1, movie
+from watcherd.sources.trakt_v1 import TraktV1Source
 from watcherd.state import EXPIRED_KEPT_PER_USER, UNCONFIGURED_KEPT_FOR, Store, schema
 
 T0 = 1_700_000_000
@@ -437,3 +439,26 @@ def test_once_forgets_users_removed_over_30_days_ago_and_keeps_the_others(
         assert [s.username for s in reader.statuses()] == ["alice", "dave"]
     finally:
         reader.close()
+
+
+# -- the store's own redaction ----------------------------------------------------------------
+
+
+def test_an_error_quoting_a_secret_is_stored_redacted_even_when_its_source_did_not(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    trakt: FakeTraktV1,
+    receiver: JsonReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def leaky_fetch(self: object, username: str, known: str) -> object:
+        raise FeedError(f"feed is not JSON: '<html>/user/watched.json/{API_KEY}/{username}'")
+
+    monkeypatch.setattr(TraktV1Source, "fetch", leaky_fetch)
+    config = configure(tmp_path, trakt, {"r": receiver.url()}, ["alice"])
+
+    assert watcherd(capsys, "once", "--config", str(config)).code == 1
+
+    stored = b"".join(file_bytes(tmp_path / "state.db").values())
+    assert b"feed is not JSON" in stored
+    assert API_KEY.encode() not in stored
