@@ -14,6 +14,7 @@ from watcherd.notify import build_notifiers
 
 API_KEY = "apikey-PR0BLEM-7c1d"
 TOKEN = "hook-PR0BLEM-2b9e"
+DURATION = "expected seconds or a duration such as '90s', '5m', '1h'"
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "watcherd.example.toml"
 
 
@@ -205,3 +206,72 @@ def test_example_config_loads_once_the_api_key_is_replaced(tmp_path: Path) -> No
 
     assert settings.trakt.api_key.get_secret_value() == API_KEY
     assert [user.username for user in settings.users] == ["justin", "sean"]
+
+
+# -- values echoed in problem lines ----------------------------------------------------------
+
+SHORT_PASSWORD = "movie"  # short on purpose: also a word the problem lines use
+WRONG_KEY_TOKEN = "wrongKEY-h00k-4f2a"  # given nowhere else: only its place can mask it
+WRONG_KEY_URL = f"discord://123456/{WRONG_KEY_TOKEN}"
+
+
+@pytest.mark.parametrize(
+    ("user", "trakt", "expected"),
+    [
+        (
+            'types = ["Movie"]',
+            "",
+            [
+                (
+                    "users[0].types[0]: Input should be 'movie' or 'episode' (got 'Movie');"
+                    " did you mean 'movie'?"
+                )
+            ],
+        ),
+        (
+            f'targets = "{WRONG_KEY_URL}"',
+            "",
+            ["users[0].targets: must be a list ([...]) (got 'discord://***/***')"],
+        ),
+        (
+            "",
+            f'timeout = "{SHORT_PASSWORD}"',
+            [f"trakt.timeout: {DURATION} (got '***')"],
+        ),
+        (
+            f'targets = ["{SHORT_PASSWORD}"]',
+            "",
+            ["users[0].targets: '***' is not a configured target (known: friends, me)"],
+        ),
+    ],
+    ids=[
+        "word-equal-to-password",
+        "url-in-wrong-key",
+        "password-in-wrong-key",
+        "route-is-password",
+    ],
+)
+def test_echoed_value_is_masked_where_it_stands_and_nothing_else_is(
+    tmp_path: Path, user: str, trakt: str, expected: list[str]
+) -> None:
+    text = config_text(
+        user=user, trakt=f'username = "alice"\npassword = "{SHORT_PASSWORD}"\n{trakt}'
+    )
+
+    assert problems_of(tmp_path, text) == expected
+
+
+def test_secret_file_that_does_not_parse_is_named_and_hides_no_other_secret_file(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "credentials"
+    folder.mkdir()
+    (folder / "watcherd_trakt__api_key").write_text(API_KEY, encoding="utf-8")
+    (folder / "watcherd_users").write_text('[{"username": ', encoding="utf-8")
+    path = tmp_path / "watcherd.toml"
+    path.write_text(config_text().replace(f'api_key = "{API_KEY}"\n', ""), encoding="utf-8")
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {}, secrets_dirs=(folder,))
+
+    assert caught.value.problems == [f"{folder / 'watcherd_users'}: users must be valid JSON"]

@@ -5,8 +5,11 @@ exist, actions the feed never uses, and placeholders copied from the example unc
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+# How a problem line quotes a value the user gave (`wording.quoting` masks secrets in it).
+Quote = Callable[[object], str]
 
 # The actions each feed uses (DESIGN.md): v1's `user/watched` and v2's `/users/{id}/history`.
 KNOWN_ACTIONS: Mapping[str, tuple[str, ...]] = {
@@ -19,27 +22,28 @@ EXAMPLE_PLACEHOLDERS: Mapping[tuple[str, str], tuple[str, str]] = {
 }
 
 
-def cross_check(values: Mapping[str, Any]) -> list[str]:
+def cross_check(values: Mapping[str, Any], quote: Quote = repr) -> list[str]:
     """Problems that involve more than one key, one line each.
 
     Args:
         values: the merged file, environment and secret-file values, not yet validated; what
             is not of the expected shape is left to pydantic and skipped here.
+        quote: how to quote a value the user gave in a line.
     """
     targets = _tables(values.get("targets"))
     users = _tables(values.get("users"))
     names = [t["name"] for t in targets.values() if isinstance(t.get("name"), str)]
-    problems = [f"targets: duplicate name {name!r}" for name in _duplicates(names)]
+    problems = [f"targets: duplicate name {quote(name)}" for name in _duplicates(names)]
     usernames = [
         u["username"].lower() for u in users.values() if isinstance(u.get("username"), str)
     ]
-    problems += [f"users: duplicate username {name!r}" for name in _duplicates(usernames)]
+    problems += [f"users: duplicate username {quote(name)}" for name in _duplicates(usernames)]
     api = _table(values.get("trakt")).get("api", "v1")
     for index, user in users.items():
         routed = user.get("targets")
         if names and isinstance(routed, list):
             problems += [
-                f"users[{index}].targets: {target!r} is not a configured target"
+                f"users[{index}].targets: {quote(target)} is not a configured target"
                 f" (known: {', '.join(names)})"
                 for target in routed
                 if isinstance(target, str) and target not in names
@@ -47,7 +51,7 @@ def cross_check(values: Mapping[str, Any]) -> list[str]:
         actions = user.get("actions")
         if isinstance(api, str) and api in KNOWN_ACTIONS and isinstance(actions, list):
             problems += [
-                f"users[{index}].actions: {_unknown_action(action, api)}"
+                f"users[{index}].actions: {_unknown_action(action, api, quote)}"
                 for action in actions
                 if isinstance(action, str) and action not in KNOWN_ACTIONS[api]
             ]
@@ -72,15 +76,15 @@ def close_match(value: str, known: Sequence[str]) -> str | None:
     return by_lower[matches[0]] if matches else None
 
 
-def _unknown_action(action: str, api: str) -> str:
+def _unknown_action(action: str, api: str, quote: Quote) -> str:
     known = KNOWN_ACTIONS[api]
-    line = f"unknown action {action!r} (known: {', '.join(known)}"
+    line = f"unknown action {quote(action)} (known: {', '.join(known)}"
     suggestion = close_match(action, known)
     if suggestion is not None:
         return f"{line}; did you mean {suggestion!r}?)"
     other = [other for other, actions in KNOWN_ACTIONS.items() if action in actions]
     if other:
-        return f"{line}; {action!r} is an action of Trakt API {other[0]})"
+        return f"{line}; {quote(action)} is an action of Trakt API {other[0]})"
     return f"{line})"
 
 

@@ -25,7 +25,7 @@ from watcherd.config.sources import (
     unknown_environment_keys,
 )
 from watcherd.config.sources import secrets_dirs as secrets_dirs_of
-from watcherd.config.wording import describe_validation_error
+from watcherd.config.wording import describe_validation_error, quoting
 from watcherd.errors import ConfigError
 from watcherd.logs import Redactor
 
@@ -87,22 +87,25 @@ def load_settings(
     problems += [f"{key}: unknown key" for key in values if key.startswith("_")]
     values = {key: value for key, value in values.items() if not key.startswith("_")}
 
+    # A secret pasted into the wrong key would be quoted back as the "bad value": each value a
+    # line quotes is masked where it stands, so no line is searched for short secret strings.
+    secrets = given_secrets(values, environ)
+    quote = quoting(secrets)
     settings: Settings | None = None
     try:
         settings = Settings(**values)
     except ValidationError as exc:
-        problems += describe_validation_error(exc)
-    problems += cross_check(values)
+        problems += describe_validation_error(exc, quote)
+    problems += cross_check(values, quote)
     if check_target_urls is not None:
         try:
             check_target_urls(target_urls(values))
         except ConfigError as exc:
-            problems += exc.problems
+            # The notifier's own wording, redacted again in case a URL part slipped through.
+            redact = Redactor(secrets)
+            problems += [redact(line) for line in exc.problems]
     if problems or settings is None:
-        # A secret pasted into the wrong key would be quoted back as the "bad value": redact
-        # every value given for a secret key, wherever else it appears.
-        redact = Redactor(given_secrets(values, environ))
-        raise ConfigError([redact(line) for line in problems])
+        raise ConfigError(problems)
 
     state_file = settings.state_file.expanduser()
     if not state_file.is_absolute():

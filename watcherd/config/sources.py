@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +29,40 @@ _FAILED_FIELD = re.compile(r'field "(\w+)" from source')
 
 
 class _MappingEnvSource(EnvSettingsSource):
-    """pydantic-settings' environment source over a given mapping instead of `os.environ`."""
+    """pydantic-settings' environment source over a given mapping instead of `os.environ`,
+    leaving out the variables of the top-level settings named in `without`."""
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
+    def __init__(self, environ: Mapping[str, str], without: frozenset[str]) -> None:
         self._environ = dict(environ)  # read by `_load_env_vars`, which the base calls
+        self._without = without
         super().__init__(
             Settings, case_sensitive=False, env_prefix=ENV_PREFIX, env_nested_delimiter="__"
         )
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
-        return parse_env_vars(
+        found = parse_env_vars(
             self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
         )
+        return {key: value for key, value in found.items() if _top_level(key) not in self._without}
+
+
+class _SecretFilesSource(NestedSecretsSettingsSource):
+    """pydantic-settings' source of `watcherd_*` secret files in `folders`, leaving out the
+    files of the top-level settings named in `without`."""
+
+    def __init__(self, folders: Sequence[Path], without: frozenset[str]) -> None:
+        self._without = without
+        super().__init__(
+            SecretsSettingsSource(Settings),
+            secrets_dir=list(folders),
+            secrets_dir_missing="ok",
+            secrets_nested_delimiter="__",
+            secrets_prefix=ENV_PREFIX.lower(),
+        )
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        found = super()._load_env_vars()
+        return {key: value for key, value in found.items() if _top_level(key) not in self._without}
 
 
 def environment_values(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
@@ -50,39 +72,54 @@ def environment_values(environ: Mapping[str, str]) -> tuple[dict[str, Any], list
         The values, and one problem line per top-level setting whose value does not parse
         (invalid JSON); the variables of such a setting are left out, so the rest still count.
     """
-    remaining = dict(environ)
-    problems: list[str] = []
-    while True:
-        try:
-            return _MappingEnvSource(remaining)(), problems
-        except SettingsError as exc:
-            field = _failed_field(exc)
-            if field is None:
-                return {}, [*problems, f"environment: {_one_line(str(exc))}"]
-            problems.append(f"{ENV_PREFIX}{field.upper()}: {field} must be valid JSON")
-            remaining = {
-                key: value for key, value in remaining.items() if _top_level(key) != field.upper()
-            }
+    return _parsed(
+        lambda without: _MappingEnvSource(environ, without),
+        lambda field: f"{ENV_PREFIX}{field.upper()}",
+        "environment",
+    )
 
 
 def secret_file_values(folders: Sequence[Path]) -> tuple[dict[str, Any], list[str]]:
     """The settings given by files named `watcherd_<key>` (`__` between levels) in `folders`.
 
-    Later folders win. Returns the values and the problem lines (a file that does not parse).
+    Later folders win. Returns the values and one problem line per file that does not parse,
+    naming it; the other files still count.
     """
-    try:
-        source = NestedSecretsSettingsSource(
-            SecretsSettingsSource(Settings),
-            secrets_dir=list(folders),
-            secrets_dir_missing="ok",
-            secrets_nested_delimiter="__",
-            secrets_prefix="watcherd_",
-        )
-        return source(), []
-    except SettingsError as exc:
-        field = _failed_field(exc)
-        what = f"{field} must be valid JSON" if field else _one_line(str(exc))
-        return {}, [f"a secret file: {what}"]
+
+    def file_of(field: str) -> str:
+        name = f"{ENV_PREFIX.lower()}{field.lower()}"
+        holding = [folder for folder in folders if (folder / name).is_file()]
+        return str(holding[-1] / name) if holding else f"a secret file {name}"
+
+    return _parsed(lambda without: _SecretFilesSource(folders, without), file_of, "secret files")
+
+
+def _parsed(
+    source: Callable[[frozenset[str]], EnvSettingsSource],
+    where: Callable[[str], str],
+    what: str,
+) -> tuple[dict[str, Any], list[str]]:
+    """What `source` gives, leaving out each top-level setting whose value does not parse.
+
+    Args:
+        source: builds the source, given the top-level settings (upper case) to leave out.
+        where: names the variable or file that gave a setting, for the problem line.
+        what: names the whole source, for a problem that is no one setting's.
+
+    Returns:
+        The values, and one problem line per setting left out (or one for the whole source).
+    """
+    without: set[str] = set()
+    problems: list[str] = []
+    while True:
+        try:
+            return source(frozenset(without))(), problems
+        except SettingsError as exc:
+            field = _failed_field(exc)
+            if field is None or field.upper() in without:
+                return {}, [*problems, f"{what}: {_one_line(str(exc))}"]
+            problems.append(f"{where(field)}: {field} must be valid JSON")
+            without.add(field.upper())
 
 
 def secrets_dirs(environ: Mapping[str, str]) -> list[Path]:

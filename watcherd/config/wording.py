@@ -1,18 +1,21 @@
 """Configuration problems in the user's words: one line per problem, naming the key.
 
 pydantic's messages name Python classes and locations; these lines name the TOML key, say what
-it should hold and quote the bad value, unless the key is a secret.
+it should hold and quote the bad value, unless the key is a secret. A quoted value is masked where
+it stands (`quoting`), never the whole line, so a short password cannot mask the words around it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from watcherd.config.checks import close_match
+from watcherd.config.checks import Quote, close_match
 from watcherd.config.models import SECRET_KEYS
+from watcherd.redact import REDACTED, Redactor, masked_url
 
 # pydantic's wording for these names Python classes; say what the file should hold instead.
 _PLAIN_MESSAGES = {
@@ -25,10 +28,33 @@ _PLAIN_MESSAGES = {
 }
 
 
-def describe_validation_error(exc: ValidationError) -> list[str]:
+def quoting(secrets: Iterable[str]) -> Quote:
+    """How a problem line quotes a value the user gave, given every secret the user gave.
+
+    Returns a function of a value to its quoted form: masked whole when it is one of `secrets`,
+    a URL in its privacy form (a target's URL pasted into another key), anything else with
+    the secrets inside it redacted.
+    """
+    given = {secret for secret in secrets if secret}
+    redact = Redactor(given)
+
+    def quote(value: object) -> str:
+        if str(value) in given:
+            return repr(REDACTED)
+        if not isinstance(value, str):
+            return repr(value)
+        if "://" in value:
+            return repr(masked_url(value))
+        return repr(redact(value))
+
+    return quote
+
+
+def describe_validation_error(exc: ValidationError, quote: Quote = repr) -> list[str]:
     """One readable line per pydantic error: the dotted key, the problem, the bad value.
 
-    Values of secret keys are never shown.
+    Given the error and how to quote a value the user gave (`quoting`). Values of secret keys
+    are never shown.
     """
     lines: list[str] = []
     for error in exc.errors(include_url=False):
@@ -47,7 +73,7 @@ def describe_validation_error(exc: ValidationError) -> list[str]:
         if "\n" in message:  # cross-checks report several problems at once
             lines.extend(message.splitlines())
             continue
-        shown = _shown_value(key, error.get("input")) + _hint(error)
+        shown = _shown_value(key, error.get("input"), quote) + _hint(error)
         lines.append(f"{key}: {message}{shown}" if key else f"{message}{shown}")
     return lines
 
@@ -73,14 +99,9 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
     return key
 
 
-def _shown_value(key: str, value: object) -> str:
+def _shown_value(key: str, value: object, quote: Quote) -> str:
     if any(secret in key.rsplit(".", 1)[-1] for secret in SECRET_KEYS):
         return ""
     if isinstance(value, str | int | float | bool) and len(repr(value)) <= 80:
-        return f" (got {value!r})"
+        return f" (got {quote(value)})"
     return ""
-
-
-def one_line(text: str) -> str:
-    """`text` with every run of whitespace, newlines included, made one space."""
-    return " ".join(text.split())
