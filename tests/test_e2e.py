@@ -11,7 +11,7 @@ import re
 import signal
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Callable, Iterator
 from email.header import decode_header, make_header
 from pathlib import Path
@@ -20,8 +20,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import (
+    WATCHERD,
     JsonReceiver,
     Mailbox,
+    await_condition,
     clean_env,
     start_daemon,
     watcherd,
@@ -33,6 +35,9 @@ from watcherd.simulator import FakeTraktV1, Fault, episode, movie
 pytestmark = pytest.mark.e2e
 
 T0 = 1_700_000_000
+# How long a test waits for something another process does. It bounds a broken run, never a
+# slow one: a loaded machine stretches every step, and no test here measures speed.
+WAIT = 60.0
 DRAGON = "alice checked in: The Girl with the Dragon Tattoo (2011)"
 THAD = 'alice scrobbled: Blue Mountain State S03E03 "Thad\'s Back"'
 
@@ -64,15 +69,6 @@ def alice_after_baseline(
     config = write_config(folder, trakt, {"r": receiver.url()}, ["alice"], timeout=timeout)
     baseline(config)
     return config
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll `condition` (something in another process) until it holds or `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.1)
 
 
 def assert_clean_stderr(stderr: str) -> None:
@@ -192,7 +188,7 @@ def test_each_user_reaches_only_their_own_targets_including_email(
 
     result = once(config)
     assert result.returncode == 0, result.stderr
-    assert mailbox.wait_for(1, timeout=10)
+    assert mailbox.wait_for(1, timeout=WAIT)
     assert receiver.titles() == ["alice checked in: Arrival (2016)"]
     assert receiver2.titles() == ["bob checked in: Paddington 2 (2017)"]
     assert len(mailbox.messages) == 1
@@ -358,7 +354,7 @@ def test_kill_9_of_run_with_deliveries_pending_then_once_delivers_them_exactly_o
 
     daemon = start_daemon(config)
     daemons.append(daemon.process)
-    wait_until(lambda: receiver.attempts >= 1, 20, "the daemon's first delivery attempt")
+    await_condition(lambda: receiver.attempts >= 1, "the daemon's first delivery attempt", WAIT)
     daemon.process.kill()
     daemon.process.communicate(timeout=10)
     assert daemon.process.returncode == -signal.SIGKILL
@@ -373,7 +369,7 @@ def test_kill_9_of_run_with_deliveries_pending_then_once_delivers_them_exactly_o
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_run_stopped_by_signal_exits_0_within_10s_after_delivering_what_was_new(
+def test_run_stopped_by_signal_exits_0_after_delivering_what_was_new(
     tmp_path: Path,
     trakt: FakeTraktV1,
     receiver: JsonReceiver,
@@ -389,10 +385,9 @@ def test_run_stopped_by_signal_exits_0_within_10s_after_delivering_what_was_new(
 
     daemon = start_daemon(config)
     daemons.append(daemon.process)
-    assert receiver.wait_for(2, timeout=20), daemon.process.poll()
-    signalled = time.monotonic()
-    code, _out, err = daemon.stop(sig, timeout=10)
-    assert time.monotonic() - signalled < 10
+    assert receiver.wait_for(2, timeout=WAIT), daemon.process.poll()
+    # It must end on the signal itself: it would otherwise run on past this bound.
+    code, _out, err = daemon.stop(sig, timeout=WAIT)
     assert code == 0, err
     assert_clean_stderr(err)
     assert receiver.titles() == [DRAGON, THAD]
@@ -474,23 +469,46 @@ def test_api_key_and_target_token_never_appear_in_any_command_output(
 # -- the demo and the module entry -----------------------------------------------------------
 
 
-def test_demo_prints_every_notification_and_exits_0_within_40s(tmp_path: Path) -> None:
-    started = time.monotonic()
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("watcherd")), "demo"],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        cwd=tmp_path,
-        timeout=40,
-        check=False,
-    )
-    assert time.monotonic() - started < 40
-    assert result.returncode == 0, result.stderr
-    assert "demo finished: 7 of 7" in result.stdout
-    assert result.stdout.count("── ") == 7, result.stdout
-    assert "alice checked in: The Grand Budapest Hotel (2014)" in result.stdout
-    assert_clean_stderr(result.stderr)
+def test_demo_prints_every_notification_then_its_end_line_and_exits_0(tmp_path: Path) -> None:
+    # The demo ends by itself when its story is told; the test awaits the line that says so,
+    # not a fixed window, and the bound below only stops a demo that never ends.
+    with (tmp_path / "stderr.txt").open("w+", encoding="utf-8") as stderr:
+        demo = subprocess.Popen(
+            [WATCHERD, "demo"],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=clean_env(),
+            cwd=tmp_path,
+        )
+        lines: list[str] = []
+
+        def read_lines() -> None:
+            for line in demo.stdout or ():
+                lines.append(line)
+
+        reader = threading.Thread(target=read_lines, daemon=True)
+        reader.start()
+        try:
+            await_condition(
+                lambda: any(line.startswith("demo finished:") for line in list(lines)),
+                "the demo's end line",
+                timeout=90,
+            )
+            demo.wait(timeout=20)
+        finally:
+            if demo.poll() is None:
+                demo.kill()
+                demo.wait()
+            reader.join(timeout=20)
+        stderr.seek(0)
+        err = stderr.read()
+    stdout = "".join(lines)
+    assert demo.returncode == 0, err
+    assert "demo finished: 7 of 7" in stdout
+    assert stdout.count("── ") == 7, stdout
+    assert "alice checked in: The Grand Budapest Hotel (2014)" in stdout
+    assert_clean_stderr(err)
 
 
 def test_python_m_watcherd_version_prints_the_version() -> None:
