@@ -24,6 +24,7 @@ from watcherd.sources.trakt_v2_errors import (
     retry_after_seconds,
 )
 from watcherd.sources.trakt_v2_parse import (
+    HistoryReader,
     Pagination,
     decode_page,
     item_identity,
@@ -514,3 +515,27 @@ def test_secrets_echoed_in_a_body_are_redacted_before_clipping(status: int, body
         message = str(caught.value)
     assert "***" in message
     assert CLIENT_ID[:6] not in message
+
+
+# -- reading several pages ----------------------------------------------------------------
+
+
+def test_reader_keeps_an_item_read_twice_once_and_stops_at_the_cap() -> None:
+    reader = HistoryReader("alice", max_items=5)
+    first = [movie_item(id=n) for n in (9, 8, 7)]
+    assert reader.add(first) == 3
+    assert reader.add([movie_item(id=n) for n in (8, 7, 6, 5, 4, 3)]) == 2  # 8, 7 again
+    assert reader.full
+    assert not reader.reached(lambda identity: identity == "v2:1")
+    assert reader.reached(lambda identity: identity == "v2:3")  # on the page, beyond the cap
+    page = reader.page(window_size=5, fingerprint="f")
+    assert [e.identity for e in page.events] == ["v2:9", "v2:8", "v2:7", "v2:6", "v2:5"]
+    assert (page.raw_count, page.window_size, page.fingerprint) == (5, 5, "f")
+
+
+def test_reader_names_only_the_first_twenty_problems_and_counts_the_rest() -> None:
+    reader = HistoryReader("alice", max_items=1000)
+    reader.add([movie_item(id=n, type="show") for n in range(1, 31)])
+    problems = reader.page(window_size=1000, fingerprint="").problems
+    assert len(problems) == 21
+    assert problems[-1] == "alice: 10 more items skipped"

@@ -29,16 +29,15 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from watcherd import __version__
-from watcherd.model import FeedPage, WatchEvent
+from watcherd.model import FeedPage
 from watcherd.sources.trakt_v2_errors import Kind, TraktV2Error, not_a_feed, raise_for_response
-from watcherd.sources.trakt_v2_parse import Pagination, decode_page, item_identity, parse_page
+from watcherd.sources.trakt_v2_parse import HistoryReader, Pagination, decode_page
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # a 250-item page is ~250 KB; anything near this is not a feed
 BODY_DEADLINE_FACTOR = 4  # the whole body must arrive within this many read timeouts
 MAX_LIMIT = 250  # Trakt clamps `limit` here
-MAX_PROBLEMS = 20  # a hostile body can hold millions of bad items: name a few, count the rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +147,7 @@ class TraktV2Source:
         digest = fingerprint(first.body)
         if known_fingerprint and digest == known_fingerprint:
             return FeedPage(events=(), fingerprint=digest, unchanged=True)
-        reader = _Reader(username, self._max_items)
+        reader = HistoryReader(username, self._max_items)
         items = self._items(first, reader)
         reader.add(items)
         if known is None:
@@ -178,7 +177,7 @@ class TraktV2Source:
     def close(self) -> None:
         self._session.close()
 
-    def _items(self, response: _Response, reader: _Reader) -> list[Any]:
+    def _items(self, response: _Response, reader: HistoryReader) -> list[Any]:
         items, problem = decode_page(response.body)
         if items is None:
             raise not_a_feed(response.username, response.body, response.secrets)
@@ -233,64 +232,6 @@ class TraktV2Source:
 
     def _network(self, username: str, what: str) -> TraktV2Error:
         return TraktV2Error(f"{username}: history {what}", kind=Kind.NETWORK, username=username)
-
-
-class _Reader:
-    """Collects the distinct items of successive pages, up to a cap."""
-
-    def __init__(self, username: str, max_items: int) -> None:
-        self._username = username
-        self._max_items = max_items
-        self._events: list[WatchEvent] = []
-        self._problems: list[str] = []
-        self._identities: set[str] = set()
-        self._page_identities: tuple[str, ...] = ()
-        self.raw_count = 0
-
-    @property
-    def full(self) -> bool:
-        return self.raw_count >= self._max_items
-
-    def add(self, items: list[Any]) -> int:
-        """Add a page's items not read before, up to the cap; return how many were new."""
-        self._page_identities = tuple(filter(None, map(item_identity, items)))
-        fresh: list[Any] = []
-        for raw in items:
-            if self.raw_count + len(fresh) >= self._max_items:
-                break
-            identity = item_identity(raw)
-            if identity is not None and identity in self._identities:
-                continue  # the page moved under us, or the first small page came again
-            if identity is not None:
-                self._identities.add(identity)
-            fresh.append(raw)
-        parsed = parse_page(self._username, fresh, first_index=self.raw_count)
-        self.raw_count += len(fresh)
-        self._events.extend(parsed.events)
-        self._problems.extend(parsed.problems)
-        return len(fresh)
-
-    def note(self, problem: str) -> None:
-        """Record a problem of a whole page (undecodable bytes replaced, say)."""
-        self._problems.append(f"{self._username}: {problem}")
-
-    def reached(self, known: Callable[[str], bool]) -> bool:
-        """Whether the last page added holds an item handled before."""
-        return any(known(identity) for identity in self._page_identities)
-
-    def page(self, *, window_size: int, fingerprint: str) -> FeedPage:
-        problems = self._problems[:MAX_PROBLEMS]
-        if len(self._problems) > MAX_PROBLEMS:
-            problems.append(
-                f"{self._username}: {len(self._problems) - MAX_PROBLEMS} more items skipped"
-            )
-        return FeedPage(
-            events=tuple(self._events),
-            problems=tuple(problems),
-            window_size=window_size,
-            raw_count=self.raw_count,
-            fingerprint=fingerprint,
-        )
 
 
 def fingerprint(body: bytes) -> str:

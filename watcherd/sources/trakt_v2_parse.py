@@ -7,19 +7,20 @@ item is skipped with one line naming the user and never hides the others.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from watcherd.model import Episode, MediaType, Movie, WatchEvent
+from watcherd.model import Episode, FeedPage, MediaType, Movie, WatchEvent
 
 PREFIX = "v2:"
 SITE = "https://trakt.tv"
 EXCERPT = 60
 MAX_ID = 2**63 - 1  # ids are 64-bit; a larger number is not Trakt's
 MAX_NUMBER = 10**6  # years, seasons, episode numbers: beyond this a number would flood a message
+MAX_PROBLEMS = 20  # a hostile body can hold millions of bad items: name a few, count the rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,3 +238,63 @@ def _header_int(headers: Mapping[str, str], name: str) -> int | None:
 def _clip(text: str) -> str:
     printable = "".join(ch if ch.isprintable() else "?" for ch in text)
     return printable if len(printable) <= EXCERPT else printable[: EXCERPT - 1] + "…"
+
+
+class HistoryReader:
+    """Collects the distinct items of successive history pages, up to a cap, into one
+    `FeedPage`: an item read twice (the pages moved, or a first small page came again) is
+    kept once."""
+
+    def __init__(self, username: str, max_items: int) -> None:
+        self._username = username
+        self._max_items = max_items
+        self._events: list[WatchEvent] = []
+        self._problems: list[str] = []
+        self._identities: set[str] = set()
+        self._page_identities: tuple[str, ...] = ()
+        self.raw_count = 0
+
+    @property
+    def full(self) -> bool:
+        return self.raw_count >= self._max_items
+
+    def add(self, items: list[Any]) -> int:
+        """Add a page's items not read before, up to the cap; return how many were new."""
+        self._page_identities = tuple(filter(None, map(item_identity, items)))
+        fresh: list[Any] = []
+        for raw in items:
+            if self.raw_count + len(fresh) >= self._max_items:
+                break
+            identity = item_identity(raw)
+            if identity is not None and identity in self._identities:
+                continue  # the page moved under us, or the first small page came again
+            if identity is not None:
+                self._identities.add(identity)
+            fresh.append(raw)
+        parsed = parse_page(self._username, fresh, first_index=self.raw_count)
+        self.raw_count += len(fresh)
+        self._events.extend(parsed.events)
+        self._problems.extend(parsed.problems)
+        return len(fresh)
+
+    def note(self, problem: str) -> None:
+        """Record a problem of a whole page (undecodable bytes replaced, say)."""
+        self._problems.append(f"{self._username}: {problem}")
+
+    def reached(self, known: Callable[[str], bool]) -> bool:
+        """Whether the last page added holds an item handled before."""
+        return any(known(identity) for identity in self._page_identities)
+
+    def page(self, *, window_size: int, fingerprint: str) -> FeedPage:
+        problems = self._problems[:MAX_PROBLEMS]
+        if len(self._problems) > MAX_PROBLEMS:
+            problems.append(
+                f"{self._username}: {len(self._problems) - MAX_PROBLEMS} more items skipped"
+            )
+        return FeedPage(
+            events=tuple(self._events),
+            problems=tuple(problems),
+            window_size=window_size,
+            raw_count=self.raw_count,
+            fingerprint=fingerprint,
+        )
