@@ -391,3 +391,12 @@ def test_my_friends_are_listed_and_paged(fake: FakeTraktV2, clock: Clock) -> Non
     assert [f["user"]["username"] for f in second.json()] == ["ann"]
     assert second.headers["X-Pagination-Page-Count"] == "2"
     assert get(fake, "/users/me/friends").status_code == 401
+
+
+def test_scheduled_items_appear_when_their_time_comes(fake: FakeTraktV2, clock: Clock) -> None:
+    fill(fake, "alice", 1)
+    fake.schedule("alice", history_movie("Later", 2020, T0 + 60, history_id=2), after=60)
+    assert [item["id"] for item in get(fake, "/users/alice/history").json()] == [1]
+    clock.now += 60
+    assert [item["id"] for item in get(fake, "/users/alice/history").json()] == [2, 1]
+    assert [item["id"] for item in fake.history("alice")] == [2, 1]

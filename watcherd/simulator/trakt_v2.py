@@ -105,6 +105,7 @@ class FakeTraktV2(LoopbackServer):
         self.requests: list[Recorded] = []
         self._locked: dict[str, str] = {}  # account -> "locked" or "deactivated"
         self._users: dict[str, _User] = {}
+        self._scheduled: list[tuple[float, str, Item]] = []
         self._lock = threading.Lock()
         super().__init__(self._handler_class(), name="fake-trakt-v2", port=port)
 
@@ -123,6 +124,12 @@ class FakeTraktV2(LoopbackServer):
             user = self._users.setdefault(username, _User())
             user.items.extend(items)
             user.items.sort(key=newest_first_key, reverse=True)
+
+    def schedule(self, username: str, item: Item, after: float) -> None:
+        """Make an item appear in a user's history `after` seconds from now (by `clock`)."""
+        with self._lock:
+            self._users.setdefault(username, _User())
+            self._scheduled.append((self.clock() + after, username, item))
 
     def add_user(self, username: str, *, private: bool = False) -> None:
         """Create a user with no history, or change whether an existing one is private."""
@@ -159,6 +166,7 @@ class FakeTraktV2(LoopbackServer):
     def history(self, username: str) -> list[Item]:
         """A user's items, newest first, as served (all pages together)."""
         with self._lock:
+            self._release_scheduled()
             return list(self._users[username].items)
 
     def count(self, path: str | None = None, *, method: str | None = None) -> int:
@@ -247,6 +255,17 @@ class FakeTraktV2(LoopbackServer):
             return 412, b"", JSON
         return None
 
+    def _release_scheduled(self) -> None:
+        now = self.clock()
+        due = [entry for entry in self._scheduled if entry[0] <= now]
+        if not due:
+            return
+        self._scheduled = [entry for entry in self._scheduled if entry[0] > now]
+        for _, username, item in due:
+            user = self._users[username]
+            user.items.append(item)
+            user.items.sort(key=newest_first_key, reverse=True)
+
     def _visible(self, slug: str, user: _User, account: str | None) -> bool:
         return (
             not user.private or account == slug or (account is not None and account in user.friends)
@@ -262,6 +281,7 @@ class FakeTraktV2(LoopbackServer):
             return user.faults.popleft()
         if user.raw is not None:
             return 200, user.raw, JSON
+        self._release_scheduled()
         items = user.items
         bounds = []
         for name in ("start_at", "end_at"):
