@@ -275,3 +275,16 @@ def test_secret_file_that_does_not_parse_is_named_and_hides_no_other_secret_file
         load_settings(path, {}, secrets_dirs=(folder,))
 
     assert caught.value.problems == [f"{folder / 'watcherd_users'}: users must be valid JSON"]
+
+
+def test_value_from_a_secret_file_is_never_quoted_whatever_its_key(tmp_path: Path) -> None:
+    folder = tmp_path / "credentials"
+    folder.mkdir()
+    (folder / "watcherd_schedule__interval").write_text("fileSEKRET-9d8c", encoding="utf-8")
+    path = tmp_path / "watcherd.toml"
+    path.write_text(config_text().replace("interval = 60", ""), encoding="utf-8")
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {}, secrets_dirs=(folder,))
+
+    assert caught.value.problems == [f"schedule.interval: {DURATION} (got '***')"]

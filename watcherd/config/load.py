@@ -89,7 +89,7 @@ def load_settings(
 
     # A secret pasted into the wrong key would be quoted back as the "bad value": each value a
     # line quotes is masked where it stands, so no line is searched for short secret strings.
-    secrets = given_secrets(values, environ)
+    secrets = given_secrets(values, environ, from_files)
     quote = quoting(secrets)
     settings: Settings | None = None
     try:

@@ -162,21 +162,25 @@ def merged(*layers: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def given_secrets(data: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
-    """Every value given for a secret key, in the file or the environment, valid or not."""
+def given_secrets(
+    data: Mapping[str, Any], environ: Mapping[str, str], from_files: Mapping[str, Any]
+) -> list[str]:
+    """Every value given for a secret key, in the file or the environment, valid or not, and
+    every value a secret file gave (kept in one because it is a secret, whatever its key)."""
     found: list[str] = []
 
-    def walk(node: object, key: str) -> None:
+    def walk(node: object, key: str, *, every: bool = False) -> None:
         if isinstance(node, Mapping):
             for child_key, child in node.items():
-                walk(child, str(child_key).lower())
+                walk(child, str(child_key).lower(), every=every)
         elif isinstance(node, list):
             for child in node:
-                walk(child, key)
-        elif isinstance(node, str) and key in SECRET_KEYS:
+                walk(child, key, every=every)
+        elif isinstance(node, str) and (every or key in SECRET_KEYS):
             found.append(node)
 
     walk(data, "")
+    walk(from_files, "", every=True)
     for name, value in environ.items():
         upper = name.upper()
         if not upper.startswith(ENV_PREFIX):
