@@ -650,3 +650,49 @@ def test_identity_differs_when_type_action_watched_or_ids_differ(
 def test_identity_does_not_depend_on_the_user() -> None:
     assert parse_item("justin", SEED_MOVIE).identity == parse_item("alice", SEED_MOVIE).identity
     assert parse_item("alice", SEED_MOVIE).username == "alice"
+
+
+KEY = "SEKRETAPIKEY0123456789abcdef"
+
+
+def whole_key_only(text: str) -> str:
+    """A redactor that knows only the whole key: it proves what `parse_response` hands it."""
+    return text.replace(KEY, "***")
+
+
+@pytest.mark.parametrize(
+    ("lead", "shown"),
+    [
+        ("<html><body>Hello /user/watched.json/", "<html><body>Hello /user/watched.json/***/"),
+        ("\U0001f3ac" * 55, "\U0001f3ac" * 55 + "***/"),
+        ("x" * 58, "x" * 58 + "*"),
+    ],
+    ids=["proxy-echo-of-the-path", "key-across-the-excerpt-byte-window", "mask-cut-by-the-clip"],
+)
+def test_excerpt_is_redacted_before_it_is_clipped(lead: str, shown: str) -> None:
+    payload = f"{lead}{KEY}/justin</body></html>".encode()
+
+    with pytest.raises(FeedError) as caught:
+        parse_response("justin", 200, payload, redact=whole_key_only)
+
+    assert str(caught.value).startswith(f"justin: feed is not JSON: '{shown}")
+    assert KEY[:2] not in str(caught.value).removeprefix("justin: feed is not JSON: '" + lead)
+
+
+@pytest.mark.parametrize(
+    ("status", "payload"),
+    [
+        (401, {"status": "failure", "error": f"invalid api key {KEY}"}),
+        (200, {"status": "failure", "error": "e" * 50 + KEY}),
+        (200, {"echo": KEY}),
+    ],
+    ids=["401-failure-text", "trakt-says", "object-not-list"],
+)
+def test_error_quoting_the_body_is_redacted_before_it_is_clipped(
+    status: int, payload: dict[str, str]
+) -> None:
+    with pytest.raises(FeedError) as caught:
+        parse_response("justin", status, json.dumps(payload).encode(), redact=whole_key_only)
+
+    assert "*" in str(caught.value)
+    assert KEY[:4] not in str(caught.value)
