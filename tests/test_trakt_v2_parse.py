@@ -503,8 +503,9 @@ def test_retry_after_is_whole_seconds_capped(value: str, seconds: float | None) 
         (503, json.dumps({"error": f"bad key {CLIENT_ID}"}).encode()),
         (503, json.dumps({"error": "x" * 50 + CLIENT_ID}).encode()),
         (200, json.dumps({"echo": "y" * 40 + CLIENT_ID}).encode()),
+        (200, b" " * 4090 + CLIENT_ID.encode()),
     ],
-    ids=["whole", "where-the-message-is-clipped", "not-a-feed-excerpt"],
+    ids=["whole", "where-the-message-is-clipped", "not-a-feed-excerpt", "across-a-byte-window"],
 )
 def test_secrets_echoed_in_a_body_are_redacted_before_clipping(status: int, body: bytes) -> None:
     if status == 200:

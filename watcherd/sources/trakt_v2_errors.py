@@ -286,8 +286,10 @@ def _redact(text: str, secrets: Sequence[str]) -> str:
 def _excerpt(body: bytes, secrets: Sequence[str]) -> str:
     if not body.strip():
         return "(empty body)"
-    text = body[:4096].decode("utf-8", errors="replace")
-    return repr(_clip(_redact(" ".join(text.split()), secrets)))
+    # Redacted whole, before any cut: collapsing whitespace can bring a secret from far
+    # into the excerpt, and a secret cut by a byte window would no longer match.
+    text = _redact(body.decode("utf-8", errors="replace"), secrets)
+    return repr(_clip(" ".join(text.split())))
 
 
 def _clip(text: str) -> str:
