@@ -288,3 +288,20 @@ def test_value_from_a_secret_file_is_never_quoted_whatever_its_key(tmp_path: Pat
         load_settings(path, {}, secrets_dirs=(folder,))
 
     assert caught.value.problems == [f"schedule.interval: {DURATION} (got '***')"]
+
+
+def test_secret_file_naming_no_setting_is_reported_like_an_unknown_variable(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "credentials"
+    folder.mkdir()
+    (folder / "watcherd_trakt__api_key").write_text(API_KEY, encoding="utf-8")
+    (folder / "watcherd_api_key").write_text(API_KEY, encoding="utf-8")
+    (folder / "another_service_token").write_text("not ours", encoding="utf-8")
+    path = tmp_path / "watcherd.toml"
+    path.write_text(config_text().replace(f'api_key = "{API_KEY}"\n', ""), encoding="utf-8")
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {}, secrets_dirs=(folder,))
+
+    assert caught.value.problems == [f"{folder / 'watcherd_api_key'}: unknown secret file setting"]

@@ -134,12 +134,26 @@ def secrets_dirs(environ: Mapping[str, str]) -> list[Path]:
 
 def unknown_environment_keys(environ: Mapping[str, str]) -> list[str]:
     """`WATCHERD_*` variables that name no setting, sorted (pydantic-settings ignores them)."""
-    known = {name.upper() for name in Settings.model_fields} | {"CONFIG"}
-    return sorted(
-        key
-        for key in environ
-        if key.upper().startswith(ENV_PREFIX) and _top_level(key) not in known
-    )
+    return sorted(key for key in environ if _names_no_setting(key, also=("CONFIG",)))
+
+
+def unknown_secret_files(folders: Sequence[Path]) -> list[Path]:
+    """`watcherd_*` files in `folders` that name no setting (pydantic-settings ignores them)."""
+    found: list[Path] = []
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            found += sorted(
+                entry
+                for entry in folder.iterdir()
+                if not entry.name.startswith(".") and _names_no_setting(entry.name)
+            )
+    return found
+
+
+def _names_no_setting(name: str, also: tuple[str, ...] = ()) -> bool:
+    """Whether `name` is a `WATCHERD_*` variable or file name whose top level is no setting."""
+    known = {field.upper() for field in Settings.model_fields} | set(also)
+    return name.upper().startswith(ENV_PREFIX) and _top_level(name) not in known
 
 
 def environment_configures(environ: Mapping[str, str]) -> bool:
