@@ -305,3 +305,16 @@ def test_secret_file_naming_no_setting_is_reported_like_an_unknown_variable(
         load_settings(path, {}, secrets_dirs=(folder,))
 
     assert caught.value.problems == [f"{folder / 'watcherd_api_key'}: unknown secret file setting"]
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [{"WATCHERD_TRAKT__API_KEY": ""}, {"WATCHERD_TRAKT": '{"api_key": ""}'}],
+    ids=["variable", "table"],
+)
+def test_empty_api_key_is_refused_in_plain_words(
+    tmp_path: Path, environ: Mapping[str, str]
+) -> None:
+    assert problems_of(tmp_path, config_text(), environ=environ) == [
+        "trakt.api_key: must not be empty"
+    ]

@@ -68,6 +68,8 @@ def describe_validation_error(exc: ValidationError, quote: Quote = repr) -> list
             continue
         if error["type"] in _PLAIN_MESSAGES:
             message = _PLAIN_MESSAGES[error["type"]]
+        if error["type"] == "too_short" and isinstance(error.get("input"), str):
+            message = "must not be empty"  # a secret: pydantic speaks of "items" for these
         if message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
         if "\n" in message:  # cross-checks report several problems at once
