@@ -318,3 +318,14 @@ def test_empty_api_key_is_refused_in_plain_words(
     assert problems_of(tmp_path, config_text(), environ=environ) == [
         "trakt.api_key: must not be empty"
     ]
+
+
+def test_password_without_username_is_reported_with_the_section_s_field_errors(
+    tmp_path: Path,
+) -> None:
+    text = config_text(trakt='password = "hunter2"\ntimeout = "soon"')
+
+    assert problems_of(tmp_path, text) == [
+        f"trakt.timeout: {DURATION} (got 'soon')",
+        "trakt: username and password go together (v1 authentication)",
+    ]

@@ -1,6 +1,7 @@
 """Checks across keys, run on the merged values before and whatever pydantic says of each field,
 so a single run reports every problem: duplicate names, users routed to targets that do not
-exist, actions the feed never uses, and placeholders copied from the example unchanged."""
+exist, actions the feed never uses, a v1 login given half, and placeholders copied from the
+example unchanged."""
 
 from __future__ import annotations
 
@@ -55,6 +56,9 @@ def cross_check(values: Mapping[str, Any], quote: Quote = repr) -> list[str]:
                 for action in actions
                 if isinstance(action, str) and action not in KNOWN_ACTIONS[api]
             ]
+    trakt = _table(values.get("trakt"))
+    if (trakt.get("username") is None) != (trakt.get("password") is None):
+        problems.append("trakt: username and password go together (v1 authentication)")
     return problems + _placeholders(values)
 
 

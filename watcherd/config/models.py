@@ -76,11 +76,8 @@ class TraktSettings(_Section):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
 
-    @model_validator(mode="after")
-    def _both_or_neither(self) -> TraktSettings:
-        if (self.username is None) != (self.password is None):
-            raise ValueError("username and password go together (v1 authentication)")
-        return self
+    # That username and password go together is checked in `checks.py`, where another key's
+    # error in this section cannot hide it.
 
 
 DEFAULT_JITTER = 30.0
