@@ -47,13 +47,20 @@ def problems_of(
     *,
     check_target_urls: object = None,
     environ: Mapping[str, str] | None = None,
+    secret_files: Mapping[str, str] | None = None,
 ) -> list[str]:
+    """The problems of `text`, given also `environ` and secret files (name -> contents) in
+    `folder / "credentials"`."""
     path = folder / "watcherd.toml"
     path.write_text(text, encoding="utf-8")
+    secrets = folder / "credentials"
+    secrets.mkdir()
+    for name, contents in (secret_files or {}).items():
+        (secrets / name).write_text(contents, encoding="utf-8")
     # Passed only when given, so the tests of other checks fail for their own reason alone.
     extra = {} if check_target_urls is None else {"check_target_urls": check_target_urls}
     with pytest.raises(ConfigError) as caught:
-        load_settings(path, environ or {}, secrets_dirs=(), **extra)  # type: ignore[arg-type]
+        load_settings(path, environ or {}, secrets_dirs=(secrets,), **extra)  # type: ignore[arg-type]
     return caught.value.problems
 
 
@@ -264,47 +271,41 @@ def test_echoed_value_is_masked_where_it_stands_and_nothing_else_is(
 def test_secret_file_that_does_not_parse_is_named_and_hides_no_other_secret_file(
     tmp_path: Path,
 ) -> None:
-    folder = tmp_path / "credentials"
-    folder.mkdir()
-    (folder / "watcherd_trakt__api_key").write_text(API_KEY, encoding="utf-8")
-    (folder / "watcherd_users").write_text('[{"username": ', encoding="utf-8")
-    path = tmp_path / "watcherd.toml"
-    path.write_text(config_text().replace(f'api_key = "{API_KEY}"\n', ""), encoding="utf-8")
+    problems = problems_of(
+        tmp_path,
+        config_text().replace(f'api_key = "{API_KEY}"\n', ""),
+        secret_files={"watcherd_trakt__api_key": API_KEY, "watcherd_users": '[{"username": '},
+    )
 
-    with pytest.raises(ConfigError) as caught:
-        load_settings(path, {}, secrets_dirs=(folder,))
-
-    assert caught.value.problems == [f"{folder / 'watcherd_users'}: users must be valid JSON"]
+    assert problems == [f"{tmp_path / 'credentials' / 'watcherd_users'}: users must be valid JSON"]
 
 
 def test_value_from_a_secret_file_is_never_quoted_whatever_its_key(tmp_path: Path) -> None:
-    folder = tmp_path / "credentials"
-    folder.mkdir()
-    (folder / "watcherd_schedule__interval").write_text("fileSEKRET-9d8c", encoding="utf-8")
-    path = tmp_path / "watcherd.toml"
-    path.write_text(config_text().replace("interval = 60", ""), encoding="utf-8")
+    problems = problems_of(
+        tmp_path,
+        config_text().replace("interval = 60", ""),
+        secret_files={"watcherd_schedule__interval": "fileSEKRET-9d8c"},
+    )
 
-    with pytest.raises(ConfigError) as caught:
-        load_settings(path, {}, secrets_dirs=(folder,))
-
-    assert caught.value.problems == [f"schedule.interval: {DURATION} (got '***')"]
+    assert problems == [f"schedule.interval: {DURATION} (got '***')"]
 
 
 def test_secret_file_naming_no_setting_is_reported_like_an_unknown_variable(
     tmp_path: Path,
 ) -> None:
-    folder = tmp_path / "credentials"
-    folder.mkdir()
-    (folder / "watcherd_trakt__api_key").write_text(API_KEY, encoding="utf-8")
-    (folder / "watcherd_api_key").write_text(API_KEY, encoding="utf-8")
-    (folder / "another_service_token").write_text("not ours", encoding="utf-8")
-    path = tmp_path / "watcherd.toml"
-    path.write_text(config_text().replace(f'api_key = "{API_KEY}"\n', ""), encoding="utf-8")
+    problems = problems_of(
+        tmp_path,
+        config_text().replace(f'api_key = "{API_KEY}"\n', ""),
+        secret_files={
+            "watcherd_trakt__api_key": API_KEY,
+            "watcherd_api_key": API_KEY,
+            "another_service_token": "not ours",
+        },
+    )
 
-    with pytest.raises(ConfigError) as caught:
-        load_settings(path, {}, secrets_dirs=(folder,))
-
-    assert caught.value.problems == [f"{folder / 'watcherd_api_key'}: unknown secret file setting"]
+    assert problems == [
+        f"{tmp_path / 'credentials' / 'watcherd_api_key'}: unknown secret file setting"
+    ]
 
 
 @pytest.mark.parametrize(
