@@ -51,7 +51,6 @@ class _SecretFilesSource(NestedSecretsSettingsSource):
     files of the top-level settings named in `without`."""
 
     def __init__(self, folders: Sequence[Path], without: frozenset[str]) -> None:
-        self._without = without
         super().__init__(
             SecretsSettingsSource(Settings),
             secrets_dir=list(folders),
@@ -59,10 +58,11 @@ class _SecretFilesSource(NestedSecretsSettingsSource):
             secrets_nested_delimiter="__",
             secrets_prefix=ENV_PREFIX.lower(),
         )
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        found = super()._load_env_vars()
-        return {key: value for key, value in found.items() if _top_level(key) not in self._without}
+        # Filtered once loaded: releases of pydantic-settings load the files at different
+        # steps of construction, but each leaves them in `env_vars`.
+        self.env_vars = {
+            key: value for key, value in self.env_vars.items() if _top_level(key) not in without
+        }
 
 
 def environment_values(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
