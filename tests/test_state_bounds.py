@@ -186,3 +186,17 @@ def test_rolled_back_transaction_keeps_the_buffered_outcomes_for_the_next_one(
         "carol": (T0 + 20, "ok: newer"),
         "dave": (T0 + 30, "ok"),
     }
+
+
+def test_prune_with_nothing_to_forget_runs_no_transaction(path: Path, store: Store) -> None:
+    queue(store, "alice", 1, now=T0)
+    store.record_poll_outcome("alice", now=T0 + 5, outcome="ok: unchanged")  # buffered
+
+    assert store.prune(["alice"], now=T0 + 10 * UNCONFIGURED_KEPT_FOR) == []
+
+    reader = Store(path, exclusive=False)  # the buffer was not written: no transaction ran
+    try:
+        [alice] = reader.statuses()
+    finally:
+        reader.close()
+    assert alice.last_poll == T0
