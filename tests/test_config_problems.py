@@ -49,14 +49,14 @@ def problems_of(
     environ: Mapping[str, str] | None = None,
     secret_files: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """The problems of `text`, given also `environ` and secret files (name -> contents) in
-    `folder / "credentials"`."""
+    """The problems of `text`, given also `environ` and secret files (name -> contents, where
+    surrogate escapes stand for bytes that are not UTF-8) in `folder / "credentials"`."""
     path = folder / "watcherd.toml"
     path.write_text(text, encoding="utf-8")
     secrets = folder / "credentials"
     secrets.mkdir()
     for name, contents in (secret_files or {}).items():
-        (secrets / name).write_text(contents, encoding="utf-8")
+        (secrets / name).write_bytes(contents.encode("utf-8", errors="surrogateescape"))
     # Passed only when given, so the tests of other checks fail for their own reason alone.
     extra = {} if check_target_urls is None else {"check_target_urls": check_target_urls}
     with pytest.raises(ConfigError) as caught:
@@ -329,4 +329,20 @@ def test_password_without_username_is_reported_with_the_section_s_field_errors(
     assert problems_of(tmp_path, text) == [
         f"trakt.timeout: {DURATION} (got 'soon')",
         "trakt: username and password go together (v1 authentication)",
+    ]
+
+
+def test_secret_file_that_is_not_text_is_named_and_another_program_s_is_left_alone(
+    tmp_path: Path,
+) -> None:
+    not_utf8 = b"\xff\xfe\x00\x81".decode("utf-8", errors="surrogateescape")
+
+    problems = problems_of(
+        tmp_path,
+        config_text(),
+        secret_files={"watcherd_schedule__interval": not_utf8, "tls_key.der": not_utf8},
+    )
+
+    assert problems == [
+        f"{tmp_path / 'credentials' / 'watcherd_schedule__interval'}: cannot read: not UTF-8 text"
     ]

@@ -21,9 +21,9 @@ from watcherd.config.sources import (
     environment_values,
     given_secrets,
     merged,
+    secret_file_problems,
     secret_file_values,
     unknown_environment_keys,
-    unknown_secret_files,
 )
 from watcherd.config.sources import secrets_dirs as secrets_dirs_of
 from watcherd.config.wording import describe_validation_error, quoting
@@ -81,7 +81,7 @@ def load_settings(
     from_env, env_problems = environment_values(environ)
     folders = secrets_dirs_of(environ) if secrets_dirs is None else list(secrets_dirs)
     from_files, file_problems = secret_file_values(folders)
-    problems += [f"{file}: unknown secret file setting" for file in unknown_secret_files(folders)]
+    problems += secret_file_problems(folders)
     # The environment wins over secret files, which win over the file, as the contract says.
     values = merged(data, from_files, from_env)
     problems += env_problems + file_problems

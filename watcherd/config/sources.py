@@ -64,6 +64,22 @@ class _SecretFilesSource(NestedSecretsSettingsSource):
             key: value for key, value in self.env_vars.items() if _top_level(key) not in without
         }
 
+    @classmethod
+    def load_secrets(cls, path: Path) -> dict[str, str]:
+        """The `watcherd_*` files in `path` that read as text, name -> contents stripped.
+
+        Others' files (a TLS key, another program's token) are not read at all, and a file of
+        ours that cannot be read is left to `secret_file_problems` to name.
+        """
+        found: dict[str, str] = {}
+        for file in cls._iter_secret_files(path):
+            name = str(file.relative_to(path))
+            if not name.upper().startswith(ENV_PREFIX):
+                continue
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                found[name] = file.read_text(encoding="utf-8").strip()
+        return found
+
 
 def environment_values(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
     """The settings the `WATCHERD_*` variables give, nested as the file would hold them.
@@ -137,17 +153,28 @@ def unknown_environment_keys(environ: Mapping[str, str]) -> list[str]:
     return sorted(key for key in environ if _names_no_setting(key, also=("CONFIG",)))
 
 
-def unknown_secret_files(folders: Sequence[Path]) -> list[Path]:
-    """`watcherd_*` files in `folders` that name no setting (pydantic-settings ignores them)."""
-    found: list[Path] = []
+def secret_file_problems(folders: Sequence[Path]) -> list[str]:
+    """One line per `watcherd_*` file in `folders` that names no setting (pydantic-settings
+    would ignore it) or cannot be read as UTF-8 text (it would stop every other file)."""
+    problems: list[str] = []
     for folder in folders:
-        with contextlib.suppress(OSError):
-            found += sorted(
-                entry
-                for entry in folder.iterdir()
-                if not entry.name.startswith(".") and _names_no_setting(entry.name)
-            )
-    return found
+        try:
+            entries = sorted(folder.iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith(".") or not entry.name.upper().startswith(ENV_PREFIX):
+                continue
+            if _names_no_setting(entry.name):
+                problems.append(f"{entry}: unknown secret file setting")
+            elif entry.is_file():
+                try:
+                    entry.read_bytes().decode("utf-8")
+                except UnicodeDecodeError:
+                    problems.append(f"{entry}: cannot read: not UTF-8 text")
+                except OSError as exc:
+                    problems.append(f"{entry}: cannot read: {exc.strerror}")
+    return problems
 
 
 def _names_no_setting(name: str, also: tuple[str, ...] = ()) -> bool:
