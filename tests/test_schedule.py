@@ -5,15 +5,20 @@ Every wait here is on a condition the worker signals, never a fixed sleep.
 
 from __future__ import annotations
 
+import itertools
+import logging
+import random
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from watcherd.cadence import Cadence
 from watcherd.detect import FirstRun, Policy
 from watcherd.errors import DeliveryError, StateError
 from watcherd.model import (
@@ -25,7 +30,7 @@ from watcherd.model import (
     PollResult,
     WatchEvent,
 )
-from watcherd.schedule import Daemon
+from watcherd.schedule import ApschedulerTimer, Daemon
 from watcherd.state import Store
 from watcherd.worker import Backoff, Sender, UserPlan, Worker
 
@@ -307,3 +312,278 @@ def test_failed_delivery_is_retried_by_the_delivery_job_without_a_new_poll(store
     assert sender.sent == ["alice checked in: Film (2000)"]
     assert worker.polls["alice"] == 1
     assert store.pending() == []
+
+
+# -- due times, lag and missed polls: a fake timer and an injected clock ---------------------
+
+
+class FakeClock:
+    """The time the daemon reads; the test moves it."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass(order=True)
+class Scheduled:
+    when: float
+    name: str
+    job: Callable[[], None] = field(compare=False)
+
+
+class FakeTimer:
+    """A `Timer` that runs nothing by itself: the test takes the due jobs and runs them, in
+    the order and at the clock times it chooses."""
+
+    def __init__(self) -> None:
+        self.jobs: list[Scheduled] = []
+        self.started = threading.Event()
+        self.lock = threading.Lock()
+
+    def at(self, when: float, job: Callable[[], None], name: str) -> None:
+        with self.lock:
+            self.jobs.append(Scheduled(when, name, job))
+
+    def start(self) -> None:
+        self.started.set()
+
+    def shutdown(self) -> None:
+        pass
+
+    def take(self, prefix: str) -> list[Scheduled]:
+        """Remove and return the scheduled jobs whose name starts with `prefix`, by time."""
+        with self.lock:
+            taken = sorted(job for job in self.jobs if job.name.startswith(prefix))
+            self.jobs = [job for job in self.jobs if not job.name.startswith(prefix)]
+        return taken
+
+
+class ClockedFeed(Feed):
+    """The one-item feed, each fetch taking `takes` seconds of the fake clock."""
+
+    def __init__(self, clock: FakeClock, takes: float = 0.0) -> None:
+        super().__init__()
+        self.clock = clock
+        self.takes = takes
+
+    def fetch(self, username: str, known_fingerprint: str = "") -> FeedPage:
+        self.clock.now += self.takes
+        return super().fetch(username, known_fingerprint)
+
+
+@dataclass
+class Driven:
+    """A daemon whose `run` waits on a thread while the test runs its jobs."""
+
+    daemon: Daemon
+    timer: FakeTimer
+    clock: FakeClock
+    running: Running
+
+
+def drive(worker: Worker, clock: FakeClock, *, interval: float = 10.0) -> Driven:
+    timer = FakeTimer()
+    daemon = Daemon(
+        worker, interval=interval, jitter=0.0, retry_every=3600.0, clock=clock, timer=timer
+    )
+    stop = NoticedStop()
+    outcome: list[bool] = []
+    thread = threading.Thread(target=lambda: outcome.append(daemon.run(stop)), daemon=True)
+    thread.start()
+    assert timer.started.wait(WAIT)
+    return Driven(daemon, timer, clock, Running(daemon, stop, thread, outcome))
+
+
+def test_polls_falling_due_together_report_lag_from_their_own_due_times(store: Store) -> None:
+    names = users(20)
+    clock = FakeClock(T0)
+    driven = drive(worker_for(store, names, feed=ClockedFeed(clock)), clock)
+    for poll in driven.timer.take("poll"):  # all due at T0; started half a second late
+        clock.now = T0 + 0.5
+        poll.job()
+    driven.daemon.summarise()
+
+    second = driven.timer.take("poll")
+    assert {poll.when for poll in second} == {T0 + 10}
+    # A pool that hands them out one after another: the last starts 1.9 s after its due time.
+    for index, poll in enumerate(reversed(second)):
+        clock.now = T0 + 10 + index / 10
+        poll.job()
+    stats = driven.daemon.summarise()
+
+    assert driven.running.finish() is True
+    assert sorted(stats.lags) == pytest.approx([index / 10 for index in range(20)])
+    assert (stats.polls, stats.missed) == (20, 0)
+    assert stats.lag(0.5) == pytest.approx(1.0)
+    assert stats.lag(0.99) == pytest.approx(1.9)
+
+
+@pytest.mark.parametrize(
+    ("starts_after", "takes", "expected"),
+    [
+        (0.0, 1.0, (0.0, 0, 10.0)),
+        (9.5, 0.4, (9.5, 0, 10.0)),
+        (9.5, 1.0, (9.5, 1, 20.0)),
+        (15.0, 0.0, (15.0, 1, 20.0)),
+        (25.0, 0.0, (25.0, 2, 30.0)),
+        (0.0, 15.0, (0.0, 1, 20.0)),
+    ],
+    ids=[
+        "on-time-and-quick",
+        "late-by-less-than-an-interval",
+        "ends-after-the-next-due-time",
+        "late-by-more-than-an-interval",
+        "late-by-two-and-a-half-intervals",
+        "runs-longer-than-an-interval",
+    ],
+)
+def test_due_times_passed_while_a_poll_waited_or_ran_count_as_missed(
+    store: Store, starts_after: float, takes: float, expected: tuple[float, int, float]
+) -> None:
+    # expected: the poll's lag, the due times it missed, when the next is due after it.
+    lag, missed, next_due = expected
+    clock = FakeClock(T0)
+    feed = ClockedFeed(clock)
+    driven = drive(worker_for(store, ["alice"], feed=feed), clock)
+    [first] = driven.timer.take("poll")
+    first.job()  # on time at T0, due again at T0 + 10
+    driven.daemon.summarise()
+
+    [second] = driven.timer.take("poll")
+    clock.now = second.when + starts_after
+    feed.takes = takes
+    second.job()
+    stats = driven.daemon.summarise()
+    [third] = driven.timer.take("poll")
+
+    assert driven.running.finish() is True
+    assert second.when == T0 + 10
+    assert stats.lags == pytest.approx([lag])
+    assert stats.missed == missed
+    assert third.when == second.when + next_due
+
+
+def test_user_line_counts_only_that_users_deliveries(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock(T0)
+    sender = FlakySender()
+    worker = worker_for(store, ["alice", "bob"], sender=sender, first_run=FirstRun.ALL)
+    worker.poll("bob", T0)  # bob's item is queued, not delivered yet
+    driven = drive(worker, clock)
+    alice = next(poll for poll in driven.timer.take("poll") if poll.name == "poll alice")
+
+    with caplog.at_level(logging.INFO, logger="watcherd.schedule"):
+        alice.job()  # alice's round holds the shared target: bob's row goes too
+        stats = driven.daemon.summarise()
+
+    assert driven.running.finish() is True
+    assert sorted(sender.sent) == ["alice checked in: Film (2000)", "bob checked in: Film (2000)"]
+    assert "alice: 1 new, 1 queued, 1 delivered, 0 pending" in caplog.messages
+    assert stats.delivered == 2
+
+
+def test_delivery_round_schedules_the_next_only_when_it_ends(store: Store) -> None:
+    clock = FakeClock(T0)
+    timer = FakeTimer()
+    worker = worker_for(store, ["alice"])
+    daemon = Daemon(worker, interval=10.0, jitter=0.0, retry_every=1.0, clock=clock, timer=timer)
+    during: list[list[Scheduled]] = []
+    original = worker.deliver
+
+    def long_round(*args: Any, **kwargs: Any) -> DeliveryReport:
+        clock.now += 3.5  # the round outlasts three periods
+        during.append(timer.take("deliver"))
+        return original(*args, **kwargs)
+
+    worker.deliver = long_round  # type: ignore[method-assign]
+    stop = NoticedStop()
+    thread = threading.Thread(target=daemon.run, args=(stop,), daemon=True)
+    thread.start()
+    assert timer.started.wait(WAIT)
+    [round_] = timer.take("deliver")
+    clock.now = round_.when
+    round_.job()
+    [following] = timer.take("deliver")
+    stop.set()
+    thread.join(WAIT)
+
+    assert during == [[]]  # nothing could overlap the round in hand
+    assert (round_.when, following.when) == (T0 + 1, T0 + 5)
+
+
+class SlowSender(FlakySender):
+    """Refuses the first send; every later send takes `takes` seconds of real time, as a slow
+    target does."""
+
+    def __init__(self, takes: float) -> None:
+        super().__init__(refusals=1)
+        self.takes = takes
+        self.pause = threading.Event()  # never set: a bounded wait standing for a slow send
+
+    def send(self, message: Message) -> None:
+        if not self.refusals:
+            self.pause.wait(self.takes)
+        super().send(message)
+
+
+def test_delivery_round_longer_than_its_period_logs_no_warning_and_loses_nothing(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    sender = SlowSender(takes=0.6)
+    worker = worker_for(store, ["alice", "bob"], sender=sender, first_run=FirstRun.ALL)
+
+    with caplog.at_level(logging.DEBUG):
+        running = start(worker, interval=3600.0, retry_every=0.05)
+        with sender.condition:
+            delivered = sender.condition.wait_for(lambda: len(sender.sent) == 2, timeout=WAIT)
+        assert running.finish() is True
+
+    assert delivered
+    assert sorted(sender.sent) == ["alice checked in: Film (2000)", "bob checked in: Film (2000)"]
+    assert store.pending() == []
+    # The only warning is the refused first send; nothing from the scheduler.
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [(r.name, r.getMessage()[:12]) for r in warnings] == [
+        ("watcherd.worker", "delivery of ")
+    ]
+    assert not [m for m in caplog.messages if "maximum number of running instances" in m]
+
+
+def test_scheduler_never_shows_users_its_skipped_run_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    timer = ApschedulerTimer(workers=2)
+    scheduler_log = logging.getLogger("apscheduler.scheduler")
+    skipped = 'Execution of job "%s" skipped: maximum number of running instances reached (%d)'
+
+    with caplog.at_level(logging.DEBUG):
+        timer.start()
+        try:
+            scheduler_log.warning(skipped, "deliver due retries", 1)
+            scheduler_log.warning("Run time of job %s was missed", "x")
+        finally:
+            timer.shutdown()
+        scheduler_log.warning(skipped, "after shutdown", 1)
+
+    shown = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert shown == ["Run time of job x was missed", skipped % ("after shutdown", 1)]
+
+
+@pytest.mark.parametrize("jitter", [0.0, 3.0, 30.0], ids=["none", "small", "larger-than-interval"])
+def test_due_times_step_by_the_interval_plus_at_most_the_jitter(jitter: float) -> None:
+    cadence = Cadence(10.0, jitter, random.Random(7))
+    first = cadence.first("alice", T0)
+    due = [first]
+    for _ in range(200):
+        following, missed = cadence.following("alice", due[-1])
+        assert missed == 0
+        due.append(following)
+
+    steps = [later - earlier for earlier, later in itertools.pairwise(due)]
+    assert T0 <= first <= T0 + jitter
+    assert all(10.0 <= step <= 10.0 + jitter for step in steps)
+    assert (max(steps) - min(steps) > jitter / 2) if jitter else len(set(steps)) == 1
