@@ -526,3 +526,26 @@ def test_once_against_a_body_that_is_not_a_feed_exits_1_and_loses_nothing(
 
     assert fixed.returncode == 0, fixed.stderr
     assert receiver.titles() == ["alice checked in: Good Movie 1 (2001)"]
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://[::1/user/watched.json/x",
+        "http://127.0.0.1:99999/user/watched.json/x",
+        "http://ex\u00e4mple..com/user/watched.json/x",
+    ],
+    ids=["unclosed-ipv6-host", "port-out-of-range", "latin-1-host"],
+)
+def test_redirect_to_a_malformed_location_is_a_feed_error_naming_the_user(
+    trakt: FakeTraktV1, source: TraktV1Source, location: str
+) -> None:
+    # requests lets a ValueError out of a redirect it cannot parse: not caught, it would end
+    # `once` as an "unexpected error" before the other users were polled.
+    trakt.fail_always(USER, Fault(302, b"", headers=(("Location", location),)))
+
+    with pytest.raises(FeedError) as caught:
+        source.fetch(USER)
+
+    assert str(caught.value).startswith(f"{USER}: feed request failed ("), caught.value
+    assert not caught.value.permanent

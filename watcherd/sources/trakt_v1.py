@@ -150,6 +150,10 @@ class TraktV1Source:
             raise FeedError(f"{username}: feed timed out after {self._timeout:g}s") from exc
         except urllib3.exceptions.HTTPError as exc:
             raise FeedError(f"{username}: feed response broken off ({type(exc).__name__})") from exc
+        # requests lets a ValueError out of a redirect whose Location it cannot parse (an
+        # unclosed IPv6 host, a port out of range, a non-UTF-8 host).
+        except ValueError as exc:
+            raise FeedError(f"{username}: feed request failed ({type(exc).__name__})") from exc
         log.debug("user/watched for %s: HTTP %s, %d bytes", username, status, len(body))
         if status == 200 and known_fingerprint and fingerprint(body) == known_fingerprint:
             return FeedPage(events=(), fingerprint=known_fingerprint, unchanged=True)
