@@ -17,6 +17,7 @@ from watcherd.state.records import (
 )
 from watcherd.state.schema import MIGRATIONS, SCHEMA_VERSION
 from watcherd.state.store import UNCONFIGURED_KEPT_FOR, Store
+from watcherd.state.tokens import Login, write_beside_daemon
 
 __all__ = [
     "EXPIRED_KEPT_PER_USER",
@@ -26,7 +27,9 @@ __all__ = [
     "Delivery",
     "ExpiredDelivery",
     "HeldUser",
+    "Login",
     "QueuedMessage",
     "Store",
     "UserStatus",
+    "write_beside_daemon",
 ]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from watcherd.errors import StateError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Each entry upgrades the schema from its index to the next version, in one transaction.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -64,6 +64,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX expired_user ON expired (username, expired_at)",
         "CREATE INDEX outbox_age ON outbox (created_at)",
+    ),
+    # 3: the Trakt v2 login (`watcherd login`), one row; see `tokens.py`.
+    (
+        """CREATE TABLE login (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            account TEXT NOT NULL,
+            name TEXT NOT NULL,
+            access_token TEXT NOT NULL,
+            refresh_token TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_in REAL NOT NULL,
+            refreshing REAL  -- a refresh sent, its answer not yet committed
+        )""",
     ),
 )
 

@@ -18,13 +18,14 @@ from watcherd.state.records import (
     QueuedMessage,
     UserStatus,
 )
+from watcherd.state.tokens import LoginQueries
 
 # A user removed from the configuration is forgotten this long after their last poll;
 # `state show` lists them until then.
 UNCONFIGURED_KEPT_FOR = 30 * 86400.0
 
 
-class Store(OutboxQueries):
+class Store(OutboxQueries, LoginQueries):
     """The SQLite state file: `Store(path)` for the writer (created, upgraded, locked),
     `Store(path, exclusive=False)` for a reader (read-only, never upgraded, no lock);
     `redact` cleans every error text written. See `Connection` for the arguments.
