@@ -1,0 +1,405 @@
+"""Trakt's OAuth endpoints: the HTTP adapter, the only code that POSTs to `/oauth/*`.
+
+Device login (`POST /oauth/device/code`, `/oauth/device/token`), refresh (`POST /oauth/token`),
+revocation (`POST /oauth/revoke`) and who a token belongs to (`GET /users/settings`). Every
+request carries Trakt's four required headers; every answer becomes a typed value or a typed
+error (`OAuthError`, `RefreshRefusedError`) whose text holds no secret: the client id and secret,
+the device code and the tokens are redacted from anything a response could echo.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from watcherd import __version__
+from watcherd.errors import WatcherdError
+from watcherd.redact import Redactor
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024  # an OAuth answer is a few hundred bytes
+BODY_DEADLINE_FACTOR = 4  # the whole body must arrive within this many read timeouts
+DETAIL_LENGTH = 40  # most characters of Trakt's `error` code quoted in a message
+
+
+class OAuthError(WatcherdError):
+    """An OAuth request failed. `permanent`: repeating it unchanged cannot succeed.
+
+    Attributes:
+        status: the HTTP status, or None when no answer came.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, permanent: bool = False):
+        super().__init__(message, permanent=permanent)
+        self.status = status
+
+
+class RefreshRefusedError(OAuthError):
+    """Trakt refused the refresh token (`invalid_grant`, HTTP 400 or 401): the login is over."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """A token pair Trakt issued; its repr shows no token."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    created_at: float
+    expires_in: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceCode:
+    """What `POST /oauth/device/code` answered: the person enters `user_code` at
+    `verification_url`; watcherd polls with `device_code` every `interval` seconds until
+    `expires_in` seconds have passed."""
+
+    device_code: str = field(repr=False)
+    user_code: str
+    verification_url: str
+    expires_in: float
+    interval: float
+
+
+class PollStatus(StrEnum):
+    """What one `POST /oauth/device/token` answered."""
+
+    APPROVED = "approved"  # 200: the tokens are in the answer
+    PENDING = "pending"  # 400: not yet entered; poll again
+    INVALID_CODE = "invalid_code"  # 404
+    ALREADY_USED = "already_used"  # 409
+    EXPIRED = "expired"  # 410
+    DENIED = "denied"  # 418
+    SLOW_DOWN = "slow_down"  # 429: poll less often
+
+
+DEVICE_STATUSES: Mapping[int, PollStatus] = {
+    400: PollStatus.PENDING,
+    404: PollStatus.INVALID_CODE,
+    409: PollStatus.ALREADY_USED,
+    410: PollStatus.EXPIRED,
+    418: PollStatus.DENIED,
+    429: PollStatus.SLOW_DOWN,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DevicePoll:
+    """One poll's outcome; `grant` is set when `status` is APPROVED."""
+
+    status: PollStatus
+    grant: TokenGrant | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: int
+    document: Any  # the JSON answer, None when it is not JSON
+    redact: Redactor  # masks every secret of the request it answers
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """Who a token belongs to: the slug and the display name ("" when none)."""
+
+    slug: str
+    name: str
+
+
+class TraktOAuth:
+    """Trakt's OAuth endpoints, on one pooled HTTP session.
+
+    Args:
+        base_url: e.g. `https://api.trakt.tv`.
+        client_id, client_secret: the Trakt app's credentials; secrets.
+        user_agent: sent as `User-Agent` (Cloudflare blocks a missing or library one).
+        timeout: seconds for connecting and for each read; the whole body must arrive
+            within four times that.
+        clock: Unix seconds, for a token answer that carries no `created_at`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        user_agent: str = f"watcherd/{__version__}",
+        timeout: float = 15.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._timeout = timeout
+        self._clock = clock
+        self._session = requests.Session()
+        self._session.trust_env = False
+        self._session.proxies = requests.utils.get_environ_proxies(self._base_url)
+        self._session.headers.update(
+            {
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "trakt-api-key": client_id,
+                "trakt-api-version": "2",
+                "User-Agent": user_agent,
+            }
+        )
+        # Only a connection that never opened is tried again: a POST that may have reached
+        # Trakt is never repeated here (a refresh token must be sent once).
+        retry = Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0)
+        adapter = HTTPAdapter(max_retries=retry)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+
+    # -- the endpoints -----------------------------------------------------------------------
+
+    def device_code(self) -> DeviceCode:
+        """Ask for a device code (`POST /oauth/device/code`).
+
+        Raises:
+            OAuthError: Trakt refused the client id (permanent) or could not be reached.
+        """
+        answer = self._request(
+            "POST", "/oauth/device/code", {"client_id": self._client_id}, what="device login"
+        )
+        if answer.status != 200:
+            raise _failure("device login", answer)
+        document = answer.document
+        try:
+            return DeviceCode(
+                device_code=_text(document, "device_code"),
+                user_code=_text(document, "user_code"),
+                verification_url=_text(document, "verification_url"),
+                expires_in=_number(document, "expires_in"),
+                interval=max(_number(document, "interval"), 1.0),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise OAuthError("device login: Trakt's answer is not a device code") from exc
+
+    def poll_device(self, device: DeviceCode) -> DevicePoll:
+        """Ask whether the person approved the code (`POST /oauth/device/token`).
+
+        Returns the status the answer means (with the tokens when approved).
+
+        Raises:
+            OAuthError: an answer none of Trakt's device statuses, or no answer.
+        """
+        body = {
+            "code": device.device_code,
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+        }
+        answer = self._request(
+            "POST", "/oauth/device/token", body, what="device login", secrets=(device.device_code,)
+        )
+        if answer.status == 200:
+            return DevicePoll(PollStatus.APPROVED, self._grant(answer.document, "device login"))
+        if answer.status in DEVICE_STATUSES:
+            return DevicePoll(DEVICE_STATUSES[answer.status])
+        raise _failure("device login", answer)
+
+    def refresh(self, refresh_token: str) -> TokenGrant:
+        """Trade a refresh token for a new pair (`POST /oauth/token`); the old one is spent.
+
+        Raises:
+            RefreshRefusedError: Trakt refused the refresh token (400 or 401 `invalid_grant`).
+            OAuthError: the app's credentials were refused (permanent), or Trakt could not
+                be reached or failed (retrying later may help).
+        """
+        body = {
+            "refresh_token": refresh_token,
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+            "redirect_uri": "urn:ietf:wg:oauth:2.0:oob",
+            "grant_type": "refresh_token",
+        }
+        answer = self._request(
+            "POST", "/oauth/token", body, what="token refresh", secrets=(refresh_token,)
+        )
+        if answer.status == 200:
+            return self._grant(answer.document, "token refresh")
+        if answer.status in (400, 401) and _error_code(answer.document) != "invalid_client":
+            raise RefreshRefusedError(
+                f"token refresh: Trakt refused the refresh token (HTTP {answer.status}"
+                f"{_detail(answer)})",
+                status=answer.status,
+                permanent=True,
+            )
+        raise _failure("token refresh", answer)
+
+    def revoke(self, access_token: str) -> None:
+        """Revoke an access token (`POST /oauth/revoke`).
+
+        Raises:
+            OAuthError: Trakt refused or could not be reached.
+        """
+        body = {
+            "token": access_token,
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+        }
+        answer = self._request(
+            "POST", "/oauth/revoke", body, what="logout", secrets=(access_token,)
+        )
+        if answer.status != 200:
+            raise _failure("logout", answer)
+
+    def account(self, access_token: str) -> Account:
+        """Who `access_token` belongs to (`GET /users/settings`).
+
+        Raises:
+            OAuthError: the token was refused (401), or Trakt failed or could not be reached.
+        """
+        answer = self._request(
+            "GET",
+            "/users/settings",
+            None,
+            what="account settings",
+            secrets=(access_token,),
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
+        if answer.status != 200:
+            raise _failure("account settings", answer)
+        try:
+            user = answer.document["user"]
+            slug = user.get("ids", {}).get("slug") or user["username"]
+            return Account(slug=str(slug), name=str(user.get("name") or ""))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise OAuthError("account settings: Trakt's answer names no user") from exc
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, str] | None,
+        *,
+        what: str,
+        secrets: tuple[str, ...] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> _Answer:
+        """Send one request; returns its status and JSON answer, with what masks `secrets`.
+
+        Raises:
+            OAuthError: no answer (refused, reset, timed out), or one too big or too slow.
+        """
+        redact = Redactor((self._client_id, self._client_secret, *secrets))
+        data = json.dumps(body).encode() if body is not None else None
+        try:
+            with self._session.request(
+                method,
+                self._base_url + path,
+                data=data,
+                headers=dict(headers or {}),
+                timeout=self._timeout,
+                stream=True,
+            ) as response:
+                raw = _read_capped(
+                    response, time.monotonic() + BODY_DEADLINE_FACTOR * self._timeout
+                )
+                status = response.status_code
+        except (requests.Timeout, urllib3.exceptions.ReadTimeoutError) as exc:
+            raise OAuthError(f"{what}: Trakt did not answer within {self._timeout:g}s") from exc
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            # The exception's own text may quote the request: name its kind only.
+            raise OAuthError(f"{what}: cannot reach Trakt ({type(exc).__name__})") from exc
+        except _TooBigError as exc:
+            raise OAuthError(f"{what}: Trakt's answer {exc}; refusing to read it") from exc
+        log.debug("%s %s: HTTP %s, %d bytes", method, path, status, len(raw))
+        try:
+            document = json.loads(raw) if raw else None
+        except ValueError:
+            document = None
+        return _Answer(status, document, redact)
+
+    def _grant(self, document: Any, what: str) -> TokenGrant:
+        try:
+            created = document.get("created_at")
+            return TokenGrant(
+                access_token=_text(document, "access_token"),
+                refresh_token=_text(document, "refresh_token"),
+                created_at=float(created) if isinstance(created, int | float) else self._clock(),
+                expires_in=_number(document, "expires_in"),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise OAuthError(f"{what}: Trakt's answer holds no token pair") from exc
+
+
+def _detail(answer: _Answer) -> str:
+    code = _error_code(answer.document)
+    return f", {answer.redact.clip(code, DETAIL_LENGTH)}" if code else ""
+
+
+def _failure(what: str, answer: _Answer) -> OAuthError:
+    """The error an answer that is none of the expected ones means."""
+    status, detail = answer.status, _detail(answer)
+    if status in (401, 403):
+        return OAuthError(
+            f"{what}: Trakt refused the app (HTTP {status}{detail}); check trakt.client_id"
+            " and trakt.client_secret",
+            status=status,
+            permanent=True,
+        )
+    if status == 429 or status >= 500:
+        return OAuthError(
+            f"{what}: Trakt is busy or unavailable (HTTP {status}{detail}); retrying later"
+            " may help",
+            status=status,
+        )
+    return OAuthError(
+        f"{what}: unexpected answer from Trakt (HTTP {status}{detail})",
+        status=status,
+        permanent=status < 500,
+    )
+
+
+class _TooBigError(Exception):
+    pass
+
+
+def _read_capped(response: requests.Response, deadline: float) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := response.raw.read1(16 * 1024, decode_content=True):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _TooBigError(f"is larger than {MAX_BODY_BYTES >> 10} KiB")
+        if time.monotonic() > deadline:
+            raise _TooBigError("arrives too slowly")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error_code(document: Any) -> str:
+    error = document.get("error") if isinstance(document, dict) else None
+    return error if isinstance(error, str) else ""
+
+
+def _text(document: Any, key: str) -> str:
+    value = document[key]
+    if not isinstance(value, str) or not value:
+        raise ValueError(key)
+    return value
+
+
+def _number(document: Any, key: str) -> float:
+    value = document[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ValueError(key)
+    return float(value)
