@@ -453,8 +453,28 @@ def test_description_and_describe_url_mask_the_webhook_token() -> None:
         ),
         (DISCORD_URL, "discord://", [DISCORD_TOKEN]),
         (TELEGRAM_URL, "tgram://", [BOT_TOKEN, BOT_TOKEN.split(":")[1]]),
+        # Apprise shows header values in its privacy form; these are credentials.
+        (
+            "json://127.0.0.1:18090/?+Authorization=Bearer%20sekrit.tok3n.value",
+            "json://127.0.0.1:18090/?",
+            ["sekrit.tok3n"],
+        ),
+        (
+            "json://127.0.0.1:18090/?+X-Api-Key=alphasecretkey",
+            "json://127.0.0.1:18090/?",
+            ["alphasec"],
+        ),
     ],
-    ids=["json", "json-with-tokens", "mailto", "mailtos-port", "discord", "telegram"],
+    ids=[
+        "json",
+        "json-with-tokens",
+        "mailto",
+        "mailtos-port",
+        "discord",
+        "telegram",
+        "json-bearer-header",
+        "json-all-letters-header",
+    ],
 )
 def test_describe_url_shows_schema_host_and_port_with_tokens_and_passwords_masked(
     url: str, shown: str, hidden: list[str]

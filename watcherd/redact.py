@@ -13,22 +13,35 @@ A secret is masked by what it is, not by searching every output for every short 
 - A whole secret URL is replaced by its scheme, host and port, with every other part masked,
   so people can still tell which host a target posts to.
 
-Each secret also counts in the forms it travels in: percent-quoted (the v1 key in a URL path)
-and, for values that are not URLs, as a SHA1 hex digest (what v1 is sent as a password).
+Each secret also counts in the forms it travels in: percent-quoted (the v1 key in a URL path,
+with upper- or lower-case hex), escaped in JSON, and, for values that are not URLs, as a SHA1
+hex digest (what v1 is sent as a password). The secrets become one regular expression whose
+alternatives share their prefixes (a trie), so a line costs about as much to redact whatever
+the number of secrets.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import json
 import re
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
 REDACTED = "***"
 MIN_SECRET_LENGTH = 8
 MIN_CLIPPED = 4
 MIN_STANDING = 3  # shorter secrets are not masked at all: nothing of them is recognisable
 _TOKEN_LIKE = re.compile(r"^(?=.*[0-9A-Z_-])[^.\s]{6,}$")
+# A token may hold dots (a Pushbullet token, a JWT) when it is long and not an address.
+_DOTTED_TOKEN_LIKE = re.compile(rf"^(?=.*[0-9A-Z_-])[^\s@]{{{MIN_SECRET_LENGTH},}}$")
+# Query keys whose values are credentials whatever they look like; Apprise's `+` (a header)
+# and `-` (a payload field) keys too.
+_CREDENTIAL_KEY = re.compile(
+    r"^(?:.*[_-])?(?:token|secret|pass(?:word|wd)?|pwd|api[_-]?key|key|sig(?:nature)?)$",
+    re.IGNORECASE,
+)
 # What may stand just before and just after a short secret for it to be masked there.
 _BEFORE = r"(?<=[/:=@'\"])"
 _AFTER = r"(?=[/:?#&@'\"\s,;)\]>]|\Z)"
@@ -59,7 +72,7 @@ class Redactor:
                 pieces = {secret}
                 long_forms.add(hashlib.sha1(secret.encode()).hexdigest())  # noqa: S324 - v1 sends this
             for piece in pieces:
-                for form in (piece, quote(piece, safe="")):
+                for form in _forms(piece):
                     if len(form) >= MIN_SECRET_LENGTH:
                         long_forms.add(form)
                     elif len(form) >= MIN_STANDING:
@@ -113,10 +126,44 @@ class Redactor:
 
 def _group(name: str, strings: Iterable[str], *, before: str = "", after: str = "") -> str | None:
     # Longest first: Python's alternation takes the first that matches, not the longest.
-    ordered = sorted(set(strings), key=lambda s: (-len(s), s))
-    if not ordered:
+    trie: _Trie = {}
+    for string in strings:
+        node = trie
+        for char in string:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a string ends here
+    if not trie:
         return None
-    return f"{before}(?P<{name}>{'|'.join(map(re.escape, ordered))}){after}"
+    return f"{before}(?P<{name}>{_trie_pattern(trie)}){after}"
+
+
+_Trie = dict[str, "_Trie"]
+
+
+def _trie_pattern(node: _Trie) -> str:
+    """A regular expression matching the strings of a trie, longest first (greedy optional
+    tails), so at each position the engine follows one branch instead of trying every
+    string."""
+    literal: list[str] = []
+    while len(node) == 1 and "" not in node:  # a run without branches: plain characters
+        char, node = next(iter(node.items()))
+        literal.append(re.escape(char))
+    branches = [
+        re.escape(char) + _trie_pattern(child) for char, child in sorted(node.items()) if char
+    ]
+    if not branches:
+        return "".join(literal)
+    body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+    return "".join(literal) + (f"(?:{body})?" if "" in node else body)
+
+
+def _forms(piece: str) -> set[str]:
+    """The forms a secret travels in: as is, percent-quoted (with upper- or lower-case hex,
+    "/" quoted or not) and escaped in JSON (with "/" escaped or not)."""
+    quoted = {quote(piece, safe=""), quote(piece)}
+    lowered = {re.sub(r"%[0-9A-F]{2}", lambda hexa: hexa.group().lower(), form) for form in quoted}
+    escaped = json.dumps(piece)[1:-1]
+    return {piece, *quoted, *lowered, escaped, escaped.replace("/", "\\/")}
 
 
 def _common_length(text: str, start: int, secret: str) -> int:
@@ -145,20 +192,61 @@ def url_fragments(url: str) -> set[str]:
     if len(user) >= 6:  # short users ("me", "bob") are names; long ones are often keys
         fragments.update({user, unquote(user)})
     host_match = _HOST_PORT.match(host_port)
-    candidates = [host_port]
-    if host_match:
-        candidates += [host_match["host"], host_match["port"] or ""]
-    candidates += [segment for segment in parts.path.split("/") if segment]
-    candidates += [value for _, value in parse_qsl(parts.query)]
+    candidates = [segment for segment in parts.path.split("/") if segment]
+    for piece in (host_port, host_match["port"] or "") if host_match else (host_port,):
+        if _is_token(piece):  # a port (five digits at most) never is
+            fragments.add(piece)
+    if host_match and _is_token_host(host_match["host"]):
+        fragments.add(host_match["host"])
+    for key, value in _query(parts.query):
+        if key.startswith(("+", "-")) or _CREDENTIAL_KEY.match(key):
+            fragments.update(_credential(value))
+        else:
+            candidates.append(value)
     for candidate in candidates:
         for piece in (candidate, unquote(candidate)):
-            if _is_token(piece):  # a port (five digits at most) never is
+            if _is_token(piece, dotted=True):
                 fragments.add(piece)
     return fragments
 
 
-def _is_token(piece: str) -> bool:
-    return bool(_TOKEN_LIKE.match(piece)) and not piece.isalpha()
+def _query(query: str) -> list[tuple[str, str]]:
+    # Not parse_qsl: it reads Apprise's "+" (a header) as a space.
+    pairs = [pair.partition("=") for pair in re.split("[&;]", query) if pair]
+    return [(unquote(key), value) for key, _, value in pairs]
+
+
+def _credential(value: str) -> set[str]:
+    """A credential's forms (raw, unquoted, `+` as space), and each long or token-like word of
+    it (the token of `Bearer <token>`)."""
+    forms = {value, unquote(value), unquote_plus(value)}
+    words = {word for form in forms for word in form.split()}
+    return forms | {w for w in words if len(w) >= MIN_SECRET_LENGTH or _is_token(w, dotted=True)}
+
+
+def _is_token(piece: str, *, dotted: bool = False) -> bool:
+    if piece.isalpha():
+        return False
+    if _TOKEN_LIKE.match(piece):
+        return True
+    return dotted and bool(_DOTTED_TOKEN_LIKE.match(piece))
+
+
+def _is_token_host(host: str) -> bool:
+    """A host is a token (`pbul://o.gn5kj…`) unless it reads as a name or an address: one
+    ending in an alphabetic top-level label (`mail.example.com`), or an IP address."""
+    if _is_token(host):
+        return True
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        top = host.rstrip(".").rpartition(".")[2].lower()
+        return (
+            bool(top)
+            and not (top.isalpha() or top.startswith("xn--"))
+            and _is_token(host, dotted=True)
+        )
+    return False
 
 
 def masked_url(url: str) -> str:
@@ -176,7 +264,7 @@ def masked_url(url: str) -> str:
         return REDACTED
     host, port = host_match["host"], host_match["port"]
     text = f"{parts.scheme}://{REDACTED + '@' if at else ''}"
-    text += REDACTED if _is_token(host) else host
+    text += REDACTED if _is_token_host(host) else host
     if port is not None:
         text += f":{port if port.isdecimal() else REDACTED}"
     text += parts.path if parts.path in ("", "/") else f"/{REDACTED}"
