@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import TypedDict
 
 from watcherd.errors import FeedError
+from watcherd.redact import Redactor
 
 EXCERPT = 60
 RETRY_AFTER_CAP = 3600  # a Retry-After beyond an hour is a server's mistake: cap what we expose
@@ -277,10 +278,9 @@ def _failure_text(body: bytes, secrets: Sequence[str]) -> str:
 
 
 def _redact(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    # The shared redactor, not a search for each whole secret: a server that shortens the
+    # token it quotes ("token acc3ssTOKEN…") leaves a head that only it masks.
+    return Redactor(secrets)(text)
 
 
 def _excerpt(body: bytes, secrets: Sequence[str]) -> str:
