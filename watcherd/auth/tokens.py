@@ -1,0 +1,228 @@
+"""Keeping the Trakt login alive: which access token to send, and when to refresh it.
+
+`TokenKeeper.token()` is what the v2 source asks before every request. It refreshes the pair
+once less than a tenth of its lifetime is left (`refresh_due`), and `refused_token()` once a
+request that carried the token got a 401. One refresh at a time: a thread that arrives while
+one is in flight waits for it and uses its result, so a refresh token is never sent twice by
+this process. Each refresh is marked in the state file before it is sent, and the new pair
+replaces the old one in one transaction before it is handed out.
+
+A refused refresh (`invalid_grant`) ends the login: it is forgotten, one error line says to
+run `watcherd login` again, and `token()` gives None from then on (public profiles go on being
+polled). A refresh that could not reach Trakt keeps the old pair and is tried again later.
+
+A mark found in the state file that this keeper did not set was left by a process killed
+during a refresh: its refresh token may be spent. The first `token()` refreshes at once; if
+Trakt refuses, the error line says the login was lost that way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from watcherd.auth.oauth import OAuthError, RefreshRefusedError, TokenGrant
+from watcherd.errors import StateError
+from watcherd.state import Login
+
+log = logging.getLogger(__name__)
+
+REFRESH_WHEN_LEFT = 0.1  # refresh once less than this fraction of the lifetime is left
+RETRY_AFTER = 60.0  # seconds before a refresh that failed (not refused) is tried again
+AGAIN = "run `watcherd login` again; public profiles go on being polled meanwhile"
+
+
+def refresh_due(login: Login, now: float) -> bool:
+    """Whether less than a tenth of the access token's lifetime is left at `now`."""
+    return now >= login.expires_at - REFRESH_WHEN_LEFT * login.expires_in
+
+
+class LoginStore(Protocol):
+    """Where the login lives: the state file's `LoginQueries`."""
+
+    def login(self) -> Login | None: ...
+    def mark_refreshing(self, refresh_token: str, now: float) -> bool: ...
+    def replace_login(self, old_refresh_token: str, login: Login) -> bool: ...
+    def forget_login(self, refresh_token: str | None = None) -> bool: ...
+
+
+class Refresher(Protocol):
+    """What trades a refresh token for a new pair: `TraktOAuth`."""
+
+    def refresh(self, refresh_token: str) -> TokenGrant: ...
+
+
+class TokenKeeper:
+    """Hands out the current access token, refreshing it when due. Thread-safe.
+
+    Args:
+        store: the state file (the daemon's writer; it re-reads the login on every call, so
+            a `watcherd login` or `logout` written beside the daemon is taken up at once).
+        oauth: the OAuth adapter.
+        clock: Unix seconds.
+        retry_after: seconds before a refresh that failed for want of an answer is retried.
+        lock: what serialises refreshes (tests pass one they can watch).
+    """
+
+    def __init__(
+        self,
+        store: LoginStore,
+        oauth: Refresher,
+        *,
+        clock: Callable[[], float] = time.time,
+        retry_after: float = RETRY_AFTER,
+        lock: threading.Lock | None = None,
+    ) -> None:
+        self._store = store
+        self._oauth = oauth
+        self._clock = clock
+        self._retry_after = retry_after
+        self._lock = lock or threading.Lock()
+        self._marked: str | None = None  # the refresh token this keeper marked as in flight
+        self._retry_at = 0.0  # no refresh before this, after one that got no verdict
+        self._after_401: str | None = None  # the access token a refresh after a 401 gave
+        self._ended: str | None = None  # the refresh token of a login ended here
+        self._uncommitted: tuple[str, Login] | None = None  # a refreshed pair not yet saved
+
+    def token(self) -> str | None:
+        """The access token to send, refreshed first when due; None when not logged in.
+
+        Never raises: a refresh that fails keeps the current token (see the module's doc).
+        """
+        with self._lock:
+            login = self._current()
+            if login is None:
+                return None
+            now = self._clock()
+            interrupted = login.refreshing is not None and login.refresh_token != self._marked
+            if (interrupted or refresh_due(login, now)) and self._may_refresh(now):
+                login = self._refresh(login, now, interrupted=interrupted)
+            return login.access_token if login is not None else None
+
+    def refused_token(self, token: str) -> str | None:
+        """Called when a request that carried `token` got a 401 (not a private profile).
+
+        Refreshes once, unless another thread already replaced that token. Returns the token
+        to try the request again with, or None when there is none to try (logged out, the
+        login ended, or the refresh got no answer: retry later). A token refused right
+        after the refresh a 401 caused ends the login.
+        """
+        with self._lock:
+            login = self._current()
+            if login is None:
+                return None
+            if login.access_token != token:
+                return login.access_token
+            if token == self._after_401:
+                self._end(login, "Trakt refused the token again right after refreshing it")
+                return None
+            now = self._clock()
+            if not self._may_refresh(now):
+                return None
+            renewed = self._refresh(login, now, interrupted=False)
+            if renewed is None or renewed.access_token == token:
+                return None
+            self._after_401 = renewed.access_token
+            return renewed.access_token
+
+    def account(self) -> str | None:
+        """The slug of the account logged in as, or None."""
+        with self._lock:
+            login = self._current()
+            return login.account if login is not None else None
+
+    # -- inside the lock ---------------------------------------------------------------------
+
+    def _current(self) -> Login | None:
+        if self._uncommitted is not None:
+            old_refresh, renewed = self._uncommitted
+            if self._save(old_refresh, renewed):
+                self._uncommitted = None
+        try:
+            login = self._store.login()
+        except StateError as exc:
+            log.error("cannot read the Trakt login from the state file: %s", exc)  # noqa: TRY400
+            return None
+        if login is None or login.refresh_token == self._ended:
+            return None
+        return login
+
+    def _may_refresh(self, now: float) -> bool:
+        # Not while a refreshed pair waits to be saved: the stored refresh token is spent.
+        return self._uncommitted is None and now >= self._retry_at
+
+    def _refresh(self, login: Login, now: float, *, interrupted: bool) -> Login | None:
+        """Refresh `login`; returns the login to use (the new one, the old one kept after a
+        failure, or the one written meanwhile), or None when the login ended."""
+        try:
+            if not self._store.mark_refreshing(login.refresh_token, now):
+                return self._store.login()  # replaced or forgotten meanwhile: use what is there
+        except StateError as exc:
+            self._retry_at = now + self._retry_after
+            log.error("cannot refresh the Trakt login: %s", exc)  # noqa: TRY400
+            return login
+        self._marked = login.refresh_token
+        try:
+            grant = self._oauth.refresh(login.refresh_token)
+        except RefreshRefusedError as exc:
+            if interrupted:
+                self._end(
+                    login,
+                    "the login was lost: watcherd was stopped while Trakt was replacing its"
+                    " token, before the new one was saved",
+                )
+            else:
+                self._end(login, f"Trakt refused its refresh token (HTTP {exc.status})")
+            return None
+        except OAuthError as exc:
+            self._retry_at = now + self._retry_after
+            log.warning(
+                "the Trakt login of %s was not refreshed (%s); the current token is kept and"
+                " the refresh tried again in %.0fs",
+                login.account,
+                exc,
+                self._retry_after,
+            )
+            return login
+        renewed = login.rotated(
+            grant.access_token, grant.refresh_token, grant.created_at, grant.expires_in
+        )
+        if not self._save(login.refresh_token, renewed):
+            self._uncommitted = (login.refresh_token, renewed)
+            return login
+        self._marked = None
+        log.info(
+            "refreshed the Trakt login of %s; its token runs until %s",
+            login.account,
+            _when(renewed.expires_at),
+        )
+        return self._store.login()
+
+    def _save(self, old_refresh_token: str, renewed: Login) -> bool:
+        try:
+            replaced = self._store.replace_login(old_refresh_token, renewed)
+        except StateError as exc:
+            log.error(  # noqa: TRY400 - the message says it all; no traceback
+                "cannot save the refreshed Trakt login (%s); trying again before it is used", exc
+            )
+            return False
+        if not replaced:
+            log.info("the Trakt login changed while refreshing it; using the new one")
+        return True
+
+    def _end(self, login: Login, why: str) -> None:
+        self._ended = login.refresh_token
+        self._marked = None
+        try:
+            self._store.forget_login(login.refresh_token)
+        except StateError as exc:
+            log.debug("cannot forget the ended login: %s", exc)
+        log.error("Trakt login of %s ended: %s; %s", login.shown_as, why, AGAIN)
+
+
+def _when(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
