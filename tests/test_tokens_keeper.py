@@ -194,7 +194,7 @@ def test_two_threads_asking_while_a_refresh_is_in_flight_cause_one_refresh(
             assert release.wait(10)
             return oauth.refresh(refresh_token)
 
-    keeper = TokenKeeper(store, SlowRefresher(), clock=clock, lock=WatchedLock())  # type: ignore[arg-type]
+    keeper = TokenKeeper(store, SlowRefresher(), clock=clock, lock=WatchedLock())
     tokens: dict[str, str | None] = {}
 
     def ask(name: str) -> None:

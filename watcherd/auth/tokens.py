@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -75,13 +76,13 @@ class TokenKeeper:
         *,
         clock: Callable[[], float] = time.time,
         retry_after: float = RETRY_AFTER,
-        lock: threading.Lock | None = None,
+        lock: AbstractContextManager[object] | None = None,
     ) -> None:
         self._store = store
         self._oauth = oauth
         self._clock = clock
         self._retry_after = retry_after
-        self._lock = lock or threading.Lock()
+        self._lock: AbstractContextManager[object] = lock or threading.Lock()
         self._marked: str | None = None  # the refresh token this keeper marked as in flight
         self._retry_at = 0.0  # no refresh before this, after one that got no verdict
         self._after_401: str | None = None  # the access token a refresh after a 401 gave
