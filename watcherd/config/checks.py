@@ -9,6 +9,8 @@ import difflib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from watcherd.config.models import API_KEYS
+
 # How a problem line quotes a value the user gave (`wording.quoting` masks secrets in it).
 Quote = Callable[[object], str]
 
@@ -57,9 +59,29 @@ def cross_check(values: Mapping[str, Any], quote: Quote = repr) -> list[str]:
                 if isinstance(action, str) and action not in KNOWN_ACTIONS[api]
             ]
     trakt = _table(values.get("trakt"))
-    if (trakt.get("username") is None) != (trakt.get("password") is None):
+    if (trakt.get("username") is None) != (trakt.get("password") is None) and api != "v2":
         problems.append("trakt: username and password go together (v1 authentication)")
+    if isinstance(values.get("trakt"), Mapping):
+        problems += _api_keys(trakt, api)
     return problems + _placeholders(values)
+
+
+def _api_keys(trakt: Mapping[str, Any], api: object) -> list[str]:
+    """Keys of the other Trakt API, and the key each API cannot do without."""
+    if api not in API_KEYS:
+        return []  # pydantic names the bad `api`
+    problems = [
+        f"trakt.{key}: a key of Trakt API {other}, not used with api = {api!r}"
+        f" (remove it, or set api = {other!r})"
+        for other, keys in API_KEYS.items()
+        if other != api
+        for key in keys
+        if key in trakt
+    ]
+    required = "api_key" if api == "v1" else "client_id"
+    if required not in trakt:
+        problems.append(f"trakt.{required}: required key is missing")
+    return problems
 
 
 def target_urls(values: Mapping[str, Any]) -> dict[str, str]:

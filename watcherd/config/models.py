@@ -23,7 +23,13 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "WATCHERD_"
-SECRET_KEYS = ("api_key", "password", "url")  # keys whose values are secrets
+SECRET_KEYS = ("api_key", "password", "url", "client_id", "client_secret")  # secrets
+# Each API's own keys in [trakt]: a key of the other API is a configuration error.
+API_KEYS = {
+    "v1": ("api_key", "username", "password"),
+    "v2": ("client_id", "client_secret", "rate_limit"),
+}
+DEFAULT_BASE_URLS = {"v1": "http://api.trakt.tv", "v2": "https://api.trakt.tv"}
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -62,12 +68,27 @@ class _Section(BaseModel):
 
 
 class TraktSettings(_Section):
-    api: Literal["v1"] = "v1"
-    base_url: str = "http://api.trakt.tv"
-    api_key: SecretStr = Field(min_length=1)
+    api: Literal["v1", "v2"] = "v1"
+    base_url: str = DEFAULT_BASE_URLS["v1"]
+    # v1's key; required with api = "v1" (`checks.py` says so), unset ("") with v2.
+    api_key: SecretStr = Field(default=SecretStr(""), min_length=1)
     username: str | None = None
     password: SecretStr | None = None
+    # v2: the Trakt app's Client ID (required, `checks.py`) and Client Secret (needed by
+    # `watcherd login` and to refresh its token).
+    client_id: SecretStr | None = Field(default=None, min_length=1)
+    client_secret: SecretStr | None = Field(default=None, min_length=1)
+    rate_limit: int = Field(default=1000, gt=0)  # v2: GET requests in any 300 s, all users
     timeout: PositiveDuration = 15.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _base_url_of_the_api(cls, data: object) -> object:
+        if isinstance(data, dict) and "base_url" not in data:
+            api = data.get("api", "v1")
+            if isinstance(api, str) and api in DEFAULT_BASE_URLS:
+                return {**data, "base_url": DEFAULT_BASE_URLS[api]}
+        return data
 
     @field_validator("base_url")
     @classmethod
@@ -178,7 +199,8 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value in the configuration, for the log and error redactor."""
         values = [self.trakt.api_key.get_secret_value()]
-        if self.trakt.password is not None:
-            values.append(self.trakt.password.get_secret_value())
+        for secret in (self.trakt.password, self.trakt.client_id, self.trakt.client_secret):
+            if secret is not None:
+                values.append(secret.get_secret_value())
         values.extend(target.url.get_secret_value() for target in self.targets)
         return [value for value in values if value]

@@ -24,7 +24,8 @@ def render_resolved(settings: Settings, describe_url: Callable[[str], str]) -> s
             host readable); trusted to mask every credential in it.
 
     Returns:
-        TOML text that holds no secret: `api_key` and `password` are the fixed `MASK`.
+        TOML text that holds no secret: `api_key`, `password`, `client_id` and
+        `client_secret` are the fixed `MASK`.
     """
     trakt = settings.trakt
     lines = [
@@ -35,8 +36,14 @@ def render_resolved(settings: Settings, describe_url: Callable[[str], str]) -> s
         "[trakt]",
         f"api = {_toml(trakt.api)}",
         f"base_url = {_toml(_without_password(trakt.base_url))}",
-        f"api_key = {_toml(MASK)}",
     ]
+    if trakt.api == "v2":
+        lines.append(f"client_id = {_toml(MASK)}")
+        if trakt.client_secret is not None:
+            lines.append(f"client_secret = {_toml(MASK)}")
+        lines.append(f"rate_limit = {trakt.rate_limit}")
+    else:
+        lines.append(f"api_key = {_toml(MASK)}")
     if trakt.username is not None:
         lines += [f"username = {_toml(trakt.username)}", f"password = {_toml(MASK)}"]
     lines += [
