@@ -464,3 +464,32 @@ def test_invalid_configuration_names_the_problem_without_echoing_a_secret(
     assert any(problem in line for line in problems), problems
     assert leaks(output) == [], output
     assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (
+            'base_url = "http://127.0.0.1:9"',
+            f'base_url = "http://127.0.0.1:9/user/watched.json/{API_KEY}"',
+        ),
+        ('base_url = "http://127.0.0.1:9"', f'base_url = "http://127.0.0.1:9/?apikey={API_KEY}"'),
+        ('state_file = "state/state.db"', f'state_file = "state/{V1_PASSWORD}.db"'),
+    ],
+    ids=["api-key-in-the-base-url-path", "api-key-in-the-base-url-query", "password-in-a-path"],
+)
+def test_check_config_prints_no_secret_pasted_into_another_key(
+    tmp_path: Path, old: str, new: str
+) -> None:
+    # check-config quotes every key that is not a secret as given, and such a key may hold a
+    # secret by mistake (the v1 URL pasted whole into base_url).
+    config = tmp_path / "watcherd.toml"
+    config.write_text(
+        invalid(config_text("http://127.0.0.1:9", 9, 9, 9), old, new), encoding="utf-8"
+    )
+
+    result = watcherd("check-config", config=config)
+
+    assert result.returncode == 0, result.stderr
+    assert new.partition(" = ")[0] + " = " in result.stdout  # not vacuous: the key is printed
+    assert leaks(result.stdout + result.stderr) == [], result.stdout

@@ -7,6 +7,7 @@ from watcherd.config import Settings, render_resolved
 from watcherd.errors import ConfigError, WatcherdError
 from watcherd.model import Message
 from watcherd.notify import Notifier, describe_url
+from watcherd.redact import Redactor
 
 
 def check_config(settings: Settings, console: Console) -> int:
@@ -16,8 +17,10 @@ def check_config(settings: Settings, console: Console) -> int:
     """
     warn_about_politeness(settings, console)
     # Masked where each secret stands (render_resolved); a search through the whole text for
-    # secret strings would mask names and paths that merely equal a piece of one.
-    console.stdout.write(render_resolved(settings, describe_url))
+    # secret strings would mask names and paths that merely equal a piece of one. The API key
+    # and password are masked wherever else they are (the v1 URL pasted into base_url).
+    pasted = Redactor(secret for secret in settings.secrets() if "://" not in secret)
+    console.stdout.write(pasted(render_resolved(settings, describe_url)))
     return EXIT_OK
 
 
