@@ -359,15 +359,15 @@ def test_gate_after_a_429_without_retry_after_pauses_the_default() -> None:
     assert clock.now == T0 + DEFAULT_PAUSE
 
 
-def test_closed_gate_wakes_a_waiting_request_and_refuses_it() -> None:
+def test_closing_the_budget_wakes_a_waiting_request_and_refuses_it() -> None:
     budget = RateBudget(1, 300.0)
-    gate = RateGate(budget)  # the real wait: on the gate's own event
+    gate = RateGate(budget)  # the real wait: on the budget, which closing cuts short
     gate()  # the only request of the window
     outcome: list[BaseException] = []
     waiting = threading.Thread(target=lambda: _record(gate, outcome))
     waiting.start()
 
-    gate.close()
+    budget.close()
     waiting.join(timeout=30)
 
     assert not waiting.is_alive()

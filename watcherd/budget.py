@@ -79,6 +79,7 @@ class RateBudget:
         self._allowance_until = -math.inf
         self._lock = threading.Lock()
         self._holder = threading.local()
+        self._closed = threading.Event()
 
     def next_free(self, now: float) -> float:
         """Returns when the next request may go: `now` when the window has room, else the
@@ -174,6 +175,19 @@ class RateBudget:
         with self._lock:
             self._allowance, self._allowance_until = remaining, until
 
+    def close(self) -> None:
+        """No request may go any more (the daemon stops): waiting ones are woken, refused."""
+        self._closed.set()
+
+    @property
+    def closed(self) -> bool:
+        """True once `close` was called."""
+        return self._closed.is_set()
+
+    def wait_closed(self, seconds: float) -> None:
+        """Wait `seconds`, or less if the budget is closed meanwhile."""
+        self._closed.wait(seconds)
+
     def _holds(self) -> bool:
         return bool(getattr(self._holder, "holds", False))
 
@@ -211,7 +225,8 @@ class RateGate:
     Args:
         budget: the one budget every request spends.
         clock: the current time as Unix seconds (the budget's and the scheduler's clock).
-        sleep: waits the given seconds; tests inject one that moves their clock.
+        sleep: waits the given seconds (default: on the budget, so `close` cuts it short);
+            tests inject one that moves their clock.
     """
 
     def __init__(
@@ -223,17 +238,16 @@ class RateGate:
     ) -> None:
         self._budget = budget
         self._clock = clock
-        self._closed = threading.Event()
-        self._sleep = sleep or self._closed.wait
+        self._sleep = sleep or budget.wait_closed
 
     def __call__(self) -> None:
         """Wait until one request may go, then take it.
 
         Raises:
-            BudgetClosedError: when the gate was closed (shutdown) while waiting.
+            BudgetClosedError: when the budget was closed (shutdown) before or while waiting.
         """
         while True:
-            if self._closed.is_set():
+            if self._budget.closed:
                 raise BudgetClosedError("shutting down: request not sent")
             wait = self._budget.try_take(self._clock())
             if wait == 0.0:
@@ -251,10 +265,6 @@ class RateGate:
         wait = DEFAULT_PAUSE if retry_after is None else retry_after
         until = self._budget.pause_until(now + wait, now)
         log.warning("rate limited by Trakt: every request paused for %.0fs", until - now)
-
-    def close(self) -> None:
-        """Wake and refuse every waiting and later request (the daemon is stopping)."""
-        self._closed.set()
 
 
 class BudgetClosedError(FeedError):
