@@ -22,8 +22,11 @@ from typing import TextIO
 
 from watcherd import __version__, logs
 from watcherd import demo as demo_story
+from watcherd.auth.oauth import TraktOAuth
+from watcherd.auth.tokens import TokenKeeper
 from watcherd.commands import daemon as daemon_commands
 from watcherd.commands import demo as demo_command
+from watcherd.commands import login as login_commands
 from watcherd.commands import setup as setup_commands
 from watcherd.commands import simulate as simulate_command
 from watcherd.commands import state as state_commands
@@ -43,7 +46,7 @@ from watcherd.schedule import Daemon
 from watcherd.simulator import FakeTraktV1
 from watcherd.simulator.activity import USERS, Activity, as_v1_item
 from watcherd.sources.trakt_v1 import TraktV1Source
-from watcherd.state import Store
+from watcherd.state import Login, Store
 from watcherd.worker import Backoff, UserPlan, Worker
 
 log = logging.getLogger("watcherd")
@@ -69,6 +72,7 @@ class Cli:
         self.stderr = stderr
         self.stdin = stdin
         self.clock = clock
+        self.sleep: Callable[[float], None] = time.sleep  # login's waits between polls
         self.console = Console(stdout, stderr)
         self.secrets_dirs: tuple[Path, ...] | None = None  # None: the usual folders
 
@@ -144,6 +148,26 @@ class Cli:
             executor=executor,
         )
         return Runtime(settings, store, source, notifiers, worker, executor)
+
+    def oauth(self, settings: Settings) -> TraktOAuth:
+        """Trakt's OAuth endpoints, for login, logout and the token keeper.
+
+        Raises:
+            ConfigError: the configuration is not for v2, or lacks the client id or secret.
+        """
+        client_id, client_secret = login_commands.credentials(settings)
+        return TraktOAuth(
+            settings.trakt.base_url,
+            client_id,
+            client_secret,
+            user_agent=f"watcherd/{__version__}",
+            timeout=settings.trakt.timeout,
+            clock=self.clock,
+        )
+
+    def token_keeper(self, settings: Settings, store: Store) -> TokenKeeper:
+        """The keeper of the login's tokens, for the v2 source's `token` (see auth.tokens)."""
+        return TokenKeeper(store, self.oauth(settings), clock=self.clock)
 
     def daemon(self, runtime: Runtime) -> Daemon:
         schedule = runtime.settings.schedule
@@ -235,6 +259,46 @@ class Cli:
         settings = self.settings(args)
         return setup_commands.test_notify(self.notifiers(settings), args.target, self.console)
 
+    def login(self, args: argparse.Namespace) -> int:
+        settings = self.settings(args)
+        oauth = self.oauth(settings)
+        try:
+            return login_commands.login(
+                oauth,
+                self._login_writer(settings),
+                self._stored_login(settings),
+                self.console,
+                clock=self.clock,
+                sleep=self.sleep,
+            )
+        finally:
+            oauth.close()
+
+    def logout(self, args: argparse.Namespace) -> int:
+        settings = self.settings(args)
+        oauth = self.oauth(settings)
+        try:
+            return login_commands.logout(
+                oauth, self._login_writer(settings), self._stored_login(settings), self.console
+            )
+        finally:
+            oauth.close()
+
+    def _stored_login(self, settings: Settings) -> Login | None:
+        return login_commands.stored_login(
+            settings.state_file, lambda: Store(settings.state_file, exclusive=False)
+        )
+
+    def _login_writer(self, settings: Settings) -> Callable[[Login | None], bool]:
+        def write(login: Login | None) -> bool:
+            return login_commands.write_login(
+                settings.state_file,
+                lambda: Store(settings.state_file, redact=self.console.redact),
+                login,
+            )
+
+        return write
+
     def state(self, args: argparse.Namespace) -> int:
         settings = self.settings(args)
         if args.user and args.only_user and args.user != args.only_user:
@@ -296,6 +360,8 @@ def build_parser(cli: Cli) -> argparse.ArgumentParser:
         ),
         ("demo", cli.demo, "run against a built-in simulated feed; no account or config needed"),
         ("check-config", cli.check_config, "validate and print the configuration, secrets masked"),
+        ("login", cli.login, "log in to Trakt (API v2) with a code entered on any device"),
+        ("logout", cli.logout, "revoke the Trakt login's token and forget it"),
     ):
         sub = commands.add_parser(name, parents=[common], help=text, description=text)
         sub.set_defaults(handler=handler)

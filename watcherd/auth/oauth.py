@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024  # an OAuth answer is a few hundred bytes
 BODY_DEADLINE_FACTOR = 4  # the whole body must arrive within this many read timeouts
 DETAIL_LENGTH = 40  # most characters of Trakt's `error` code quoted in a message
+_OAUTH_CODE = re.compile(r"[a-z_]{1,30}")  # RFC 6749's error codes: `invalid_grant`, …
 
 
 class OAuthError(WatcherdError):
@@ -343,7 +345,13 @@ class TraktOAuth:
 
 def _detail(answer: _Answer) -> str:
     code = _error_code(answer.document)
-    return f", {answer.redact.clip(code, DETAIL_LENGTH)}" if code else ""
+    if not code:
+        return ""
+    if _OAUTH_CODE.fullmatch(code):
+        # An OAuth error code (`invalid_grant`) is quoted as it is: redacting it alone would
+        # take its end for a cut and mask "client" in "invalid_client" as a client id's head.
+        return f", {code}"
+    return f", {answer.redact.clip(code, DETAIL_LENGTH)}"
 
 
 def _failure(what: str, answer: _Answer) -> OAuthError:
