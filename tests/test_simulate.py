@@ -8,6 +8,7 @@ import queue
 import random
 import subprocess
 import threading
+import tomllib
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -201,15 +202,33 @@ def test_items_are_added_on_the_schedule_without_a_terminal() -> None:
     assert "Enter" not in out
 
 
-def test_introduction_prints_the_trakt_table_and_every_user_as_toml() -> None:
+def pasted_toml(out: str) -> dict[str, object]:
+    """What a person pastes: the printed lines from `[trakt]` to the blank line after the users."""
+    lines = out.splitlines()
+    start = lines.index("[trakt]")
+    end = next(n for n in range(start, len(lines)) if lines[n].startswith("Users: ")) - 1
+    return tomllib.loads("\n".join(lines[start:end]))
+
+
+@pytest.mark.parametrize(
+    ("usernames", "api_key"),
+    [
+        (("alice", "bob"), "simulated-v1-api-key"),
+        (('a"b', "back\\slash", "tab\tbed", "zoë"), 'k"e\\y'),
+    ],
+    ids=["plain", "quotes-backslashes-control-characters"],
+)
+def test_introduction_prints_toml_that_reads_back_as_the_feed_and_users(
+    usernames: tuple[str, ...], api_key: str
+) -> None:
     stop = threading.Event()
     stop.set()
     out = io.StringIO()
-    feed = SimulatedFeed((("api", "v1"), ("base_url", "http://127.0.0.1:1")), lambda _: None)
+    trakt = (("api", "v1"), ("base_url", "http://127.0.0.1:1"), ("api_key", api_key))
 
     code = simulate(
-        feed,
-        Activity(["alice", "bob"], random.Random(0)),
+        SimulatedFeed(trakt, lambda _: None),
+        Activity(usernames, random.Random(0)),
         every=5,
         keypresses=None,
         stop=stop,
@@ -217,11 +236,10 @@ def test_introduction_prints_the_trakt_table_and_every_user_as_toml() -> None:
     )
 
     assert code == 0
-    toml = out.getvalue().split("\n\n")[1] + "\n" + out.getvalue().split("\n\n")[2]
-    assert toml == (
-        '[trakt]\napi = "v1"\nbase_url = "http://127.0.0.1:1"\n'
-        '[[users]]\nusername = "alice"\n[[users]]\nusername = "bob"'
-    )
+    assert pasted_toml(out.getvalue()) == {
+        "trakt": dict(trakt),
+        "users": [{"username": name} for name in usernames],
+    }
 
 
 # -- the installed command, end to end -------------------------------------------------------

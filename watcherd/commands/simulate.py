@@ -7,6 +7,7 @@ watch on a schedule or at each Enter, one printed line each, until it is told to
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -93,8 +94,8 @@ def _forward_lines(stream: TextIO, presses: queue.SimpleQueue[None]) -> None:
 
 
 def _introduction(feed: SimulatedFeed, activity: Activity, every: float, keys: bool) -> str:
-    table = "\n".join(f'{key} = "{value}"' for key, value in feed.trakt_table)
-    users = "\n".join(f'[[users]]\nusername = "{name}"' for name in activity.usernames)
+    table = "\n".join(f"{key} = {_toml_string(value)}" for key, value in feed.trakt_table)
+    users = "\n".join(f"[[users]]\nusername = {_toml_string(name)}" for name in activity.usernames)
     how = []
     if every:
         how.append(f"every {every:g}s")
@@ -109,3 +110,9 @@ def _introduction(feed: SimulatedFeed, activity: Activity, every: float, keys: b
         " takes as its baseline (nothing sent).\n"
         f"A new item goes to a random user {' and '.join(how)}. Ctrl-C stops.\n"
     )
+
+
+def _toml_string(value: str) -> str:
+    """`value` as a TOML basic string, so the printed lines paste as they read."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\u{ord(m[0]):04x}", escaped) + '"'
