@@ -45,9 +45,10 @@ def show(settings: Settings, open_reader: Callable[[], Store], console: Console,
         statuses = store.statuses()
         held = store.unconfigured([user.username for user in settings.users])
         size = store.file_size()
+        login = store.login()
     finally:
         store.close()
-    console.say(describe_state(settings, statuses, held, size, now))
+    console.say(describe_state(settings, statuses, held, size, now, login=login))
     return EXIT_OK
 
 

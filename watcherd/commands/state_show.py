@@ -8,7 +8,13 @@ from collections.abc import Collection, Sequence
 
 from watcherd.commands.runtime import count, format_time
 from watcherd.config import Settings
-from watcherd.state import EXPIRED_KEPT_PER_USER, UNCONFIGURED_KEPT_FOR, HeldUser, UserStatus
+from watcherd.state import (
+    EXPIRED_KEPT_PER_USER,
+    UNCONFIGURED_KEPT_FOR,
+    HeldUser,
+    Login,
+    UserStatus,
+)
 
 KEPT_DAYS = round(UNCONFIGURED_KEPT_FOR / 86400)
 
@@ -19,11 +25,14 @@ def describe_state(
     held: Sequence[HeldUser],
     size: int,
     now: float,
+    *,
+    login: Login | None = None,
 ) -> str:
     """Everything `state show` prints after opening the file.
 
     Given the settings (which users and targets are configured), the users' statuses, the
-    users no longer configured that the file still holds, its size in bytes, and `now`.
+    users no longer configured that the file still holds, its size in bytes, `now`, and the
+    Trakt login the file holds (said for v2, or whenever there is one).
     """
     by_name = {status.username: status for status in statuses}
     for user in settings.users:
@@ -31,6 +40,8 @@ def describe_state(
     targets = {target.name for target in settings.targets}
     held_by_name = {user.username: user for user in held}
     lines = [f"state file: {settings.state_file} ({describe_size(size)} with its write-ahead log)"]
+    if login is not None or settings.trakt.api == "v2":
+        lines.append(describe_login(login, now))
     for name in sorted(by_name):
         lines.append(describe_status(by_name[name], now, targets, held_by_name.get(name)))
     stranded: dict[str, Counter[str]] = {}
@@ -107,6 +118,26 @@ def describe_status(
                 line += f"; last error: {expired.last_error}"
             lines.append(line)
     return "\n".join(lines)
+
+
+def describe_login(login: Login | None, now: float) -> str:
+    """The `trakt login:` line: as whom, until when the token runs; never a token."""
+    if login is None:
+        return (
+            "trakt login: none (public profiles only; `watcherd login` lets watcherd see"
+            " private friends)"
+        )
+    line = f"trakt login: {login.shown_as}, "
+    if login.expires_at > now:
+        line += f"token valid until {format_time(login.expires_at)} (renewed before then)"
+    else:
+        line += f"token expired at {format_time(login.expires_at)} (renewed at the next poll)"
+    if login.refreshing is not None:
+        line += (
+            f"; a token refresh sent at {format_time(login.refreshing)} was not saved:"
+            " the next start checks whether the login survived"
+        )
+    return line
 
 
 def describe_size(size: int) -> str:
