@@ -408,42 +408,91 @@ def test_once_delivers_new_items_and_exits_0(
     assert_no_secret(outcome)
 
 
+SUMMARY = "once: 2 user(s) polled, 0 failed; 0 new; 0 delivered, 0 pending"
+
+
+@dataclass(frozen=True)
+class LevelAsked:
+    """Where a log level is asked for: the file's `log_level`, WATCHERD_LOG_LEVEL, the flag."""
+
+    in_file: str | None = None
+    in_environment: str | None = None
+    flag: str | None = None
+
+    def apply(self, config: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, ...]:
+        """Put the level in the file (write_config's INFO, else none) and the environment;
+        returns the flags to add."""
+        line = 'log_level = "INFO"\n'
+        text = config.read_text(encoding="utf-8")
+        assert line in text
+        level = f'log_level = "{self.in_file}"\n' if self.in_file else ""
+        config.write_text(text.replace(line, level), encoding="utf-8")
+        if self.in_environment:
+            monkeypatch.setenv("WATCHERD_LOG_LEVEL", self.in_environment)
+        return ("--log-level", self.flag) if self.flag else ()
+
+
 @pytest.mark.parametrize(
-    ("extra", "log_level"),
-    [((), "INFO"), ((), "DEBUG"), (("--log-level", "WARNING"), "INFO")],
-    ids=["config-info", "config-debug", "flag-warning"],
+    ("asked", "summary"),
+    [
+        (LevelAsked(), False),
+        (LevelAsked(in_file="INFO"), True),
+        (LevelAsked(in_file="DEBUG"), True),
+        (LevelAsked(in_file="ERROR"), False),
+        (LevelAsked(in_environment="INFO"), True),
+        (LevelAsked(in_file="INFO", flag="WARNING"), False),
+        (LevelAsked(flag="INFO"), True),
+    ],
+    ids=[
+        "nothing-asks-warning",
+        "file-info",
+        "file-debug",
+        "file-error",
+        "environment-info",
+        "flag-wins-over-file",
+        "flag-info",
+    ],
 )
-def test_once_with_nothing_new_writes_nothing_to_stderr_and_exits_0(
-    capsys: pytest.CaptureFixture[str], config: Path, extra: tuple[str, ...], log_level: str
+def test_once_that_went_well_logs_its_summary_only_when_a_log_level_asks_for_it(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    config: Path,
+    asked: LevelAsked,
+    summary: bool,
 ) -> None:
-    text = config.read_text(encoding="utf-8")
-    config.write_text(text.replace('log_level = "INFO"', f'log_level = "{log_level}"'), "utf-8")
-    assert watcherd(capsys, "once", "--config", str(config)).code == 0  # the baseline
+    flags = asked.apply(config, monkeypatch)
 
-    outcome = watcherd(capsys, "once", "--config", str(config), *extra)
-
-    assert (outcome.code, outcome.err) == (0, "")
-
-
-def test_once_with_log_level_info_on_its_command_line_logs_the_summary(
-    capsys: pytest.CaptureFixture[str], config: Path, trakt: FakeTraktV1
-) -> None:
-    trakt.add("bob", movie("Fresh", 2024, T0 + 5))
-
-    outcome = watcherd(capsys, "once", "--config", str(config), "--log-level", "INFO")
+    outcome = watcherd(capsys, "once", "--config", str(config), *flags)
 
     assert outcome.code == 0, outcome.err
-    assert "once: 2 user(s) polled, 0 failed; 0 new; 0 delivered, 0 pending" in outcome.err
+    assert (SUMMARY in outcome.err) is summary
+    if not summary:
+        assert outcome.err == ""
 
 
-def test_once_with_an_unreadable_feed_exits_1_naming_the_user(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, trakt: FakeTraktV1, receiver: JsonReceiver
+@pytest.mark.parametrize(
+    "asked",
+    [
+        LevelAsked(),
+        LevelAsked(in_file="INFO"),
+        LevelAsked(in_file="ERROR"),
+        LevelAsked(flag="ERROR"),
+    ],
+    ids=["nothing-asks-warning", "file-info", "file-error", "flag-error"],
+)
+def test_once_with_an_unreadable_feed_exits_1_naming_the_user_at_every_log_level(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    trakt: FakeTraktV1,
+    asked: LevelAsked,
 ) -> None:
     config = write_config(
-        tmp_path, trakt, {"r": receiver.url()}, ["alice"], api_key="wrong-key-0000000"
+        tmp_path, trakt, {"r": "json://127.0.0.1:9/"}, ["alice"], api_key="wrong-key-0000000"
     )
+    flags = asked.apply(config, monkeypatch)
 
-    outcome = watcherd(capsys, "once", "--config", str(config))
+    outcome = watcherd(capsys, "once", "--config", str(config), *flags)
 
     assert outcome.code == 1
     assert "watcherd: feed of alice not read:" in outcome.err

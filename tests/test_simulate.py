@@ -310,7 +310,7 @@ def config_for(simulator: Simulator, folder: Path, target: str) -> Path:
         users.append(line)
     path = folder / "watcherd.toml"
     path.write_text(
-        'state_file = "state.db"\nlog_level = "INFO"\n'
+        'state_file = "state.db"\n'
         + "\n".join(table)
         + "\ntimeout = 5\n"
         + f'[[targets]]\nname = "r"\nurl = "{target}"\n'

@@ -79,8 +79,10 @@ class Cli:
     # -- building ----------------------------------------------------------------------------
 
     def settings(self, args: argparse.Namespace, *, quiet: bool = False) -> Settings:
-        """Load the settings and set up logging: `--log-level`, else the configuration's
-        `log_level` (raised to WARNING when `quiet`, so all going well writes nothing)."""
+        """Load the settings and set up logging at `--log-level`, else the configuration's
+        `log_level`; when `quiet` and neither the flag nor an explicit `log_level` (file,
+        environment or secret file) asks for a level, at WARNING, so all going well writes
+        nothing. Raises ConfigError naming every problem of the configuration."""
         settings = load_settings(
             resolve_config_path(args.config, self.environ),
             self.environ,
@@ -89,8 +91,8 @@ class Cli:
         )
         self.console.redact = logs.Redactor(settings.secrets())
         level = args.log_level or settings.log_level
-        if quiet and not args.log_level and LEVELS.index(level) < LEVELS.index("WARNING"):
-            level = "WARNING"
+        if quiet and not args.log_level and "log_level" not in settings.model_fields_set:
+            level = "WARNING"  # the default's INFO would mail a cron job's owner every run
         logs.configure(level, self.console.redact, self.stderr)
         return settings
 
