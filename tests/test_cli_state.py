@@ -451,7 +451,7 @@ def test_an_error_quoting_a_secret_is_stored_redacted_even_when_its_source_did_n
     receiver: JsonReceiver,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def leaky_fetch(self: object, username: str, known: str) -> object:
+    def leaky_fetch(self: object, username: str, fingerprint: str, **_: object) -> object:
         raise FeedError(f"feed is not JSON: '<html>/user/watched.json/{API_KEY}/{username}'")
 
     monkeypatch.setattr(TraktV1Source, "fetch", leaky_fetch)

@@ -402,7 +402,7 @@ class ModelFeed:
         self.next_poll: Op = ("poll", 0, 0)
         self.last_shown: list[Item] = []
 
-    def fetch(self, username: str, known_fingerprint: str = "") -> FeedPage:
+    def fetch(self, username: str, known_fingerprint: str = "", **_: object) -> FeedPage:
         shown, body = serve(self.history, self.next_poll)
         page = page_of(body, self.history.declared)
         self.last_shown = shown

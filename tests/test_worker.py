@@ -54,7 +54,7 @@ class ScriptedFeed:
         window.extend(events)
         window.sort(key=lambda e: e.watched_ts, reverse=True)  # newest first, as v1 serves
 
-    def fetch(self, username: str, known_fingerprint: str = "") -> FeedPage:
+    def fetch(self, username: str, known_fingerprint: str = "", **_: object) -> FeedPage:
         self.fetches[username] = self.fetches.get(username, 0) + 1
         if username in self.errors:
             raise self.errors[username]

@@ -33,7 +33,13 @@ class ConfigError(WatcherdError):
 
 
 class FeedError(WatcherdError):
-    """A feed could not be read (HTTP error, timeout, a body that is not a feed)."""
+    """A feed could not be read (HTTP error, timeout, a body that is not a feed).
+
+    `recheck_after`: seconds within which asking again cannot tell anything new (a private
+    or unknown user), so the feed is held that long; None (the default): ask every poll.
+    """
+
+    recheck_after: float | None = None
 
 
 class DeliveryError(WatcherdError):

@@ -14,12 +14,12 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol
 
-from watcherd.detect import Policy, detect
+from watcherd.detect import Policy, UserMemory, detect
 from watcherd.errors import DeliveryError, FeedError
 from watcherd.model import DeliveryReport, Message, PollResult, WatchEvent
 from watcherd.render import render
 from watcherd.sources import FeedSource
-from watcherd.state import Delivery, QueuedMessage, Store
+from watcherd.state import Delivery, HeldFeed, QueuedMessage, Store
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,9 @@ class Worker:
         max_age: deliveries queued longer ago than this many seconds are given up (moved to
             the state's expired list and logged); None keeps them for ever.
         executor: runs different targets' deliveries side by side; None: one after another.
+        viewer: whom the feeds are read as (a login's account; "" for none). A feed the
+            source said not to ask for again for a while (`FeedError.recheck_after`: a
+            private or unknown user) is held until then, or until the viewer changes.
     """
 
     def __init__(
@@ -77,6 +80,7 @@ class Worker:
         renderer: Callable[[WatchEvent], Message] = render,
         max_age: float | None = None,
         executor: Executor | None = None,
+        viewer: Callable[[], str] = lambda: "",
     ) -> None:
         self._source = source
         self._store = store
@@ -90,6 +94,9 @@ class Worker:
         self._locks_guard = threading.Lock()
         # Targets whose rows a thread left to the one holding them, since it last looked.
         self._left_to_holder: set[str] = set()
+        self._viewer = viewer
+        self._held: dict[str, HeldFeed] | None = None  # read from the store at first use
+        self._held_guard = threading.Lock()
 
     @property
     def usernames(self) -> list[str]:
@@ -102,11 +109,27 @@ class Worker:
         `StateError` is raised: without the state file nothing can be done safely.
         """
         plan = self._plans[username]
+        held = self._held_feed(username)
+        if held is not None and now < held.next_check and held.viewer == self._viewer():
+            # Asking again before then cannot tell anything new; it was logged when it began.
+            log.debug("%s; next check %s", held.reason, _duration(held.next_check - now))
+            return PollResult(username, ok=False, error=held.reason)
         known = self._store.fingerprint(username)
+        memory: list[UserMemory | None] = []  # read once, when the source first asks
+
+        def handled(identity: str) -> bool:
+            if not memory:
+                memory.append(self._store.memory(username))
+            return memory[0] is not None and identity in memory[0].seen
+
         try:
-            page = self._source.fetch(username, known)
+            # A user never polled has nothing handled: the source reads one window.
+            page = self._source.fetch(username, known, known=handled if known else None)
         except FeedError as exc:
             self._store.record_poll_outcome(username, now=now, outcome=f"error: {exc}")
+            if exc.recheck_after is not None:
+                self._hold(username, exc, exc.recheck_after, held, now)
+                return PollResult(username, ok=False, error=str(exc))
             if exc.permanent:  # the message names the user
                 log.error(  # noqa: TRY400 - the message says it all; no traceback
                     "poll failed: %s; polling again will not help until this is fixed", exc
@@ -114,14 +137,16 @@ class Worker:
             else:
                 log.warning("poll failed: %s", exc)
             return PollResult(username, ok=False, error=str(exc))
+        if held is not None:
+            self._release(username, held)
         if page.unchanged or (known and page.fingerprint == known):
             # The same body as last time: nothing in it can be new.
             self._store.record_poll_outcome(username, now=now, outcome="ok: unchanged")
             return PollResult(username, ok=True, fetched=len(page.events), unchanged=True)
         for problem in page.problems:
             log.warning("%s", problem)
-        memory = self._store.memory(username)
-        detection = detect(memory, page, plan.policy)
+        previous = memory[0] if memory else self._store.memory(username)
+        detection = detect(previous, page, plan.policy)
         if detection.overflow:
             log.warning(
                 "%s: the feed window (%d items) is full of items not seen before: more may have"
@@ -136,7 +161,7 @@ class Worker:
         ]
         outcome = "ok: baseline" if detection.baseline else f"ok: {len(detection.new)} new"
         count = self._store.record_poll(
-            username, memory, detection.memory, queued, now=now, outcome=outcome
+            username, previous, detection.memory, queued, now=now, outcome=outcome
         )
         return PollResult(
             username,
@@ -212,6 +237,46 @@ class Worker:
             report.merge(target_report)
         report.pending = self._store.pending_count(username)
         return report
+
+    def _held_feed(self, username: str) -> HeldFeed | None:
+        with self._held_guard:
+            if self._held is None:
+                self._held = self._store.held_feeds()
+            return self._held.get(username)
+
+    def _hold(
+        self,
+        username: str,
+        error: FeedError,
+        recheck_after: float,
+        held: HeldFeed | None,
+        now: float,
+    ) -> None:
+        """Hold a feed the source said not to ask for again within `recheck_after` seconds;
+        log it only when the reason changed, not on every check."""
+        reason = str(error)
+        changed = held is None or held.reason != reason
+        since = now if held is None or changed else held.since
+        update = HeldFeed(reason, since, now + recheck_after, self._viewer())
+        self._store.hold_feed(username, update)
+        with self._held_guard:
+            if self._held is not None:
+                self._held[username] = update
+        if changed:
+            log.warning(  # once per change, not every check: the log is for a person
+                "poll failed: %s; checked again in %s, or at once when the login changes",
+                reason,
+                _duration(recheck_after),
+            )
+        else:
+            log.debug("poll failed again: %s", reason)
+
+    def _release(self, username: str, held: HeldFeed) -> None:
+        self._store.release_feed(username)
+        with self._held_guard:
+            if self._held is not None:
+                self._held.pop(username, None)
+        log.info("%s: the feed can be read again (was: %s)", username, held.reason)
 
     def checkpoint(self) -> None:
         """Save what is buffered (outcomes of polls that changed nothing)."""

@@ -108,7 +108,13 @@ class TraktV1Source:
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
 
-    def fetch(self, username: str, known_fingerprint: str = "") -> FeedPage:
+    def fetch(
+        self,
+        username: str,
+        known_fingerprint: str = "",
+        *,
+        known: Callable[[str], bool] | None = None,  # noqa: ARG002 - one window, no paging
+    ) -> FeedPage:
         """Fetch and parse one user's feed; an unchanged body (same fingerprint) is not parsed.
 
         Returns the page, its problems redacted.

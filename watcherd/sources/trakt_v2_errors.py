@@ -67,12 +67,19 @@ class TraktV2Error(FeedError):
         self.cf_ray = cf_ray
 
 
+RECHECK_AFTER = 3600.0  # a private or unknown user is asked again at most hourly
+
+
 class PrivateUserError(TraktV2Error):
     """The profile is private: permanent until a login as a friend the user approved."""
+
+    recheck_after = RECHECK_AFTER
 
 
 class UnknownUserError(TraktV2Error):
     """No such Trakt user (404): permanent."""
+
+    recheck_after = RECHECK_AFTER
 
 
 class TokenRefusedError(TraktV2Error):
@@ -140,7 +147,7 @@ def raise_for_response(
         )
     if status == 404:
         raise UnknownUserError(
-            f"{username}: no such Trakt user (HTTP 404)",
+            f"{username}: no such Trakt user (HTTP 404); check the username in the configuration",
             kind=Kind.UNKNOWN_USER,
             permanent=True,
             **common.fields(),

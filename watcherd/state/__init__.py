@@ -11,6 +11,7 @@ from watcherd.state.outbox import EXPIRED_KEPT_PER_USER
 from watcherd.state.records import (
     Delivery,
     ExpiredDelivery,
+    HeldFeed,
     HeldUser,
     QueuedMessage,
     UserStatus,
@@ -26,6 +27,7 @@ __all__ = [
     "UNCONFIGURED_KEPT_FOR",
     "Delivery",
     "ExpiredDelivery",
+    "HeldFeed",
     "HeldUser",
     "Login",
     "QueuedMessage",

@@ -45,9 +45,27 @@ class ExpiredDelivery:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldFeed:
+    """Why a user's feed is not read until `next_check` (Unix seconds).
+
+    Attributes:
+        reason: the error's one line, naming the user (redacted when stored).
+        since: when this reason was first met (a change of reason starts it again).
+        next_check: before this, polls do not ask Trakt.
+        viewer: whom the feed was read as when refused.
+    """
+
+    reason: str
+    since: float
+    next_check: float
+    viewer: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class UserStatus:
     """A user's line in `watcherd state show`; `expired` holds the given-up deliveries kept
-    (the latest `EXPIRED_KEPT_PER_USER`), newest first, and `expired_total` how many."""
+    (the latest `EXPIRED_KEPT_PER_USER`), newest first, and `expired_total` how many; `held`
+    says why the feed is not read until when, if it is not."""
 
     username: str
     cursor: int | None
@@ -57,6 +75,7 @@ class UserStatus:
     pending: tuple[Delivery, ...]
     expired: tuple[ExpiredDelivery, ...] = ()
     expired_total: int = 0
+    held: HeldFeed | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from watcherd.errors import StateError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Each entry upgrades the schema from its index to the next version, in one transaction.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -76,6 +76,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             created_at REAL NOT NULL,
             expires_in REAL NOT NULL,
             refreshing REAL  -- a refresh sent, its answer not yet committed
+        )""",
+    ),
+    # 4: users whose feed is not read until a time (private, unknown); see `held.py`.
+    (
+        """CREATE TABLE held (
+            username TEXT PRIMARY KEY,
+            reason TEXT NOT NULL,
+            since REAL NOT NULL,
+            next_check REAL NOT NULL,
+            viewer TEXT NOT NULL DEFAULT ''
         )""",
     ),
 )

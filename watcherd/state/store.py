@@ -10,6 +10,7 @@ from collections.abc import Collection, Sequence
 from types import MappingProxyType
 
 from watcherd.detect import UserMemory
+from watcherd.state.held import HELD_SCHEMA_VERSION, HeldQueries
 from watcherd.state.outbox import EXPIRED_KEPT_PER_USER, OutboxQueries, trim_expired
 from watcherd.state.records import (
     Delivery,
@@ -25,7 +26,7 @@ from watcherd.state.tokens import LoginQueries
 UNCONFIGURED_KEPT_FOR = 30 * 86400.0
 
 
-class Store(OutboxQueries, LoginQueries):
+class Store(OutboxQueries, LoginQueries, HeldQueries):
     """The SQLite state file: `Store(path)` for the writer (created, upgraded, locked),
     `Store(path, exclusive=False)` for a reader (read-only, never upgraded, no lock);
     `redact` cleans every error text written. See `Connection` for the arguments.
@@ -130,6 +131,7 @@ class Store(OutboxQueries, LoginQueries):
         )
         # Version 1 files (read by a reader, which never upgrades) have no expired list.
         expired = self._expired_by_user() if self.schema_version >= 2 else {}
+        held = self.held_feeds()
         users = {row["username"]: row for row in rows}
         statuses = []
         for name in sorted(users.keys() | pending.keys() | expired.keys()):
@@ -145,6 +147,7 @@ class Store(OutboxQueries, LoginQueries):
                     pending=tuple(pending.get(name, [])),
                     expired=tuple(kept),
                     expired_total=len(kept),
+                    held=held.get(name),
                 )
             )
         return statuses
@@ -203,7 +206,7 @@ class Store(OutboxQueries, LoginQueries):
             return []  # nothing to write: a start costs no transaction
         names = [(user.username,) for user in stale]
         with self._transaction("prune users no longer configured") as db:
-            for table in ("seen", "outbox", "expired", "users"):
+            for table in ("seen", "outbox", "expired", "held", "users"):
                 db.executemany(f"DELETE FROM {table} WHERE username = ?", names)  # noqa: S608
             trim_expired(db)
         return stale
@@ -217,4 +220,6 @@ class Store(OutboxQueries, LoginQueries):
             seen = db.execute("DELETE FROM seen WHERE username = ?", (username,)).rowcount
             dropped = db.execute("DELETE FROM outbox WHERE username = ?", (username,)).rowcount
             db.execute("DELETE FROM users WHERE username = ?", (username,))
+            if self.schema_version >= HELD_SCHEMA_VERSION:
+                db.execute("DELETE FROM held WHERE username = ?", (username,))
         return seen, dropped
