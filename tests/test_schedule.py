@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import random
 import threading
 from collections import Counter
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from watcherd.budget import RateBudget
 from watcherd.cadence import Cadence
 from watcherd.detect import FirstRun, Policy
 from watcherd.errors import DeliveryError, StateError
@@ -30,7 +32,7 @@ from watcherd.model import (
     PollResult,
     WatchEvent,
 )
-from watcherd.schedule import ApschedulerTimer, Daemon
+from watcherd.schedule import MAX_WORKERS, ApschedulerTimer, Daemon
 from watcherd.state import Store
 from watcherd.worker import Backoff, Sender, UserPlan, Worker
 
@@ -336,22 +338,36 @@ class Scheduled:
 
 class FakeTimer:
     """A `Timer` that runs nothing by itself: the test takes the due jobs and runs them, in
-    the order and at the clock times it chooses."""
+    the order and at the clock times it chooses. A job given to `at` again under its name
+    moves (as APScheduler's does); a submitted poll is kept with the time it was submitted."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = lambda: math.nan) -> None:
         self.jobs: list[Scheduled] = []
         self.started = threading.Event()
         self.lock = threading.Lock()
+        self.clock = clock
 
     def at(self, when: float, job: Callable[[], None], name: str) -> None:
         with self.lock:
+            self.jobs = [scheduled for scheduled in self.jobs if scheduled.name != name]
             self.jobs.append(Scheduled(when, name, job))
+
+    def submit(self, job: Callable[[], None], name: str) -> None:
+        with self.lock:
+            self.jobs.append(Scheduled(self.clock(), name, job))
 
     def start(self) -> None:
         self.started.set()
 
     def shutdown(self) -> None:
         pass
+
+    def take_in_order(self, prefix: str) -> list[Scheduled]:
+        """Remove and return the jobs whose name starts with `prefix`, as they were given."""
+        with self.lock:
+            taken = [job for job in self.jobs if job.name.startswith(prefix)]
+            self.jobs = [job for job in self.jobs if not job.name.startswith(prefix)]
+        return taken
 
     def take(self, prefix: str) -> list[Scheduled]:
         """Remove and return the scheduled jobs whose name starts with `prefix`, by time."""
@@ -383,11 +399,40 @@ class Driven:
     clock: FakeClock
     running: Running
 
+    def next_dispatch(self) -> float | None:
+        """When the dispatcher is armed to run next (None: until a poll ends)."""
+        with self.timer.lock:
+            armed = [job.when for job in self.timer.jobs if job.name == "dispatch due polls"]
+        return armed[0] if armed else None
 
-def drive(worker: Worker, clock: FakeClock, *, interval: float = 10.0) -> Driven:
-    timer = FakeTimer()
+    def dispatch(self, at: float | None = None) -> list[Scheduled]:
+        """Run the armed dispatcher with the clock at `at` (default: its armed time);
+        returns the polls it started, in the order it started them."""
+        [dispatcher] = self.timer.take("dispatch")
+        self.clock.now = dispatcher.when if at is None else at
+        dispatcher.job()
+        return self.timer.take_in_order("poll")
+
+
+def drive(
+    worker: Worker,
+    clock: FakeClock,
+    *,
+    interval: float = 10.0,
+    jitter: float = 0.0,
+    budget: RateBudget | None = None,
+    workers: int = MAX_WORKERS,
+) -> Driven:
+    timer = FakeTimer(clock)
     daemon = Daemon(
-        worker, interval=interval, jitter=0.0, retry_every=3600.0, clock=clock, timer=timer
+        worker,
+        interval=interval,
+        jitter=jitter,
+        retry_every=3600.0,
+        clock=clock,
+        timer=timer,
+        budget=budget,
+        workers=workers,
     )
     stop = NoticedStop()
     outcome: list[bool] = []
@@ -400,15 +445,15 @@ def drive(worker: Worker, clock: FakeClock, *, interval: float = 10.0) -> Driven
 def test_polls_falling_due_together_report_lag_from_their_own_due_times(store: Store) -> None:
     names = users(20)
     clock = FakeClock(T0)
-    driven = drive(worker_for(store, names, feed=ClockedFeed(clock)), clock)
-    for poll in driven.timer.take("poll"):  # all due at T0; started half a second late
-        clock.now = T0 + 0.5
+    driven = drive(worker_for(store, names, feed=ClockedFeed(clock)), clock, workers=20)
+    for poll in driven.dispatch(T0 + 0.5):  # all due at T0; started half a second late
         poll.job()
     driven.daemon.summarise()
 
-    second = driven.timer.take("poll")
-    assert {poll.when for poll in second} == {T0 + 10}
-    # A pool that hands them out one after another: the last starts 1.9 s after its due time.
+    assert driven.next_dispatch() == T0 + 10
+    second = driven.dispatch()
+    assert len(second) == 20
+    # A pool that runs them one after another: the last starts 1.9 s after its due time.
     for index, poll in enumerate(reversed(second)):
         clock.now = T0 + 10 + index / 10
         poll.job()
@@ -448,22 +493,22 @@ def test_due_times_passed_while_a_poll_waited_or_ran_count_as_missed(
     clock = FakeClock(T0)
     feed = ClockedFeed(clock)
     driven = drive(worker_for(store, ["alice"], feed=feed), clock)
-    [first] = driven.timer.take("poll")
+    [first] = driven.dispatch(T0)
     first.job()  # on time at T0, due again at T0 + 10
     driven.daemon.summarise()
 
-    [second] = driven.timer.take("poll")
-    clock.now = second.when + starts_after
+    second_due = driven.next_dispatch()
+    [second] = driven.dispatch(T0 + 10 + starts_after)
     feed.takes = takes
     second.job()
     stats = driven.daemon.summarise()
-    [third] = driven.timer.take("poll")
+    third_due = driven.next_dispatch()
 
     assert driven.running.finish() is True
-    assert second.when == T0 + 10
+    assert second_due == T0 + 10
     assert stats.lags == pytest.approx([lag])
     assert stats.missed == missed
-    assert third.when == second.when + next_due
+    assert third_due == T0 + 10 + next_due
 
 
 def test_user_line_counts_only_that_users_deliveries(
@@ -474,7 +519,7 @@ def test_user_line_counts_only_that_users_deliveries(
     worker = worker_for(store, ["alice", "bob"], sender=sender, first_run=FirstRun.ALL)
     worker.poll("bob", T0)  # bob's item is queued, not delivered yet
     driven = drive(worker, clock)
-    alice = next(poll for poll in driven.timer.take("poll") if poll.name == "poll alice")
+    alice = next(poll for poll in driven.dispatch(T0) if poll.name == "poll alice")
 
     with caplog.at_level(logging.INFO, logger="watcherd.schedule"):
         alice.job()  # alice's round holds the shared target: bob's row goes too
