@@ -253,3 +253,29 @@ def test_cost_of_a_line_does_not_grow_with_the_number_of_secrets() -> None:
     rounds = [(cost(few), cost(many)) for _ in range(5)]
     few_cost, many_cost = min(r[0] for r in rounds), min(r[1] for r in rounds)
     assert many_cost < 10 * few_cost, (few_cost, many_cost)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('password = "**********"', 'password = "**********"'),
+        ("Sunshine is not a secret", "Sunshine is not a secret"),
+        ("login with password123 refused", "login with *** refused"),
+        ("login with Sunshine2024! refused", "login with *** refused"),
+        ("clipped 'password12…'", "clipped '***…'"),
+        ("stored cut Sunshin", "stored cut ***"),
+    ],
+    ids=[
+        "the-word-alone",
+        "the-capitalised-word-alone",
+        "the-whole-secret",
+        "the-whole-capitalised-secret",
+        "a-clipped-head",
+        "a-head-at-the-end",
+    ],
+)
+def test_a_long_secret_starting_with_a_word_masks_that_word_only_as_part_of_itself(
+    text: str, expected: str
+) -> None:
+    # "password123" masked every "password" (check-config's `password = ` among them).
+    assert Redactor(["password123", "Sunshine2024!"])(text) == expected

@@ -4,7 +4,8 @@ A secret is masked by what it is, not by searching every output for every short 
 
 - A secret of at least `MIN_SECRET_LENGTH` characters (the v1 API key, its SHA1 form, tokens)
   is masked wherever it appears, and so is every run of at least `MIN_SECRET_LENGTH` of its
-  leading characters, so a text clipped before it was redacted leaves nothing recognisable.
+  leading characters (more while they spell a word: "password123" never masks "password"), so
+  a text clipped before it was redacted leaves nothing recognisable.
   Where a text was visibly cut (just before "…" or "...", or at its very end), a run of as few
   as `MIN_CLIPPED` leading characters is masked too.
 - A shorter secret (the "pass" of `mailto://user:pass@…`) is masked only where it stands: as a
@@ -46,6 +47,7 @@ _CREDENTIAL_KEY = re.compile(
 _BEFORE = r"(?<=[/:=@'\"])"
 _AFTER = r"(?=[/:?#&@'\"\s,;)\]>]|\Z)"
 _CLIP_MARK = r"(?=…|\.\.\.|\Z)"
+_WORD = re.compile(r"[A-Z]?[a-z]+")
 _HOST_PORT = re.compile(r"^(?P<host>\[[^\]]*\]|[^:]*)(?::(?P<port>.*))?$")
 
 
@@ -78,11 +80,11 @@ class Redactor:
                     elif len(form) >= MIN_STANDING:
                         short_forms.add(form)
         self._by_head: dict[str, list[str]] = {}
+        clipped: set[str] = set()
         for form in long_forms:
-            self._by_head.setdefault(form[:MIN_SECRET_LENGTH], []).append(form)
-        clipped = {
-            form[:size] for form in long_forms for size in range(MIN_CLIPPED, MIN_SECRET_LENGTH)
-        }
+            head = _anywhere_head(form)
+            self._by_head.setdefault(head, []).append(form)
+            clipped.update(form[:size] for size in range(MIN_CLIPPED, len(head)))
         alternatives = [
             _group("whole", self._whole),
             _group("head", self._by_head),
@@ -164,6 +166,15 @@ def _forms(piece: str) -> set[str]:
     lowered = {re.sub(r"%[0-9A-F]{2}", lambda hexa: hexa.group().lower(), form) for form in quoted}
     escaped = json.dumps(piece)[1:-1]
     return {piece, *quoted, *lowered, escaped, escaped.replace("/", "\\/")}
+
+
+def _anywhere_head(form: str) -> str:
+    """The shortest head of a long secret masked wherever it stands: `MIN_SECRET_LENGTH`
+    characters, or more while they spell a word, so "password123" never masks "password"."""
+    size = MIN_SECRET_LENGTH
+    while size < len(form) and _WORD.fullmatch(form[:size]):
+        size += 1
+    return form[:size]
 
 
 def _common_length(text: str, start: int, secret: str) -> int:
