@@ -18,18 +18,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import queue
+import secrets
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from tests.conftest import WATCHERD, JsonReceiver, Mailbox, clean_env, watcherd
 from watcherd.redact import MIN_SECRET_LENGTH
-from watcherd.simulator import FakeTraktV1, Fault, movie
+from watcherd.simulator import FakeTraktV1, Fault, movie, trakt_v2_oauth
+from watcherd.simulator.trakt_v2 import FakeTraktV2
 
 pytestmark = pytest.mark.e2e
 
@@ -45,6 +50,11 @@ HEADER_TOKEN = "hdrTOKEN-audit-Lp3Mn6"
 STUCK_TOKEN = "stuckTOKEN-audit-Qe4Rw7"
 MAIL_PASSWORD = "mailPASS-audit-Fg2Hj9"
 BAD_SCHEME_TOKEN = "schemeTOKEN-audit-Ty7Ui0"
+V2_CLIENT_ID = "appID-v2-audit-Nb4Vc6Xz8"
+V2_CLIENT_SECRET = "v2clientSECRET-audit-Mn7Bv5Cx3"
+V2_DEVICE_CODE = "deviceCODE-audit-Po9Iu7Yt5"
+V2_ACCESS_TOKEN = "accessTOKEN-audit-Df4Gh6Jk8"
+V2_REFRESH_TOKEN = "refreshTOKEN-audit-Qw2Er4Ty6"
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,12 @@ SECRETS = [
     Secret("target token of a target that hangs", STUCK_TOKEN),
     Secret("target password of an SMTP server (mailto://)", MAIL_PASSWORD),
     Secret("token in a URL Apprise cannot use", BAD_SCHEME_TOKEN),
+    Secret("v2 client id", V2_CLIENT_ID),
+    Secret("v2 client secret", V2_CLIENT_SECRET),
+    Secret("v2 device code", V2_DEVICE_CODE),
+    # The login's pair lives in the state file by design (its login table, 0600).
+    Secret("v2 access token", V2_ACCESS_TOKEN, stored=True),
+    Secret("v2 refresh token", V2_REFRESH_TOKEN, stored=True),
 ]
 
 
@@ -493,3 +509,154 @@ def test_check_config_prints_no_secret_pasted_into_another_key(
     assert result.returncode == 0, result.stderr
     assert new.partition(" = ")[0] + " = " in result.stdout  # not vacuous: the key is printed
     assert leaks(result.stdout + result.stderr) == [], result.stdout
+
+
+# -- Trakt API v2: the app's credentials and the login's tokens --------------------------------
+
+
+def v2_config_text(base_url: str, environ_secret: bool = False) -> str:
+    lines = [
+        'state_file = "state/state.db"',
+        "[trakt]",
+        'api = "v2"',
+        f'base_url = "{base_url}"',
+        f'client_id = "{V2_CLIENT_ID}"',
+        "" if environ_secret else f'client_secret = "{V2_CLIENT_SECRET}"',
+        "timeout = 5",
+        "[[targets]]",
+        'name = "hook"',
+        f'url = "json://127.0.0.1:9/hook/{HOOK_TOKEN}"',
+        "[[users]]",
+        'username = "alice"',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def v2_trakt(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTraktV2]:
+    """A fake Trakt v2 that issues the audit's device code and token pair, approving at the
+    first poll a second after the code was asked for."""
+    issued = iter([V2_DEVICE_CODE, V2_ACCESS_TOKEN, V2_REFRESH_TOKEN])
+    monkeypatch.setattr(
+        trakt_v2_oauth,
+        "secrets",
+        SimpleNamespace(
+            token_hex=lambda size: next(issued) if size == 32 else secrets.token_hex(size),
+            compare_digest=secrets.compare_digest,
+        ),
+    )
+    with FakeTraktV2(V2_CLIENT_ID, V2_CLIENT_SECRET) as server:
+        server.add_user("sean")
+        server.oauth.device_interval = 1
+        yield server
+
+
+def login_in_a_subprocess(config: Path, trakt: FakeTraktV2) -> Run:
+    """`watcherd login` at DEBUG, approved once it has printed the code (so the code must
+    reach a pipe before the approval does: the output is flushed)."""
+    process = subprocess.Popen(
+        [WATCHERD, "login", "--log-level", "DEBUG", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in process.stdout or ():
+            lines.put(line)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    printed: list[str] = []
+    try:
+        while not any(
+            device.user_code in line for line in printed for device in trakt.oauth.devices.values()
+        ):
+            printed.append(lines.get(timeout=30))
+        trakt.oauth.decide(None, "approved", "sean")
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        reader.join(10)
+        err = process.stderr.read() if process.stderr else ""
+    while not lines.empty():
+        printed.append(lines.get())
+    result = subprocess.CompletedProcess(process.args, process.returncode, "".join(printed), err)
+    return Run("login", result, 0)
+
+
+def test_v2_login_state_show_and_logout_never_print_the_client_secret_or_the_tokens(
+    tmp_path: Path, v2_trakt: FakeTraktV2
+) -> None:
+    config = tmp_path / "watcherd.toml"
+    config.write_text(v2_config_text(v2_trakt.base_url), encoding="utf-8")
+    state = tmp_path / "state"
+    debug = ("--log-level", "DEBUG")
+
+    runs = [login_in_a_subprocess(config, v2_trakt)]
+    runs.append(Run("state show", watcherd("state", "show", *debug, config=config), 0))
+    runs.append(Run("check-config", watcherd("check-config", *debug, config=config), 0))
+    logged_in = state_folder_bytes(state)
+    runs.append(Run("logout", watcherd("logout", *debug, config=config), 0))
+    logged_out = state_folder_bytes(state)
+
+    for each in runs:
+        assert each.result.returncode == each.expected, (each.name, each.result.stderr)
+        assert "Traceback" not in each.output, (each.name, each.output)
+        assert leaks(each.output) == [], (each.name, each.output)
+    for name, content in {**logged_in, **logged_out}.items():
+        assert leaks(content) == [], name
+
+    # Not vacuous: at DEBUG, the flow ran and the pair was issued, stored, shown and revoked.
+    by_name = {each.name: each.output for each in runs}
+    assert " DEBUG " in by_name["login"]
+    assert "/oauth/device/token" in by_name["login"]
+    assert "logged in as Sean (sean)" in by_name["login"]
+    assert "trakt login: Sean (sean), token valid until" in by_name["state show"]
+    assert "client_secret = " in by_name["check-config"]
+    assert "token revoked and forgotten" in by_name["logout"]
+    assert any(V2_REFRESH_TOKEN.encode() in content for content in logged_in.values())
+    assert v2_trakt.oauth.grants[V2_ACCESS_TOKEN].revoked
+
+
+@pytest.mark.parametrize(
+    ("command", "change", "problem"),
+    [
+        (
+            "login",
+            lambda text: text.replace("timeout = 5", f'timeout = "{V2_CLIENT_SECRET}"'),
+            "trakt.timeout: expected seconds",
+        ),
+        (
+            "logout",
+            lambda text: text.replace("timeout = 5", f'rate_limit = "{V2_CLIENT_ID}"'),
+            "trakt.rate_limit: ",
+        ),
+        (
+            "check-config",
+            lambda text: text.replace('api = "v2"', f'api = "v2"\napi_key = "{V2_CLIENT_SECRET}"'),
+            "trakt.api_key: a key of Trakt API v1",
+        ),
+    ],
+    ids=[
+        "login-secret-in-a-duration",
+        "logout-client-id-pasted-into-rate-limit",
+        "v1-key-holding-it",
+    ],
+)
+def test_invalid_v2_configuration_names_the_problem_without_echoing_a_secret(
+    tmp_path: Path, command: str, change: Callable[[str], str], problem: str
+) -> None:
+    config = tmp_path / "watcherd.toml"
+    config.write_text(change(v2_config_text("http://127.0.0.1:9", environ_secret=True)))
+    environ = clean_env(WATCHERD_TRAKT__CLIENT_SECRET=V2_CLIENT_SECRET)
+
+    result = watcherd(command, "--log-level", "DEBUG", config=config, env=environ)
+
+    assert result.returncode == 2, result.stderr
+    output = result.stdout + result.stderr
+    assert any(problem in line for line in result.stderr.splitlines()), result.stderr
+    assert leaks(output) == [], output
