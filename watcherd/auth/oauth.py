@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import requests
@@ -24,99 +21,37 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from watcherd import __version__
-from watcherd.errors import WatcherdError
+from watcherd.auth.answers import (
+    DEVICE_STATUSES,
+    Account,
+    Answer,
+    DeviceCode,
+    DevicePoll,
+    OAuthError,
+    PollStatus,
+    RefreshRefusedError,
+    TokenGrant,
+    error_code,
+    failure,
+    quoted_error,
+)
 from watcherd.redact import Redactor
+
+__all__ = [
+    "Account",
+    "DeviceCode",
+    "DevicePoll",
+    "OAuthError",
+    "PollStatus",
+    "RefreshRefusedError",
+    "TokenGrant",
+    "TraktOAuth",
+]
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024  # an OAuth answer is a few hundred bytes
 BODY_DEADLINE_FACTOR = 4  # the whole body must arrive within this many read timeouts
-DETAIL_LENGTH = 40  # most characters of Trakt's `error` code quoted in a message
-_OAUTH_CODE = re.compile(r"[a-z_]{1,30}")  # RFC 6749's error codes: `invalid_grant`, …
-
-
-class OAuthError(WatcherdError):
-    """An OAuth request failed. `permanent`: repeating it unchanged cannot succeed.
-
-    Attributes:
-        status: the HTTP status, or None when no answer came.
-    """
-
-    def __init__(self, message: str, *, status: int | None = None, permanent: bool = False):
-        super().__init__(message, permanent=permanent)
-        self.status = status
-
-
-class RefreshRefusedError(OAuthError):
-    """Trakt refused the refresh token (`invalid_grant`, HTTP 400 or 401): the login is over."""
-
-
-@dataclass(frozen=True, slots=True)
-class TokenGrant:
-    """A token pair Trakt issued; its repr shows no token."""
-
-    access_token: str = field(repr=False)
-    refresh_token: str = field(repr=False)
-    created_at: float
-    expires_in: float
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceCode:
-    """What `POST /oauth/device/code` answered: the person enters `user_code` at
-    `verification_url`; watcherd polls with `device_code` every `interval` seconds until
-    `expires_in` seconds have passed."""
-
-    device_code: str = field(repr=False)
-    user_code: str
-    verification_url: str
-    expires_in: float
-    interval: float
-
-
-class PollStatus(StrEnum):
-    """What one `POST /oauth/device/token` answered."""
-
-    APPROVED = "approved"  # 200: the tokens are in the answer
-    PENDING = "pending"  # 400: not yet entered; poll again
-    INVALID_CODE = "invalid_code"  # 404
-    ALREADY_USED = "already_used"  # 409
-    EXPIRED = "expired"  # 410
-    DENIED = "denied"  # 418
-    SLOW_DOWN = "slow_down"  # 429: poll less often
-
-
-DEVICE_STATUSES: Mapping[int, PollStatus] = {
-    400: PollStatus.PENDING,
-    404: PollStatus.INVALID_CODE,
-    409: PollStatus.ALREADY_USED,
-    410: PollStatus.EXPIRED,
-    418: PollStatus.DENIED,
-    429: PollStatus.SLOW_DOWN,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class DevicePoll:
-    """One poll's outcome; `grant` is set when `status` is APPROVED."""
-
-    status: PollStatus
-    grant: TokenGrant | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    status: int
-    document: Any  # the JSON answer, None when it is not JSON
-    redact: Redactor  # masks every secret of the request it answers
-
-
-@dataclass(frozen=True, slots=True)
-class Account:
-    """Who a token belongs to: the slug and the display name ("" when none)."""
-
-    slug: str
-    name: str
 
 
 class TraktOAuth:
@@ -177,7 +112,7 @@ class TraktOAuth:
             "POST", "/oauth/device/code", {"client_id": self._client_id}, what="device login"
         )
         if answer.status != 200:
-            raise _failure("device login", answer)
+            raise failure("device login", answer)
         document = answer.document
         try:
             return DeviceCode(
@@ -210,7 +145,7 @@ class TraktOAuth:
             return DevicePoll(PollStatus.APPROVED, self._grant(answer.document, "device login"))
         if answer.status in DEVICE_STATUSES:
             return DevicePoll(DEVICE_STATUSES[answer.status])
-        raise _failure("device login", answer)
+        raise failure("device login", answer)
 
     def refresh(self, refresh_token: str) -> TokenGrant:
         """Trade a refresh token for a new pair (`POST /oauth/token`); the old one is spent.
@@ -232,14 +167,14 @@ class TraktOAuth:
         )
         if answer.status == 200:
             return self._grant(answer.document, "token refresh")
-        if answer.status in (400, 401) and _error_code(answer.document) != "invalid_client":
+        if answer.status in (400, 401) and error_code(answer.document) != "invalid_client":
             raise RefreshRefusedError(
                 f"token refresh: Trakt refused the refresh token (HTTP {answer.status}"
-                f"{_detail(answer)})",
+                f"{quoted_error(answer)})",
                 status=answer.status,
                 permanent=True,
             )
-        raise _failure("token refresh", answer)
+        raise failure("token refresh", answer)
 
     def revoke(self, access_token: str) -> None:
         """Revoke an access token (`POST /oauth/revoke`).
@@ -256,7 +191,7 @@ class TraktOAuth:
             "POST", "/oauth/revoke", body, what="logout", secrets=(access_token,)
         )
         if answer.status != 200:
-            raise _failure("logout", answer)
+            raise failure("logout", answer)
 
     def account(self, access_token: str) -> Account:
         """Who `access_token` belongs to (`GET /users/settings`).
@@ -273,7 +208,7 @@ class TraktOAuth:
             headers={"Authorization": f"Bearer {access_token}"},
         )
         if answer.status != 200:
-            raise _failure("account settings", answer)
+            raise failure("account settings", answer)
         try:
             user = answer.document["user"]
             slug = user.get("ids", {}).get("slug") or user["username"]
@@ -295,7 +230,7 @@ class TraktOAuth:
         what: str,
         secrets: tuple[str, ...] = (),
         headers: Mapping[str, str] | None = None,
-    ) -> _Answer:
+    ) -> Answer:
         """Send one request; returns its status and JSON answer, with what masks `secrets`.
 
         Raises:
@@ -328,7 +263,7 @@ class TraktOAuth:
             document = json.loads(raw) if raw else None
         except ValueError:
             document = None
-        return _Answer(status, document, redact)
+        return Answer(status, document, redact)
 
     def _grant(self, document: Any, what: str) -> TokenGrant:
         try:
@@ -341,40 +276,6 @@ class TraktOAuth:
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise OAuthError(f"{what}: Trakt's answer holds no token pair") from exc
-
-
-def _detail(answer: _Answer) -> str:
-    code = _error_code(answer.document)
-    if not code:
-        return ""
-    if _OAUTH_CODE.fullmatch(code):
-        # An OAuth error code (`invalid_grant`) is quoted as it is: redacting it alone would
-        # take its end for a cut and mask "client" in "invalid_client" as a client id's head.
-        return f", {code}"
-    return f", {answer.redact.clip(code, DETAIL_LENGTH)}"
-
-
-def _failure(what: str, answer: _Answer) -> OAuthError:
-    """The error an answer that is none of the expected ones means."""
-    status, detail = answer.status, _detail(answer)
-    if status in (401, 403):
-        return OAuthError(
-            f"{what}: Trakt refused the app (HTTP {status}{detail}); check trakt.client_id"
-            " and trakt.client_secret",
-            status=status,
-            permanent=True,
-        )
-    if status == 429 or status >= 500:
-        return OAuthError(
-            f"{what}: Trakt is busy or unavailable (HTTP {status}{detail}); retrying later"
-            " may help",
-            status=status,
-        )
-    return OAuthError(
-        f"{what}: unexpected answer from Trakt (HTTP {status}{detail})",
-        status=status,
-        permanent=status < 500,
-    )
 
 
 class _TooBigError(Exception):
@@ -392,11 +293,6 @@ def _read_capped(response: requests.Response, deadline: float) -> bytes:
             raise _TooBigError("arrives too slowly")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _error_code(document: Any) -> str:
-    error = document.get("error") if isinstance(document, dict) else None
-    return error if isinstance(error, str) else ""
 
 
 def _text(document: Any, key: str) -> str:

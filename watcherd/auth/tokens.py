@@ -26,7 +26,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Protocol
 
-from watcherd.auth.oauth import OAuthError, RefreshRefusedError, TokenGrant
+from watcherd.auth.answers import OAuthError, RefreshRefusedError, TokenGrant
 from watcherd.errors import StateError
 from watcherd.state import Login
 

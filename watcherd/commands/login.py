@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from watcherd.auth.oauth import Account, DeviceCode, DevicePoll, OAuthError, PollStatus
+from watcherd.auth.answers import Account, DeviceCode, DevicePoll, OAuthError, PollStatus
 from watcherd.commands.runtime import EXIT_FAILED, EXIT_OK, Console, format_time
 from watcherd.config import Settings
 from watcherd.errors import ConfigError, StateError
