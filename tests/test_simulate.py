@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import WATCHERD, JsonReceiver, clean_env, watcherd
+from watcherd.cli import main
 from watcherd.commands.runtime import Console
 from watcherd.commands.simulate import SimulatedFeed, check_options, simulate
 from watcherd.errors import ConfigError
@@ -147,6 +148,32 @@ def test_simulate_options_that_cannot_work_are_each_named(
     with pytest.raises(ConfigError) as raised:
         check_options(users, every, terminal=terminal)
     assert raised.value.problems == problems
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "reason"),
+    [
+        ("--port", "70000", "expected a port from 0 to 65535, got 70000"),
+        ("--port", "-1", "expected a port from 0 to 65535, got -1"),
+        ("--every", "inf", "expected a finite number of seconds, got 'inf'"),
+        ("--every", "nan", "expected a finite number of seconds, got 'nan'"),
+    ],
+    ids=["port-above-65535", "port-below-0", "every-infinite", "every-not-a-number"],
+)
+def test_simulate_option_out_of_range_is_a_usage_error_naming_it(
+    capsys: pytest.CaptureFixture[str],
+    in_process_cli: None,
+    option: str,
+    value: str,
+    reason: str,
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["simulate", "--port", "0", option, value])
+
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"watcherd simulate: error: argument {option}: {reason}"
+    )
 
 
 class Recorder:

@@ -1,4 +1,4 @@
-"""The command line, and the one place where watcherd's concrete objects are built.
+"""The command line's entry point, and the one place where watcherd's concrete objects are built.
 
 Every command loads the configuration, builds what it needs here and hands it in to its
 function in `watcherd.commands`; nothing else constructs a source, a store, a notifier, a
@@ -42,18 +42,15 @@ from watcherd.config import Settings, load_settings, resolve_config_path
 from watcherd.detect import FirstRun, Policy
 from watcherd.errors import ConfigError, WatcherdError
 from watcherd.notify import Notifier, build_notifiers, register_console
+from watcherd.parser import build_parser
 from watcherd.schedule import Daemon
 from watcherd.simulator import FakeTraktV1
-from watcherd.simulator.activity import USERS, Activity, as_v1_item
+from watcherd.simulator.activity import Activity, as_v1_item
 from watcherd.sources.trakt_v1 import TraktV1Source
 from watcherd.state import Login, Store
 from watcherd.worker import Backoff, UserPlan, Worker
 
 log = logging.getLogger("watcherd")
-
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-SIMULATE_PORT = 8471  # `watcherd simulate`'s default, so a configuration made for it keeps working
-SIMULATE_API_KEY = "simulated-v1-api-key"  # the simulator's own; it guards nothing
 
 
 class Cli:
@@ -331,98 +328,6 @@ class Cli:
             self.console,
             self.clock(),
         )
-
-
-def build_parser(cli: Cli) -> argparse.ArgumentParser:
-    """The argument parser; each subcommand's handler is a method of `cli`."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config",
-        metavar="PATH",
-        help="configuration file (default: $WATCHERD_CONFIG, ./watcherd.toml, "
-        "/etc/watcherd/watcherd.toml)",
-    )
-    common.add_argument(
-        "--log-level",
-        choices=LEVELS,
-        help="override the configuration's log_level",
-    )
-    parser = argparse.ArgumentParser(
-        prog="watcherd",
-        description="Notifies you of your Trakt friends' checkins and scrobbles through Apprise.",
-    )
-    parser.add_argument("--version", action="version", version=f"watcherd {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, handler, text in (
-        ("run", cli.run, "poll every user on the schedule until SIGTERM/SIGINT"),
-        (
-            "once",
-            cli.once,
-            "poll every user once, deliver, exit; silent unless something failed (for cron)",
-        ),
-        ("demo", cli.demo, "run against a built-in simulated feed; no account or config needed"),
-        ("check-config", cli.check_config, "validate and print the configuration, secrets masked"),
-        ("login", cli.login, "log in to Trakt (API v2) with a code entered on any device"),
-        ("logout", cli.logout, "revoke the Trakt login's token and forget it"),
-    ):
-        sub = commands.add_parser(name, parents=[common], help=text, description=text)
-        sub.set_defaults(handler=handler)
-    notify = commands.add_parser(
-        "test-notify", parents=[common], help="send a sample notification to every target"
-    )
-    notify.add_argument("--target", metavar="NAME", help="only this target")
-    notify.set_defaults(handler=cli.test_notify)
-    simulate = commands.add_parser(
-        "simulate",
-        help="serve a simulated Trakt feed on loopback to try a real configuration against",
-        description="Serve a simulated Trakt feed on 127.0.0.1 and print the configuration"
-        " lines that read it; add a made-up watch every --every seconds and, on a terminal,"
-        " each time Enter is pressed. Runs until Ctrl-C or SIGTERM.",
-    )
-    simulate.add_argument(
-        "--api", choices=["v1"], default="v1", help="the Trakt API to simulate (default v1)"
-    )
-    simulate.add_argument(
-        "--port",
-        type=int,
-        default=SIMULATE_PORT,
-        help=f"port on 127.0.0.1 (default {SIMULATE_PORT}; 0 picks a free one)",
-    )
-    simulate.add_argument(
-        "--every",
-        type=float,
-        default=30.0,
-        metavar="SECONDS",
-        help="add an item this often (default 30; 0: only on Enter)",
-    )
-    simulate.add_argument(
-        "--users",
-        default=",".join(USERS),
-        metavar="A,B",
-        help=f"the simulated users, comma-separated (default {','.join(USERS)})",
-    )
-    simulate.add_argument(
-        "--api-key",
-        default=SIMULATE_API_KEY,
-        metavar="KEY",
-        help=f"the API key the feed accepts (default {SIMULATE_API_KEY})",
-    )
-    simulate.add_argument("--seed", type=int, help="seed the made-up watching, to repeat a run")
-    simulate.add_argument("--log-level", choices=LEVELS, help="default WARNING")
-    simulate.set_defaults(handler=cli.simulate)
-    state = commands.add_parser(
-        "state",
-        parents=[common],
-        help="show the state, reset one user, drop or retry pending deliveries",
-    )
-    state.add_argument(
-        "action", nargs="?", choices=["show", "reset", "drop", "retry"], default="show"
-    )
-    state.add_argument("user", nargs="?", help="the user to reset")
-    state.add_argument("--user", dest="only_user", metavar="USER", help="drop/retry: this user's")
-    state.add_argument("--target", metavar="NAME", help="drop/retry: those for this target")
-    state.set_defaults(handler=cli.state)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
