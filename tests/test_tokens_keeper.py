@@ -144,6 +144,26 @@ def test_refresh_after_a_401_is_done_once_and_a_stale_refusal_refreshes_nothing(
     assert refreshes(fake) == [200]
 
 
+def test_refusal_without_a_token_names_the_one_handed_to_this_thread(
+    fake: FakeTraktV2, store: Store, oauth: TraktOAuth, clock: Clock
+) -> None:
+    old = logged_in(fake, store)
+    keeper = TokenKeeper(store, oauth, clock=clock)
+    assert keeper.refused_token() is None  # this thread was handed nothing: nothing to do
+    assert keeper.token() == old.access_token
+
+    renewed = keeper.refused_token()
+
+    assert renewed not in (None, old.access_token)
+    assert refreshes(fake) == [200]
+    elsewhere: list[str | None] = []
+    thread = threading.Thread(target=lambda: elsewhere.append(keeper.refused_token()))
+    thread.start()
+    thread.join(10)
+    assert elsewhere == [None]  # another thread, handed nothing, refreshes nothing
+    assert refreshes(fake) == [200]
+
+
 def test_token_refused_again_right_after_its_refresh_ends_the_login(
     fake: FakeTraktV2,
     store: Store,

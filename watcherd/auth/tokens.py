@@ -88,6 +88,7 @@ class TokenKeeper:
         self._after_401: str | None = None  # the access token a refresh after a 401 gave
         self._ended: str | None = None  # the refresh token of a login ended here
         self._uncommitted: tuple[str, Login] | None = None  # a refreshed pair not yet saved
+        self._handed = threading.local()  # per thread: the token last handed out to it
 
     def token(self) -> str | None:
         """The access token to send, refreshed first when due; None when not logged in.
@@ -102,30 +103,35 @@ class TokenKeeper:
             interrupted = login.refreshing is not None and login.refresh_token != self._marked
             if (interrupted or refresh_due(login, now)) and self._may_refresh(now):
                 login = self._refresh(login, now, interrupted=interrupted)
-            return login.access_token if login is not None else None
+            token = login.access_token if login is not None else None
+            self._handed.token = token
+            return token
 
-    def refused_token(self, token: str) -> str | None:
-        """Called when a request that carried `token` got a 401 (not a private profile).
+    def refused_token(self, token: str | None = None) -> str | None:
+        """Called when a request that carried `token` got a 401 (not a private profile);
+        `token` defaults to the one `token()` last handed to the calling thread, so the
+        source's caller, which never sees the token, can call it from the same thread.
 
         Refreshes once, unless another thread already replaced that token. Returns the token
         to try the request again with, or None when there is none to try (logged out, the
         login ended, or the refresh got no answer: retry later). A token refused right
         after the refresh a 401 caused ends the login.
         """
+        refused: str | None = token or getattr(self._handed, "token", None)
         with self._lock:
             login = self._current()
-            if login is None:
+            if login is None or refused is None:
                 return None
-            if login.access_token != token:
+            if login.access_token != refused:
                 return login.access_token
-            if token == self._after_401:
+            if refused == self._after_401:
                 self._end(login, "Trakt refused the token again right after refreshing it")
                 return None
             now = self._clock()
             if not self._may_refresh(now):
                 return None
             renewed = self._refresh(login, now, interrupted=False)
-            if renewed is None or renewed.access_token == token:
+            if renewed is None or renewed.access_token == refused:
                 return None
             self._after_401 = renewed.access_token
             return renewed.access_token
