@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -24,6 +25,7 @@ from watcherd import __version__, logs
 from watcherd import demo as demo_story
 from watcherd.auth.oauth import TraktOAuth
 from watcherd.auth.tokens import TokenKeeper
+from watcherd.budget import PacedSource, RateBudget, RateGate
 from watcherd.commands import daemon as daemon_commands
 from watcherd.commands import demo as demo_command
 from watcherd.commands import login as login_commands
@@ -46,7 +48,10 @@ from watcherd.parser import build_parser
 from watcherd.schedule import Daemon
 from watcherd.simulator import FakeTraktV1
 from watcherd.simulator.activity import Activity, as_v1_item
+from watcherd.sources import FeedSource
 from watcherd.sources.trakt_v1 import TraktV1Source
+from watcherd.sources.trakt_v2 import TraktV2Source
+from watcherd.sources.trakt_v2_login import RetryRefusedToken, SentToken
 from watcherd.state import Login, Store
 from watcherd.worker import Backoff, UserPlan, Worker
 
@@ -110,17 +115,7 @@ class Cli:
         store = Store(settings.state_file, redact=self.console.redact)
         configured = [user.username for user in settings.users]
         state_commands.forget_unconfigured(store, configured, self.clock())
-        trakt = settings.trakt
-        auth = None
-        if trakt.username is not None and trakt.password is not None:
-            auth = (trakt.username, trakt.password.get_secret_value())
-        source = TraktV1Source(
-            trakt.base_url,
-            trakt.api_key.get_secret_value(),
-            user_agent=f"watcherd/{__version__}",
-            timeout=trakt.timeout,
-            auth=auth,
-        )
+        feed = self.feed(settings, store)
         plans = [
             UserPlan(
                 username=user.username,
@@ -138,15 +133,69 @@ class Cli:
             max_workers=max(1, min(8, len(notifiers))), thread_name_prefix="deliver"
         )
         worker = Worker(
-            source,
+            feed.source,
             store,
             notifiers,
             plans,
             backoff=backoff,
             max_age=settings.delivery.max_age,
             executor=executor,
+            viewer=feed.viewer,
         )
-        return Runtime(settings, store, source, notifiers, worker, executor)
+        return Runtime(
+            settings,
+            store,
+            feed.source,
+            notifiers,
+            worker,
+            executor,
+            budget=feed.budget,
+            closers=feed.closers,
+        )
+
+    def feed(self, settings: Settings, store: Store) -> Feed:
+        """The feed source `trakt.api` names. v2's spends one rate budget on every GET (a 429
+        pauses them all), carries the login's token when there is one (the state file holds
+        it; refreshing needs the client secret) and retries a poll once after its token was
+        refused; `viewer` names the account it reads as."""
+        trakt = settings.trakt
+        user_agent = f"watcherd/{__version__}"
+        if trakt.api == "v1":
+            auth = None
+            if trakt.username is not None and trakt.password is not None:
+                auth = (trakt.username, trakt.password.get_secret_value())
+            v1 = TraktV1Source(
+                trakt.base_url,
+                trakt.api_key.get_secret_value(),
+                user_agent=user_agent,
+                timeout=trakt.timeout,
+                auth=auth,
+            )
+            return Feed(v1)
+        if trakt.client_id is None:  # load_settings refuses this; say so rather than assert
+            raise ConfigError(['trakt.client_id: required with api = "v2"'])
+        budget = RateBudget(trakt.rate_limit)
+        gate = RateGate(budget, clock=self.clock)
+        oauth = self.oauth(settings) if trakt.client_secret is not None else None
+        keeper = None if oauth is None else TokenKeeper(store, oauth, clock=self.clock)
+        sent = SentToken(keeper or _NoLogin())
+        v2 = TraktV2Source(
+            trakt.base_url,
+            trakt.client_id.get_secret_value(),
+            token=sent,
+            before_request=gate,
+            user_agent=user_agent,
+            timeout=trakt.timeout,
+        )
+        paced = PacedSource(v2, gate)
+        if oauth is None or keeper is None:
+            return Feed(paced, budget)
+        return Feed(
+            RetryRefusedToken(paced, sent, keeper),
+            budget,
+            viewer=lambda: keeper.account() or "",
+            closers=(oauth.close,),
+        )
 
     def oauth(self, settings: Settings) -> TraktOAuth:
         """Trakt's OAuth endpoints, for login, logout and the token keeper.
@@ -177,6 +226,7 @@ class Cli:
             jitter=schedule.jitter,
             retry_every=retry_every,
             clock=self.clock,
+            budget=runtime.budget,
         )
 
     # -- commands: each builds, then hands in ------------------------------------------------
@@ -328,6 +378,26 @@ class Cli:
             self.console,
             self.clock(),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """A built feed source and what goes with it (see `Cli.feed`)."""
+
+    source: FeedSource
+    budget: RateBudget | None = None
+    viewer: Callable[[], str] = lambda: ""
+    closers: tuple[Callable[[], None], ...] = ()
+
+
+class _NoLogin:
+    """The token keeper of a configuration without a client secret: never a token."""
+
+    def token(self) -> str | None:
+        return None
+
+    def refused_token(self, token: str) -> str | None:  # noqa: ARG002 - nothing to refresh
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

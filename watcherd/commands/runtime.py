@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from watcherd import logs
+from watcherd.budget import RateBudget
 from watcherd.config import Settings
 from watcherd.notify import Notifier
-from watcherd.sources.trakt_v1 import TraktV1Source
+from watcherd.sources import FeedSource
 from watcherd.state import Store
 from watcherd.worker import Worker
 
@@ -27,19 +28,25 @@ MIN_POLITE_INTERVAL = 60.0
 
 @dataclass(slots=True)
 class Runtime:
-    """Everything a polling command needs, built from the settings."""
+    """Everything a polling command needs, built from the settings: `budget` is the rate
+    budget every GET spends (v2; None for v1), `closers` close what the source uses beside
+    itself (the login's OAuth session)."""
 
     settings: Settings
     store: Store
-    source: TraktV1Source
+    source: FeedSource
     notifiers: dict[str, Notifier]
     worker: Worker
     executor: ThreadPoolExecutor
+    budget: RateBudget | None = None
+    closers: tuple[Callable[[], None], ...] = ()
 
     def close(self) -> None:
         """Finish the deliveries in hand, then close the feed source and the state file."""
         self.executor.shutdown(wait=True)
         self.source.close()
+        for close in self.closers:
+            close()
         self.store.close()
 
 

@@ -90,6 +90,14 @@ def describe_status(
         + (f" ({status.last_outcome})" if status.last_outcome else ""),
         f"  pending:    {len(status.pending)}",
     ]
+    if status.held is not None:
+        # A private or unknown user, asked again at most hourly: say why and until when.
+        reason = status.held.reason.removeprefix(f"{status.username}: ")
+        since, check = format_time(status.held.since), format_time(status.held.next_check)
+        lines[4:4] = [
+            f"  not read:   {reason}",
+            f"              since {since}, next check {check} (at once after a new login)",
+        ]
     for delivery in status.pending:
         wait = delivery.next_try - now
         when = (

@@ -1,0 +1,109 @@
+"""The v2 source logged in: the token each request carries, and one retry after a 401.
+
+`SentToken` is the source's `token` hook: it asks the keeper for the current access token
+and remembers, per thread, which one it handed out, so a 401 can tell the keeper which token
+Trakt refused. `RetryRefusedToken` wraps the source: a poll whose request carried a token
+that Trakt refused (401 without `X-Private-User`) has the keeper refresh it once and is
+polled again once; refused again, the keeper is told again, which ends the login (one error
+line, public profiles go on being polled without it).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+from watcherd.model import FeedPage
+from watcherd.sources import FeedSource
+from watcherd.sources.trakt_v2_errors import TokenRefusedError
+
+log = logging.getLogger(__name__)
+
+
+class Keeper(Protocol):
+    """What keeps the login's tokens: `watcherd.auth.tokens.TokenKeeper`."""
+
+    def token(self) -> str | None: ...
+    def refused_token(self, token: str) -> str | None: ...
+
+
+class SentToken:
+    """The `token` hook of a v2 source: the keeper's token, remembered per thread.
+
+    Args:
+        keeper: gives the current access token (None when not logged in).
+    """
+
+    def __init__(self, keeper: Keeper) -> None:
+        self._keeper = keeper
+        self._local = threading.local()
+
+    def __call__(self) -> str | None:
+        """The token to send now (the keeper refreshes it first when due)."""
+        token = self._keeper.token()
+        self._local.token = token
+        return token
+
+    def last(self) -> str | None:
+        """The token this thread's last request carried, or None."""
+        token: str | None = getattr(self._local, "token", None)
+        return token
+
+    def forget(self) -> None:
+        """Forget this thread's last token (before a poll, so a stale one is never blamed)."""
+        self._local.token = None
+
+
+class RetryRefusedToken:
+    """A feed source whose poll, refused for the token it carried, is refreshed and retried
+    once.
+
+    Args:
+        source: the v2 source, built with `sent` as its `token` hook.
+        sent: the hook, which knows the token a request carried.
+        keeper: refreshes a refused token (`refused_token`).
+    """
+
+    def __init__(self, source: FeedSource, sent: SentToken, keeper: Keeper) -> None:
+        self._source = source
+        self._sent = sent
+        self._keeper = keeper
+
+    def fetch(
+        self,
+        username: str,
+        known_fingerprint: str = "",
+        *,
+        known: Callable[[str], bool] | None = None,
+    ) -> FeedPage:
+        """The source's `fetch`, with the same arguments and result.
+
+        Raises:
+            FeedError: as the source does; a `TokenRefusedError` only when there was no
+                token to retry with, or the retry was refused too (the keeper was told).
+        """
+        self._sent.forget()
+        try:
+            return self._source.fetch(username, known_fingerprint, known=known)
+        except TokenRefusedError as exc:
+            refused = self._sent.last()
+            if exc.permanent or refused is None:  # no token was sent: nothing to refresh
+                raise
+            retry_with = self._keeper.refused_token(refused)
+            if retry_with is None:
+                raise
+        log.info("%s: Trakt refused the login's token; refreshed it, polling again", username)
+        self._sent.forget()
+        try:
+            return self._source.fetch(username, known_fingerprint, known=known)
+        except TokenRefusedError as exc:
+            refused = self._sent.last()
+            if not exc.permanent and refused is not None:
+                self._keeper.refused_token(refused)  # refused right after a refresh: ends it
+            raise
+
+    def close(self) -> None:
+        """Close the source."""
+        self._source.close()
