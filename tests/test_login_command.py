@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.login_helpers import ACCOUNT, CLIENT_ID, CLIENT_SECRET, T0, Canned, Clock, clock, fake
-from watcherd.cli import Cli, build_parser
+from watcherd.cli import Cli
 from watcherd.errors import ConfigError, WatcherdError
+from watcherd.parser import build_parser
 from watcherd.simulator.trakt_v2 import FakeTraktV2
 from watcherd.state import Login, Store
 
