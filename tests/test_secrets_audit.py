@@ -47,6 +47,8 @@ V1_BASIC = base64.b64encode(f"{V1_USER}:{V1_PASSWORD_SHA1}".encode()).decode()
 HOOK_PASSWORD = "hookPASS-audit-Wq8Er5"
 HOOK_TOKEN = "hookTOKEN-audit-Bv6Cx1"
 HEADER_TOKEN = "hdrTOKEN-audit-Lp3Mn6"
+# A bearer token with dots (a JWT), sent as a header: Apprise shows header values as they are.
+BEARER_TOKEN = "bearer.audit.Jw7Kq3"
 STUCK_TOKEN = "stuckTOKEN-audit-Qe4Rw7"
 MAIL_PASSWORD = "mailPASS-audit-Fg2Hj9"
 BAD_SCHEME_TOKEN = "schemeTOKEN-audit-Ty7Ui0"
@@ -82,6 +84,7 @@ SECRETS = [
     Secret("target password in a URL's userinfo (json://)", HOOK_PASSWORD),
     Secret("target token in a URL path (json://)", HOOK_TOKEN),
     Secret("target header value in a URL query (json://)", HEADER_TOKEN),
+    Secret("target bearer token with dots in a header (json://)", BEARER_TOKEN),
     Secret("target token of a target that hangs", STUCK_TOKEN),
     Secret("target password of an SMTP server (mailto://)", MAIL_PASSWORD),
     Secret("token in a URL Apprise cannot use", BAD_SCHEME_TOKEN),
@@ -161,7 +164,7 @@ def state_folder_bytes(folder: Path) -> dict[str, bytes]:
 def config_text(base_url: str, hook_port: int, stuck_port: int, mail_port: int) -> str:
     hook_url = (
         f"json://hookuser:{HOOK_PASSWORD}@127.0.0.1:{hook_port}/hook/{HOOK_TOKEN}"
-        f"?+X-Token={HEADER_TOKEN}"
+        f"?+X-Token={HEADER_TOKEN}&+Authorization=Bearer%20{BEARER_TOKEN}"
     )
     mail_url = (
         f"mailto://mailuser:{MAIL_PASSWORD}@127.0.0.1:{mail_port}"
