@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -83,7 +84,11 @@ class TraktOAuth:
         self._clock = clock
         self._session = requests.Session()
         self._session.trust_env = False
+        # Proxies and a CA bundle from the environment, resolved once, as the sources do.
         self._session.proxies = requests.utils.get_environ_proxies(self._base_url)
+        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if ca_bundle:
+            self._session.verify = ca_bundle
         self._session.headers.update(
             {
                 "Content-Type": "application/json",
