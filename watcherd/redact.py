@@ -188,9 +188,11 @@ def _common_length(text: str, start: int, secret: str) -> int:
 
 def url_fragments(url: str) -> set[str]:
     """The parts of a URL that may be credentials: password, user, token-like host (and what
-    follows its colon, as in a Telegram bot token), path segments and query values (ids and
-    tokens of webhook URLs, for instance). Given any string; returns the empty set for one
-    that does not parse as a URL."""
+    follows its colon, as in a Telegram bot token), token-like path segments and query values
+    (ids and tokens of webhook URLs, for instance), and, whatever they look like, the values of
+    Apprise's header (`+`) and payload (`-`) keys and of keys named like a credential
+    (`token=`, `apikey=`). Given any string; returns the empty set for one that does not parse
+    as a URL."""
     fragments: set[str] = set()
     try:
         parts = urlsplit(url)
