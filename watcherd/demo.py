@@ -6,9 +6,12 @@ runs the real daemon against it on a loopback `FakeTraktV1`.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from watcherd.detect import UserMemory
 from watcherd.simulator import FakeTraktV1, Item, episode, movie
 
 API_KEY = "demo-api-key"
@@ -22,16 +25,33 @@ LENGTH = 25.0
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
-    """What the demo will show: how many notifications, and what is filtered out."""
+    """What the demo will show: how many notifications, and what is filtered out.
+
+    `notified` holds the user and `watched` of each item to be notified, `last_at` the
+    seconds from the start when the last item appears.
+    """
 
     notifications: int
     filtered: int
     last_at: float
+    notified: tuple[tuple[str, int], ...] = ()
 
     @property
     def told_at(self) -> float:
-        """Seconds from the start when every item has had two polls to be found and sent."""
+        """Seconds from the start by which every item has usually had two polls to be found
+        and sent (the demo awaits `found`, this only says how long that usually takes)."""
         return self.last_at + 2 * INTERVAL + 1
+
+    def found(self, memory_of: Callable[[str], UserMemory | None]) -> bool:
+        """Whether every item to be notified was found: given each user's memory (None when
+        never polled), True when it remembers as many items of each such `watched` second."""
+        wanted = Counter(self.notified)
+        for username in {name for name, _ in wanted}:
+            memory = memory_of(username)
+            remembered = Counter(memory.seen.values()) if memory is not None else Counter[int]()
+            if any(remembered[at] < n for (name, at), n in wanted.items() if name == username):
+                return False
+        return True
 
 
 def stage(server: FakeTraktV1, now: int) -> Scenario:
@@ -60,11 +80,16 @@ def stage(server: FakeTraktV1, now: int) -> Scenario:
     ]
     for after, username, item in script:
         server.schedule(username, item, after)
-    filtered = sum(1 for _, _, item in script if item["action"] not in {"checkin", "scrobble"})
+    notified = tuple(
+        (username, int(item["watched"]))
+        for _, username, item in script
+        if item["action"] in {"checkin", "scrobble"}
+    )
     return Scenario(
-        notifications=len(script) - filtered,
-        filtered=filtered,
+        notifications=len(notified),
+        filtered=len(script) - len(notified),
         last_at=max(a for a, _, _ in script),
+        notified=notified,
     )
 
 
