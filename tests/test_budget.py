@@ -192,6 +192,17 @@ def test_reservation_a_poll_did_not_spend_is_given_back() -> None:
     assert budget.try_take(T0) == 0.0
 
 
+def test_adopting_without_a_reservation_spends_nothing_it_was_not_given() -> None:
+    budget = RateBudget(1, 10.0, margin=0.0)
+
+    with budget.adopt():
+        first, second = budget.try_take(T0), budget.try_take(T0)
+
+    assert first == 0.0
+    assert second == pytest.approx(10.0)
+    assert budget.reserve(T0) is False
+
+
 def test_concurrent_takes_admit_exactly_the_limit() -> None:
     budget = RateBudget(25, 300.0)
     barrier = threading.Barrier(8)

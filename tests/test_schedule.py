@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from watcherd.budget import RateBudget
+from watcherd.budget import RateBudget, RateGate
 from watcherd.cadence import Cadence
 from watcherd.detect import FirstRun, Policy
 from watcherd.errors import DeliveryError, StateError
@@ -192,8 +192,18 @@ def start(
     jitter: float = 0.0,
     retry_every: float = 3600.0,
     grace: float = 8.0,
+    timer: ApschedulerTimer | None = None,
+    budget: RateBudget | None = None,
 ) -> Running:
-    daemon = Daemon(worker, interval=interval, jitter=jitter, retry_every=retry_every, grace=grace)
+    daemon = Daemon(
+        worker,
+        interval=interval,
+        jitter=jitter,
+        retry_every=retry_every,
+        grace=grace,
+        timer=timer,
+        budget=budget,
+    )
     stop = NoticedStop()
     outcome: list[bool] = []
     thread = threading.Thread(target=lambda: outcome.append(daemon.run(stop)), daemon=True)
@@ -422,6 +432,7 @@ def drive(
     jitter: float = 0.0,
     budget: RateBudget | None = None,
     workers: int = MAX_WORKERS,
+    rng: random.Random | None = None,
 ) -> Driven:
     timer = FakeTimer(clock)
     daemon = Daemon(
@@ -433,6 +444,7 @@ def drive(
         timer=timer,
         budget=budget,
         workers=workers,
+        rng=rng,
     )
     stop = NoticedStop()
     outcome: list[bool] = []
@@ -635,3 +647,169 @@ def test_due_times_step_by_the_interval_plus_at_most_the_jitter(jitter: float) -
     assert T0 <= first <= T0 + jitter
     assert all(10.0 <= step <= 10.0 + jitter for step in steps)
     assert (max(steps) - min(steps) > jitter / 2) if jitter else len(set(steps)) == 1
+
+
+# -- one dispatcher: a heap of due times, the pool and the rate budget ----------------------
+
+
+@pytest.mark.parametrize("count", [1, 40, 400], ids=["one-user", "40-users", "400-users"])
+def test_scheduler_holds_the_same_three_jobs_whatever_the_number_of_users(
+    store: Store, count: int
+) -> None:
+    names = users(count)
+    worker = worker_for(store, names)
+    timer = ApschedulerTimer(workers=4)
+    running = start(worker, interval=3600.0, timer=timer)
+
+    all_polled = worker.wait_until(lambda: all(worker.polls[name] for name in names))
+    jobs = timer.job_count()
+
+    assert running.finish() is True
+    assert all_polled
+    assert jobs == 3  # the dispatcher, the delivery rounds, the cycle summary
+
+
+class GatedFeed(ClockedFeed):
+    """The one-item feed whose every request first passes the rate budget's gate, recording
+    when it was sent and for whom; `pages` requests per poll."""
+
+    def __init__(self, clock: FakeClock, gate: RateGate, pages: int = 1) -> None:
+        super().__init__(clock)
+        self.gate = gate
+        self.pages = pages
+        self.sent: list[tuple[float, str]] = []
+
+    def fetch(self, username: str, known_fingerprint: str = "", **_: object) -> FeedPage:
+        for _page in range(self.pages):
+            self.gate()
+            self.sent.append((self.clock.now, username))
+        return super().fetch(username, known_fingerprint)
+
+
+def no_wait(seconds: float) -> None:
+    raise AssertionError(f"a poll's first request waited {seconds}s: it was started unpaid")
+
+
+def run_dispatcher_until(driven: Driven, end: float) -> list[str]:
+    """Run the dispatcher at each time it is armed for, and every poll it starts at once,
+    until `end`; returns the users polled, in the order their polls started."""
+    started: list[str] = []
+    while (when := driven.next_dispatch()) is not None and when <= end:
+        for poll in driven.dispatch(max(when, driven.clock.now)):
+            started.append(poll.name.removeprefix("poll "))
+            poll.job()
+    return started
+
+
+def busiest_window(times: Sequence[float], window: float) -> int:
+    ordered = sorted(times)
+    return max(sum(1 for t in ordered if start <= t < start + window) for start in ordered)
+
+
+def test_forty_users_on_a_budget_of_twenty_never_exceed_it_and_take_turns(
+    store: Store,
+) -> None:
+    # 40 users every 60 s ask for 200 requests per 5 minutes; 20 are allowed.
+    names = users(40)
+    clock = FakeClock(T0)
+    budget = RateBudget(20, 300.0)
+    feed = GatedFeed(clock, RateGate(budget, clock=clock, sleep=no_wait))
+    driven = drive(worker_for(store, names, feed=feed), clock, interval=60.0, budget=budget)
+
+    started = run_dispatcher_until(driven, T0 + 3600)
+    stats = driven.daemon.summarise()
+
+    assert driven.running.finish() is True
+    sent = [when for when, _ in feed.sent]
+    assert busiest_window(sent, 300.0) == 20  # the budget is used, never exceeded
+    # Delayed, never dropped: each user in turn, in the order they fell due, 6 times an hour
+    # (one poll of each every 40 * 300 / 20 = 600 s), the first twenty at once.
+    assert started == (names * 6)[: len(started)]
+    assert len(started) in (240, 260)  # 12 windows; the last may open just before the end
+    assert sent[:20] == [T0] * 20
+    assert sent[20] == T0 + 301  # a slot frees a second (the budget's margin) after its window
+    assert stats.polls == len(started)
+    assert stats.lag(0.99) > 300  # the cycle line shows the wait
+
+
+def test_polls_due_while_every_thread_is_busy_start_in_due_order_as_threads_free(
+    store: Store,
+) -> None:
+    names = users(10)
+    twin = Cadence(60.0, 5.0, random.Random(11))  # the same jitter the daemon draws
+    due = {name: twin.first(name, T0) for name in names}
+    clock = FakeClock(T0)
+    driven = drive(
+        worker_for(store, names, feed=ClockedFeed(clock)),
+        clock,
+        interval=60.0,
+        jitter=5.0,
+        workers=3,
+        rng=random.Random(11),
+    )
+
+    running = driven.dispatch(T0 + 5)  # everyone is due by now; three threads
+    order = [poll.name for poll in running]
+    while running:
+        running.pop(0).job()  # the oldest poll ends: its thread takes the next due
+        if (when := driven.next_dispatch()) is not None and when <= clock.now:
+            started = driven.dispatch(clock.now)
+            running += started
+            order += [poll.name for poll in started]
+
+    assert driven.running.finish() is True
+    assert order[:3] == [f"poll {name}" for name in sorted(names, key=due.__getitem__)][:3]
+    assert order == [f"poll {name}" for name in sorted(names, key=due.__getitem__)]
+    assert len(set(due.values())) == 10  # the jitter really spread them
+
+
+def test_paused_budget_starts_no_poll_until_the_pause_ends(store: Store) -> None:
+    names = users(3)
+    clock = FakeClock(T0)
+    budget = RateBudget(100, 300.0)
+    feed = GatedFeed(clock, RateGate(budget, clock=clock, sleep=no_wait))
+    driven = drive(worker_for(store, names, feed=feed), clock, interval=60.0, budget=budget)
+    for poll in driven.dispatch(T0):
+        poll.job()
+
+    budget.pause_until(T0 + 200, T0 + 30)  # a 429 at T0 + 30 said: retry after 170 s
+    during = driven.dispatch(T0 + 60)
+    resumes = driven.next_dispatch()
+    after = driven.dispatch()
+
+    assert driven.running.finish() is True
+    assert during == []
+    assert resumes == T0 + 200
+    assert [poll.name for poll in after] == [f"poll {name}" for name in names]
+
+
+class HeldAtSecondPage(Feed):
+    """Two requests per poll through the gate; says when the first was sent."""
+
+    def __init__(self, gate: RateGate) -> None:
+        super().__init__()
+        self.gate = gate
+        self.first_sent = threading.Event()
+
+    def fetch(self, username: str, known_fingerprint: str = "", **_: object) -> FeedPage:
+        self.gate()
+        self.first_sent.set()
+        self.gate()  # the budget's only request of the window is spent: this one waits
+        return super().fetch(username, known_fingerprint)
+
+
+def test_stop_cuts_short_a_page_waiting_for_the_budget(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    budget = RateBudget(1, 300.0)
+    feed = HeldAtSecondPage(RateGate(budget))
+    worker = worker_for(store, ["alice"], feed=feed)
+    running = start(worker, budget=budget, grace=8.0)
+    assert feed.first_sent.wait(WAIT)
+
+    with caplog.at_level(logging.WARNING, logger="watcherd.worker"):
+        finished = running.finish()
+
+    assert finished is True  # within the grace period, not 300 s later
+    assert worker.polls["alice"] == 1
+    assert [m for m in caplog.messages if "shutting down: request not sent" in m]

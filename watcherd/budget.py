@@ -136,10 +136,10 @@ class RateBudget:
         try:
             yield
         finally:
-            if self._holds():
-                self._holder.holds = False
-                with self._lock:
+            with self._lock:
+                if self._holds():
                     self._reserved -= 1
+                self._holder.holds = False
 
     def pause_until(self, until: float, now: float) -> float:
         """Pause every request until `until` (a 429's `Retry-After`), capped at `max_pause`
@@ -189,7 +189,8 @@ class RateBudget:
         self._closed.wait(seconds)
 
     def _holds(self) -> bool:
-        return bool(getattr(self._holder, "holds", False))
+        # A thread that adopted without a reservation made for it holds nothing.
+        return bool(getattr(self._holder, "holds", False)) and self._reserved > 0
 
     def _take(self, now: float) -> None:
         if self._holds():
