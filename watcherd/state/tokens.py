@@ -56,11 +56,9 @@ class Login:
     @property
     def shown_as(self) -> str:
         """`slug` or `Name (slug)`, for a person."""
-        return (
-            f"{self.name} ({self.account})"
-            if self.name and self.name != self.account
-            else (self.account)
-        )
+        if self.name and self.name != self.account:
+            return f"{self.name} ({self.account})"
+        return self.account
 
     def rotated(
         self, access_token: str, refresh_token: str, created_at: float, expires_in: float
