@@ -75,13 +75,14 @@ class LatePoll:
         self.clock = clock
         self.store = store
         self.stopped_before_it_was_found: bool | None = None
+        self.stopped_once_found: bool | None = None
 
     def run(self, stop: threading.Event) -> bool:
         self.clock.now = self.store.scenario.told_at + 1  # late, yet within LENGTH
         # The demo checks four times a second: a demo that ends on the clock stops in 0.25 s.
         self.stopped_before_it_was_found = stop.wait(1.0)
         self.store.last_found = True
-        stop.wait(30)
+        self.stopped_once_found = stop.wait(30)
         return True
 
 
@@ -104,6 +105,6 @@ def test_demo_that_finds_its_last_item_late_waits_for_it_and_delivers_all(tmp_pa
             clock=clock,
         )
 
-    assert daemon.stopped_before_it_was_found is False
+    assert (daemon.stopped_before_it_was_found, daemon.stopped_once_found) == (False, True)
     assert code == 0
     assert "demo finished: 7 of 7 notifications delivered" in out.getvalue()
