@@ -289,6 +289,29 @@ def test_refresh_without_an_answer_keeps_the_pair_and_is_tried_again_later(
     assert login.refresh_token[:8] not in caplog.text
 
 
+def test_refresh_refused_for_the_apps_secret_keeps_the_login_and_waits_an_hour(
+    fake: FakeTraktV2, store: Store, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    login = logged_in(fake, store)
+    wrong = TraktOAuth(fake.base_url, CLIENT_ID, "clientSECRET-changed-Xx1Yy2", clock=clock)
+    keeper = TokenKeeper(store, wrong, clock=clock, retry_after=60)
+    clock.now = DUE
+    try:
+        assert keeper.token() == login.access_token
+        clock.now += 3599
+        assert keeper.token() == login.access_token
+    finally:
+        wrong.close()
+
+    assert refreshes(fake) == [401]
+    saved = store.login()
+    assert saved is not None
+    assert saved.refresh_token == login.refresh_token
+    [line] = ended_lines(caplog)
+    assert "check trakt.client_id and trakt.client_secret" in line
+    assert "tried again in 3600s" in line
+
+
 def test_kill_after_trakt_answered_but_before_the_commit_is_told_once_at_the_next_start(
     fake: FakeTraktV2,
     store: Store,

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 REFRESH_WHEN_LEFT = 0.1  # refresh once less than this fraction of the lifetime is left
 RETRY_AFTER = 60.0  # seconds before a refresh that failed (not refused) is tried again
+PERMANENT_FACTOR = 60  # ... times this when the app itself was refused (client id or secret)
 AGAIN = "run `watcherd login` again; public profiles go on being polled meanwhile"
 
 
@@ -186,13 +187,17 @@ class TokenKeeper:
                 self._end(login, f"Trakt refused its refresh token (HTTP {exc.status})")
             return None
         except OAuthError as exc:
-            self._retry_at = now + self._retry_after
-            log.warning(
+            # The app refused (a wrong client secret) will not mend itself within a minute:
+            # say so as an error, and hourly rather than every minute.
+            wait = self._retry_after * (PERMANENT_FACTOR if exc.permanent else 1)
+            self._retry_at = now + wait
+            log.log(
+                logging.ERROR if exc.permanent else logging.WARNING,
                 "the Trakt login of %s was not refreshed (%s); the current token is kept and"
                 " the refresh tried again in %.0fs",
                 login.account,
                 exc,
-                self._retry_after,
+                wait,
             )
             return login
         renewed = login.rotated(
