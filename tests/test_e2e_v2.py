@@ -224,3 +224,49 @@ def test_after_login_as_an_approved_friend_a_private_user_is_read_at_once(
     assert "not read" not in shown
     for output in (before, login, baseline, after):
         assert CLIENT_SECRET not in output.stdout + output.stderr
+
+
+def test_simulate_api_v2_serves_a_feed_a_configuration_reads_and_a_login_that_approves_itself(
+    tmp_path: Path, receiver: JsonReceiver
+) -> None:
+    simulator = subprocess.Popen(
+        [WATCHERD, "simulate", "--api", "v2", "--port", "0", "--every", "0.2", "--users", "amy"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=clean_env(),
+    )
+    try:
+        assert simulator.stdout is not None
+        printed: list[str] = []
+        for line in simulator.stdout:
+            printed.append(line)
+            if line.startswith("Users:"):
+                break
+        table = "".join(printed).split("[trakt]\n", 1)[1].split("\n\n", 1)[0]
+        assert table.splitlines()[0] == 'api = "v2"'
+        assert "client_id = " in table
+        assert "client_secret = " in table
+        assert "approves itself" in "".join(printed)
+        config = tmp_path / "watcherd.toml"
+        config.write_text(
+            f'state_file = "state.db"\n[trakt]\n{table}\n[[targets]]\nname = "r"\n'
+            f'url = "{receiver.url()}"\n[[users]]\nusername = "amy"\n',
+            encoding="utf-8",
+        )
+        assert once(config).returncode == 0  # the baseline
+        login = watcherd("login", config=config)
+        assert login.returncode == 0, login.stdout + login.stderr
+        assert "you-on-trakt" in login.stdout
+        for line in simulator.stdout:  # wait for the simulator to add an item
+            if line.startswith("+ "):
+                break
+        delivered = once(config)
+        assert delivered.returncode == 0, delivered.stderr
+        assert receiver.count() >= 1
+        assert all(title.startswith("amy ") for title in receiver.titles())
+    finally:
+        simulator.terminate()
+        simulator.communicate(timeout=WAIT)
+    assert simulator.returncode == 0

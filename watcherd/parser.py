@@ -17,6 +17,9 @@ from watcherd.simulator.activity import USERS
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SIMULATE_PORT = 8471  # `watcherd simulate`'s default, so a configuration made for it keeps working
 SIMULATE_API_KEY = "simulated-v1-api-key"  # the simulator's own; it guards nothing
+SIMULATE_CLIENT_ID = "simulated-v2-client-id"  # v2's, as the API key: it guards nothing
+SIMULATE_CLIENT_SECRET = "simulated-v2-client-secret"  # noqa: S105 - a made-up one
+SIMULATE_ACCOUNT = "you-on-trakt"  # who the simulator's device login approves as
 
 
 class Commands(Protocol):
@@ -99,7 +102,10 @@ def _add_simulate(
         " each time Enter is pressed. Runs until Ctrl-C or SIGTERM.",
     )
     simulate.add_argument(
-        "--api", choices=["v1"], default="v1", help="the Trakt API to simulate (default v1)"
+        "--api",
+        choices=["v1", "v2"],
+        default="v1",
+        help="the Trakt API to simulate (default v1; v2 with a device login that approves itself)",
     )
     simulate.add_argument(
         "--port",

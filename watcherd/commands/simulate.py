@@ -26,11 +26,13 @@ class SimulatedFeed:
     """A started fake feed, as `simulate` presents it.
 
     `trakt_table` holds the `[trakt]` keys a configuration needs to read it, in order;
-    `publish` makes a watch appear in its user's feed.
+    `publish` makes a watch appear in its user's feed; `note` is said after the lines to
+    paste (how to log in, for v2), if anything.
     """
 
     trakt_table: tuple[tuple[str, str], ...]
     publish: Callable[[Watch], None]
+    note: str = ""
 
 
 def check_options(usernames: list[str], every: float, *, terminal: bool) -> None:
@@ -105,7 +107,7 @@ def _introduction(feed: SimulatedFeed, activity: Activity, every: float, keys: b
         "watcherd simulate: a simulated Trakt feed on loopback; no account needed.\n"
         "Put these lines in your configuration (keep your own targets), then run"
         " `watcherd once` or `watcherd run` with it:\n\n"
-        f"[trakt]\n{table}\n\n{users}\n\n"
+        f"[trakt]\n{table}\n\n{users}\n\n{feed.note}"
         f"Users: {', '.join(activity.usernames)}. Each has some history, which the first poll"
         " takes as its baseline (nothing sent).\n"
         f"A new item goes to a random user {' and '.join(how)}. Ctrl-C stops.\n"

@@ -1,0 +1,43 @@
+"""Made-up watches as Trakt v2 history items, for `watcherd simulate --api v2` and the demo.
+
+A v2 item carries a history `id` unique per event; `HistoryIds` hands them out in order, so a
+later watch always has a higher id, as on Trakt.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+
+from watcherd.simulator.activity import Watch
+from watcherd.simulator.trakt_v2_items import Item, history_episode, history_movie
+
+
+class HistoryIds:
+    """Turns watches into v2 history items with increasing ids; thread-safe.
+
+    Args:
+        first: the first id handed out.
+    """
+
+    def __init__(self, first: int = 1) -> None:
+        self._ids = itertools.count(first)
+        self._lock = threading.Lock()
+
+    def item(self, watch: Watch) -> Item:
+        """The watch as a v2 `/users/{id}/history` item with the next id."""
+        with self._lock:
+            history_id = next(self._ids)
+        if watch.show is None:
+            return history_movie(
+                watch.title, watch.year, watch.watched, history_id=history_id, action=watch.action
+            )
+        return history_episode(
+            watch.show,
+            watch.season,
+            watch.number,
+            watch.title,
+            watch.watched,
+            history_id=history_id,
+            action=watch.action,
+        )
