@@ -813,3 +813,22 @@ def test_stop_cuts_short_a_page_waiting_for_the_budget(
     assert finished is True  # within the grace period, not 300 s later
     assert worker.polls["alice"] == 1
     assert [m for m in caplog.messages if "shutting down: request not sent" in m]
+
+
+def test_start_with_a_budget_too_small_for_the_schedule_says_so_once(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock(T0)
+    with caplog.at_level(logging.WARNING, logger="watcherd.schedule"):
+        driven = drive(
+            worker_for(store, users(40)), clock, interval=60.0, budget=RateBudget(20, 300.0)
+        )
+        for poll in driven.dispatch(T0):
+            poll.job()
+    assert driven.running.finish() is True
+
+    warning = (
+        "40 users every 60 s need 200 requests per 5 minutes; rate_limit 20 allows one poll"
+        " of each user every 600 s"
+    )
+    assert caplog.messages == [warning]

@@ -28,7 +28,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
-from watcherd.budget import RateBudget
+from watcherd.budget import RateBudget, schedule_need
 from watcherd.cadence import Cadence, CycleStats
 from watcherd.dispatch import DueQueue
 from watcherd.errors import StateError
@@ -215,6 +215,12 @@ class Daemon:
             self._jitter,
             workers,
         )
+        if self._budget is not None:
+            need = schedule_need(
+                len(users), self._interval, self._budget.limit, window=self._budget.window
+            )
+            if not need.fits:  # polls wait their turn: say so once, not per poll
+                log.warning("%s", need.warning().removeprefix("warning: "))
         timer.start()
         try:
             while not stop.wait(0.5):

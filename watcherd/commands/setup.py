@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from watcherd.budget import schedule_need
 from watcherd.commands.runtime import EXIT_FAILED, EXIT_OK, Console, warn_about_politeness
 from watcherd.config import Settings, render_resolved
 from watcherd.errors import ConfigError, WatcherdError
@@ -16,12 +17,23 @@ def check_config(settings: Settings, console: Console) -> int:
     Given settings that loaded (a configuration that does not load never gets here).
     """
     warn_about_politeness(settings, console)
+    warn_about_budget(settings, console)
     # Masked where each secret stands (render_resolved); a search through the whole text for
     # secret strings would mask names and paths that merely equal a piece of one. The API key
     # and password are masked wherever else they are (the v1 URL pasted into base_url).
     pasted = Redactor(secret for secret in settings.secrets() if "://" not in secret)
     console.stdout.write(pasted(render_resolved(settings, describe_url)))
     return EXIT_OK
+
+
+def warn_about_budget(settings: Settings, console: Console) -> None:
+    """Warn on stderr when the users and interval ask v2 for more GETs than `rate_limit`,
+    saying the interval each user will really get (polls wait their turn, never dropped)."""
+    if settings.trakt.api != "v2":
+        return  # v1 has no documented limit, and watcherd sets none for it
+    need = schedule_need(len(settings.users), settings.schedule.interval, settings.trakt.rate_limit)
+    if not need.fits:
+        console.error(need.warning())
 
 
 def test_notify(notifiers: dict[str, Notifier], target: str | None, console: Console) -> int:
