@@ -285,6 +285,24 @@ def test_item_that_vanishes_and_returns_is_not_sent_again(
     assert back.to_notify == ()
 
 
+@pytest.mark.parametrize("count", [30, WINDOW], ids=["window-not-full", "window-full"])
+def test_empty_window_changes_nothing_so_an_item_inserted_below_the_cursor_is_sent_after_it(
+    count: int,
+) -> None:
+    events = history(count)
+    memory = baseline(events)
+    # A feed glitch: 200 with an empty list, then the window again, with a late item in it.
+    glitch = detect(memory, FeedPage(events=(), raw_count=0, fingerprint="empty"), BASELINE)
+    late = event(events[1].watched_ts + 30, "late")
+    shown = sorted([*events, late], key=lambda e: e.watched_ts)[-WINDOW:]
+
+    after = detect(glitch.memory, page(shown), BASELINE)
+
+    assert ids(after.to_notify) == [late.identity]
+    assert glitch.new == ()
+    assert glitch.memory == UserMemory(memory.seen, memory.cursor, memory.floor, "empty")
+
+
 def test_more_vanished_items_than_kept_are_forgotten_below_a_raised_floor() -> None:
     events = history(VANISHED_KEPT + 8)
     memory = baseline(events)

@@ -21,7 +21,8 @@ read up to poll k:
   above what was forgotten, so a forgotten item that comes back is never new; and it rises
   above F_k only when more than `VANISHED_KEPT` remembered items vanished at once;
 - the memory holds every item of the last window at or above the floor, and never more than
-  the identities that window showed plus `VANISHED_KEPT`, whatever the feed does;
+  the identities of the last window that showed any plus `VANISHED_KEPT`, whatever the feed
+  does; an empty window leaves it as it was;
 - the cursor is the newest `watched` observed, and the floor never passes it by more than a
   second, so an item newer than everything handled is always new.
 """
@@ -177,6 +178,7 @@ class Reference:
     observed: dict[str, int] = field(default_factory=dict)
     baseline: set[str] = field(default_factory=set)
     oldest_shown: int | None = None
+    last_window: int = 0  # identities shown by the last poll that showed any
     polls: int = 0
 
     def expect_new(self, shown: Sequence[Item], floor: int | None) -> set[str]:
@@ -195,6 +197,7 @@ class Reference:
         self.polls += 1
         self.observed.update((item.identity, item.watched) for item in shown)
         if shown:
+            self.last_window = len({item.identity for item in shown})
             oldest = min(item.watched for item in shown)
             self.oldest_shown = max(oldest, self.oldest_shown or oldest)
 
@@ -311,8 +314,17 @@ def check_memory(
 ) -> None:
     """The floor, the cursor and the bound on what is remembered (see the module docstring)."""
     shown_ids = {item.identity: item.watched for item in shown}
-    # The bound: the last window plus a small constant, whatever the feed did.
-    assert len(memory.seen) <= len(shown_ids) + VANISHED_KEPT
+    # The bound: the last window that showed anything plus a small constant, whatever the
+    # feed did.
+    assert len(memory.seen) <= reference.last_window + VANISHED_KEPT
+    # An empty window tells nothing: forgetting what it did not show would raise the floor
+    # and lose a late item inserted below the cursor once the window shows again.
+    if previous is not None and not shown_ids:
+        assert (dict(memory.seen), memory.floor, memory.cursor) == (
+            dict(previous.seen),
+            previous.floor,
+            previous.cursor,
+        )
     # Only observed items, with their own time; all of the last window at or above the floor.
     assert all(reference.observed.get(identity) == at for identity, at in memory.seen.items())
     floor = memory.floor

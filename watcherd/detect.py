@@ -3,8 +3,8 @@
 Pure functions over typed values. v1 items carry no id, so an event's identity is derived
 from its content (see the source). The memory of a user is bounded, whatever the feed does:
 
-- a floor: the oldest `watched` of the last window read, never lowered. Below it watcherd
-  remembers nothing, so nothing below it is ever new;
+- a floor: the oldest `watched` of the last window read that showed any, never lowered.
+  Below it watcherd remembers nothing, so nothing below it is ever new;
 - the identities at or above the floor that the last window showed, plus up to
   `VANISHED_KEPT` that vanished from it (deleted, or cut from the window at the floor's
   second), so that one coming back is not sent again. When more vanish, the oldest of them
@@ -21,13 +21,15 @@ Hence:
   the feed shows (100 or 3);
 - every identity handled is either remembered or below the floor, so nothing handled is
   ever sent again;
-- the memory never holds more than the identities of the last window plus `VANISHED_KEPT`.
+- the memory never holds more than the identities of the last window that showed any plus
+  `VANISHED_KEPT`: an empty window (a feed glitch, or a history deleted whole) changes
+  nothing but the fingerprint, so an item inserted below the cursor is still noticed after it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -112,6 +114,12 @@ def detect(memory: UserMemory | None, page: FeedPage, policy: Policy) -> Detecti
     events = oldest_first(page.events)
     window_full = page.raw_count >= page.window_size
     previous = memory or UserMemory()
+    if memory is not None and not events:
+        # An empty window shows nothing new and tells nothing about what the memory holds:
+        # treating it as "everything vanished" would raise the floor above all but the newest
+        # `VANISHED_KEPT` items, and a late item below them would never be sent once the
+        # feed shows its window again. So only the fingerprint is updated.
+        return Detection(new=(), to_notify=(), memory=replace(memory, fingerprint=page.fingerprint))
 
     if memory is None:
         baseline = policy.first_run is FirstRun.BASELINE
