@@ -622,3 +622,31 @@ def test_report_counts_each_users_deliveries_apart(feed: ScriptedFeed, store: St
         1,
         2,
     )
+
+
+@pytest.mark.parametrize("side_by_side", [False, True], ids=["one-after-another", "executor"])
+def test_report_counts_a_users_deliveries_over_all_of_its_targets(
+    feed: ScriptedFeed, store: Store, side_by_side: bool
+) -> None:
+    senders = {"r": RecordingSender(), "s": RecordingSender()}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        worker = Worker(
+            feed,
+            store,
+            senders,
+            [plan("alice", "r", "s"), plan("bob", "s")],
+            backoff=BACKOFF,
+            renderer=title_of,
+            executor=pool if side_by_side else None,
+        )
+        baseline_then_add(worker, feed, "alice", event("a1", T0 + 1), event("a2", T0 + 2))
+        baseline_then_add(worker, feed, "bob", event("b1", T0 + 1, username="bob"))
+
+        report = worker.deliver(NOW, "alice")
+
+    # Each target's round is reported apart, then merged: alice's counts add up over both.
+    assert (report.delivered, report.delivered_for("alice"), report.delivered_for("bob")) == (
+        5,
+        4,
+        1,
+    )
