@@ -24,7 +24,7 @@ from watcherd.commands.runtime import Console
 from watcherd.commands.simulate import SimulatedFeed, check_options, simulate
 from watcherd.errors import ConfigError
 from watcherd.simulator import FakeTraktV1, movie
-from watcherd.simulator.activity import Activity, Watch, as_v1_item
+from watcherd.simulator.activity import MOVIES, Activity, Watch, as_v1_item
 
 KEY = "sim-K3Y-0123456789"
 T0 = 1_700_000_000
@@ -108,6 +108,28 @@ def test_next_watches_go_to_the_named_users_and_a_show_advances_episode_by_episo
             (2, 1),
             (2, 2),
         ]
+
+
+class SameChoices(random.Random):
+    """A random source that always picks the first choice and a movie: the worst luck."""
+
+    def random(self) -> float:
+        return 0.0
+
+    def choice(self, seq):  # type: ignore[no-untyped-def]  # random.Random's own signature
+        return seq[0]
+
+
+def test_watches_added_in_the_same_second_are_each_a_distinct_item() -> None:
+    activity = Activity(["alice"], SameChoices())
+
+    watches = [activity.next(T0) for _ in range(4)] + [activity.next(T0 + 1)]
+
+    # Identical watches in one second would be one feed item, so one notification for two
+    # printed lines; a later second may repeat what an earlier one held.
+    items = [as_v1_item(watch) for watch in watches[:4]]
+    assert len({json.dumps(item, sort_keys=True) for item in items}) == 4
+    assert watches[4] == Watch("alice", "checkin", T0 + 1, *MOVIES[0])
 
 
 def test_v1_item_of_a_watch_carries_its_action_time_and_titles() -> None:

@@ -71,6 +71,7 @@ class Activity:
         self.usernames = tuple(usernames)
         self._rng = rng
         self._progress: dict[tuple[str, str], int] = {}  # (user, show) -> episodes watched
+        self._second: tuple[int, set[Watch]] = (0, set())  # the watches given in one second
 
     def history(self, now: int) -> list[Watch]:
         """Two back-dated watches per user (what a first poll takes as its baseline)."""
@@ -82,12 +83,21 @@ class Activity:
         return watches
 
     def next(self, now: int) -> Watch:
-        """A new watch at `now` by a random user: a random movie, or a show's next episode."""
+        """A new watch at `now` by a random user: a random movie, or a show's next episode.
+
+        Never one given before in the same second: two identical watches would be one feed
+        item (one notification for two printed lines), so such a movie becomes an episode.
+        """
+        if self._second[0] != now:
+            self._second = (now, set())
         username = self._rng.choice(self.usernames)
         action = self._rng.choice(("checkin", "scrobble"))
         if self._rng.random() < 0.5:
             title, year = self._rng.choice(MOVIES)
-            return Watch(username, action, now, title, year)
+            watch = Watch(username, action, now, title, year)
+            if watch not in self._second[1]:
+                self._second[1].add(watch)
+                return watch
         show, titles = self._rng.choice(SHOWS)
         seen = self._progress.get((username, show), 0)
         self._progress[(username, show)] = seen + 1
