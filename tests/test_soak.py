@@ -240,7 +240,8 @@ class Feeds:
     """Grows the users' feeds on the fake Trakt; remembers every item by its title.
 
     Each item is unique (its own title and ids). Items share `watched` seconds (at most
-    MAX_PER_SECOND per user), some land a few seconds below the newest, about one in five is a
+    MAX_PER_SECOND per user), some land a few seconds below the newest (never below the oldest
+    item the feed shows: older than anything shown is never new), about one in five is a
     "seen". A feed grows only while it is read: at most MAX_BACKLOG items are added since the
     daemon last asked for it, so nothing scrolls out of the 100-item window unseen (which
     watcherd could not know about, and would only log).
@@ -279,6 +280,9 @@ class Feeds:
                 added += 1
         return added
 
+    def _oldest_shown(self, user: str) -> int:
+        return min((int(item["watched"]) for item in self._trakt.feed(user)), default=T0)
+
     def _add(self, user: str, action: str, *, baseline: bool) -> None:
         if self._in_second[user] >= MAX_PER_SECOND or self._rng.random() < 0.5:
             self._second[user] += 1
@@ -286,7 +290,12 @@ class Feeds:
         watched = self._second[user]
         self._in_second[user] += 1
         if not baseline and self._rng.random() < 0.1:
-            watched -= self._rng.randint(1, 3)  # late: below the newest, well above the floor
+            late = watched - self._rng.randint(1, 3)
+            # Late: below the newest, yet above the oldest item the feed shows. watcherd's
+            # floor is the oldest `watched` of the last window it read (items below it are
+            # never new, by design), and no window it read was newer than the one shown now.
+            if late > self._oldest_shown(user):
+                watched = late
         self._serial += 1
         serial = self._serial
         verb = VERBS[action]
