@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -650,3 +651,63 @@ def test_report_counts_a_users_deliveries_over_all_of_its_targets(
         4,
         1,
     )
+
+
+class LateLeaverLock:
+    """A real lock whose first failed try returns only once `holder_done` is set: the thread
+    that found the target busy tells the holder only after the holder released it and looked
+    for rows left to it for the last time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.failed_try = threading.Event()
+        self.holder_done = threading.Event()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        got = self._lock.acquire(blocking, timeout)
+        if not got and not self.failed_try.is_set():
+            self.failed_try.set()
+            self.holder_done.wait(30)
+        return got
+
+    def release(self) -> None:
+        self._lock.release()
+
+
+def test_row_left_just_as_the_holder_stops_looking_is_sent_by_the_thread_that_left_it() -> None:
+    store = GatedStore()
+    feed = ScriptedFeed()
+    sender = RecordingSender(down=True)
+    worker = worker_for(feed, store, {"r": sender}, plan("alice", "r"), plan("bob", "r"))
+    lock = LateLeaverLock()
+    reports: dict[str, DeliveryReport] = {}
+    holder = threading.Thread(target=lambda: reports.update(alice=worker.deliver(NOW + 1, "alice")))
+    leaver = threading.Thread(target=lambda: reports.update(bob=worker.deliver(NOW + 1, "bob")))
+    try:
+        baseline_then_add(worker, feed, "alice", event("a1", T0 + 1))
+        feed.add("bob", event("bob-old", T0 - 1000, username="bob"))
+        worker.poll("bob", NOW - 100)
+        assert worker.deliver(NOW).failed == 1  # a1 waits 30 s: the holder makes no progress
+        sender.down = False
+        worker._target_locks["r"] = cast(threading.Lock, lock)
+        store.gate = "alice"
+        holder.start()
+        assert store.entered.wait(10)  # the holder has target r
+        feed.add("bob", event("b1", T0 + 2, username="bob"))
+        worker.poll("bob", NOW + 1)
+        leaver.start()
+        assert lock.failed_try.wait(10)  # bob's round found r busy
+        store.release.set()
+        holder.join(30)
+        assert not holder.is_alive()  # the holder released r and stopped looking
+    finally:
+        store.release.set()
+        lock.holder_done.set()
+        for thread in (holder, leaver):
+            if thread.is_alive():
+                thread.join(30)
+        store.close()
+    assert not leaver.is_alive()
+    # Nobody was left to send b1 but bob's own round: it tries the lock again and sends it.
+    assert sender.sent == ["bob:b1"]
+    assert (reports["alice"].delivered, reports["bob"].delivered_for("bob")) == (0, 1)
