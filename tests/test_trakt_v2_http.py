@@ -244,6 +244,20 @@ def test_an_error_on_a_later_page_fails_the_whole_fetch(
         assert caught.value.ratelimit["limit"] == 2
 
 
+@pytest.mark.parametrize("retries", [0, 2], ids=["no-connect-retries", "connect-retries"])
+def test_429_with_retry_after_is_rate_limited_whatever_the_connect_retries(
+    clock: Clock, make_source: MakeSource, retries: int
+) -> None:
+    with FakeTraktV2(CLIENT_ID, clock=clock, rate_limit=1) as fake:
+        fill(fake, "alice", 1)
+        source = make_source(fake.base_url, retries=retries)
+        source.fetch("alice")
+        with pytest.raises(RateLimitedError) as caught:
+            source.fetch("alice")
+        assert caught.value.retry_after == 300.0
+        assert fake.count(HISTORY) == 2  # the 429 was not retried (it would pass the budget)
+
+
 # -- errors -------------------------------------------------------------------------------
 
 

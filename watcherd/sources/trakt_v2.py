@@ -111,7 +111,17 @@ class TraktV2Source:
                 "User-Agent": user_agent,
             }
         )
-        retry = Retry(total=retries, connect=retries, read=0, status=0, other=0, redirect=0)
+        # respect_retry_after_header=False: urllib3 otherwise retries a 429 or 503 that says
+        # Retry-After whatever `status` says, and turns it into a RetryError.
+        retry = Retry(
+            total=retries,
+            connect=retries,
+            read=0,
+            status=0,
+            other=0,
+            redirect=0,
+            respect_retry_after_header=False,
+        )
         adapter = HTTPAdapter(max_retries=retry, pool_maxsize=16)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
