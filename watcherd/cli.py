@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from watcherd import __version__, logs
+from watcherd import __version__, demo_v2, logs
 from watcherd import demo as demo_story
 from watcherd.auth.oauth import TraktOAuth
 from watcherd.auth.tokens import TokenKeeper
@@ -35,6 +35,7 @@ from watcherd.commands import state as state_commands
 from watcherd.commands.runtime import (
     EXIT_CONFIG,
     EXIT_FAILED,
+    EXIT_OK,
     Console,
     Runtime,
     stop_on_signals,
@@ -266,12 +267,26 @@ class Cli:
             runtime = self.runtime(self.settings(args))
             return runtime, self.daemon(runtime)
 
-        with (
-            tempfile.TemporaryDirectory(prefix="watcherd-demo-") as folder,
-            FakeTraktV1(demo_story.API_KEY) as server,
-        ):
+        def log_in(config: Path) -> bool:
+            args.config = str(config)
+            self.environ = {}
+            self.secrets_dirs = ()
+            return self.login(args) == EXIT_OK
+
+        server: FakeTraktV1 | FakeTraktV2 = (
+            FakeTraktV2(demo_v2.CLIENT_ID, demo_v2.CLIENT_SECRET)
+            if args.api == "v2"
+            else FakeTraktV1(demo_story.API_KEY)
+        )
+        with tempfile.TemporaryDirectory(prefix="watcherd-demo-") as folder, server:
             return demo_command.demo(
-                server, Path(folder), build, stop=stop, console=self.console, now=self.clock()
+                server,
+                Path(folder),
+                build,
+                stop=stop,
+                console=self.console,
+                now=self.clock(),
+                login=log_in if args.api == "v2" else None,
             )
 
     def simulate(self, args: argparse.Namespace) -> int:

@@ -63,13 +63,27 @@ def build_parser(cli: Commands) -> argparse.ArgumentParser:
             cli.once,
             "poll every user once, deliver, exit; silent unless something failed (for cron)",
         ),
-        ("demo", cli.demo, "run against a built-in simulated feed; no account or config needed"),
         ("check-config", cli.check_config, "validate and print the configuration, secrets masked"),
         ("login", cli.login, "log in to Trakt (API v2) with a code entered on any device"),
         ("logout", cli.logout, "revoke the Trakt login's token and forget it"),
     ):
         sub = commands.add_parser(name, parents=[common], help=text, description=text)
         sub.set_defaults(handler=handler)
+    demo = commands.add_parser(
+        "demo",
+        parents=[common],
+        help="run against a built-in simulated feed; no account or config needed",
+        description="Run the real daemon against a built-in simulated Trakt on loopback,"
+        " printing its notifications here; needs no account and no configuration.",
+    )
+    demo.add_argument(
+        "--api",
+        choices=["v1", "v2"],
+        default="v1",
+        help="the Trakt API to simulate (default v1; v2 shows a device login approving"
+        " itself and a private friend)",
+    )
+    demo.set_defaults(handler=cli.demo)
     notify = commands.add_parser(
         "test-notify", parents=[common], help="send a sample notification to every target"
     )

@@ -8,15 +8,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 from watcherd import demo as story
+from watcherd import demo_v2
 from watcherd.commands.runtime import EXIT_FAILED, EXIT_OK, Console, Runtime, set_when
 from watcherd.schedule import Daemon
 from watcherd.simulator import FakeTraktV1
+from watcherd.simulator.trakt_v2 import FakeTraktV2
 
 BuildDaemon = Callable[[Path], tuple[Runtime, Daemon]]
+NEXT = {
+    "v1": "add your API key, friends and Apprise targets, then `watcherd check-config` and"
+    " `watcherd run`.",
+    "v2": "add your Trakt app's client_id and client_secret, friends and Apprise targets,"
+    " then `watcherd check-config`, `watcherd login` and `watcherd run`.",
+}
 
 
 def demo(
-    server: FakeTraktV1,
+    server: FakeTraktV1 | FakeTraktV2,
     folder: Path,
     build: BuildDaemon,
     *,
@@ -24,23 +32,47 @@ def demo(
     console: Console,
     now: float,
     clock: Callable[[], float] = time.monotonic,
+    login: Callable[[Path], bool] | None = None,
 ) -> int:
     """Stage the story on `server`, run the daemon until the story is told or `stop` is set.
 
-    Given a started fake feed, an empty folder for the configuration and the state file,
-    `build`, which turns that configuration's path into a runtime and its daemon, the Unix
-    time `now` the story starts at and the monotonic `clock` that bounds it to `LENGTH`.
-    Returns 0 when every notification of the story was delivered, else 1.
+    Given a started fake feed (v1, or v2 with its private friend), an empty folder for the
+    configuration and the state file, `build`, which turns that configuration's path into a
+    runtime and its daemon, the Unix time `now` the story starts at, the monotonic `clock`
+    that bounds it to `LENGTH`, and for v2 `login`, which runs `watcherd login` with that
+    configuration (True when logged in). Returns 0 when every notification of the story was
+    delivered, else 1.
     """
-    scenario = story.stage(server, int(now))
-    runtime, daemon = build(story.write_config(folder, server.base_url))
+    started_at = clock()
+    friends: tuple[str, ...]
+    if isinstance(server, FakeTraktV2):
+        api, friends, what = "v2", demo_v2.FRIENDS, "a simulated Trakt API v2"
+        config = demo_v2.write_config(folder, server.base_url)
+        if login is not None:
+            # Logged in before the story starts, so its first items come after the baseline.
+            demo_v2.open_login(server)
+            console.say(
+                f"watcherd demo on {what} at {server.base_url}. One friend,"
+                f" {demo_v2.PRIVATE_FRIEND}, keeps her profile private: first, `watcherd login`"
+                " with Trakt's device flow, as her friend (the simulated Trakt approves the"
+                " code by itself):\n"
+            )
+            if not login(config):
+                return EXIT_FAILED
+            console.say("")
+        scenario = demo_v2.stage(server, int(now + clock() - started_at))
+    else:
+        api, friends, what = "v1", story.FRIENDS, "a simulated Trakt feed"
+        scenario = story.stage(server, int(now))
+        config = story.write_config(folder, server.base_url)
     console.say(
-        f"watcherd demo: following {len(story.FRIENDS)} fictional friends "
-        f"({', '.join(story.FRIENDS)}) on a simulated Trakt feed at {server.base_url},\n"
+        f"watcherd demo: following {len(friends)} fictional friends "
+        f"({', '.join(friends)}) on {what} at {server.base_url},\n"
         f"polling every {story.INTERVAL}s. Their history is the baseline and is not sent;"
         f" what they watch from now on is.\nExpect {scenario.notifications} notifications;"
         f" the demo ends by itself within {story.LENGTH:.0f}s (Ctrl-C ends it sooner).\n"
     )
+    runtime, daemon = build(config)
     started = clock()
 
     def finished() -> bool:
@@ -57,8 +89,8 @@ def demo(
     runtime.close()
     console.say(
         f"\ndemo finished: {delivered} of {scenario.notifications} notifications delivered,"
-        f" {scenario.filtered} 'seen' item(s) left out by the default action filter.\n"
-        "Next: copy config/watcherd.example.toml, add your API key, friends and Apprise"
-        " targets, then `watcherd check-config` and `watcherd run`."
+        f" {scenario.filtered} '{'watch' if api == 'v2' else 'seen'}' item(s) left out by the"
+        " default action filter.\n"
+        f"Next: copy config/watcherd.example.toml, {NEXT[api]}"
     )
     return EXIT_OK if delivered == scenario.notifications else EXIT_FAILED

@@ -1,0 +1,50 @@
+"""`watcherd demo --api v2`: the story on the simulated Trakt API v2, a device login that
+approves itself, and a private friend read once logged in."""
+
+from __future__ import annotations
+
+import pytest
+
+from watcherd import cli, demo, demo_v2
+from watcherd.simulator.trakt_v2 import FakeTraktV2
+
+T0 = 1_700_000_000
+
+
+def test_v2_story_is_told_within_the_announced_length_and_left_out_watch_counted() -> None:
+    with FakeTraktV2(demo_v2.CLIENT_ID, demo_v2.CLIENT_SECRET) as server:
+        scenario = demo_v2.stage(server, T0)
+
+    assert (scenario.notifications, scenario.filtered) == (8, 1)
+    assert scenario.told_at < demo.LENGTH
+
+
+def test_v2_history_is_the_baseline_and_dana_is_private_until_her_friend_logs_in() -> None:
+    with FakeTraktV2(demo_v2.CLIENT_ID, demo_v2.CLIENT_SECRET, clock=lambda: 0.0) as server:
+        demo_v2.open_login(server)
+        demo_v2.stage(server, T0)
+        histories = {name: server.history(name) for name in demo_v2.FRIENDS}
+
+    assert {name: len(items) for name, items in histories.items()} == {
+        "alice": 2,
+        "bob": 1,
+        "chandra": 1,
+        "dana": 1,
+    }
+    assert server.oauth.auto_approve == demo_v2.ACCOUNT
+
+
+@pytest.mark.usefixtures("in_process_cli")
+def test_demo_api_v2_logs_in_by_itself_and_delivers_every_notification(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = cli.main(["demo", "--api", "v2"])
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "and enter the code" in out
+    assert f"logged in as You-On-Trakt ({demo_v2.ACCOUNT})" in out
+    assert "dana checked in: Past Lives (2023)" in out
+    assert "demo finished: 8 of 8 notifications delivered" in out
+    assert out.index("logged in as") < out.index("── ")  # the login before any message
+    assert demo_v2.CLIENT_SECRET not in out
