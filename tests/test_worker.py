@@ -711,3 +711,34 @@ def test_row_left_just_as_the_holder_stops_looking_is_sent_by_the_thread_that_le
     # Nobody was left to send b1 but bob's own round: it tries the lock again and sends it.
     assert sender.sent == ["bob:b1"]
     assert (reports["alice"].delivered, reports["bob"].delivered_for("bob")) == (0, 1)
+
+
+def test_retry_due_by_the_time_of_a_round_that_found_the_target_busy_is_sent_by_the_holder() -> (
+    None
+):
+    store = GatedStore()
+    feed = ScriptedFeed()
+    sender = RecordingSender(down=True)
+    worker = worker_for(feed, store, {"r": sender}, plan("alice", "r"), plan("bob", "r"))
+    reports: list[DeliveryReport] = []
+    holder = threading.Thread(target=lambda: reports.append(worker.deliver(NOW, "alice")))
+    try:
+        baseline_then_add(worker, feed, "bob", event("b1", T0 + 1, username="bob"))
+        assert worker.deliver(NOW - 20).failed == 1  # b1's retry is due at NOW + 10
+        sender.down = False
+        baseline_then_add(worker, feed, "alice", event("a1", T0 + 2))
+        store.gate = "alice"
+        holder.start()
+        assert store.entered.wait(10)  # a round that started at NOW holds target r
+        # At NOW + 15 b1's retry is due, and bob's round leaves it to the holder.
+        assert worker.deliver(NOW + 15, "bob").delivered == 0
+    finally:
+        store.release.set()
+        if holder.is_alive():
+            holder.join(30)
+        store.close()
+    assert not holder.is_alive()
+    # The holder looks again as late as the round that left b1 to it, so b1 does not wait
+    # for the next delivery job while the target is free.
+    assert sender.sent == ["alice:a1", "bob:b1"]
+    assert reports[0].delivered_for("bob") == 1

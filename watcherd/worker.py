@@ -92,8 +92,9 @@ class Worker:
         self._executor = executor
         self._target_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        # Targets whose rows a thread left to the one holding them, since it last looked.
-        self._left_to_holder: set[str] = set()
+        # Targets whose rows a thread left to the one holding them, since it last looked,
+        # with the latest time a leaving round had: the holder looks again as of that time.
+        self._left_to_holder: dict[str, float] = {}
         self._viewer = viewer
         self._held: dict[str, HeldFeed] | None = None  # read from the store at first use
         self._held_guard = threading.Lock()
@@ -197,23 +198,23 @@ class Worker:
         def deliver_target(target: str) -> DeliveryReport:
             target_report = DeliveryReport()
             lock = self._target_lock(target)
-            due_by = float("inf") if ignore_backoff else now
+            at = now  # a round left rows to this one at a later time: looks again as of it
             tried: set[int] = set()  # each row is attempted at most once per call
-            while self._hold_or_leave(target, lock):
+            while self._hold_or_leave(target, lock, now):
                 try:
                     # Rows left to this thread until now are in the rows read below.
-                    self._take_left(target)
+                    at = _later(at, self._take_left(target))
                     attempted = target_report.delivered + target_report.failed
                     # Under the lock, so a row being sent is never given up at the same time.
                     if self._max_age is not None:
-                        target_report.expired += self._expire(target, now)
+                        target_report.expired += self._expire(target, at)
                     users = [user for user, each in self._store.pending_pairs() if each == target]
                     for user in users:
                         if not keep_going():
                             break
                         group = self._store.pending(user, target)
                         self._deliver_group(
-                            group, now, ignore_backoff, keep_going, target_report, tried=tried
+                            group, at, ignore_backoff, keep_going, target_report, tried=tried
                         )
                     progressed = target_report.delivered + target_report.failed > attempted
                 finally:
@@ -222,8 +223,12 @@ class Worker:
                 # the target busy: look again, progress or not, so none waits for a later
                 # round while the target is free.
                 left = self._take_left(target)
+                at = _later(at, left)
+                due_by = float("inf") if ignore_backoff else at
                 if not (
-                    (progressed or left) and keep_going() and self._store.has_due(target, due_by)
+                    (progressed or left is not None)
+                    and keep_going()
+                    and self._store.has_due(target, due_by)
                 ):
                     break
             return target_report
@@ -310,9 +315,9 @@ class Worker:
         for delivery in group:
             if not keep_going() or delivery.id in tried:
                 return
-            tried.add(delivery.id)
             if not ignore_backoff and delivery.attempts and delivery.next_try > now:
                 return  # the oldest is waiting for its retry; later ones wait behind it
+            tried.add(delivery.id)  # attempted now: not again in this call
             sender = self._senders.get(delivery.target)
             if sender is None:
                 error = f"target {delivery.target!r} is no longer configured"
@@ -348,25 +353,30 @@ class Worker:
         with self._locks_guard:
             return self._target_locks.setdefault(target, threading.Lock())
 
-    def _hold_or_leave(self, target: str, lock: threading.Lock) -> bool:
-        """Take the target's lock, or leave its rows to the thread holding it.
+    def _hold_or_leave(self, target: str, lock: threading.Lock, now: float) -> bool:
+        """Take the target's lock, or leave its rows, as due at `now`, to the thread holding it.
 
         Returns True when this thread now holds the lock. Otherwise the holder is told (it
-        looks for rows left to it after releasing the lock), and the lock is tried once more:
-        a holder that released it before being told would not look again.
+        looks for rows left to it after releasing the lock, as of the latest `now` left), and
+        the lock is tried once more: a holder that released it before being told would not
+        look again.
         """
         if lock.acquire(blocking=False):
             return True
         with self._locks_guard:
-            self._left_to_holder.add(target)
+            self._left_to_holder[target] = max(now, self._left_to_holder.get(target, now))
         return lock.acquire(blocking=False)
 
-    def _take_left(self, target: str) -> bool:
-        """Whether a thread left rows of `target` to its holder since the last look."""
+    def _take_left(self, target: str) -> float | None:
+        """The latest time of a round that left rows of `target` to its holder since the
+        last look, or None when none did."""
         with self._locks_guard:
-            left = target in self._left_to_holder
-            self._left_to_holder.discard(target)
-            return left
+            return self._left_to_holder.pop(target, None)
+
+
+def _later(at: float, left: float | None) -> float:
+    """`at`, or the time a round left rows at when that is later."""
+    return at if left is None else max(at, left)
 
 
 def _duration(seconds: float) -> str:
