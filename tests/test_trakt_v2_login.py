@@ -3,18 +3,26 @@ fake Trakt v2 (its tokens are real there: issued, expired, revoked). No sleeps."
 
 from __future__ import annotations
 
+import argparse
+import io
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from watcherd.cli import Cli, Feed
 from watcherd.simulator.trakt_v2 import FakeTraktV2
 from watcherd.simulator.trakt_v2_items import history_movie
+from watcherd.simulator.trakt_v2_oauth import OAuth
 from watcherd.sources.trakt_v2 import TraktV2Source
 from watcherd.sources.trakt_v2_errors import PrivateUserError, TokenRefusedError
 from watcherd.sources.trakt_v2_login import RetryRefusedToken, SentToken
+from watcherd.state import Login, Store
 
 T0 = 1_700_000_000
 CLIENT_ID = "cid-login-retry-0123456789"
+CLIENT_SECRET = "csecret-login-retry-9876543210"
 
 
 class ScriptedKeeper:
@@ -36,7 +44,7 @@ class ScriptedKeeper:
 
 @pytest.fixture
 def fake() -> Iterator[FakeTraktV2]:
-    with FakeTraktV2(CLIENT_ID) as server:
+    with FakeTraktV2(CLIENT_ID, CLIENT_SECRET) as server:
         server.add_user("alice", private=True)
         server.befriend("alice", "sean")
         server.add("alice", history_movie("Heat", 1995, T0, history_id=1))
@@ -97,3 +105,105 @@ def test_no_retry_without_a_token_to_retry_with(
         source.close()
     assert fake.count("/users/alice/history") == 1
     assert keeper.refused == ([] if current is None else [current])
+
+
+# -- through the composition root: the real keeper, state file and OAuth adapter -------------
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def composed(tmp_path: Path, fake: FakeTraktV2, keeper_clock: Clock) -> tuple[Feed, Store]:
+    """The v2 feed as `watcherd run` builds it, logged in as sean with a pair issued at T0."""
+    config = tmp_path / "watcherd.toml"
+    config.write_text(
+        f'state_file = "state.db"\n[trakt]\napi = "v2"\nbase_url = "{fake.base_url}"\n'
+        f'client_id = "{CLIENT_ID}"\nclient_secret = "{CLIENT_SECRET}"\ntimeout = 5\n'
+        '[[targets]]\nname = "r"\nurl = "json://127.0.0.1:9/hook"\n'
+        '[[users]]\nusername = "alice"\n',
+        encoding="utf-8",
+    )
+    app = Cli({}, io.StringIO(), io.StringIO(), clock=keeper_clock)
+    settings = app.settings(argparse.Namespace(config=str(config), log_level="WARNING"))
+    store = Store(settings.state_file)
+    pair = fake.oauth.issue("sean", T0)
+    store.save_login(
+        Login("sean", "", pair["access_token"], pair["refresh_token"], T0, pair["expires_in"])
+    )
+    return app.feed(settings, store), store
+
+
+@pytest.fixture
+def app_fake() -> Iterator[tuple[FakeTraktV2, Clock]]:
+    trakt_clock = Clock(T0)
+    with FakeTraktV2(CLIENT_ID, CLIENT_SECRET, clock=trakt_clock) as server:
+        server.add_user("alice", private=True)
+        server.befriend("alice", "sean")
+        server.add("alice", history_movie("Heat", 1995, T0, history_id=1))
+        yield server, trakt_clock
+
+
+@pytest.mark.usefixtures("in_process_cli")
+def test_composed_feed_refreshes_a_token_trakt_refused_and_reads_the_private_friend(
+    tmp_path: Path, app_fake: tuple[FakeTraktV2, Clock]
+) -> None:
+    fake, trakt_clock = app_fake
+    feed, store = composed(tmp_path, fake, Clock(T0))  # fresh by watcherd's clock…
+    trakt_clock.now = T0 + 2 * 86400  # …expired by Trakt's: a 401 without X-Private-User
+    try:
+        before = store.login()
+        page = feed.source.fetch("alice")
+        after = store.login()
+        viewer = feed.viewer()
+    finally:
+        feed.source.close()
+        for close in feed.closers:
+            close()
+        store.close()
+    assert [event.identity for event in page.events] == ["v2:1"]
+    assert fake.count("/oauth/token") == 1
+    assert fake.count("/users/alice/history") == 2
+    assert before is not None
+    assert after is not None
+    assert after.access_token != before.access_token  # the rotated pair, saved
+    assert viewer == "sean"
+    assert feed.budget is not None
+
+
+@pytest.mark.usefixtures("in_process_cli")
+def test_composed_feed_refused_again_after_refresh_ends_the_login_and_goes_on_public(
+    tmp_path: Path,
+    app_fake: tuple[FakeTraktV2, Clock],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake, trakt_clock = app_fake
+    feed, store = composed(tmp_path, fake, Clock(T0))
+    trakt_clock.now = T0 + 2 * 86400
+    issue = OAuth.issue
+
+    def dead_on_arrival(self: OAuth, account: str, now: float) -> dict[str, Any]:
+        pair = issue(self, account, now)
+        self.grants[pair["access_token"]].revoked = True  # the refreshed token dies at once
+        return pair
+
+    monkeypatch.setattr(OAuth, "issue", dead_on_arrival)
+    try:
+        with pytest.raises(TokenRefusedError):
+            feed.source.fetch("alice")
+        ended = store.login()
+        with pytest.raises(PrivateUserError):  # no login any more: alice is private again
+            feed.source.fetch("alice")
+        viewer = feed.viewer()
+    finally:
+        feed.source.close()
+        for close in feed.closers:
+            close()
+        store.close()
+    assert ended is None
+    assert fake.count("/oauth/token") == 1  # one refresh, never a second
+    assert viewer == ""
