@@ -23,6 +23,7 @@ from typing import TextIO
 
 from watcherd import __version__, demo_v2, logs
 from watcherd import demo as demo_story
+from watcherd.auth.masking import LearningRedactor
 from watcherd.auth.oauth import TraktOAuth
 from watcherd.auth.tokens import TokenKeeper
 from watcherd.budget import PacedSource, RateBudget, RateGate
@@ -84,6 +85,7 @@ class Cli:
         self.clock = clock
         self.sleep: Callable[[float], None] = time.sleep  # login's waits between polls
         self.console = Console(stdout, stderr)
+        self.redact = LearningRedactor()  # learns the login's tokens as they are read
         self.secrets_dirs: tuple[Path, ...] | None = None  # None: the usual folders
 
     # -- building ----------------------------------------------------------------------------
@@ -99,7 +101,8 @@ class Cli:
             secrets_dirs=self.secrets_dirs,
             check_target_urls=self.check_target_urls,
         )
-        self.console.redact = logs.Redactor(settings.secrets())
+        self.redact = LearningRedactor(settings.secrets())
+        self.console.redact = self.redact
         level = args.log_level or settings.log_level
         if quiet and not args.log_level and "log_level" not in settings.model_fields_set:
             level = "WARNING"  # the default's INFO would mail a cron job's owner every run
@@ -185,7 +188,7 @@ class Cli:
         budget = RateBudget(trakt.rate_limit)
         gate = RateGate(budget, clock=self.clock)
         oauth = self.oauth(settings) if trakt.client_secret is not None else None
-        keeper = None if oauth is None else TokenKeeper(store, oauth, clock=self.clock)
+        keeper = None if oauth is None else self.token_keeper(settings, store, oauth)
         sent = SentToken(keeper or _NoLogin())
         v2 = TraktV2Source(
             trakt.base_url,
@@ -221,9 +224,13 @@ class Cli:
             clock=self.clock,
         )
 
-    def token_keeper(self, settings: Settings, store: Store) -> TokenKeeper:
-        """The keeper of the login's tokens, for the v2 source's `token` (see auth.tokens)."""
-        return TokenKeeper(store, self.oauth(settings), clock=self.clock)
+    def token_keeper(
+        self, settings: Settings, store: Store, oauth: TraktOAuth | None = None
+    ) -> TokenKeeper:
+        """The keeper of the login's tokens, for the v2 source's `token` (see auth.tokens);
+        the redactor learns each token it meets."""
+        oauth = oauth or self.oauth(settings)
+        return TokenKeeper(store, oauth, clock=self.clock, learn=self.redact.learn)
 
     def daemon(self, runtime: Runtime) -> Daemon:
         schedule = runtime.settings.schedule
@@ -381,12 +388,17 @@ class Cli:
             oauth.close()
 
     def _stored_login(self, settings: Settings) -> Login | None:
-        return login_commands.stored_login(
+        login = login_commands.stored_login(
             settings.state_file, lambda: Store(settings.state_file, exclusive=False)
         )
+        if login is not None:
+            self.redact.learn((login.access_token, login.refresh_token))
+        return login
 
     def _login_writer(self, settings: Settings) -> Callable[[Login | None], bool]:
         def write(login: Login | None) -> bool:
+            if login is not None:
+                self.redact.learn((login.access_token, login.refresh_token))
             return login_commands.write_login(
                 settings.state_file,
                 lambda: Store(settings.state_file, redact=self.console.redact),

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Protocol
@@ -68,6 +68,8 @@ class TokenKeeper:
         clock: Unix seconds.
         retry_after: seconds before a refresh that failed for want of an answer is retried.
         lock: what serialises refreshes (tests pass one they can watch).
+        learn: told every token as soon as the keeper meets it (read from the state file or
+            given by a refresh), so the log redactor masks it (`LearningRedactor.learn`).
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class TokenKeeper:
         clock: Callable[[], float] = time.time,
         retry_after: float = RETRY_AFTER,
         lock: AbstractContextManager[object] | None = None,
+        learn: Callable[[Iterable[str]], None] = lambda _tokens: None,
     ) -> None:
         self._store = store
         self._oauth = oauth
@@ -90,6 +93,7 @@ class TokenKeeper:
         self._ended: str | None = None  # the refresh token of a login ended here
         self._uncommitted: tuple[str, Login] | None = None  # a refreshed pair not yet saved
         self._handed = threading.local()  # per thread: the token last handed out to it
+        self._learn = learn
 
     def token(self) -> str | None:
         """The access token to send, refreshed first when due; None when not logged in.
@@ -157,6 +161,7 @@ class TokenKeeper:
             return None
         if login is None or login.refresh_token == self._ended:
             return None
+        self._learn((login.access_token, login.refresh_token))
         return login
 
     def _may_refresh(self, now: float) -> bool:
@@ -168,7 +173,7 @@ class TokenKeeper:
         failure, or the one written meanwhile), or None when the login ended."""
         try:
             if not self._store.mark_refreshing(login.refresh_token, now):
-                return self._store.login()  # replaced or forgotten meanwhile: use what is there
+                return self._current()  # replaced or forgotten meanwhile: use what is there
         except StateError as exc:
             self._retry_at = now + self._retry_after
             log.error("cannot refresh the Trakt login: %s", exc)  # noqa: TRY400
@@ -200,6 +205,7 @@ class TokenKeeper:
                 wait,
             )
             return login
+        self._learn((grant.access_token, grant.refresh_token))
         renewed = login.rotated(
             grant.access_token, grant.refresh_token, grant.created_at, grant.expires_in
         )
@@ -212,7 +218,7 @@ class TokenKeeper:
             login.account,
             _when(renewed.expires_at),
         )
-        return self._store.login()
+        return self._current()
 
     def _save(self, old_refresh_token: str, renewed: Login) -> bool:
         try:
