@@ -271,6 +271,69 @@ def test_retry_gives_up_what_is_older_than_max_age_says_so_and_exits_1(
     assert receiver.attempts == 0
 
 
+@pytest.mark.parametrize(
+    ("options", "line"),
+    [
+        (
+            ["--user", "alice"],
+            (
+                "sent 2 pending deliveries of alice, and 1 other due delivery with them;"
+                " none still pending"
+            ),
+        ),
+        (
+            ["--target", "r"],
+            (
+                "sent 2 pending deliveries to r, and 1 other due delivery with them;"
+                " none still pending"
+            ),
+        ),
+        (
+            ["--user", "alice", "--target", "r"],
+            (
+                "sent 1 pending delivery of alice to r, and 2 other due deliveries with it;"
+                " none still pending"
+            ),
+        ),
+    ],
+    ids=["user", "target", "user-and-target"],
+)
+def test_retry_counts_only_what_it_was_asked_for_when_others_go_in_the_same_round(
+    *,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    trakt: FakeTraktV1,
+    receiver: JsonReceiver,
+    receiver2: JsonReceiver,
+    options: list[str],
+    line: str,
+) -> None:
+    # alice's row for r waits for its backoff; bob's for r and alice's for r2 are due anyway.
+    config = configure(
+        tmp_path, trakt, {"r": receiver.url(), "r2": receiver2.url()}, ["alice", "bob"]
+    )
+    store = Store(tmp_path / "state.db")
+    now = time.time()
+    for name, target in (("alice", "r"), ("bob", "r"), ("alice", "r2")):
+        store.record_poll(
+            name,
+            store.memory(name),
+            remembering(),
+            [queued(target, f"{name}-{target}", 1)],
+            now=now,
+            outcome="ok",
+        )
+    [waiting] = store.pending("alice", "r")
+    store.mark_failed(waiting.id, error="503", next_try=now + 3600)
+    store.close()
+
+    outcome = watcherd(capsys, "state", "retry", *options, "--config", str(config))
+
+    assert outcome.code == 0, outcome.err
+    assert outcome.out.splitlines() == [line]
+    assert receiver.count() + receiver2.count() == 3
+
+
 def test_retry_with_nothing_pending_says_so_and_exits_0(
     capsys: pytest.CaptureFixture[str], stranded: Path
 ) -> None:

@@ -144,19 +144,31 @@ def retry(
         if not matching:
             console.say(f"nothing pending{scope}; nothing to retry")
             return EXIT_OK
+        # The round gives up every matching row older than max_age before it sends any.
+        given_up = store.queued_before(
+            now - settings.delivery.max_age, username=username, target=target
+        )
+        # The round also sends other users' and targets' rows that were due anyway: count
+        # only what was asked for, and say the others went with them.
         report = runtime.worker.deliver(now, username)
         left = store.pending(username, target)
     finally:
         runtime.close()
-    line = f"sent {count(report.delivered, 'pending delivery', 'pending deliveries')}{scope}"
-    if report.expired:
+    sent = matching - given_up - len(left)
+    line = f"sent {count(sent, 'pending delivery', 'pending deliveries')}{scope}"
+    others = report.delivered - sent
+    if others > 0:
         line += (
-            f", gave up {report.expired} queued longer than delivery.max_age"
-            " (see `watcherd state show`)"
+            f", and {count(others, 'other due delivery', 'other due deliveries')}"
+            f" with {'it' if sent == 1 else 'them'}"
+        )
+    if given_up:
+        line += (
+            f", gave up {given_up} queued longer than delivery.max_age (see `watcherd state show`)"
         )
     if not left:
         console.say(f"{line}; none still pending")
-        return EXIT_FAILED if report.expired else EXIT_OK
+        return EXIT_FAILED if given_up else EXIT_OK
     console.say(f"{line}; {len(left)} still pending, kept and retried with backoff")
     configured = {each.name for each in settings.targets}
     for gone in sorted({row.target for row in left} - configured):

@@ -54,6 +54,16 @@ class OutboxQueries(Connection):
         where, params = ("WHERE username = ?", (username,)) if username is not None else ("", ())
         return int(self._query(f"SELECT count(*) FROM outbox {where}", params)[0][0])  # noqa: S608
 
+    def queued_before(
+        self, created_before: float, *, username: str | None = None, target: str | None = None
+    ) -> int:
+        """How many pending deliveries of `username` to `target` (None: any) were queued
+        before `created_before`: those the next `expire` with that bound gives up."""
+        where, params = _matching(username, target)
+        where = f"{where} AND" if where else " WHERE"
+        sql = f"SELECT count(*) FROM outbox{where} created_at < ?"  # noqa: S608
+        return int(self._query(sql, (*params, created_before))[0][0])
+
     def expire(self, target: str, *, created_before: float, now: float) -> list[Delivery]:
         """Move a target's deliveries queued before `created_before` from the outbox to
         `expired`, keeping only the latest `EXPIRED_KEPT_PER_USER` of each user there.
