@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.state_helpers import T0, file_bytes, pragma, queued, remembering, sqlite_file
+from tests.test_reliability import read_only_folder
 from watcherd.errors import StateError
 from watcherd.state import SCHEMA_VERSION, Store, schema
 
@@ -152,3 +153,28 @@ def test_reader_of_an_older_file_it_cannot_read_says_so_and_does_not_upgrade_it(
         wal.read_bytes() == b"" and stat.S_IMODE(wal.stat().st_mode) == 0o600
     )
     assert pragma(path, "user_version") == 1
+
+
+def test_reader_in_a_read_only_folder_reads_a_file_whose_daemon_stopped(path: Path) -> None:
+    # A stopped daemon leaves no -wal; SQLite's reader wants to create one (and -shm) beside
+    # the file, which a read-only folder (a mounted backup, a read-only volume) refuses.
+    writer = Store(path)
+    writer.record_poll(
+        "alice", None, remembering(("a", 1)), [queued("r", "a", 1)], now=T0, outcome="ok"
+    )
+    writer.close()
+    (path.parent / f"{path.name}.lock").unlink()
+    before = file_bytes(path)
+    assert list(before) == [path.name]
+
+    with read_only_folder(path.parent):
+        reader = Store(path, exclusive=False)
+        try:
+            [status] = reader.statuses()
+            pending = reader.pending()
+        finally:
+            reader.close()
+
+    assert (status.username, status.seen) == ("alice", 1)
+    assert [d.identity for d in pending] == ["a"]
+    assert file_bytes(path) == before

@@ -16,7 +16,12 @@ from typing import IO
 
 from watcherd.errors import StateError
 from watcherd.state import schema
-from watcherd.state.files import connect_read_only, file_size, prepare_file
+from watcherd.state.files import (
+    connect_read_only,
+    file_size,
+    prepare_file,
+    readable_without_log,
+)
 
 
 class Connection:
@@ -98,7 +103,16 @@ class Connection:
 
     def _check_readable(self) -> None:
         # A reader writes nothing: no pragma that writes, no migration, whatever the version.
-        self.schema_version = schema.check_version(self._db, self.path)
+        try:
+            self.schema_version = schema.check_version(self._db, self.path)
+        except sqlite3.OperationalError:
+            # SQLite reads a WAL file through a -wal and -shm it creates when missing; in a
+            # read-only folder it cannot. With no -wal, the file alone is the whole state.
+            if not readable_without_log(self.path):
+                raise
+            self._db.close()
+            self._db = connect_read_only(self.path, immutable=True)
+            self.schema_version = schema.check_version(self._db, self.path)
         if self.schema_version == 0:
             raise StateError(f"state file {self.path} holds no watcherd state yet")
 

@@ -50,9 +50,12 @@ def take_lock(path: Path) -> IO[bytes]:
     return handle
 
 
-def connect_read_only(path: Path) -> sqlite3.Connection:
+def connect_read_only(path: Path, *, immutable: bool = False) -> sqlite3.Connection:
     """Open the file read-only at the SQLite level (`mode=ro`): whatever runs on the returned
-    connection cannot change the database or its write-ahead log.
+    connection cannot change the database or its write-ahead log. `immutable` also tells
+    SQLite that nothing changes the file while it is open, so it neither reads nor creates the
+    `-wal` and `-shm` beside it: only for a file with no write-ahead log, in a folder where
+    none can be created (see `readable_without_log`).
 
     Raises:
         StateError (permanent): the file does not exist (a reader never creates it).
@@ -62,8 +65,14 @@ def connect_read_only(path: Path) -> sqlite3.Connection:
         raise StateError(
             f"state file {path} does not exist (nothing was polled yet)", permanent=True
         )
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro" + ("&immutable=1" if immutable else "")
     return sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, timeout=10)
+
+
+def readable_without_log(path: Path) -> bool:
+    """Whether the database file alone holds everything: no `-wal` beside it (a daemon that
+    stopped folded it in), so a reader that cannot create one may read the file as it is."""
+    return not path.with_name(path.name + "-wal").exists()
 
 
 def file_size(path: Path) -> int:
