@@ -346,6 +346,13 @@ def check_memory(
         if len(vanished) <= VANISHED_KEPT:
             assert floor == reached
             assert set(vanished) <= set(memory.seen)
+        elif shown_ids:
+            # More vanished than are kept: the newest `VANISHED_KEPT` are kept, and the floor
+            # rises just above the newest of the others (so no more is forgotten than that).
+            ordered = sorted(((previous.seen[i], i) for i in vanished), reverse=True)
+            above = ordered[VANISHED_KEPT][0] + 1
+            assert floor == (above if reached is None else max(above, reached))
+            assert {i for at, i in ordered[:VANISHED_KEPT] if at >= floor} <= set(memory.seen)
         assert previous.floor is None or (floor is not None and floor >= previous.floor)
         assert previous.cursor is None or (
             memory.cursor is not None and memory.cursor >= previous.cursor
