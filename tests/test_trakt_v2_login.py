@@ -16,7 +16,11 @@ from watcherd.simulator.trakt_v2 import FakeTraktV2
 from watcherd.simulator.trakt_v2_items import history_movie
 from watcherd.simulator.trakt_v2_oauth import OAuth
 from watcherd.sources.trakt_v2 import TraktV2Source
-from watcherd.sources.trakt_v2_errors import PrivateUserError, TokenRefusedError
+from watcherd.sources.trakt_v2_errors import (
+    PrivateUserError,
+    RateLimitedError,
+    TokenRefusedError,
+)
 from watcherd.sources.trakt_v2_login import RetryRefusedToken, SentToken
 from watcherd.state import Login, Store
 
@@ -207,3 +211,27 @@ def test_composed_feed_refused_again_after_refresh_ends_the_login_and_goes_on_pu
     assert ended is None
     assert fake.count("/oauth/token") == 1  # one refresh, never a second
     assert viewer == ""
+
+
+@pytest.mark.usefixtures("in_process_cli")
+def test_composed_feed_paused_by_a_429_for_its_retry_after_for_every_user(
+    tmp_path: Path, app_fake: tuple[FakeTraktV2, Clock]
+) -> None:
+    fake, _ = app_fake
+    fake.budget.limit = 1  # Trakt's limit reached after one GET: the next is a 429
+    fake.add("bob", history_movie("Ronin", 1998, T0, history_id=2))
+    feed, store = composed(tmp_path, fake, Clock(T0))
+    try:
+        feed.source.fetch("alice")
+        with pytest.raises(RateLimitedError) as limited:
+            feed.source.fetch("bob")
+        budget = feed.budget
+        assert budget is not None
+        paused_until = budget.next_free(T0)
+    finally:
+        feed.source.close()
+        for close in feed.closers:
+            close()
+        store.close()
+    assert limited.value.retry_after == 300.0
+    assert paused_until >= T0 + 300.0  # every request waits, whoever's poll it is
