@@ -20,6 +20,7 @@ from tests.login_helpers import (
     fake,
 )
 from watcherd import __version__
+from watcherd.auth.answers import Answer, DeviceCode, DevicePoll, TokenGrant
 from watcherd.auth.oauth import (
     MAX_BODY_BYTES,
     OAuthError,
@@ -27,7 +28,9 @@ from watcherd.auth.oauth import (
     RefreshRefusedError,
     TraktOAuth,
 )
+from watcherd.redact import Redactor
 from watcherd.simulator.trakt_v2 import FakeTraktV2
+from watcherd.state import Login
 
 __all__ = ["clock", "fake"]  # fixtures
 
@@ -278,3 +281,26 @@ def test_a_device_code_answer_that_is_not_one_is_an_error() -> None:
                 oauth.device_code()
         finally:
             oauth.close()
+
+
+SECRET_ACCESS = "accessTOKEN-repr-Bn4Mk7Lo9"
+SECRET_REFRESH = "refreshTOKEN-repr-Vc2Xz5Qa8"
+SECRET_DEVICE = "deviceCODE-repr-Hy6Gt3Fr1"
+GRANT = TokenGrant(SECRET_ACCESS, SECRET_REFRESH, T0, 86400)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        Answer(200, {"access_token": SECRET_ACCESS, "refresh_token": SECRET_REFRESH}, Redactor()),
+        GRANT,
+        DevicePoll(PollStatus.APPROVED, GRANT),
+        DeviceCode(SECRET_DEVICE, "1A2B3C4D", "https://trakt.tv/activate", 600, 5),
+        Login(ACCOUNT, "Sean", SECRET_ACCESS, SECRET_REFRESH, T0, 86400),
+    ],
+    ids=["answer", "grant", "device-poll", "device-code", "login"],
+)
+def test_repr_of_a_value_holding_a_secret_shows_none_of_it(value: object) -> None:
+    shown = f"{value!r} {value}"
+
+    assert secrets_in(shown, SECRET_ACCESS, SECRET_REFRESH, SECRET_DEVICE) == []

@@ -91,11 +91,12 @@ class DevicePoll:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """One answer: its status, its JSON document, and what masks the request's secrets."""
+    """One answer: its status, its JSON document, and what masks the request's secrets.
+    Its repr shows the status only: the document may hold a token pair."""
 
     status: int
-    document: Any  # the JSON answer, None when it is not JSON
-    redact: Redactor  # masks every secret of the request it answers
+    document: Any = field(repr=False)  # the JSON answer, None when it is not JSON
+    redact: Redactor = field(repr=False)  # masks every secret of the request it answers
 
 
 @dataclass(frozen=True, slots=True)
