@@ -273,6 +273,24 @@ def cycles(log: str) -> list[Cycle]:
     ]
 
 
+def fsync_seconds(folder: Path, count: int = 20) -> list[float]:
+    """Seconds each fsync of a fresh 4 KiB write took in `folder`: the floor under a durable
+    commit on that disk, which a shared machine's neighbours move from run to run."""
+    path = folder / "fsync.probe"
+    times: list[float] = []
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for _ in range(count):
+            os.write(descriptor, b"\0" * 4096)
+            started = time.perf_counter()
+            os.fsync(descriptor)
+            times.append(time.perf_counter() - started)
+    finally:
+        os.close(descriptor)
+        path.unlink()
+    return times
+
+
 # -- small statistics ------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from harness import (
     all_requested,
     cycles,
     fill_feeds,
+    fsync_seconds,
     history_body,
     median,
     quantile,
@@ -306,11 +307,16 @@ def commit_times(path: Path, users: int, commits: int) -> list[float]:
 
 
 def state_cost(ctx: Context) -> Figure:
-    """Figure 6: the time to commit one poll's result as the state file grows."""
+    """Figure 6: the time to commit one poll's result as the state file grows.
+
+    A commit waits for the disk (SQLite's fsync), so the disk's own fsync time is recorded
+    before and after: a ratio near 1 with a figure near one fsync means the size costs nothing.
+    """
     profile, workdir = ctx.profile, ctx.workdir
     figure = Figure("6_state_cost", "6. state cost", "reference")
     results: dict[int, list[float]] = {}
     build_seconds: dict[int, float] = {}
+    fsync_before = median(fsync_seconds(workdir)) * 1000
     for users in profile.state_users:
         path = workdir / f"state-{users}" / "state.db"
         started = time.monotonic()
@@ -338,5 +344,9 @@ def state_cost(ctx: Context) -> Figure:
         "median_ms": {str(u): median(t) * 1000 for u, t in results.items()},
         "p90_ms": {str(u): quantile(t, 0.9) * 1000 for u, t in results.items()},
         "build_seconds": {str(u): s for u, s in build_seconds.items()},
+        "fsync_ms_median": {
+            "before": fsync_before,
+            "after": median(fsync_seconds(workdir)) * 1000,
+        },
     }
     return figure
