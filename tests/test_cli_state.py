@@ -525,3 +525,31 @@ def test_an_error_quoting_a_secret_is_stored_redacted_even_when_its_source_did_n
     stored = b"".join(file_bytes(tmp_path / "state.db").values())
     assert b"feed is not JSON" in stored
     assert API_KEY.encode() not in stored
+
+
+def test_show_of_a_user_whose_time_is_up_says_the_next_start_forgets_them(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    trakt: FakeTraktV1,
+    receiver: JsonReceiver,
+) -> None:
+    # The daemon was stopped for over 30 days, and carol left the configuration meanwhile:
+    # "forgotten after" a date already past would read as if she were gone already.
+    config = configure(tmp_path, trakt, {"r": receiver.url()}, ["alice"])
+    store = Store(tmp_path / "state.db")
+    last_poll = time.time() - 31 * DAY
+    store.record_poll("carol", None, remembering(("a", 1)), [], now=last_poll, outcome="ok")
+    store.close()
+
+    outcome = watcherd(capsys, "state", "show", "--config", str(config))
+
+    assert outcome.code == 0, outcome.err
+    lines = outcome.out.splitlines()
+    assert (
+        "carol — no longer configured; forgotten at the next start of `watcherd run` or `once`"
+        " unless configured again"
+    ) in lines
+    assert lines[-1] == (
+        "users no longer configured (forgotten 30 days after their last poll):"
+        " carol (forgotten at the next start)"
+    )

@@ -61,7 +61,7 @@ def describe_state(
         lines.append(
             f"users no longer configured (forgotten {KEPT_DAYS} days after their last poll): "
             + ", ".join(
-                f"{user.username} (forgotten after {format_time(user.prune_after)})"
+                f"{user.username} (forgotten {describe_prune(user, now, short=True)})"
                 for user in held
             )
         )
@@ -79,7 +79,7 @@ def describe_status(
     header = status.username
     if held is not None:
         header += (
-            f" — no longer configured; forgotten after {format_time(held.prune_after)}"
+            f" — no longer configured; forgotten {describe_prune(held, now)}"
             " unless configured again"
         )
     lines = [
@@ -126,6 +126,14 @@ def describe_status(
                 line += f"; last error: {expired.last_error}"
             lines.append(line)
     return "\n".join(lines)
+
+
+def describe_prune(held: HeldUser, now: float, *, short: bool = False) -> str:
+    """When a user no longer configured is forgotten: `after <time>`, or, once that time has
+    passed (a daemon stopped longer than that), at the next start, which is when it happens."""
+    if held.prune_after > now:
+        return f"after {format_time(held.prune_after)}"
+    return "at the next start" if short else "at the next start of `watcherd run` or `once`"
 
 
 def describe_login(login: Login | None, now: float) -> str:
