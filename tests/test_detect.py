@@ -514,17 +514,27 @@ def test_memory_below_a_risen_floor_is_pruned() -> None:
     assert set(detection.memory.seen) == set(ids(shown))
 
 
-def test_given_memory_is_left_unchanged_and_the_stored_one_cannot_be_changed() -> None:
-    # A plain dict, which `detect` could change in place: it must not.
+@pytest.mark.parametrize(
+    ("shown", "remembered"),
+    [
+        ((event(T0, "y"),), {event(T0, "y").identity: T0}),
+        ((), {"movie|checkin|1|x": 1}),
+    ],
+    ids=["window-with-an-item", "empty-window"],
+)
+def test_given_memory_is_left_unchanged_and_the_stored_one_cannot_be_changed(
+    shown: tuple[WatchEvent, ...], remembered: dict[str, int]
+) -> None:
+    # A plain dict, which `detect` could change in place, or hand back for others to: it must not.
     seen = {"movie|checkin|1|x": 1}
     memory = UserMemory(seen=seen, cursor=1, floor=None, fingerprint="old")
-    window = FeedPage(events=(event(T0, "y"),), raw_count=1, window_size=WINDOW, fingerprint="new")
+    window = FeedPage(events=shown, raw_count=len(shown), window_size=WINDOW, fingerprint="new")
 
     detection = detect(memory, window, BASELINE)
 
     assert seen == {"movie|checkin|1|x": 1}
     assert detection.memory.fingerprint == "new"
-    assert dict(detection.memory.seen) == {event(T0, "y").identity: T0}
+    assert dict(detection.memory.seen) == remembered
     with pytest.raises(TypeError):
         detection.memory.seen["movie|checkin|2|z"] = 2  # type: ignore[index]
 
