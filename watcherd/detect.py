@@ -119,10 +119,10 @@ def detect(memory: UserMemory | None, page: FeedPage, policy: Policy) -> Detecti
         # treating it as "everything vanished" would raise the floor above all but the newest
         # `VANISHED_KEPT` items, and a late item below them would never be sent once the
         # feed shows its window again. So only the fingerprint is updated.
-        kept = replace(
+        as_was = replace(
             memory, seen=MappingProxyType(dict(memory.seen)), fingerprint=page.fingerprint
         )
-        return Detection(new=(), to_notify=(), memory=kept)
+        return Detection(new=(), to_notify=(), memory=as_was)
 
     if memory is None:
         baseline = policy.first_run is FirstRun.BASELINE
