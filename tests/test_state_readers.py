@@ -178,3 +178,24 @@ def test_reader_in_a_read_only_folder_reads_a_file_whose_daemon_stopped(path: Pa
     assert (status.username, status.seen) == ("alice", 1)
     assert [d.identity for d in pending] == ["a"]
     assert file_bytes(path) == before
+
+
+def test_reader_in_a_read_only_folder_with_a_log_says_what_it_needs_not_that_it_writes(
+    path: Path, old_writer: Store, tmp_path: Path
+) -> None:
+    # A copy taken while the daemon ran: its -wal holds rows, so the file alone is not the
+    # state, and SQLite needs a -shm beside it that it cannot create here.
+    copy = tmp_path / "backup" / path.name
+    copy.parent.mkdir()
+    for name, content in file_bytes(path).items():
+        (copy.parent / name).write_bytes(content)
+
+    with read_only_folder(copy.parent), pytest.raises(StateError) as refused:
+        Store(copy, exclusive=False)
+
+    assert str(refused.value).startswith(f"state file {copy}: cannot read it: ")
+    assert str(refused.value).endswith(
+        f" (its write-ahead log {copy.name}-wal needs a {copy.name}-shm beside it, which"
+        f" cannot be created in {copy.parent}: copy the folder where it can)"
+    )
+    assert refused.value.permanent

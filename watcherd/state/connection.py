@@ -105,11 +105,19 @@ class Connection:
         # A reader writes nothing: no pragma that writes, no migration, whatever the version.
         try:
             self.schema_version = schema.check_version(self._db, self.path)
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError as exc:
             # SQLite reads a WAL file through a -wal and -shm it creates when missing; in a
             # read-only folder it cannot. With no -wal, the file alone is the whole state.
             if not readable_without_log(self.path):
-                raise
+                if self.path.with_name(self.path.name + "-shm").exists():
+                    raise
+                wal, shm = f"{self.path.name}-wal", f"{self.path.name}-shm"
+                raise StateError(
+                    f"state file {self.path}: cannot read it: {exc} (its write-ahead log {wal}"
+                    f" needs a {shm} beside it, which cannot be created in {self.path.parent}:"
+                    " copy the folder where it can)",
+                    permanent=True,
+                ) from exc
             self._db.close()
             self._db = connect_read_only(self.path, immutable=True)
             self.schema_version = schema.check_version(self._db, self.path)
