@@ -6,47 +6,18 @@ refresh. A refresh token is never sent twice, and no token is used before it is 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-
-from tests.login_helpers import ACCOUNT, CLIENT_ID, CLIENT_SECRET, T0, Clock, clock, fake
+from tests.login_helpers import ACCOUNT, T0, Clock, clock, fake
+from tests.test_tokens_keeper import logged_in, oauth, refreshes, store
 from watcherd.auth.oauth import TokenGrant, TraktOAuth
 from watcherd.auth.tokens import TokenKeeper
 from watcherd.errors import StateError
 from watcherd.simulator.trakt_v2 import FakeTraktV2
 from watcherd.state import Login, Store
 
-__all__ = ["clock", "fake"]  # fixtures
+__all__ = ["clock", "fake", "oauth", "store"]  # fixtures
 
-DAY = 86400.0
-DUE = T0 + 0.95 * DAY
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(tmp_path / "state.db")
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def oauth(fake: FakeTraktV2, clock: Clock) -> Iterator[TraktOAuth]:
-    adapter = TraktOAuth(fake.base_url, CLIENT_ID, CLIENT_SECRET, timeout=5, clock=clock)
-    yield adapter
-    adapter.close()
-
-
-def logged_in(fake: FakeTraktV2, store: Store) -> Login:
-    pair = fake.oauth.issue(ACCOUNT, T0)
-    login = Login(ACCOUNT, "", pair["access_token"], pair["refresh_token"], T0, DAY)
-    store.save_login(login)
-    return login
-
-
-def refreshes(fake: FakeTraktV2) -> list[int]:
-    return [r.status for r in fake.requests if r.path == "/oauth/token"]
+DUE = T0 + 0.95 * 86400
 
 
 class Flaky:
