@@ -248,6 +248,30 @@ def test_retry_of_what_still_fails_keeps_it_says_so_and_exits_1(
     assert pending_pairs(tmp_path / "state.db") == [("alice", "old")]
 
 
+def test_retry_to_a_configured_target_still_down_keeps_every_row_and_exits_1(
+    capsys: pytest.CaptureFixture[str], both_failing: Path, receiver: JsonReceiver
+) -> None:
+    path = both_failing.parent / "state.db"
+    reader = Store(path, exclusive=False)
+    [before] = reader.pending("bob", "r")
+    reader.close()
+
+    outcome = watcherd(capsys, "state", "retry", "--target", "r", "--config", str(both_failing))
+
+    assert outcome.code == 1
+    assert outcome.out.splitlines() == [
+        "sent 0 pending deliveries to r; 1 still pending, kept and retried with backoff"
+    ]
+    assert receiver.attempts == 2  # the run that queued it, then the retry
+    reader = Store(path, exclusive=False)
+    try:
+        [after] = reader.pending("bob", "r")
+    finally:
+        reader.close()
+    assert pending_pairs(path) == [("alice", "old"), ("bob", "r")]
+    assert (after.id, after.attempts) == (before.id, before.attempts + 1)
+
+
 def test_retry_gives_up_what_is_older_than_max_age_says_so_and_exits_1(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
