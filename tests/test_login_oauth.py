@@ -304,3 +304,40 @@ def test_repr_of_a_value_holding_a_secret_shows_none_of_it(value: object) -> Non
     shown = f"{value!r} {value}"
 
     assert secrets_in(shown, SECRET_ACCESS, SECRET_REFRESH, SECRET_DEVICE) == []
+
+
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [
+        (403, (("Content-Type", "text/html"), ("CF-Ray", "8f1e2d3c4b5a6978-FRA"))),
+        (403, (("Content-Type", "application/octet-stream"), ("CF-Ray", "8f1e2d3c4b5a6978-FRA"))),
+        (503, (("Content-Type", "text/html; charset=UTF-8"), ("CF-Ray", "8f1e2d3c4b5a6978-FRA"))),
+        (400, (("Content-Type", "text/html"), ("CF-Ray", "8f1e2d3c4b5a6978-FRA"))),
+        (401, (("Content-Type", "text/html"), ("CF-Ray", "8f1e2d3c4b5a6978-FRA"))),
+    ],
+    ids=[
+        "403-cloudflare-page",
+        "403-page-without-its-type",
+        "503-cloudflare-page",
+        "400-page-not-a-refusal",
+        "401-page-not-a-refusal",
+    ],
+)
+def test_cloudflare_page_instead_of_an_answer_is_no_refusal_but_transient_with_its_ray(
+    status: int, headers: tuple[tuple[str, str], ...]
+) -> None:
+    page = b"<!DOCTYPE html><html><title>Attention Required! | Cloudflare</title></html>"
+    with Canned(status, page, headers) as server:
+        oauth = TraktOAuth(server.base_url, CLIENT_ID, CLIENT_SECRET, timeout=2)
+        try:
+            with pytest.raises(OAuthError) as caught:
+                oauth.refresh("refreshTOKEN-kept-12345")
+        finally:
+            oauth.close()
+
+    assert not isinstance(caught.value, RefreshRefusedError)
+    assert not caught.value.permanent
+    assert "check trakt.client_id" not in str(caught.value)
+    assert f"(HTTP {status}, CF-Ray 8f1e2d3c4b5a6978-FRA); retrying later may help" in str(
+        caught.value
+    )

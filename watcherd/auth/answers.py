@@ -97,6 +97,8 @@ class Answer:
     status: int
     document: Any = field(repr=False)  # the JSON answer, None when it is not JSON
     redact: Redactor = field(repr=False)  # masks every secret of the request it answers
+    html: bool = False  # the body is an HTML page (Cloudflare's, or a proxy's)
+    ray: str = ""  # Cloudflare's `CF-Ray`, for a support ticket
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,14 @@ def quoted_error(answer: Answer) -> str:
 def failure(what: str, answer: Answer) -> OAuthError:
     """The error an answer that is none of the expected ones means."""
     status, detail = answer.status, quoted_error(answer)
+    if answer.html:
+        # Cloudflare stands before the OAuth endpoints too: its page says nothing of the app.
+        ray = f", CF-Ray {answer.ray}" if answer.ray else ""
+        return OAuthError(
+            f"{what}: Cloudflare or a proxy answered instead of Trakt (HTTP {status}{ray});"
+            " retrying later may help",
+            status=status,
+        )
     if status in (401, 403):
         return OAuthError(
             f"{what}: Trakt refused the app (HTTP {status}{detail}); check trakt.client_id"

@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024  # an OAuth answer is a few hundred bytes
 BODY_DEADLINE_FACTOR = 4  # the whole body must arrive within this many read timeouts
+RAY_LENGTH = 40  # most characters of a `CF-Ray` header quoted
 
 
 class TraktOAuth:
@@ -172,7 +173,9 @@ class TraktOAuth:
         )
         if answer.status == 200:
             return self._grant(answer.document, "token refresh")
-        if answer.status in (400, 401) and error_code(answer.document) != "invalid_client":
+        # Only Trakt's own refusal ends the login, not a page a proxy or Cloudflare put there.
+        refused = answer.status in (400, 401) and not answer.html
+        if refused and error_code(answer.document) != "invalid_client":
             raise RefreshRefusedError(
                 f"token refresh: Trakt refused the refresh token (HTTP {answer.status}"
                 f"{quoted_error(answer)})",
@@ -256,6 +259,8 @@ class TraktOAuth:
                     response, time.monotonic() + BODY_DEADLINE_FACTOR * self._timeout
                 )
                 status = response.status_code
+                html = "html" in response.headers.get("Content-Type", "").lower()
+                ray = redact.clip(response.headers.get("CF-Ray", ""), RAY_LENGTH)
         except (requests.Timeout, urllib3.exceptions.ReadTimeoutError) as exc:
             raise OAuthError(f"{what}: Trakt did not answer within {self._timeout:g}s") from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
@@ -268,7 +273,8 @@ class TraktOAuth:
             document = json.loads(raw) if raw else None
         except ValueError:
             document = None
-        return Answer(status, document, redact)
+        html = html or raw.lstrip()[:1] == b"<"
+        return Answer(status, document, redact, html=html and document is None, ray=ray)
 
     def _grant(self, document: Any, what: str) -> TokenGrant:
         try:
