@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from watcherd import cli, demo, demo_v2
+from tests.conftest import watcherd
+from watcherd import demo, demo_v2
 from watcherd.simulator.trakt_v2 import FakeTraktV2
 
 T0 = 1_700_000_000
@@ -34,14 +35,12 @@ def test_v2_history_is_the_baseline_and_dana_is_private_until_her_friend_logs_in
     assert server.oauth.auto_approve == demo_v2.ACCOUNT
 
 
-@pytest.mark.usefixtures("in_process_cli")
-def test_demo_api_v2_logs_in_by_itself_and_delivers_every_notification(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    code = cli.main(["demo", "--api", "v2"])
+@pytest.mark.e2e
+def test_demo_api_v2_logs_in_by_itself_and_delivers_every_notification() -> None:
+    shown = watcherd("demo", "--api", "v2")
 
-    out = capsys.readouterr().out
-    assert code == 0, out
+    out = shown.stdout
+    assert shown.returncode == 0, out + shown.stderr
     assert "and enter the code" in out
     assert f"logged in as You-On-Trakt ({demo_v2.ACCOUNT})" in out
     assert "dana checked in: Past Lives (2023)" in out

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from watcherd.cli import Cli, Feed
+from watcherd.cli import Cli
+from watcherd.commands.runtime import Feed
 from watcherd.simulator.trakt_v2 import FakeTraktV2
 from watcherd.simulator.trakt_v2_items import history_movie
 from watcherd.simulator.trakt_v2_oauth import OAuth

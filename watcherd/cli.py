@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -38,6 +37,7 @@ from watcherd.commands.runtime import (
     EXIT_FAILED,
     EXIT_OK,
     Console,
+    Feed,
     Runtime,
     stop_on_signals,
     warn_about_politeness,
@@ -57,10 +57,9 @@ from watcherd.simulator import FakeTraktV1
 from watcherd.simulator.activity import Activity, as_v1_item
 from watcherd.simulator.trakt_v2 import FakeTraktV2
 from watcherd.simulator.trakt_v2_watches import HistoryIds
-from watcherd.sources import FeedSource
 from watcherd.sources.trakt_v1 import TraktV1Source
 from watcherd.sources.trakt_v2 import TraktV2Source
-from watcherd.sources.trakt_v2_login import RetryRefusedToken, SentToken
+from watcherd.sources.trakt_v2_login import NoLogin, RetryRefusedToken, SentToken
 from watcherd.state import Login, Store
 from watcherd.worker import Backoff, UserPlan, Worker
 
@@ -189,7 +188,7 @@ class Cli:
         gate = RateGate(budget, clock=self.clock)
         oauth = self.oauth(settings) if trakt.client_secret is not None else None
         keeper = None if oauth is None else self.token_keeper(settings, store, oauth)
-        sent = SentToken(keeper or _NoLogin())
+        sent = SentToken(keeper or NoLogin())
         v2 = TraktV2Source(
             trakt.base_url,
             trakt.client_id.get_secret_value(),
@@ -437,26 +436,6 @@ class Cli:
             self.console,
             self.clock(),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Feed:
-    """A built feed source and what goes with it (see `Cli.feed`)."""
-
-    source: FeedSource
-    budget: RateBudget | None = None
-    viewer: Callable[[], str] = lambda: ""
-    closers: tuple[Callable[[], None], ...] = ()
-
-
-class _NoLogin:
-    """The token keeper of a configuration without a client secret: never a token."""
-
-    def token(self) -> str | None:
-        return None
-
-    def refused_token(self, token: str) -> str | None:  # noqa: ARG002 - nothing to refresh
-        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

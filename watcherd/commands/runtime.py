@@ -50,6 +50,16 @@ class Runtime:
         self.store.close()
 
 
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """A built feed source and what goes with it (see `cli.Cli.feed`)."""
+
+    source: FeedSource
+    budget: RateBudget | None = None
+    viewer: Callable[[], str] = lambda: ""
+    closers: tuple[Callable[[], None], ...] = ()
+
+
 @dataclass(slots=True)
 class Console:
     """Where a command writes for a person: results to stdout, problems to stderr, both

@@ -29,6 +29,18 @@ class Keeper(Protocol):
     def refused_token(self, token: str) -> str | None: ...
 
 
+class NoLogin:
+    """The keeper of a configuration without a client secret: never a token to send."""
+
+    def token(self) -> str | None:
+        """None: requests go without a login."""
+        return None
+
+    def refused_token(self, token: str) -> str | None:  # noqa: ARG002 - nothing to refresh
+        """None: there is nothing to refresh."""
+        return None
+
+
 class SentToken:
     """The `token` hook of a v2 source: the keeper's token, remembered per thread.
 
