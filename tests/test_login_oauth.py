@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 
 import pytest
 
@@ -29,6 +31,7 @@ from watcherd.auth.oauth import (
     TraktOAuth,
 )
 from watcherd.redact import Redactor
+from watcherd.simulator.loopback import LoopbackServer
 from watcherd.simulator.trakt_v2 import FakeTraktV2
 from watcherd.state import Login
 
@@ -341,3 +344,38 @@ def test_cloudflare_page_instead_of_an_answer_is_no_refusal_but_transient_with_i
     assert f"(HTTP {status}, CF-Ray 8f1e2d3c4b5a6978-FRA); retrying later may help" in str(
         caught.value
     )
+
+
+class HangUp(LoopbackServer):
+    """Reads each request whole, then closes the connection without a word: the request
+    reached Trakt, but its answer never came back."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        hang_up = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                hang_up.bodies.append(self.rfile.read(length))
+                self.close_connection = True
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        super().__init__(Handler, name="hang-up")
+
+
+def test_refresh_whose_answer_never_came_is_not_sent_again() -> None:
+    with HangUp() as trakt:
+        oauth = TraktOAuth(trakt.base_url, CLIENT_ID, CLIENT_SECRET, timeout=2)
+        try:
+            with pytest.raises(OAuthError, match="token refresh: cannot reach Trakt") as caught:
+                oauth.refresh("refreshTOKEN-sent-once-12345")
+        finally:
+            oauth.close()
+
+    assert not caught.value.permanent  # no verdict: the keeper keeps the pair, tries later
+    assert [json.loads(body)["refresh_token"] for body in trakt.bodies] == [
+        "refreshTOKEN-sent-once-12345"
+    ]
