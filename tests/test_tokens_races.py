@@ -123,3 +123,24 @@ def test_state_file_failing_to_read_right_after_a_refresh_is_no_exception(
     assert saved is not None
     assert keeper.token() == saved.access_token
     assert refreshes(fake) == [200]
+
+
+def test_refresh_is_marked_in_the_state_file_before_it_is_sent_and_cleared_by_its_commit(
+    fake: FakeTraktV2, store: Store, oauth: TraktOAuth, clock: Clock
+) -> None:
+    logged_in(fake, store)
+    clock.now = DUE
+    seen_while_sending: list[float | None] = []
+
+    class Watching:
+        def refresh(self, refresh_token: str) -> TokenGrant:
+            stored = store.login()
+            seen_while_sending.append(stored.refreshing if stored is not None else None)
+            return oauth.refresh(refresh_token)
+
+    TokenKeeper(store, Watching(), clock=clock).token()
+
+    saved = store.login()
+    assert seen_while_sending == [DUE]  # a kill from here on is found at the next start
+    assert saved is not None
+    assert saved.refreshing is None
