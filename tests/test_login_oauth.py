@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -379,3 +380,22 @@ def test_refresh_whose_answer_never_came_is_not_sent_again() -> None:
     assert [json.loads(body)["refresh_token"] for body in trakt.bodies] == [
         "refreshTOKEN-sent-once-12345"
     ]
+
+
+def test_ca_bundle_from_the_environment_is_used_and_one_naming_no_file_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    missing = tmp_path / "corporate-ca.pem"
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(missing))
+    oauth = TraktOAuth("https://127.0.0.1:9", CLIENT_ID, CLIENT_SECRET, timeout=2)
+    try:
+        with pytest.raises(OAuthError) as caught:
+            oauth.refresh("refreshTOKEN-unsent-12345")
+    finally:
+        oauth.close()
+
+    assert caught.value.permanent
+    assert str(caught.value) == (
+        "token refresh: cannot connect to Trakt: Could not find a suitable TLS CA certificate"
+        f" bundle, invalid path: {missing}"
+    )

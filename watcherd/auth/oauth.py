@@ -268,6 +268,12 @@ class TraktOAuth:
             raise OAuthError(f"{what}: cannot reach Trakt ({type(exc).__name__})") from exc
         except _TooBigError as exc:
             raise OAuthError(f"{what}: Trakt's answer {exc}; refusing to read it") from exc
+        except OSError as exc:
+            # Not the network (requests wraps that): this machine's set-up, e.g. a
+            # REQUESTS_CA_BUNDLE naming no file. It will not mend itself.
+            raise OAuthError(
+                f"{what}: cannot connect to Trakt: {redact(str(exc))}", permanent=True
+            ) from exc
         log.debug("%s %s: HTTP %s, %d bytes", method, path, status, len(raw))
         try:
             document = json.loads(raw) if raw else None
