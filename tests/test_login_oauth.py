@@ -32,7 +32,7 @@ from watcherd.auth.oauth import (
     TraktOAuth,
 )
 from watcherd.redact import Redactor
-from watcherd.simulator.loopback import LoopbackServer
+from watcherd.simulator.loopback import JSON, LoopbackServer
 from watcherd.simulator.trakt_v2 import FakeTraktV2
 from watcherd.state import Login
 
@@ -228,15 +228,44 @@ def test_nothing_listening_is_a_transient_error() -> None:
     assert caught.value.status is None
 
 
+RAY = "8f1e2d3c4b5a6978-FRA"
+PAGE = b"<!DOCTYPE html><html><title>Attention Required! | Cloudflare</title></html>"
+CLOUDFLARE = (("Content-Type", "text/html; charset=UTF-8"), ("CF-Ray", RAY))
+CLOUDFLARE_UNTYPED = (("Content-Type", "application/octet-stream"), ("CF-Ray", RAY))
+RETRY = "retrying later may help"
+
+
 @pytest.mark.parametrize(
-    ("status", "permanent"),
-    [(500, False), (503, False), (429, False), (403, True), (422, True)],
-    ids=["500", "503", "429", "403", "422"],
+    ("status", "body", "headers", "permanent", "says"),
+    [
+        (500, b"", JSON, False, f"HTTP 500); {RETRY}"),
+        (503, b"", JSON, False, f"HTTP 503); {RETRY}"),
+        (429, b"", JSON, False, f"HTTP 429); {RETRY}"),
+        (403, b"", JSON, True, "check trakt.client_id and trakt.client_secret"),
+        (422, b"", JSON, True, "unexpected answer from Trakt (HTTP 422)"),
+        (403, PAGE, CLOUDFLARE, False, f"(HTTP 403, CF-Ray {RAY}); {RETRY}"),
+        (403, PAGE, CLOUDFLARE_UNTYPED, False, f"(HTTP 403, CF-Ray {RAY}); {RETRY}"),
+        (503, PAGE, CLOUDFLARE, False, f"(HTTP 503, CF-Ray {RAY}); {RETRY}"),
+        (400, PAGE, CLOUDFLARE, False, f"(HTTP 400, CF-Ray {RAY}); {RETRY}"),
+        (401, PAGE, CLOUDFLARE, False, f"(HTTP 401, CF-Ray {RAY}); {RETRY}"),
+    ],
+    ids=[
+        "500",
+        "503",
+        "429",
+        "403",
+        "422",
+        "403-cloudflare-page",
+        "403-page-without-its-type",
+        "503-cloudflare-page",
+        "400-page-not-a-refusal",
+        "401-page-not-a-refusal",
+    ],
 )
 def test_refresh_answers_that_are_no_verdict_on_the_token_keep_it(
-    status: int, permanent: bool
+    status: int, body: bytes, headers: tuple[tuple[str, str], ...], permanent: bool, says: str
 ) -> None:
-    with Canned(status, b"") as server:
+    with Canned(status, body, headers) as server:
         oauth = TraktOAuth(server.base_url, CLIENT_ID, CLIENT_SECRET, timeout=2)
         try:
             with pytest.raises(OAuthError) as caught:
@@ -246,6 +275,7 @@ def test_refresh_answers_that_are_no_verdict_on_the_token_keep_it(
 
     assert not isinstance(caught.value, RefreshRefusedError)
     assert caught.value.permanent is permanent
+    assert says in str(caught.value)
 
 
 def test_an_answer_echoing_the_secrets_is_quoted_only_masked() -> None:
@@ -308,43 +338,6 @@ def test_repr_of_a_value_holding_a_secret_shows_none_of_it(value: object) -> Non
     shown = f"{value!r} {value}"
 
     assert secrets_in(shown, SECRET_ACCESS, SECRET_REFRESH, SECRET_DEVICE) == []
-
-
-@pytest.mark.parametrize(
-    ("status", "headers"),
-    [
-        (403, (("Content-Type", "text/html"), ("CF-Ray", "8f1e2d3c4b5a6978-FRA"))),
-        (403, (("Content-Type", "application/octet-stream"), ("CF-Ray", "8f1e2d3c4b5a6978-FRA"))),
-        (503, (("Content-Type", "text/html; charset=UTF-8"), ("CF-Ray", "8f1e2d3c4b5a6978-FRA"))),
-        (400, (("Content-Type", "text/html"), ("CF-Ray", "8f1e2d3c4b5a6978-FRA"))),
-        (401, (("Content-Type", "text/html"), ("CF-Ray", "8f1e2d3c4b5a6978-FRA"))),
-    ],
-    ids=[
-        "403-cloudflare-page",
-        "403-page-without-its-type",
-        "503-cloudflare-page",
-        "400-page-not-a-refusal",
-        "401-page-not-a-refusal",
-    ],
-)
-def test_cloudflare_page_instead_of_an_answer_is_no_refusal_but_transient_with_its_ray(
-    status: int, headers: tuple[tuple[str, str], ...]
-) -> None:
-    page = b"<!DOCTYPE html><html><title>Attention Required! | Cloudflare</title></html>"
-    with Canned(status, page, headers) as server:
-        oauth = TraktOAuth(server.base_url, CLIENT_ID, CLIENT_SECRET, timeout=2)
-        try:
-            with pytest.raises(OAuthError) as caught:
-                oauth.refresh("refreshTOKEN-kept-12345")
-        finally:
-            oauth.close()
-
-    assert not isinstance(caught.value, RefreshRefusedError)
-    assert not caught.value.permanent
-    assert "check trakt.client_id" not in str(caught.value)
-    assert f"(HTTP {status}, CF-Ray 8f1e2d3c4b5a6978-FRA); retrying later may help" in str(
-        caught.value
-    )
 
 
 class HangUp(LoopbackServer):
