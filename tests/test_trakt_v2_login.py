@@ -31,11 +31,18 @@ CLIENT_SECRET = "csecret-login-retry-9876543210"
 
 
 class ScriptedKeeper:
-    """A keeper whose tokens are given by the test; `refused` records what it was told."""
+    """A keeper whose tokens are given by the test; `refused` records what it was told.
 
-    def __init__(self, current: str | None, renewed: list[str]) -> None:
+    With nothing left in `renewed`, a refused token ends the login (`current` becomes None),
+    unless `verdictless`: then the refresh got no answer and the token is kept.
+    """
+
+    def __init__(
+        self, current: str | None, renewed: list[str], *, verdictless: bool = False
+    ) -> None:
         self.current = current
         self.renewed = renewed
+        self.verdictless = verdictless
         self.refused: list[str] = []
 
     def token(self) -> str | None:
@@ -43,8 +50,12 @@ class ScriptedKeeper:
 
     def refused_token(self, token: str) -> str | None:
         self.refused.append(token)
-        self.current = self.renewed.pop(0) if self.renewed else None
-        return self.current
+        if self.renewed:
+            self.current = self.renewed.pop(0)
+            return self.current
+        if not self.verdictless:
+            self.current = None
+        return None
 
 
 @pytest.fixture
@@ -79,29 +90,49 @@ def test_refused_token_is_refreshed_once_and_the_poll_retried(fake: FakeTraktV2)
     assert fake.count("/users/alice/history") == 2
 
 
-def test_token_refused_again_after_the_refresh_tells_the_keeper_twice_and_fails(
-    fake: FakeTraktV2,
+@pytest.mark.parametrize(
+    ("renewed", "refused"),
+    [
+        ([], ["stale-token-0000"]),
+        (["also-refused-1111"], ["stale-token-0000", "also-refused-1111"]),
+    ],
+    ids=["refresh-refused", "refused-again-after-refresh"],
+)
+def test_login_ended_by_a_refused_token_polls_once_more_without_a_token(
+    fake: FakeTraktV2, renewed: list[str], refused: list[str]
 ) -> None:
-    keeper = ScriptedKeeper("stale-token-0000", ["also-refused-1111"])
+    fake.add("bob", history_movie("Ronin", 1998, T0, history_id=2))  # a public profile
+    keeper = ScriptedKeeper("stale-token-0000", renewed)
     source = logged_in(fake, keeper)
     try:
-        with pytest.raises(TokenRefusedError):
+        page = source.fetch("bob")
+        with pytest.raises(PrivateUserError):  # no login any more: alice is private again
             source.fetch("alice")
     finally:
         source.close()
-    assert keeper.refused == ["stale-token-0000", "also-refused-1111"]  # the second ends it
-    assert fake.count("/users/alice/history") == 2
+    assert [event.identity for event in page.events] == ["v2:2"]
+    assert keeper.refused == refused  # the last one ended the login
+    bob = [request for request in fake.requests if request.path == "/users/bob/history"]
+    assert len(bob) == len(refused) + 1
+    assert [has_token(request.headers) for request in bob] == [True] * len(refused) + [False]
+
+
+def has_token(headers: dict[str, str]) -> bool:
+    return "authorization" in {name.lower() for name in headers}
 
 
 @pytest.mark.parametrize(
-    ("current", "error"),
-    [(None, PrivateUserError), ("stale-token-0000", TokenRefusedError)],
-    ids=["no-token-private", "refresh-gave-nothing"],
+    ("current", "error", "told"),
+    [
+        (None, PrivateUserError, []),
+        ("stale-token-0000", TokenRefusedError, ["stale-token-0000"]),
+    ],
+    ids=["no-token-private", "refresh-got-no-answer"],
 )
 def test_no_retry_without_a_token_to_retry_with(
-    fake: FakeTraktV2, current: str | None, error: type[Exception]
+    fake: FakeTraktV2, current: str | None, error: type[Exception], told: list[str]
 ) -> None:
-    keeper = ScriptedKeeper(current, [])
+    keeper = ScriptedKeeper(current, [], verdictless=True)
     source = logged_in(fake, keeper)
     try:
         with pytest.raises(error):
@@ -109,7 +140,7 @@ def test_no_retry_without_a_token_to_retry_with(
     finally:
         source.close()
     assert fake.count("/users/alice/history") == 1
-    assert keeper.refused == ([] if current is None else [current])
+    assert keeper.refused == told
 
 
 # -- through the composition root: the real keeper, state file and OAuth adapter -------------
@@ -123,8 +154,11 @@ class Clock:
         return self.now
 
 
-def composed(tmp_path: Path, fake: FakeTraktV2, keeper_clock: Clock) -> tuple[Feed, Store]:
-    """The v2 feed as `watcherd run` builds it, logged in as sean with a pair issued at T0."""
+def composed(
+    tmp_path: Path, fake: FakeTraktV2, keeper_clock: Clock, stderr: io.StringIO | None = None
+) -> tuple[Feed, Store]:
+    """The v2 feed as `watcherd run` builds it, logged in as sean with a pair issued at T0;
+    its log goes to `stderr`."""
     config = tmp_path / "watcherd.toml"
     config.write_text(
         f'state_file = "state.db"\n[trakt]\napi = "v2"\nbase_url = "{fake.base_url}"\n'
@@ -133,7 +167,7 @@ def composed(tmp_path: Path, fake: FakeTraktV2, keeper_clock: Clock) -> tuple[Fe
         '[[users]]\nusername = "alice"\n',
         encoding="utf-8",
     )
-    app = Cli({}, io.StringIO(), io.StringIO(), clock=keeper_clock)
+    app = Cli({}, io.StringIO(), stderr or io.StringIO(), clock=keeper_clock)
     settings = app.settings(argparse.Namespace(config=str(config), log_level="WARNING"))
     store = Store(settings.state_file)
     pair = fake.oauth.issue("sean", T0)
@@ -197,12 +231,13 @@ def test_composed_feed_refused_again_after_refresh_ends_the_login_and_goes_on_pu
         return pair
 
     monkeypatch.setattr(OAuth, "issue", dead_on_arrival)
+    fake.add("bob", history_movie("Ronin", 1998, T0, history_id=2))
     try:
-        with pytest.raises(TokenRefusedError):
+        # The login ends in this poll, which is read again without it: alice is private.
+        with pytest.raises(PrivateUserError):
             feed.source.fetch("alice")
         ended = store.login()
-        with pytest.raises(PrivateUserError):  # no login any more: alice is private again
-            feed.source.fetch("alice")
+        page = feed.source.fetch("bob")
         viewer = feed.viewer()
     finally:
         feed.source.close()
@@ -211,7 +246,39 @@ def test_composed_feed_refused_again_after_refresh_ends_the_login_and_goes_on_pu
         store.close()
     assert ended is None
     assert fake.count("/oauth/token") == 1  # one refresh, never a second
+    assert fake.count("/users/alice/history") == 3  # refused, refused again, without a token
+    assert [event.identity for event in page.events] == ["v2:2"]
     assert viewer == ""
+
+
+@pytest.mark.usefixtures("in_process_cli")
+def test_composed_feed_whose_refresh_is_refused_reads_a_public_user_in_the_same_poll(
+    tmp_path: Path, app_fake: tuple[FakeTraktV2, Clock]
+) -> None:
+    fake, trakt_clock = app_fake
+    fake.add("bob", history_movie("Ronin", 1998, T0, history_id=2))
+    stderr = io.StringIO()
+    feed, store = composed(tmp_path, fake, Clock(T0), stderr)
+    for grant in fake.oauth.grants.values():
+        grant.refreshed = True  # its refresh token was spent elsewhere: invalid_grant
+    trakt_clock.now = T0 + 2 * 86400  # expired by Trakt's clock: a 401 without X-Private-User
+    try:
+        page = feed.source.fetch("bob")
+        ended = store.login()
+    finally:
+        feed.source.close()
+        for close in feed.closers:
+            close()
+        store.close()
+    assert [event.identity for event in page.events] == ["v2:2"]
+    assert ended is None
+    assert fake.count("/oauth/token") == 1
+    bob = [request for request in fake.requests if request.path == "/users/bob/history"]
+    assert [has_token(request.headers) for request in bob] == [True, False]
+    errors = stderr.getvalue().splitlines()  # WARNING and above
+    assert len(errors) == 1, errors  # the login's end, said once; the poll did not fail
+    assert "ERROR" in errors[0]
+    assert "run `watcherd login` again" in errors[0]
 
 
 @pytest.mark.usefixtures("in_process_cli")

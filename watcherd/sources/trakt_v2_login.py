@@ -5,7 +5,8 @@ and remembers, per thread, which one it handed out, so a 401 can tell the keeper
 Trakt refused. `RetryRefusedToken` wraps the source: a poll whose request carried a token
 that Trakt refused (401 without `X-Private-User`) has the keeper refresh it once and is
 polled again once; refused again, the keeper is told again, which ends the login (one error
-line, public profiles go on being polled without it).
+line, public profiles go on being polled without it). A poll in which the login ended, either
+way, is polled once more without a token: a public profile is read in that same round.
 """
 
 from __future__ import annotations
@@ -90,31 +91,45 @@ class RetryRefusedToken:
         *,
         known: Callable[[str], bool] | None = None,
     ) -> FeedPage:
-        """The source's `fetch`, with the same arguments and result.
+        """The source's `fetch`, with the same arguments and result. A poll whose refused
+        token ended the login (the refresh was refused, or the new token refused too) is
+        polled once more without a token, so a public profile is read in the same round.
 
         Raises:
             FeedError: as the source does; a `TokenRefusedError` only when there was no
-                token to retry with, or the retry was refused too (the keeper was told).
+                token to retry with and the login goes on (the refresh got no answer: it is
+                tried again later), or Trakt refused the request without a token too.
         """
         self._sent.forget()
         try:
             return self._source.fetch(username, known_fingerprint, known=known)
         except TokenRefusedError as exc:
-            refused = self._sent.last()
-            if exc.permanent or refused is None:  # no token was sent: nothing to refresh
+            if not self._may_retry(username, exc, refused_before=False):
                 raise
-            retry_with = self._keeper.refused_token(refused)
-            if retry_with is None:
-                raise
-        log.info("%s: Trakt refused the login's token; refreshed it, polling again", username)
         self._sent.forget()
         try:
             return self._source.fetch(username, known_fingerprint, known=known)
         except TokenRefusedError as exc:
-            refused = self._sent.last()
-            if not exc.permanent and refused is not None:
-                self._keeper.refused_token(refused)  # refused right after a refresh: ends it
-            raise
+            if not self._may_retry(username, exc, refused_before=True):
+                raise
+        self._sent.forget()
+        return self._source.fetch(username, known_fingerprint, known=known)
+
+    def _may_retry(self, username: str, exc: TokenRefusedError, *, refused_before: bool) -> bool:
+        """Tell the keeper of the token `exc` refused; whether to poll again: with the
+        renewed token after a first refusal, or without one once the login ended."""
+        refused = self._sent.last()
+        if exc.permanent or refused is None:  # no token was sent: nothing to refresh
+            return False
+        # Refused right after a refresh, the keeper ends the login when told again.
+        retry_with = self._keeper.refused_token(refused)
+        if retry_with is not None and not refused_before:
+            log.info("%s: Trakt refused the login's token; refreshed it, polling again", username)
+            return True
+        if self._keeper.token() is None:  # the login ended (or was logged out) meanwhile
+            log.info("%s: the Trakt login ended; polling again without it", username)
+            return True
+        return False  # no verdict on the refresh: the token is kept and refreshed later
 
     def close(self) -> None:
         """Close the source."""
