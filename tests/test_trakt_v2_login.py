@@ -13,6 +13,7 @@ import pytest
 
 from watcherd.cli import Cli
 from watcherd.commands.runtime import Feed
+from watcherd.commands.state_show import describe_login
 from watcherd.simulator.trakt_v2 import FakeTraktV2
 from watcherd.simulator.trakt_v2_items import history_movie
 from watcherd.simulator.trakt_v2_oauth import OAuth
@@ -155,14 +156,20 @@ class Clock:
 
 
 def composed(
-    tmp_path: Path, fake: FakeTraktV2, keeper_clock: Clock, stderr: io.StringIO | None = None
+    tmp_path: Path,
+    fake: FakeTraktV2,
+    keeper_clock: Clock,
+    stderr: io.StringIO | None = None,
+    *,
+    secret: bool = True,
 ) -> tuple[Feed, Store]:
     """The v2 feed as `watcherd run` builds it, logged in as sean with a pair issued at T0;
-    its log goes to `stderr`."""
+    its log goes to `stderr`; without `secret`, the configuration has no client_secret."""
     config = tmp_path / "watcherd.toml"
+    secret_line = f'client_secret = "{CLIENT_SECRET}"\n' if secret else ""
     config.write_text(
         f'state_file = "state.db"\n[trakt]\napi = "v2"\nbase_url = "{fake.base_url}"\n'
-        f'client_id = "{CLIENT_ID}"\nclient_secret = "{CLIENT_SECRET}"\ntimeout = 5\n'
+        f'client_id = "{CLIENT_ID}"\n{secret_line}timeout = 5\n'
         '[[targets]]\nname = "r"\nurl = "json://127.0.0.1:9/hook"\n'
         '[[users]]\nusername = "alice"\n',
         encoding="utf-8",
@@ -303,3 +310,75 @@ def test_composed_feed_paused_by_a_429_for_its_retry_after_for_every_user(
         store.close()
     assert limited.value.retry_after == 300.0
     assert paused_until >= T0 + 300.0  # every request waits, whoever's poll it is
+
+
+# -- without a client secret: the stored token is used as is until it expires ----------------
+
+
+@pytest.mark.usefixtures("in_process_cli")
+def test_composed_feed_without_client_secret_reads_with_the_stored_token_until_it_expires(
+    tmp_path: Path, app_fake: tuple[FakeTraktV2, Clock]
+) -> None:
+    fake, _ = app_fake
+    stderr = io.StringIO()
+    keeper_clock = Clock(T0)
+    feed, store = composed(tmp_path, fake, keeper_clock, stderr, secret=False)
+    try:
+        said_at_start = stderr.getvalue().splitlines()
+        page = feed.source.fetch("alice")  # private: read thanks to the login
+        feed.source.fetch("alice")
+        viewer = feed.viewer()
+        keeper_clock.now = T0 + 86400  # the token's end: not renewable, so not sent
+        with pytest.raises(PrivateUserError):
+            feed.source.fetch("alice")
+        with pytest.raises(PrivateUserError):
+            feed.source.fetch("alice")
+        viewer_after = feed.viewer()
+        kept = store.login()
+    finally:
+        feed.source.close()
+        for close in feed.closers:
+            close()
+        store.close()
+    assert [event.identity for event in page.events] == ["v2:1"]
+    alice = [request for request in fake.requests if request.path == "/users/alice/history"]
+    assert [has_token(request.headers) for request in alice] == [True, True, False, False]
+    assert fake.count("/oauth/token") == 0
+    assert (viewer, viewer_after) == ("sean", "")
+    assert kept is not None  # adding the secret later renews it
+    assert len(said_at_start) == 1, said_at_start
+    assert said_at_start[0].endswith(
+        " WARNING watcherd.sources.trakt_v2_login: the Trakt login of sean ends at"
+        " 2023-11-15 22:13:20 UTC: add trakt.client_secret to renew it (watcherd cannot"
+        " refresh its token without it)"
+    )
+    lines = stderr.getvalue().splitlines()
+    assert len(lines) == 2, lines  # the start's line, and one when the token ran out
+    assert "the Trakt login of sean ended at 2023-11-15 22:13:20 UTC" in lines[1]
+    assert "add trakt.client_secret to renew it" in lines[1]
+    assert "public profiles go on being polled" in lines[1]
+
+
+@pytest.mark.parametrize(
+    ("now", "line"),
+    [
+        (
+            T0,
+            (
+                "trakt login: sean, token valid until 2023-11-15 22:13:20 UTC (not renewable"
+                " without trakt.client_secret: add client_secret to renew it)"
+            ),
+        ),
+        (
+            T0 + 86400,
+            (
+                "trakt login: sean, token expired at 2023-11-15 22:13:20 UTC (not renewable"
+                " without trakt.client_secret: add client_secret to renew it)"
+            ),
+        ),
+    ],
+    ids=["valid", "expired"],
+)
+def test_login_line_without_client_secret_says_it_cannot_be_renewed(now: float, line: str) -> None:
+    login = Login("sean", "", "access-show-0000", "refresh-show-0000", T0, 86400.0)
+    assert describe_login(login, now, renewable=False) == line

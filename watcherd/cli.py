@@ -48,6 +48,7 @@ from watcherd.errors import ConfigError, WatcherdError
 from watcherd.notify import Notifier, build_notifiers, register_console
 from watcherd.parser import (
     SIMULATE_ACCOUNT,
+    SIMULATE_API_KEY,
     SIMULATE_CLIENT_ID,
     SIMULATE_CLIENT_SECRET,
     build_parser,
@@ -59,7 +60,7 @@ from watcherd.simulator.trakt_v2 import FakeTraktV2
 from watcherd.simulator.trakt_v2_watches import HistoryIds
 from watcherd.sources.trakt_v1 import TraktV1Source
 from watcherd.sources.trakt_v2 import TraktV2Source
-from watcherd.sources.trakt_v2_login import NoLogin, RetryRefusedToken, SentToken
+from watcherd.sources.trakt_v2_login import RetryRefusedToken, SentToken, StoredToken
 from watcherd.state import Login, Store
 from watcherd.worker import Backoff, UserPlan, Worker
 
@@ -166,8 +167,9 @@ class Cli:
     def feed(self, settings: Settings, store: Store) -> Feed:
         """The feed source `trakt.api` names. v2's spends one rate budget on every GET (a 429
         pauses them all), carries the login's token when there is one (the state file holds
-        it; refreshing needs the client secret) and retries a poll once after its token was
-        refused; `viewer` names the account it reads as."""
+        it; without the client secret it is used until it runs out, said once here) and
+        retries a poll once after its token was refused; `viewer` names the account it reads
+        as."""
         trakt = settings.trakt
         user_agent = f"watcherd/{__version__}"
         if trakt.api == "v1":
@@ -187,8 +189,13 @@ class Cli:
         budget = RateBudget(trakt.rate_limit)
         gate = RateGate(budget, clock=self.clock)
         oauth = self.oauth(settings) if trakt.client_secret is not None else None
-        keeper = None if oauth is None else self.token_keeper(settings, store, oauth)
-        sent = SentToken(keeper or NoLogin())
+        keeper: TokenKeeper | StoredToken
+        if oauth is not None:
+            keeper = self.token_keeper(settings, store, oauth)
+        else:
+            keeper = StoredToken(store, clock=self.clock, learn=self.redact.learn)
+            keeper.say_unrenewable()
+        sent = SentToken(keeper)
         v2 = TraktV2Source(
             trakt.base_url,
             trakt.client_id.get_secret_value(),
@@ -197,14 +204,11 @@ class Cli:
             user_agent=user_agent,
             timeout=trakt.timeout,
         )
-        paced = PacedSource(v2, gate)
-        if oauth is None or keeper is None:
-            return Feed(paced, budget)
         return Feed(
-            RetryRefusedToken(paced, sent, keeper),
+            RetryRefusedToken(PacedSource(v2, gate), sent, keeper),
             budget,
             viewer=lambda: keeper.account() or "",
-            closers=(oauth.close,),
+            closers=() if oauth is None else (oauth.close,),
         )
 
     def oauth(self, settings: Settings) -> TraktOAuth:
@@ -301,7 +305,13 @@ class Cli:
         logs.configure(args.log_level or "WARNING", self.console.redact, self.stderr)
         usernames = [name.strip() for name in args.users.split(",") if name.strip()]
         keypresses = self.stdin if self.stdin is not None and self.stdin.isatty() else None
-        simulate_command.check_options(usernames, args.every, terminal=keypresses is not None)
+        simulate_command.check_options(
+            usernames,
+            args.every,
+            terminal=keypresses is not None,
+            stray_api_key=args.api != "v1" and args.api_key is not None,
+        )
+        api_key = args.api_key or SIMULATE_API_KEY
         activity = Activity(usernames, random.Random(args.seed))  # noqa: S311 - made-up watching
         server: FakeTraktV1 | FakeTraktV2
         try:
@@ -314,7 +324,7 @@ class Cli:
                 )
                 server.oauth.device_interval = 1  # `watcherd login` is approved within a second
             else:
-                server = FakeTraktV1(args.api_key, port=args.port)
+                server = FakeTraktV1(api_key, port=args.port)
         except OSError as exc:
             reason = f"cannot listen on 127.0.0.1 ({exc.strerror}); 0 picks a free port"
             raise ConfigError([f"--port {args.port}: {reason}"]) from exc
@@ -338,7 +348,7 @@ class Cli:
                     trakt_table=(
                         ("api", args.api),
                         ("base_url", server.base_url),
-                        ("api_key", args.api_key),
+                        ("api_key", api_key),
                     ),
                     publish=lambda watch: v1.add(watch.username, as_v1_item(watch)),
                 )

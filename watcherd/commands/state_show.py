@@ -41,7 +41,7 @@ def describe_state(
     held_by_name = {user.username: user for user in held}
     lines = [f"state file: {settings.state_file} ({describe_size(size)} with its write-ahead log)"]
     if login is not None or settings.trakt.api == "v2":
-        lines.append(describe_login(login, now))
+        lines.append(describe_login(login, now, renewable=settings.trakt.client_secret is not None))
     for name in sorted(by_name):
         lines.append(describe_status(by_name[name], now, targets, held_by_name.get(name)))
     stranded: dict[str, Counter[str]] = {}
@@ -136,14 +136,21 @@ def describe_prune(held: HeldUser, now: float, *, short: bool = False) -> str:
     return "at the next start" if short else "at the next start of `watcherd run` or `once`"
 
 
-def describe_login(login: Login | None, now: float) -> str:
-    """The `trakt login:` line: as whom, until when the token runs; never a token."""
+def describe_login(login: Login | None, now: float, *, renewable: bool = True) -> str:
+    """The `trakt login:` line: as whom, until when the token runs, and, when it cannot be
+    `renewable` (no client secret configured), that it is not; never a token."""
     if login is None:
         return (
             "trakt login: none (public profiles only; `watcherd login` lets watcherd see"
             " private friends)"
         )
     line = f"trakt login: {login.shown_as}, "
+    if not renewable:
+        state = "valid until" if login.expires_at > now else "expired at"
+        return (
+            f"{line}token {state} {format_time(login.expires_at)} (not renewable without"
+            " trakt.client_secret: add client_secret to renew it)"
+        )
     if login.expires_at > now:
         line += f"token valid until {format_time(login.expires_at)} (renewed before then)"
     else:

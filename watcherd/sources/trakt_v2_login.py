@@ -7,18 +7,25 @@ that Trakt refused (401 without `X-Private-User`) has the keeper refresh it once
 polled again once; refused again, the keeper is told again, which ends the login (one error
 line, public profiles go on being polled without it). A poll in which the login ended, either
 way, is polled once more without a token: a public profile is read in that same round.
+
+`StoredToken` is the keeper when the configuration has no client secret: the stored login
+is used until its token runs out, since only the secret could renew it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Protocol
 
+from watcherd.errors import StateError
 from watcherd.model import FeedPage
 from watcherd.sources import FeedSource
 from watcherd.sources.trakt_v2_errors import TokenRefusedError
+from watcherd.state import Login
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +37,99 @@ class Keeper(Protocol):
     def refused_token(self, token: str) -> str | None: ...
 
 
-class NoLogin:
-    """The keeper of a configuration without a client secret: never a token to send."""
+class LoginSource(Protocol):
+    """Where the login lives: the state file's `LoginQueries`."""
+
+    def login(self) -> Login | None: ...
+
+
+class StoredToken:
+    """The keeper of a configuration without a client secret: the stored login's access
+    token, sent as it is until it expires or Trakt refuses it, since renewing it needs the
+    secret. Says so once when built (`say_unrenewable`) and once when the token runs out.
+
+    Args:
+        store: the state file (re-read on every call: a `watcherd login` beside the daemon
+            is taken up at once).
+        clock: Unix seconds.
+        learn: told every token read, so the log redactor masks it.
+    """
+
+    def __init__(
+        self,
+        store: LoginSource,
+        *,
+        clock: Callable[[], float] = time.time,
+        learn: Callable[[Iterable[str]], None] = lambda _tokens: None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._learn = learn
+        self._lock = threading.Lock()
+        self._gone: set[str] = set()  # access tokens expired or refused: never sent again
+
+    def say_unrenewable(self) -> None:
+        """Log, once at start, that a stored login cannot be renewed without the secret."""
+        login = self._read()
+        if login is not None:
+            log.warning(
+                "the Trakt login of %s %s %s: add trakt.client_secret to renew it (watcherd"
+                " cannot refresh its token without it)",
+                login.shown_as,
+                "ends at" if login.expires_at > self._clock() else "ended at",
+                _when(login.expires_at),
+            )
 
     def token(self) -> str | None:
-        """None: requests go without a login."""
+        """The stored access token while it runs; None when none is stored or it ran out."""
+        login = self._usable()
+        return login.access_token if login is not None else None
+
+    def refused_token(self, token: str) -> str | None:
+        """Trakt refused `token`: it is not sent again (nothing can renew it). Returns None."""
+        with self._lock:
+            login = self._read()
+            if login is None or login.access_token != token or token in self._gone:
+                return None
+            self._gone.add(token)
+        log.error(
+            "Trakt refused the token of the login of %s; without trakt.client_secret it cannot"
+            " be renewed: add client_secret and run `watcherd login` again; public profiles go"
+            " on being polled meanwhile",
+            login.shown_as,
+        )
         return None
 
-    def refused_token(self, token: str) -> str | None:  # noqa: ARG002 - nothing to refresh
-        """None: there is nothing to refresh."""
+    def account(self) -> str | None:
+        """The slug of the account logged in as while its token runs, or None."""
+        login = self._usable()
+        return login.account if login is not None else None
+
+    def _usable(self) -> Login | None:
+        with self._lock:
+            login = self._read()
+            if login is None or login.access_token in self._gone:
+                return None
+            if self._clock() < login.expires_at:
+                return login
+            self._gone.add(login.access_token)
+        log.warning(
+            "the Trakt login of %s ended at %s: add trakt.client_secret to renew it; public"
+            " profiles go on being polled meanwhile",
+            login.shown_as,
+            _when(login.expires_at),
+        )
         return None
+
+    def _read(self) -> Login | None:
+        try:
+            login = self._store.login()
+        except StateError as exc:
+            log.error("cannot read the Trakt login from the state file: %s", exc)  # noqa: TRY400
+            return None
+        if login is not None:
+            self._learn((login.access_token, login.refresh_token))
+        return login
 
 
 class SentToken:
@@ -134,3 +224,7 @@ class RetryRefusedToken:
     def close(self) -> None:
         """Close the source."""
         self._source.close()
+
+
+def _when(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
