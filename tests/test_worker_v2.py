@@ -14,7 +14,7 @@ import pytest
 from watcherd.detect import Policy
 from watcherd.model import Message
 from watcherd.simulator.trakt_v2 import FakeTraktV2
-from watcherd.simulator.trakt_v2_items import history_movie
+from watcherd.simulator.trakt_v2_items import cloudflare, history_movie
 from watcherd.sources.trakt_v2 import TraktV2Source
 from watcherd.state import Store
 from watcherd.worker import UserPlan, Worker
@@ -245,3 +245,49 @@ def test_held_user_survives_a_restart_and_is_asked_at_once_after_a_login(
     assert len(history_limits(fake, "alice")) == 2
     assert store.statuses()[0].held is None
     assert any("can be read again" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("private", [True, False], ids=["private", "unknown"])
+def test_unreadable_user_checked_again_after_a_restart_is_not_logged_again(
+    rig: Rig, caplog: pytest.LogCaptureFixture, private: bool
+) -> None:
+    fake, store, clock = rig.fake, rig.store, rig.clock
+    if private:
+        fake.add_user("alice", private=True)
+    caplog.set_level(logging.DEBUG, logger="watcherd")
+    assert not worker_for(rig.source, store, ["alice"], Recorder()).poll("alice", clock()).ok
+    assert len([r for r in caplog.records if r.levelno >= logging.INFO]) == 1  # the WARNING
+
+    caplog.clear()
+    clock.now = T0 + HOUR  # the next check falls after a restart
+    restarted = worker_for(rig.source, store, ["alice"], Recorder())
+    assert not restarted.poll("alice", clock()).ok
+
+    assert len(history_limits(fake, "alice")) == 2  # asked again, as due
+    assert not [r for r in caplog.records if r.levelno >= logging.INFO]  # same reason: no line
+    held = store.statuses()[0].held
+    assert held is not None
+    assert (held.since, held.next_check) == (T0, T0 + 2 * HOUR)
+
+
+def test_blocked_user_is_warned_of_on_every_poll_and_never_held(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake, store, clock = rig.fake, rig.store, rig.clock
+    fake.add("walled", *movies(1, 3))
+    fake.fail_next("walled", *[cloudflare(403, "8d2f4a6b1c3e5f70-AMS")] * 3)
+    worker = worker_for(rig.source, store, ["walled"], Recorder())
+    caplog.set_level(logging.WARNING, logger="watcherd")
+
+    results = []
+    for step in range(3):  # transient: each poll asks, and says so, as v1's failures do
+        clock.now = T0 + 300 * step
+        results.append(worker.poll("walled", clock()))
+
+    assert [result.ok for result in results] == [False, False, False]
+    assert len(history_limits(fake, "walled")) == 3
+    warned = [r.getMessage() for r in caplog.records if "walled" in r.getMessage()]
+    assert len(warned) == 3
+    assert all("CF-Ray 8d2f4a6b1c3e5f70-AMS" in line for line in warned)
+    assert store.statuses()[0].held is None
+    assert worker.poll("walled", clock()).ok  # the block lifted: read at the next poll
