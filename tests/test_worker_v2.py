@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.state_helpers import file_bytes
 from watcherd.detect import Policy
 from watcherd.model import Message
 from watcherd.simulator.trakt_v2 import FakeTraktV2
@@ -113,13 +114,16 @@ def test_ten_item_first_pages_send_one_new_item_once_then_catch_up_300_oldest_fi
 
     assert worker.poll("alice", clock()).baseline
     assert history_limits(fake, "alice") == ["100"]  # never polled: one window
+    first_small = worker.poll("alice", clock())  # not the window's body: parsed, nothing new
+    assert (first_small.ok, first_small.new, first_small.unchanged) == (True, 0, False)
+    written = file_bytes(store.path)
     for _ in range(3):
+        clock.now += 300
         before = len(fake.requests)
         result = worker.poll("alice", clock())
-        assert result.ok
-        assert result.new == 0
+        assert (result.ok, result.unchanged) == (True, True)
         assert history_limits(fake, "alice", before) == ["10"]  # a small first page only
-    assert worker.poll("alice", clock()).unchanged
+    assert file_bytes(store.path) == written  # unchanged: nothing written
 
     fake.add("alice", *movies(101, 1))
     assert worker.poll("alice", clock()).new == 1
