@@ -131,6 +131,7 @@ def write_config(
         'state_file = "state.db"',
         f'log_level = "{log_level}"',
         "[trakt]",
+        'api = "v1"',  # the seed's feed (FakeTraktV1); v2 is the default
         f'base_url = "{base_url}"',
         f'api_key = "{API_KEY}"',
         f"timeout = {timeout}",

@@ -166,6 +166,7 @@ def write_config(
         'log_level = "INFO"',
         extra,
         "[trakt]",
+        'api = "v1"',  # the loopback fake is the seed's v1 feed; v2 is the default
         f'base_url = "{trakt.base_url}"',
         f'api_key = "{api_key}"',
         f"timeout = {timeout}",

@@ -18,6 +18,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "watcherd.example.
 MINIMAL = """\
 state_file = "state.db"
 [trakt]
+api = "v1"
 base_url = "http://127.0.0.1:9"
 api_key = "{api_key}"
 [schedule]
@@ -213,13 +214,14 @@ def test_check_config_accepts_the_example_once_secrets_come_from_the_environment
 ) -> None:
     example = tmp_path / "watcherd.toml"
     example.write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
-    monkeypatch.setenv("WATCHERD_TRAKT__API_KEY", API_KEY)
+    monkeypatch.setenv("WATCHERD_TRAKT__CLIENT_ID", API_KEY)
 
     outcome = watcherd(capsys, "check-config", "--config", str(example))
 
     assert outcome.code == 0, outcome.err
     resolved = tomllib.loads(outcome.out)
-    assert resolved["trakt"]["api_key"] == "**********"
+    assert resolved["trakt"]["api"] == "v2"
+    assert resolved["trakt"]["client_id"] == "**********"
     assert resolved["users"]
     assert "Traceback" not in outcome.err
     assert API_KEY not in outcome.out + outcome.err

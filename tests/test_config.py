@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -27,11 +28,16 @@ def config_text(
     user: str = "",
     tail: str = "",
 ) -> str:
-    """A minimal valid configuration, with extra lines slotted in at each level."""
+    """A minimal valid configuration, with extra lines slotted in at each level.
+
+    Its [trakt] is the seed's v1 feed (`api = "v1"`, v2 being the default) unless `trakt`
+    says which API itself.
+    """
     return "\n".join(
         [
             top,
             "[trakt]",
+            *([] if re.search(r"^api\s*=", trakt, re.MULTILINE) else ['api = "v1"']),
             trakt,
             "[[targets]]",
             'name = "friends"',
@@ -349,6 +355,7 @@ def test_invalid_environment_value_is_reported_by_key(tmp_path: Path) -> None:
 
 def test_environment_alone_configures_everything_without_a_file(tmp_path: Path) -> None:
     environ = {
+        "WATCHERD_TRAKT__API": "v1",
         "WATCHERD_TRAKT__API_KEY": API_KEY,
         "WATCHERD_TARGETS": f'[{{"name": "friends", "url": "{TARGET_URL}"}}]',
         "WATCHERD_USERS": '[{"username": "alice", "actions": ["checkin"]}]',
@@ -740,7 +747,12 @@ def test_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
 def test_wrong_kind_of_value_is_described_without_python_class_names(
     tmp_path: Path, tail: str, expected: str
 ) -> None:
-    text = config_text().replace("[trakt]\n", "").replace(f'api_key = "{API_KEY}"\n', "")
+    text = (
+        config_text()
+        .replace("[trakt]\n", "")
+        .replace('api = "v1"\n', "")
+        .replace(f'api_key = "{API_KEY}"\n', "")
+    )
     path = write(tmp_path, f"{tail}\n{text}")
 
     problems = problems_of(path)

@@ -15,6 +15,7 @@ from watcherd.config import load_settings
 API_KEY = "apikey-ENV1R0N-5e4d"
 TEXT = f"""\
 [trakt]
+api = "v1"
 api_key = "{API_KEY}"
 [schedule]
 interval = 60

@@ -26,6 +26,7 @@ DURATION = "expected seconds or a duration such as '90s', '5m', '1h'"
 BASE = f"""\
 state_file = "state.db"
 [trakt]
+api = "v1"
 base_url = "http://127.0.0.1:9"
 api_key = "{API_KEY}"
 [schedule]
@@ -187,7 +188,10 @@ STRUCTURE = {
         command="once",
     ),
     "sections-of-the-wrong-type": Case(
-        edit(f'[trakt]\nbase_url = "http://127.0.0.1:9"\napi_key = "{API_KEY}"', 'trakt = "v1"'),
+        edit(
+            f'[trakt]\napi = "v1"\nbase_url = "http://127.0.0.1:9"\napi_key = "{API_KEY}"',
+            'trakt = "v1"',
+        ),
         env={"WATCHERD_USERS": '"alice"'},
         problems=(
             "trakt: must be a table (a [section] or {key = value})",

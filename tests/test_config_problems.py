@@ -23,6 +23,7 @@ def config_text(*, trakt: str = "", schedule: str = "", user: str = "", url: str
     return "\n".join(
         [
             "[trakt]",
+            'api = "v1"',  # v2 is the default
             f'api_key = "{API_KEY}"',
             trakt,
             "[schedule]",
@@ -194,8 +195,42 @@ def test_known_actions_are_accepted(tmp_path: Path, actions: list[str]) -> None:
 # -- the example's placeholders --------------------------------------------------------------
 
 
-def test_example_config_with_its_placeholder_api_key_is_refused(tmp_path: Path) -> None:
+def test_example_config_with_its_placeholder_client_id_is_refused(tmp_path: Path) -> None:
     problems = problems_of(tmp_path, EXAMPLE.read_text(encoding="utf-8"))
+
+    assert problems == [
+        (
+            "trakt.client_id: still the example's placeholder; replace it with your Trakt app's"
+            " Client ID (or set WATCHERD_TRAKT__CLIENT_ID)"
+        )
+    ]
+
+
+def test_example_config_loads_once_the_client_id_is_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "watcherd.toml"
+    path.write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+
+    settings = load_settings(path, {"WATCHERD_TRAKT__CLIENT_ID": API_KEY}, secrets_dirs=())
+
+    assert settings.trakt.api == "v2"
+    assert settings.trakt.client_id is not None
+    assert settings.trakt.client_id.get_secret_value() == API_KEY
+    assert [user.username for user in settings.users] == ["justin", "sean"]
+
+
+def example_switched_to_v1() -> str:
+    """The example as its comment says to switch to v1: the v2 keys out, the v1 lines in."""
+    v2_keys = ("api = ", "base_url = ", "client_id = ", "rate_limit = ")
+    v1_keys = ("# api = ", "# base_url = ", "# api_key = ")
+    return "".join(
+        line.removeprefix("# ") if line.startswith(v1_keys) else line
+        for line in EXAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)
+        if not line.startswith(v2_keys)
+    )
+
+
+def test_example_switched_to_v1_with_its_placeholder_api_key_is_refused(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, example_switched_to_v1())
 
     assert problems == [
         (
@@ -205,12 +240,13 @@ def test_example_config_with_its_placeholder_api_key_is_refused(tmp_path: Path) 
     ]
 
 
-def test_example_config_loads_once_the_api_key_is_replaced(tmp_path: Path) -> None:
+def test_example_switched_to_v1_loads_once_the_api_key_is_replaced(tmp_path: Path) -> None:
     path = tmp_path / "watcherd.toml"
-    path.write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    path.write_text(example_switched_to_v1(), encoding="utf-8")
 
     settings = load_settings(path, {"WATCHERD_TRAKT__API_KEY": API_KEY}, secrets_dirs=())
 
+    assert (settings.trakt.api, settings.trakt.base_url) == ("v1", "http://api.trakt.tv")
     assert settings.trakt.api_key.get_secret_value() == API_KEY
     assert [user.username for user in settings.users] == ["justin", "sean"]
 

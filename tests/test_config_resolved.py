@@ -20,6 +20,7 @@ HOOK_URL = "json://127.0.0.1:18090/"
 TEXT = f"""\
 state_file = "state.db"
 [trakt]
+api = "v1"
 base_url = "http://127.0.0.1:9"
 api_key = "{API_KEY}"
 username = "passerby"

@@ -220,7 +220,7 @@ def test_trakt_failing_for_a_poll_is_waited_out(
             ),
         ),
         (
-            'api_key = "apikey-v1-Mm1Nn2Bb3"',
+            'api = "v1"\napi_key = "apikey-v1-Mm1Nn2Bb3"',
             'trakt.api: watcherd login is for Trakt API v2; set api = "v2"',
         ),
     ],

@@ -64,8 +64,17 @@ def test_v2_gets_its_documented_defaults(tmp_path: Path) -> None:
     assert CLIENT_ID in settings.secrets()
 
 
-def test_v1_stays_the_default_with_its_own_base_url(tmp_path: Path) -> None:
-    settings = load_settings(write(tmp_path, f'api_key = "{API_KEY}"'), {}, secrets_dirs=())
+def test_api_left_unset_is_v2_with_its_own_base_url(tmp_path: Path) -> None:
+    text = f'client_id = "{CLIENT_ID}"'
+    settings = load_settings(write(tmp_path, text), {}, secrets_dirs=())
+
+    assert (settings.trakt.api, settings.trakt.base_url) == ("v2", "https://api.trakt.tv")
+    assert settings.trakt.api_key.get_secret_value() == ""
+
+
+def test_v1_keeps_its_own_base_url(tmp_path: Path) -> None:
+    text = f'api = "v1"\napi_key = "{API_KEY}"'
+    settings = load_settings(write(tmp_path, text), {}, secrets_dirs=())
 
     assert (settings.trakt.api, settings.trakt.base_url) == ("v1", "http://api.trakt.tv")
     assert settings.trakt.client_id is None
@@ -112,7 +121,7 @@ def test_v2_keys_come_from_the_environment(tmp_path: Path) -> None:
             ],
         ),
         (
-            f'api_key = "{API_KEY}"\nclient_id = "{CLIENT_ID}"\nrate_limit = 5',
+            f'api = "v1"\napi_key = "{API_KEY}"\nclient_id = "{CLIENT_ID}"\nrate_limit = 5',
             [
                 not_of("client_id", "v1"),
                 not_of("rate_limit", "v1"),

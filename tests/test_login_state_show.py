@@ -87,7 +87,7 @@ def test_state_show_of_a_v2_login_names_the_account_and_never_a_token(
 
 
 def test_state_show_of_v1_without_a_login_says_nothing_of_one(tmp_path: Path, clock: Clock) -> None:
-    path = config(tmp_path, "http://127.0.0.1:9", 'api_key = "apikey-show-Aa1Ss2Dd3"')
+    path = config(tmp_path, "http://127.0.0.1:9", 'api = "v1"\napi_key = "apikey-show-Aa1Ss2Dd3"')
     Store(state_file(path)).close()
 
     result = run(path, clock, "state", "show")

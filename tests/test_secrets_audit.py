@@ -174,6 +174,7 @@ def config_text(base_url: str, hook_port: int, stuck_port: int, mail_port: int) 
         'state_file = "state/state.db"',
         'first_run = "all"',
         "[trakt]",
+        'api = "v1"',
         f'base_url = "{base_url}"',
         f'api_key = "{API_KEY}"',
         f'username = "{V1_USER}"',
@@ -328,6 +329,7 @@ def test_feed_echoing_the_key_leaves_no_part_of_it_in_the_log_state_show_or_stat
             [
                 'state_file = "state/state.db"',
                 "[trakt]",
+                'api = "v1"',
                 f'base_url = "{secret_trakt.base_url}"',
                 f'api_key = "{API_KEY}"',
                 f'username = "{V1_USER}"',

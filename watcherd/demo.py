@@ -104,6 +104,7 @@ first_run = "baseline"
 log_level = "WARNING"
 
 [trakt]
+api = "v1"
 base_url = "{base_url}"
 api_key = "{API_KEY}"
 timeout = 5

@@ -9,7 +9,7 @@ import difflib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from watcherd.config.models import API_KEYS
+from watcherd.config.models import API_KEYS, DEFAULT_API
 
 # How a problem line quotes a value the user gave (`wording.quoting` masks secrets in it).
 Quote = Callable[[object], str]
@@ -21,6 +21,7 @@ KNOWN_ACTIONS: Mapping[str, tuple[str, ...]] = {
 }
 # The secrets config/watcherd.example.toml ships, key by key: left in, nothing would work.
 EXAMPLE_PLACEHOLDERS: Mapping[tuple[str, str], tuple[str, str]] = {
+    ("trakt", "client_id"): ("your-trakt-client-id", "your Trakt app's Client ID"),
     ("trakt", "api_key"): ("your-trakt-v1-api-key", "your Trakt API key"),
 }
 
@@ -41,7 +42,17 @@ def cross_check(values: Mapping[str, Any], quote: Quote = repr) -> list[str]:
         u["username"].lower() for u in users.values() if isinstance(u.get("username"), str)
     ]
     problems += [f"users: duplicate username {quote(name)}" for name in _duplicates(usernames)]
-    api = _table(values.get("trakt")).get("api", "v1")
+    trakt = _table(values.get("trakt"))
+    api = trakt.get("api", DEFAULT_API)
+    # A configuration written before v2 became the default: one line says what to do, and
+    # the rest is judged as the v1 configuration it evidently is, so nothing else is noise.
+    # With a v2 key beside them, which API was meant is unclear: `_api_keys` names each key.
+    v1_keys = [
+        key
+        for key in API_KEYS["v1"]
+        if key in trakt and "api" not in trakt and not any(k in trakt for k in API_KEYS["v2"])
+    ]
+    judged_as = "v1" if v1_keys else api
     for index, user in users.items():
         routed = user.get("targets")
         if names and isinstance(routed, list):
@@ -52,18 +63,30 @@ def cross_check(values: Mapping[str, Any], quote: Quote = repr) -> list[str]:
                 if isinstance(target, str) and target not in names
             ]
         actions = user.get("actions")
-        if isinstance(api, str) and api in KNOWN_ACTIONS and isinstance(actions, list):
+        if isinstance(judged_as, str) and judged_as in KNOWN_ACTIONS and isinstance(actions, list):
             problems += [
-                f"users[{index}].actions: {_unknown_action(action, api, quote)}"
+                f"users[{index}].actions: {_unknown_action(action, judged_as, quote)}"
                 for action in actions
-                if isinstance(action, str) and action not in KNOWN_ACTIONS[api]
+                if isinstance(action, str) and action not in KNOWN_ACTIONS[judged_as]
             ]
-    trakt = _table(values.get("trakt"))
-    if (trakt.get("username") is None) != (trakt.get("password") is None) and api != "v2":
+    if (trakt.get("username") is None) != (trakt.get("password") is None) and judged_as == "v1":
         problems.append("trakt: username and password go together (v1 authentication)")
-    if isinstance(values.get("trakt"), Mapping):
+    if v1_keys:
+        problems.append(_v1_keys_without_api(v1_keys))
+    elif isinstance(values.get("trakt"), Mapping):
         problems += _api_keys(trakt, api)
-    return problems + _placeholders(values)
+    return problems + _placeholders(values, judged_as)
+
+
+def _v1_keys_without_api(keys: Sequence[str]) -> str:
+    """The one line for v1 keys in a [trakt] that leaves `api` to its default, v2."""
+    named = ", ".join(f"trakt.{key}" for key in keys)
+    what = "a Trakt API v1 key" if len(keys) == 1 else "Trakt API v1 keys"
+    return (
+        f'{named}: {what}, but api is "{DEFAULT_API}" (the default since watcherd 0.2):'
+        ' add api = "v1" under [trakt] (or WATCHERD_TRAKT__API=v1) to keep the v1 feed,'
+        " or use client_id for v2"
+    )
 
 
 def _api_keys(trakt: Mapping[str, Any], api: object) -> list[str]:
@@ -114,9 +137,13 @@ def _unknown_action(action: str, api: str, quote: Quote) -> str:
     return f"{line})"
 
 
-def _placeholders(values: Mapping[str, Any]) -> list[str]:
+def _placeholders(values: Mapping[str, Any], api: object) -> list[str]:
+    """The example's placeholders left in, except in keys of the API not used (already named)."""
+    unused = {key for other, keys in API_KEYS.items() if other != api for key in keys}
     problems = []
     for (section, key), (placeholder, what) in EXAMPLE_PLACEHOLDERS.items():
+        if section == "trakt" and key in unused:
+            continue
         if _table(values.get(section)).get(key) == placeholder:
             problems.append(
                 f"{section}.{key}: still the example's placeholder; replace it with {what}"

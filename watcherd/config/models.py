@@ -30,6 +30,8 @@ API_KEYS = {
     "v2": ("client_id", "client_secret", "rate_limit"),
 }
 DEFAULT_BASE_URLS = {"v1": "http://api.trakt.tv", "v2": "https://api.trakt.tv"}
+# Trakt has served only v2 since 2015; `api = "v1"` keeps the seed's feed (DESIGN.md).
+DEFAULT_API: Literal["v1", "v2"] = "v2"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -68,8 +70,8 @@ class _Section(BaseModel):
 
 
 class TraktSettings(_Section):
-    api: Literal["v1", "v2"] = "v1"
-    base_url: str = DEFAULT_BASE_URLS["v1"]
+    api: Literal["v1", "v2"] = DEFAULT_API
+    base_url: str = DEFAULT_BASE_URLS[DEFAULT_API]
     # v1's key; required with api = "v1" (`checks.py` says so), unset ("") with v2.
     api_key: SecretStr = Field(default=SecretStr(""), min_length=1)
     username: str | None = None
@@ -85,7 +87,7 @@ class TraktSettings(_Section):
     @classmethod
     def _base_url_of_the_api(cls, data: object) -> object:
         if isinstance(data, dict) and "base_url" not in data:
-            api = data.get("api", "v1")
+            api = data.get("api", DEFAULT_API)
             if isinstance(api, str) and api in DEFAULT_BASE_URLS:
                 return {**data, "base_url": DEFAULT_BASE_URLS[api]}
         return data
