@@ -401,7 +401,7 @@ def test_dockerfile_check_names_what_a_broken_dockerfile_breaks(
 
 def test_example_config_is_accepted_by_check_config_once_secrets_are_supplied() -> None:
     env = clean_env(
-        WATCHERD_TRAKT__API_KEY="example-key-0123456789",
+        WATCHERD_TRAKT__CLIENT_ID="example-client-id-0123456789",
         WATCHERD_STATE_FILE="/tmp/watcherd-example/state.db",  # noqa: S108 - never written
     )
     result = subprocess.run(
@@ -412,5 +412,5 @@ def test_example_config_is_accepted_by_check_config_once_secrets_are_supplied() 
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "example-key-0123456789" not in result.stdout + result.stderr
+    assert "example-client-id-0123456789" not in result.stdout + result.stderr
     assert 'username = "justin"' in result.stdout
