@@ -1,6 +1,7 @@
 """The command line's entry point, and the one place where watcherd's concrete objects are built.
 
-Every command loads the configuration, builds what it needs here and hands it in to its
+Every command loads the configuration, builds what it needs here (the polling commands'
+feed, notifiers, worker and daemon through `watcherd.compose`) and hands it in to its
 function in `watcherd.commands`; nothing else constructs a source, a store, a notifier, a
 fake feed or the scheduler.
 """
@@ -16,16 +17,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TextIO
 
-from watcherd import __version__, demo_v2, logs
+from watcherd import compose, demo_v2, logs
 from watcherd import demo as demo_story
 from watcherd.auth.masking import LearningRedactor
 from watcherd.auth.oauth import TraktOAuth
-from watcherd.auth.tokens import TokenKeeper
-from watcherd.budget import PacedSource, RateBudget, RateGate
 from watcherd.commands import daemon as daemon_commands
 from watcherd.commands import demo as demo_command
 from watcherd.commands import login as login_commands
@@ -43,7 +41,6 @@ from watcherd.commands.runtime import (
     warn_about_politeness,
 )
 from watcherd.config import Settings, load_settings, resolve_config_path
-from watcherd.detect import FirstRun, Policy
 from watcherd.errors import ConfigError, WatcherdError
 from watcherd.notify import Notifier, build_notifiers, register_console
 from watcherd.parser import (
@@ -58,11 +55,7 @@ from watcherd.simulator import FakeTraktV1
 from watcherd.simulator.activity import Activity, as_v1_item
 from watcherd.simulator.trakt_v2 import FakeTraktV2
 from watcherd.simulator.trakt_v2_watches import HistoryIds
-from watcherd.sources.trakt_v1 import TraktV1Source
-from watcherd.sources.trakt_v2 import TraktV2Source
-from watcherd.sources.trakt_v2_login import RetryRefusedToken, SentToken, StoredToken
 from watcherd.state import Login, Store
-from watcherd.worker import Backoff, UserPlan, Worker
 
 log = logging.getLogger("watcherd")
 
@@ -116,136 +109,28 @@ class Cli:
         build_notifiers(urls)
 
     def notifiers(self, settings: Settings) -> dict[str, Notifier]:
-        register_console(self.stdout)
-        return build_notifiers(
-            {target.name: target.url.get_secret_value() for target in settings.targets}
-        )
+        return compose.notifiers(settings, self.stdout)
 
     def runtime(self, settings: Settings) -> Runtime:
-        notifiers = self.notifiers(settings)
-        store = Store(settings.state_file, redact=self.console.redact)
-        configured = [user.username for user in settings.users]
-        state_commands.forget_unconfigured(store, configured, self.clock())
-        feed = self.feed(settings, store)
-        plans = [
-            UserPlan(
-                username=user.username,
-                targets=tuple(settings.targets_of(user)),
-                policy=Policy(
-                    first_run=FirstRun(settings.first_run),
-                    actions=frozenset(user.actions),
-                    types=frozenset(user.types),
-                ),
-            )
-            for user in settings.users
-        ]
-        backoff = Backoff(settings.delivery.retry_initial, settings.delivery.retry_max)
-        executor = ThreadPoolExecutor(
-            max_workers=max(1, min(8, len(notifiers))), thread_name_prefix="deliver"
-        )
-        worker = Worker(
-            feed.source,
-            store,
-            notifiers,
-            plans,
-            backoff=backoff,
-            max_age=settings.delivery.max_age,
-            executor=executor,
-            viewer=feed.viewer,
-        )
-        return Runtime(
+        return compose.runtime(
             settings,
-            store,
-            feed.source,
-            notifiers,
-            worker,
-            executor,
-            budget=feed.budget,
-            closers=feed.closers,
+            self.notifiers(settings),
+            clock=self.clock,
+            redact=self.console.redact,
+            learn=self.redact.learn,
         )
 
     def feed(self, settings: Settings, store: Store) -> Feed:
-        """The feed source `trakt.api` names. v2's spends one rate budget on every GET (a 429
-        pauses them all), carries the login's token when there is one (the state file holds
-        it; without the client secret it is used until it runs out, said once here) and
-        retries a poll once after its token was refused; `viewer` names the account it reads
-        as."""
-        trakt = settings.trakt
-        user_agent = f"watcherd/{__version__}"
-        if trakt.api == "v1":
-            auth = None
-            if trakt.username is not None and trakt.password is not None:
-                auth = (trakt.username, trakt.password.get_secret_value())
-            v1 = TraktV1Source(
-                trakt.base_url,
-                trakt.api_key.get_secret_value(),
-                user_agent=user_agent,
-                timeout=trakt.timeout,
-                auth=auth,
-            )
-            return Feed(v1)
-        if trakt.client_id is None:  # load_settings refuses this; say so rather than assert
-            raise ConfigError(['trakt.client_id: required with api = "v2"'])
-        budget = RateBudget(trakt.rate_limit)
-        gate = RateGate(budget, clock=self.clock)
-        oauth = self.oauth(settings) if trakt.client_secret is not None else None
-        keeper: TokenKeeper | StoredToken
-        if oauth is not None:
-            keeper = self.token_keeper(settings, store, oauth)
-        else:
-            keeper = StoredToken(store, clock=self.clock, learn=self.redact.learn)
-            keeper.say_unrenewable()
-        sent = SentToken(keeper)
-        v2 = TraktV2Source(
-            trakt.base_url,
-            trakt.client_id.get_secret_value(),
-            token=sent,
-            before_request=gate,
-            user_agent=user_agent,
-            timeout=trakt.timeout,
-        )
-        return Feed(
-            RetryRefusedToken(PacedSource(v2, gate), sent, keeper),
-            budget,
-            viewer=lambda: keeper.account() or "",
-            closers=() if oauth is None else (oauth.close,),
-        )
+        """The feed source `trakt.api` names, with its login and rate budget (see
+        `compose.feed`); the redactor learns each token the login holds."""
+        return compose.feed(settings, store, clock=self.clock, learn=self.redact.learn)
 
     def oauth(self, settings: Settings) -> TraktOAuth:
-        """Trakt's OAuth endpoints, for login, logout and the token keeper.
-
-        Raises:
-            ConfigError: the configuration is not for v2, or lacks the client id or secret.
-        """
-        client_id, client_secret = login_commands.credentials(settings)
-        return TraktOAuth(
-            settings.trakt.base_url,
-            client_id,
-            client_secret,
-            user_agent=f"watcherd/{__version__}",
-            timeout=settings.trakt.timeout,
-            clock=self.clock,
-        )
-
-    def token_keeper(
-        self, settings: Settings, store: Store, oauth: TraktOAuth | None = None
-    ) -> TokenKeeper:
-        """The keeper of the login's tokens, for the v2 source's `token` (see auth.tokens);
-        the redactor learns each token it meets."""
-        oauth = oauth or self.oauth(settings)
-        return TokenKeeper(store, oauth, clock=self.clock, learn=self.redact.learn)
+        """Trakt's OAuth endpoints, for login and logout (see `compose.oauth`)."""
+        return compose.oauth(settings, clock=self.clock)
 
     def daemon(self, runtime: Runtime) -> Daemon:
-        schedule = runtime.settings.schedule
-        retry_every = min(max(runtime.settings.delivery.retry_initial / 2, 0.5), 10.0)
-        return Daemon(
-            runtime.worker,
-            interval=schedule.interval,
-            jitter=schedule.jitter,
-            retry_every=retry_every,
-            clock=self.clock,
-            budget=runtime.budget,
-        )
+        return compose.daemon(runtime, clock=self.clock)
 
     # -- commands: each builds, then hands in ------------------------------------------------
 

@@ -1,0 +1,186 @@
+"""What `cli.Cli` builds for the polling commands: the feed source with its login and rate
+budget, the notifiers, the worker and the daemon.
+
+Only the composition root (`watcherd.cli`) calls these; everything else receives what they
+build through its constructor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TextIO
+
+from watcherd import __version__
+from watcherd.auth.oauth import TraktOAuth
+from watcherd.auth.tokens import TokenKeeper
+from watcherd.budget import PacedSource, RateBudget, RateGate
+from watcherd.commands import login as login_commands
+from watcherd.commands import state as state_commands
+from watcherd.commands.runtime import Feed, Runtime
+from watcherd.config import Settings
+from watcherd.detect import FirstRun, Policy
+from watcherd.errors import ConfigError
+from watcherd.logs import Redactor
+from watcherd.notify import Notifier, build_notifiers, register_console
+from watcherd.schedule import Daemon
+from watcherd.sources.trakt_v1 import TraktV1Source
+from watcherd.sources.trakt_v2 import TraktV2Source
+from watcherd.sources.trakt_v2_login import RetryRefusedToken, SentToken, StoredToken
+from watcherd.state import Store
+from watcherd.worker import Backoff, UserPlan, Worker
+
+Learn = Callable[[Iterable[str]], None]
+
+
+def notifiers(settings: Settings, stdout: TextIO) -> dict[str, Notifier]:
+    """One notifier per configured target (`console://` writes to `stdout`).
+
+    Raises:
+        ConfigError: naming every target URL Apprise cannot use.
+    """
+    register_console(stdout)
+    return build_notifiers(
+        {target.name: target.url.get_secret_value() for target in settings.targets}
+    )
+
+
+def runtime(
+    settings: Settings,
+    senders: dict[str, Notifier],
+    *,
+    clock: Callable[[], float],
+    redact: Redactor,
+    learn: Learn,
+) -> Runtime:
+    """The state file, the feed and the worker of a polling command; users no longer
+    configured are pruned first when their time has come.
+
+    Raises:
+        StateError: the state file cannot be opened. ConfigError: see `feed`.
+    """
+    store = Store(settings.state_file, redact=redact)
+    configured = [user.username for user in settings.users]
+    state_commands.forget_unconfigured(store, configured, clock())
+    built = feed(settings, store, clock=clock, learn=learn)
+    plans = [
+        UserPlan(
+            username=user.username,
+            targets=tuple(settings.targets_of(user)),
+            policy=Policy(
+                first_run=FirstRun(settings.first_run),
+                actions=frozenset(user.actions),
+                types=frozenset(user.types),
+            ),
+        )
+        for user in settings.users
+    ]
+    backoff = Backoff(settings.delivery.retry_initial, settings.delivery.retry_max)
+    executor = ThreadPoolExecutor(
+        max_workers=max(1, min(8, len(senders))), thread_name_prefix="deliver"
+    )
+    worker = Worker(
+        built.source,
+        store,
+        senders,
+        plans,
+        backoff=backoff,
+        max_age=settings.delivery.max_age,
+        executor=executor,
+        viewer=built.viewer,
+    )
+    return Runtime(
+        settings,
+        store,
+        built.source,
+        senders,
+        worker,
+        executor,
+        budget=built.budget,
+        closers=built.closers,
+    )
+
+
+def feed(settings: Settings, store: Store, *, clock: Callable[[], float], learn: Learn) -> Feed:
+    """The feed source `trakt.api` names. v2's spends one rate budget on every GET (a 429
+    pauses them all), carries the login's token when there is one (the state file holds it;
+    without the client secret it is used until it runs out, said once here) and retries a
+    poll once after its token was refused; `viewer` names the account it reads as. `learn`
+    is told every token met, so the log redactor masks it.
+
+    Raises:
+        ConfigError: v2 without a client id (load_settings refuses that first).
+    """
+    trakt = settings.trakt
+    user_agent = f"watcherd/{__version__}"
+    if trakt.api == "v1":
+        auth = None
+        if trakt.username is not None and trakt.password is not None:
+            auth = (trakt.username, trakt.password.get_secret_value())
+        v1 = TraktV1Source(
+            trakt.base_url,
+            trakt.api_key.get_secret_value(),
+            user_agent=user_agent,
+            timeout=trakt.timeout,
+            auth=auth,
+        )
+        return Feed(v1)
+    if trakt.client_id is None:  # load_settings refuses this; say so rather than assert
+        raise ConfigError(['trakt.client_id: required with api = "v2"'])
+    budget = RateBudget(trakt.rate_limit)
+    gate = RateGate(budget, clock=clock)
+    keeper: TokenKeeper | StoredToken
+    closers: tuple[Callable[[], None], ...] = ()
+    if trakt.client_secret is not None:
+        session = oauth(settings, clock=clock)
+        keeper = TokenKeeper(store, session, clock=clock, learn=learn)
+        closers = (session.close,)
+    else:
+        keeper = StoredToken(store, clock=clock, learn=learn)
+        keeper.say_unrenewable()
+    sent = SentToken(keeper)
+    v2 = TraktV2Source(
+        trakt.base_url,
+        trakt.client_id.get_secret_value(),
+        token=sent,
+        before_request=gate,
+        user_agent=user_agent,
+        timeout=trakt.timeout,
+    )
+    return Feed(
+        RetryRefusedToken(PacedSource(v2, gate), sent, keeper),
+        budget,
+        viewer=lambda: keeper.account() or "",
+        closers=closers,
+    )
+
+
+def oauth(settings: Settings, *, clock: Callable[[], float]) -> TraktOAuth:
+    """Trakt's OAuth endpoints, for login, logout and the token keeper.
+
+    Raises:
+        ConfigError: the configuration is not for v2, or lacks the client id or secret.
+    """
+    client_id, client_secret = login_commands.credentials(settings)
+    return TraktOAuth(
+        settings.trakt.base_url,
+        client_id,
+        client_secret,
+        user_agent=f"watcherd/{__version__}",
+        timeout=settings.trakt.timeout,
+        clock=clock,
+    )
+
+
+def daemon(built: Runtime, *, clock: Callable[[], float]) -> Daemon:
+    """The scheduler that polls every user on the configured interval through the budget."""
+    schedule = built.settings.schedule
+    retry_every = min(max(built.settings.delivery.retry_initial / 2, 0.5), 10.0)
+    return Daemon(
+        built.worker,
+        interval=schedule.interval,
+        jitter=schedule.jitter,
+        retry_every=retry_every,
+        clock=clock,
+        budget=built.budget,
+    )
