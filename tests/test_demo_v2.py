@@ -1,5 +1,5 @@
-"""`watcherd demo --api v2`: the story on the simulated Trakt API v2, a device login that
-approves itself, and a private friend read once logged in."""
+"""`watcherd demo` (v2, the default): the story on the simulated Trakt API v2, a device login
+that approves itself, and a private friend read once logged in."""
 
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ def test_v2_history_is_the_baseline_and_dana_is_private_until_her_friend_logs_in
 
 
 @pytest.mark.e2e
-def test_demo_api_v2_logs_in_by_itself_and_delivers_every_notification() -> None:
-    shown = watcherd("demo", "--api", "v2")
+def test_demo_without_api_is_v2_logs_in_by_itself_and_delivers_every_notification() -> None:
+    shown = watcherd("demo")  # what a newcomer types: v2 is the default
 
     out = shown.stdout
     assert shown.returncode == 0, out + shown.stderr

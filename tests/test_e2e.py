@@ -469,12 +469,14 @@ def test_api_key_and_target_token_never_appear_in_any_command_output(
 # -- the demo and the module entry -----------------------------------------------------------
 
 
-def test_demo_prints_every_notification_then_its_end_line_and_exits_0(tmp_path: Path) -> None:
+def test_demo_api_v1_prints_every_notification_then_its_end_line_and_exits_0(
+    tmp_path: Path,
+) -> None:
     # The demo ends by itself when its story is told; the test awaits the line that says so,
     # not a fixed window, and the bound below only stops a demo that never ends.
     with (tmp_path / "stderr.txt").open("w+", encoding="utf-8") as stderr:
         demo = subprocess.Popen(
-            [WATCHERD, "demo"],
+            [WATCHERD, "demo", "--api", "v1"],  # the seed's feed; v2 is the default
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,

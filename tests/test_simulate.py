@@ -345,7 +345,8 @@ class Simulator:
 
 @pytest.fixture
 def simulator() -> Iterator[Simulator]:
-    running = Simulator("--every", "1", "--users", "alice,bob", "--seed", "7")
+    # The seed's v1 feed (v2, the default, has its own end-to-end test in test_e2e_v2.py).
+    running = Simulator("--api", "v1", "--every", "1", "--users", "alice,bob", "--seed", "7")
     yield running
     if running.process.poll() is None:
         running.process.kill()
@@ -414,12 +415,15 @@ def test_simulate_exits_0_on_sigint_without_a_traceback(simulator: Simulator) ->
 
 
 @pytest.mark.e2e
-def test_simulate_on_a_port_in_use_exits_2_naming_the_port(simulator: Simulator) -> None:
+@pytest.mark.parametrize("api", [(), ("--api", "v1")], ids=["default-v2", "v1"])
+def test_simulate_on_a_port_in_use_exits_2_naming_the_port(
+    simulator: Simulator, api: tuple[str, ...]
+) -> None:
     base_url = simulator.next_line("base_url = ").split('"')[1]
     port = base_url.rsplit(":", 1)[1]
 
     result = subprocess.run(
-        [WATCHERD, "simulate", "--port", port],
+        [WATCHERD, "simulate", *api, "--port", port],
         capture_output=True,
         text=True,
         env=clean_env(),

@@ -79,9 +79,9 @@ def build_parser(cli: Commands) -> argparse.ArgumentParser:
     demo.add_argument(
         "--api",
         choices=["v1", "v2"],
-        default="v1",
-        help="the Trakt API to simulate (default v1; v2 shows a device login approving"
-        " itself and a private friend)",
+        default="v2",
+        help="the Trakt API to simulate (default v2: a device login approving itself and a"
+        " private friend; v1: the seed's feed)",
     )
     demo.set_defaults(handler=cli.demo)
     notify = commands.add_parser(
@@ -118,8 +118,9 @@ def _add_simulate(
     simulate.add_argument(
         "--api",
         choices=["v1", "v2"],
-        default="v1",
-        help="the Trakt API to simulate (default v1; v2 with a device login that approves itself)",
+        default="v2",
+        help="the Trakt API to simulate (default v2, with a device login that approves itself;"
+        " v1: the seed's feed)",
     )
     simulate.add_argument(
         "--port",
@@ -142,9 +143,8 @@ def _add_simulate(
     )
     simulate.add_argument(
         "--api-key",
-        default=SIMULATE_API_KEY,
         metavar="KEY",
-        help=f"the API key the feed accepts (default {SIMULATE_API_KEY})",
+        help=f"with --api v1: the API key the feed accepts (default {SIMULATE_API_KEY})",
     )
     simulate.add_argument("--seed", type=int, help="seed the made-up watching, to repeat a run")
     simulate.add_argument("--log-level", choices=LEVELS, help="default WARNING")

@@ -16,8 +16,8 @@ from watcherd.simulator.trakt_v2 import FakeTraktV2
 
 BuildDaemon = Callable[[Path], tuple[Runtime, Daemon]]
 NEXT = {
-    "v1": "add your API key, friends and Apprise targets, then `watcherd check-config` and"
-    " `watcherd run`.",
+    "v1": 'switch its [trakt] to the commented v1 lines (api = "v1", your api_key), add'
+    " friends and Apprise targets, then `watcherd check-config` and `watcherd run`.",
     "v2": "add your Trakt app's client_id and client_secret, friends and Apprise targets,"
     " then `watcherd check-config`, `watcherd login` and `watcherd run`.",
 }

@@ -35,9 +35,17 @@ class SimulatedFeed:
     note: str = ""
 
 
-def check_options(usernames: list[str], every: float, *, terminal: bool) -> None:
-    """Raises ConfigError naming every option that cannot work together."""
+def check_options(
+    usernames: list[str], every: float, *, terminal: bool, stray_api_key: bool = False
+) -> None:
+    """Raises ConfigError naming every option that cannot work together; `stray_api_key`:
+    `--api-key` was given for a v2 feed, which has no use for it."""
     problems = []
+    if stray_api_key:
+        problems.append(
+            "--api-key: the v1 feed's key; add --api v1 for that feed (v2, the default,"
+            " prints its own client_id)"
+        )
     if every < 0:
         problems.append(f"--every: expected 0 or more seconds, got {every:g}")
     if not usernames:
