@@ -1,6 +1,6 @@
 # watcherd as a long-running container, running as uid:gid 10001:10001. State lives on the
 # /var/lib/watcherd volume; the configuration is mounted at /etc/watcherd/watcherd.toml;
-# secrets may also come from files under /run/secrets (watcherd_trakt__api_key, ...).
+# secrets may also come from files under /run/secrets (watcherd_trakt__client_id, ...).
 # A bind mount (and a Compose file secret) keeps its host owner and mode, so a root-only
 # 0600 file cannot be read here: give each such file to group 10001, mode 0640
 # (`install -o root -g 10001 -m 0640 watcherd.toml /etc/watcherd/`). The image's user reads
