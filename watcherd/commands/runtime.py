@@ -52,7 +52,7 @@ class Runtime:
 
 @dataclass(frozen=True, slots=True)
 class Feed:
-    """A built feed source and what goes with it (see `cli.Cli.feed`)."""
+    """A built feed source and what goes with it (see `compose.feed`)."""
 
     source: FeedSource
     budget: RateBudget | None = None
