@@ -8,6 +8,8 @@ import pytest
 from tests.conftest import watcherd
 from watcherd import demo, demo_v2
 from watcherd.simulator.trakt_v2 import FakeTraktV2
+from watcherd.sources.trakt_v2 import TraktV2Source
+from watcherd.sources.trakt_v2_errors import PrivateUserError
 
 T0 = 1_700_000_000
 
@@ -25,6 +27,16 @@ def test_v2_history_is_the_baseline_and_dana_is_private_until_her_friend_logs_in
         demo_v2.open_login(server)
         demo_v2.stage(server, T0)
         histories = {name: server.history(name) for name in demo_v2.FRIENDS}
+        access = server.oauth.issue(demo_v2.ACCOUNT, 0.0)["access_token"]
+        public = TraktV2Source(server.base_url, demo_v2.CLIENT_ID, retries=0)
+        friend = TraktV2Source(server.base_url, demo_v2.CLIENT_ID, token=lambda: access)
+        try:
+            with pytest.raises(PrivateUserError):
+                public.fetch(demo_v2.PRIVATE_FRIEND)
+            read_as_friend = friend.fetch(demo_v2.PRIVATE_FRIEND)
+        finally:
+            public.close()
+            friend.close()
 
     assert {name: len(items) for name, items in histories.items()} == {
         "alice": 2,
@@ -33,6 +45,7 @@ def test_v2_history_is_the_baseline_and_dana_is_private_until_her_friend_logs_in
         "dana": 1,
     }
     assert server.oauth.auto_approve == demo_v2.ACCOUNT
+    assert len(read_as_friend.events) == 1
 
 
 @pytest.mark.e2e
