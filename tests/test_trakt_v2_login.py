@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from watcherd.cli import Cli
+from watcherd.cli import Cli, main
 from watcherd.commands.runtime import Feed
 from watcherd.commands.state_show import describe_login
 from watcherd.simulator.trakt_v2 import FakeTraktV2
@@ -382,3 +382,21 @@ def test_composed_feed_without_client_secret_reads_with_the_stored_token_until_i
 def test_login_line_without_client_secret_says_it_cannot_be_renewed(now: float, line: str) -> None:
     login = Login("sean", "", "access-show-0000", "refresh-show-0000", T0, 86400.0)
     assert describe_login(login, now, renewable=False) == line
+
+
+@pytest.mark.usefixtures("in_process_cli")
+def test_state_show_without_client_secret_says_the_login_is_not_renewable(
+    tmp_path: Path, app_fake: tuple[FakeTraktV2, Clock], capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake, _ = app_fake
+    feed, store = composed(tmp_path, fake, Clock(T0), secret=False)
+    feed.source.close()
+    store.close()
+    capsys.readouterr()
+
+    code = main(["state", "show", "--config", str(tmp_path / "watcherd.toml")])
+
+    shown = capsys.readouterr().out
+    assert code == 0
+    assert "trakt login: sean, token " in shown
+    assert "(not renewable without trakt.client_secret: add client_secret to renew it)" in shown
