@@ -69,7 +69,7 @@ def cross_check(values: Mapping[str, Any], quote: Quote = repr) -> list[str]:
                 for action in actions
                 if isinstance(action, str) and action not in KNOWN_ACTIONS[judged_as]
             ]
-    if (trakt.get("username") is None) != (trakt.get("password") is None) and judged_as == "v1":
+    if (trakt.get("username") is None) != (trakt.get("password") is None) and judged_as != "v2":
         problems.append("trakt: username and password go together (v1 authentication)")
     if v1_keys:
         problems.append(_v1_keys_without_api(v1_keys))
