@@ -12,15 +12,10 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from watcherd.budget import (
-    DEFAULT_PAUSE,
-    BudgetClosedError,
-    PacedSource,
-    RateBudget,
-    RateGate,
-    schedule_need,
-)
+from watcherd.budget import RateBudget
+from watcherd.capacity import schedule_need
 from watcherd.model import FeedPage
+from watcherd.pacing import DEFAULT_PAUSE, BudgetClosedError, PacedSource, RateGate
 from watcherd.sources.trakt_v2_errors import Kind, RateLimitedError, TraktV2Error
 
 T0 = 1_700_000_000.0

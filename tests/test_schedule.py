@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from watcherd.budget import RateBudget, RateGate
+from watcherd.budget import RateBudget
 from watcherd.cadence import Cadence
 from watcherd.detect import FirstRun, Policy
 from watcherd.errors import DeliveryError, StateError
@@ -32,6 +32,7 @@ from watcherd.model import (
     PollResult,
     WatchEvent,
 )
+from watcherd.pacing import RateGate
 from watcherd.schedule import MAX_WORKERS, ApschedulerTimer, Daemon
 from watcherd.state import Store
 from watcherd.worker import Backoff, Sender, UserPlan, Worker

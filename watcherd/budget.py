@@ -1,9 +1,9 @@
 """One rate budget for every GET: at most `limit` requests in any `window` seconds.
 
 Trakt allows an application 1,000 GET requests per 5 minutes; beyond that it answers 429 with
-`Retry-After`. `RateBudget` is the pure account (the time is passed in); `RateGate` is the
-one place that waits for it, called by a feed source before every GET; `schedule_need` is the
-arithmetic `check-config` warns with.
+`Retry-After`. `RateBudget` is the pure account of it (the time is passed in): it only counts
+and answers when the next request may go. Waiting for it is `watcherd.pacing`'s; whether a
+schedule fits it is `watcherd.capacity`'s.
 
 The scheduler reserves one request for each poll it starts (`reserve`), so polls start in due
 order only while the window has room; the poll's first GET spends that reservation (`take`
@@ -15,22 +15,14 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
-
-from watcherd.errors import FeedError
-from watcherd.model import FeedPage
-from watcherd.sources.trakt_v2_errors import RateLimitedError, TraktV2Error
 
 log = logging.getLogger(__name__)
 
 WINDOW = 300.0
-DEFAULT_PAUSE = 60.0  # after a 429 without Retry-After
 MAX_PAUSE = 900.0  # a Retry-After longer than this is capped: Trakt's own limit is 5 minutes
 # A request is counted from just before it is sent; Trakt counts it when it arrives. A slot
 # is freed this much after its window ends, so a request sent as a slot frees never reaches
@@ -217,164 +209,6 @@ class RateBudget:
             oldest_to_leave = self._sent[len(self._sent) - keep - 1]
             free = max(free, oldest_to_leave + self.window + self._margin)
         return free
-
-
-class RateGate:
-    """Blocks a caller until the budget lets one more request go, then takes it: the
-    `before_request` hook of a feed source.
-
-    Args:
-        budget: the one budget every request spends.
-        clock: the current time as Unix seconds (the budget's and the scheduler's clock).
-        sleep: waits the given seconds (default: on the budget, so `close` cuts it short);
-            tests inject one that moves their clock.
-    """
-
-    def __init__(
-        self,
-        budget: RateBudget,
-        *,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], object] | None = None,
-    ) -> None:
-        self._budget = budget
-        self._clock = clock
-        self._sleep = sleep or budget.wait_closed
-
-    def __call__(self) -> None:
-        """Wait until one request may go, then take it.
-
-        Raises:
-            BudgetClosedError: when the budget was closed (shutdown) before or while waiting.
-        """
-        while True:
-            if self._budget.closed:
-                raise BudgetClosedError("shutting down: request not sent")
-            wait = self._budget.try_take(self._clock())
-            if wait == 0.0:
-                return
-            log.debug("rate budget: waiting %.1fs for a free request", wait)
-            self._sleep(wait)
-
-    def rate_limited(
-        self, retry_after: float | None, ratelimit: Mapping[str, object] | None = None
-    ) -> None:
-        """After a 429: pause every request for `retry_after` seconds (DEFAULT_PAUSE when
-        Trakt said nothing) and read its `X-Ratelimit`."""
-        now = self._clock()
-        self._budget.observe(ratelimit, now)
-        wait = DEFAULT_PAUSE if retry_after is None else retry_after
-        until = self._budget.pause_until(now + wait, now)
-        log.warning("rate limited by Trakt: every request paused for %.0fs", until - now)
-
-
-class BudgetClosedError(FeedError):
-    """A request waited for the budget while the daemon stopped; it was not sent."""
-
-
-class PacedSource:
-    """A feed source whose 429s pause every request (Trakt's limit is the application's).
-
-    Args:
-        source: the source to fetch with; its `before_request` hook is `gate`.
-        gate: the gate told of each 429 (`RateLimitedError`).
-    """
-
-    def __init__(self, source: _Source, gate: RateGate) -> None:
-        self._source = source
-        self._gate = gate
-
-    def fetch(
-        self,
-        username: str,
-        known_fingerprint: str = "",
-        *,
-        known: Callable[[str], bool] | None = None,
-        since: datetime | None = None,
-    ) -> FeedPage:
-        """The v2 source's `fetch`, with the same arguments and result.
-
-        Raises:
-            FeedError: as the source does; a 429 also pauses the budget first, and a wait cut
-                short by shutdown says so, naming the user.
-        """
-        try:
-            return self._source.fetch(username, known_fingerprint, known=known, since=since)
-        except RateLimitedError as exc:
-            self._gate.rate_limited(exc.retry_after, exc.ratelimit)
-            raise
-        except TraktV2Error as exc:
-            if exc.status == 429:  # Cloudflare's limiter, in front of Trakt's: pause as well
-                self._gate.rate_limited(exc.retry_after)
-            raise
-        except BudgetClosedError as exc:
-            raise BudgetClosedError(f"{username}: not polled: {exc}") from exc
-
-    def close(self) -> None:
-        """Close the source."""
-        self._source.close()
-
-
-class _Source(Protocol):
-    def fetch(
-        self,
-        username: str,
-        known_fingerprint: str = "",
-        *,
-        known: Callable[[str], bool] | None = None,
-        since: datetime | None = None,
-    ) -> FeedPage: ...
-
-    def close(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleNeed:
-    """What a schedule asks of the budget."""
-
-    users: int
-    interval: float
-    needed: float  # requests per window the schedule asks for
-    limit: int
-    window: float
-    real_interval: float  # the interval each user really gets (= interval when it fits)
-
-    @property
-    def fits(self) -> bool:
-        """True when the budget covers the schedule."""
-        return self.needed <= self.limit
-
-    def warning(self) -> str:
-        """One line for `check-config`, e.g. `40 users every 60 s need 200 requests per 5
-        minutes; rate_limit 20 allows one poll of each user every 600 s`."""
-        users = "1 user" if self.users == 1 else f"{self.users} users"
-        return (
-            f"warning: {users} every {self.interval:g} s need {math.ceil(self.needed)}"
-            f" requests per {_span(self.window)}; rate_limit {self.limit} allows one poll of"
-            f" each user every {math.ceil(self.real_interval):g} s"
-        )
-
-
-def schedule_need(
-    users: int,
-    interval: float,
-    limit: int,
-    *,
-    window: float = WINDOW,
-    pages_per_poll: int = 1,
-) -> ScheduleNeed:
-    """Returns what `users` polled every `interval` seconds, `pages_per_poll` GETs each, ask
-    of a budget of `limit` GETs per `window`, and the interval they really get."""
-    needed = users * pages_per_poll * window / interval
-    real = interval if needed <= limit else users * pages_per_poll * window / limit
-    return ScheduleNeed(users, interval, needed, limit, window, real)
-
-
-def _span(seconds: float) -> str:
-    if seconds % 60 == 0:
-        minutes = int(seconds // 60)
-        return "minute" if minutes == 1 else f"{minutes} minutes"
-    return f"{seconds:g} s"
 
 
 def _epoch(value: object) -> float | None:

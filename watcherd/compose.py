@@ -14,7 +14,7 @@ from typing import TextIO
 from watcherd import __version__
 from watcherd.auth.oauth import TraktOAuth
 from watcherd.auth.tokens import TokenKeeper
-from watcherd.budget import PacedSource, RateBudget, RateGate
+from watcherd.budget import RateBudget
 from watcherd.commands import login as login_commands
 from watcherd.commands import state as state_commands
 from watcherd.commands.runtime import Feed, Runtime
@@ -23,6 +23,7 @@ from watcherd.detect import FirstRun, Policy
 from watcherd.errors import ConfigError
 from watcherd.logs import Redactor
 from watcherd.notify import Notifier, build_notifiers, register_console
+from watcherd.pacing import PacedSource, RateGate
 from watcherd.schedule import Daemon
 from watcherd.sources.trakt_v1 import TraktV1Source
 from watcherd.sources.trakt_v2 import TraktV2Source

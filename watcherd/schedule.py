@@ -28,8 +28,9 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
-from watcherd.budget import RateBudget, schedule_need
+from watcherd.budget import RateBudget
 from watcherd.cadence import Cadence, CycleStats
+from watcherd.capacity import schedule_need
 from watcherd.dispatch import DueQueue
 from watcherd.errors import StateError
 from watcherd.worker import Worker

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from watcherd.budget import schedule_need
+from watcherd.capacity import schedule_need
 from watcherd.commands.runtime import EXIT_FAILED, EXIT_OK, Console, warn_about_politeness
 from watcherd.config import Settings, render_resolved
 from watcherd.errors import ConfigError, WatcherdError

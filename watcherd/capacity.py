@@ -1,0 +1,63 @@
+"""Whether a schedule fits the rate budget: pure arithmetic for `check-config` and the
+daemon's start-up warning.
+
+Users polled every `interval` seconds ask a number of GETs per window of the budget; when it
+is more than the budget's `limit`, polls wait their turn and each user is really polled less
+often. `schedule_need` says how much is asked and the interval each user really gets.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from watcherd.budget import WINDOW
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleNeed:
+    """What a schedule asks of the budget."""
+
+    users: int
+    interval: float
+    needed: float  # requests per window the schedule asks for
+    limit: int
+    window: float
+    real_interval: float  # the interval each user really gets (= interval when it fits)
+
+    @property
+    def fits(self) -> bool:
+        """True when the budget covers the schedule."""
+        return self.needed <= self.limit
+
+    def warning(self) -> str:
+        """One line for `check-config`, e.g. `40 users every 60 s need 200 requests per 5
+        minutes; rate_limit 20 allows one poll of each user every 600 s`."""
+        users = "1 user" if self.users == 1 else f"{self.users} users"
+        return (
+            f"warning: {users} every {self.interval:g} s need {math.ceil(self.needed)}"
+            f" requests per {_span(self.window)}; rate_limit {self.limit} allows one poll of"
+            f" each user every {math.ceil(self.real_interval):g} s"
+        )
+
+
+def schedule_need(
+    users: int,
+    interval: float,
+    limit: int,
+    *,
+    window: float = WINDOW,
+    pages_per_poll: int = 1,
+) -> ScheduleNeed:
+    """Returns what `users` polled every `interval` seconds, `pages_per_poll` GETs each, ask
+    of a budget of `limit` GETs per `window`, and the interval they really get."""
+    needed = users * pages_per_poll * window / interval
+    real = interval if needed <= limit else users * pages_per_poll * window / limit
+    return ScheduleNeed(users, interval, needed, limit, window, real)
+
+
+def _span(seconds: float) -> str:
+    if seconds % 60 == 0:
+        minutes = int(seconds // 60)
+        return "minute" if minutes == 1 else f"{minutes} minutes"
+    return f"{seconds:g} s"
