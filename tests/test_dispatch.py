@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import pytest
 
-from watcherd.dispatch import DueQueue
+from watcherd.dispatch import MAX_NAP, DueQueue, next_wake
 
 T0 = 1_700_000_000.0
 QUEUED = [("ann", T0 + 5), ("bob", T0 + 1), ("cat", T0 + 3), ("dan", T0 + 1)]
@@ -84,3 +85,42 @@ def test_poll_that_did_not_fit_stays_ahead_of_later_ones() -> None:
 
     assert first == []
     assert [due.username for due in second] == ["ann", "bob", "cat"]
+
+
+def free_at(when: float) -> Callable[[float], float]:
+    """A budget whose next request may go at `when`."""
+    return lambda _now: when
+
+
+def never_asked(_now: float) -> float:
+    raise AssertionError("the budget was asked although no poll could start")
+
+
+@pytest.mark.parametrize(
+    ("next_due", "pool_full", "next_free", "wake"),
+    [
+        (None, False, None, math.inf),
+        (T0 + 5, False, never_asked, T0 + 5),
+        (T0, True, never_asked, math.inf),
+        (T0, False, None, T0),
+        (T0 - 1, False, free_at(T0 - 3), T0),
+        (T0, False, free_at(T0 + 7), T0 + 7),
+        (T0, False, free_at(math.inf), T0 + MAX_NAP),
+    ],
+    ids=[
+        "nothing-queued-sleeps-until-a-poll-ends",
+        "not-yet-due-wakes-at-the-due-time",
+        "due-but-pool-full-sleeps-until-a-poll-ends",
+        "due-without-budget-wakes-now",
+        "due-and-budget-free-wakes-now",
+        "due-and-budget-full-wakes-when-a-slot-frees",
+        "due-and-every-request-reserved-naps",
+    ],
+)
+def test_dispatcher_wakes_when_the_next_poll_could_start(
+    next_due: float | None,
+    pool_full: bool,
+    next_free: Callable[[float], float] | None,
+    wake: float,
+) -> None:
+    assert next_wake(next_due, T0, pool_full=pool_full, next_free=next_free) == wake

@@ -33,8 +33,9 @@ from watcherd.model import (
     WatchEvent,
 )
 from watcherd.pacing import RateGate
-from watcherd.schedule import MAX_WORKERS, ApschedulerTimer, Daemon
+from watcherd.schedule import MAX_WORKERS, Daemon
 from watcherd.state import Store
+from watcherd.timer import ApschedulerTimer
 from watcherd.worker import Backoff, Sender, UserPlan, Worker
 
 T0 = 1_700_000_000

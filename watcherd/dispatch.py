@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+# The longest the dispatcher sleeps while polls are due and every free request is reserved
+# for polls not yet sent (no time frees one; a poll that ends wakes it sooner anyway).
+MAX_NAP = 1.0
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -52,3 +57,30 @@ class DueQueue:
         while self._heap and self._heap[0].when <= now and len(started) < room and admit():
             started.append(heapq.heappop(self._heap))
         return started
+
+
+def next_wake(
+    next_due: float | None,
+    now: float,
+    *,
+    pool_full: bool,
+    next_free: Callable[[float], float] | None,
+) -> float:
+    """Returns when the dispatcher should look at the queue again.
+
+    Given the earliest due time queued (`next_due`, None when nothing is queued), whether
+    every worker thread is busy (`pool_full`), and the rate budget's `next_free` (None for no
+    budget; asked only when a poll is due and a thread is free). Returns `math.inf` for "when
+    a poll ends" (each poll that ends queues its next due time and wakes the dispatcher if
+    needed); `now` plus at most `MAX_NAP` while every free request is reserved.
+    """
+    if next_due is None:
+        return math.inf
+    if next_due > now:
+        return next_due
+    if pool_full:
+        return math.inf  # due, but every thread is busy: the next to end wakes it
+    if next_free is None:
+        return now  # fell due since the dispatcher looked
+    free = next_free(now)
+    return max(free, now) if math.isfinite(free) else now + MAX_NAP

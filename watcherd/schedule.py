@@ -1,13 +1,13 @@
-"""The daemon: APScheduler 3 drives the worker until it is told to stop.
+"""The daemon: it drives the worker on a timer until it is told to stop.
 
-This is the only module that imports apscheduler. Every user is polled at start (spread by
-`jitter`) and then every `interval` (plus up to `jitter`); a delivery job retries what is due.
-watcherd computes each due time itself (`Cadence`) and keeps the users' next polls in one heap
-(`DueQueue`): APScheduler holds three jobs whatever the number of users — a dispatcher, woken
-at the next due time, that starts the polls due, in due order, on a pool of worker threads
-while the pool and the rate budget have room; the delivery rounds; the cycle summary. Each
-job's run schedules the next when it ends, so no job ever overlaps itself, none is skipped,
-and the lag of a poll is measured from the due time watcherd gave it.
+Every user is polled at start (spread by `jitter`) and then every `interval` (plus up to
+`jitter`); a delivery job retries what is due. watcherd computes each due time itself
+(`Cadence`) and keeps the users' next polls in one heap (`DueQueue`): the timer (APScheduler,
+in `watcherd.timer`) holds three jobs whatever the number of users — a dispatcher, woken at
+the next due time, that starts the polls due, in due order, on a pool of worker threads while
+the pool and the rate budget have room; the delivery rounds; the cycle summary. Each job's
+run schedules the next when it ends, so no job ever overlaps itself, none is skipped, and the
+lag of a poll is measured from the due time watcherd gave it.
 """
 
 from __future__ import annotations
@@ -19,125 +19,19 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor as PollPool
-from datetime import UTC, datetime, timedelta
-from typing import Protocol
-
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.base import BaseTrigger
 
 from watcherd.budget import RateBudget
 from watcherd.cadence import Cadence, CycleStats
 from watcherd.capacity import schedule_need
-from watcherd.dispatch import DueQueue
+from watcherd.dispatch import DueQueue, next_wake
 from watcherd.errors import StateError
+from watcherd.timer import ApschedulerTimer, Timer
 from watcherd.worker import Worker
 
 log = logging.getLogger(__name__)
 
 MAX_WORKERS = 16
-# The longest the dispatcher sleeps while polls are due and every free request is reserved
-# for polls not yet sent (no time frees one; a poll that ends wakes it sooner anyway).
-MAX_NAP = 1.0
 DISPATCH = "dispatch due polls"
-
-
-class Timer(Protocol):
-    """Runs each job given to `at` once, at its time (Unix seconds), and each job given to
-    `submit` at once, on pools of threads."""
-
-    def at(self, when: float, job: Callable[[], None], name: str) -> None: ...
-
-    def submit(self, job: Callable[[], None], name: str) -> None: ...
-
-    def start(self) -> None: ...
-
-    def shutdown(self) -> None: ...
-
-
-class _SkippedRunFilter(logging.Filter):
-    """Keeps APScheduler's "maximum number of running instances" warning from users: it is
-    internal scheduling, logged at DEBUG instead (and re-armed jobs cannot meet it)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "maximum number of running instances" not in str(record.msg)
-
-
-class _UntilRearmed(BaseTrigger):  # type: ignore[misc]  # apscheduler ships no types
-    """After each run, a job's next run is out of sight until `ApschedulerTimer.at` sets it."""
-
-    __slots__ = ()
-
-    def get_next_fire_time(
-        self,
-        previous_fire_time: datetime | None,  # noqa: ARG002 - APScheduler's interface
-        now: datetime,
-    ) -> datetime | None:
-        return now + _OUT_OF_SIGHT
-
-
-_OUT_OF_SIGHT = timedelta(days=3650)
-
-
-class ApschedulerTimer:
-    """The `Timer` on APScheduler 3: one job per name (the daemon's three) on a small pool,
-    and the polls the dispatcher starts on a pool of `workers` threads.
-
-    A job stays in APScheduler's store between runs, its next run set by `at` (jobs that
-    end are removed, and a removal racing with `shutdown` raises in APScheduler's thread).
-    """
-
-    def __init__(self, workers: int) -> None:
-        self._polls = PollPool(max_workers=workers, thread_name_prefix="poll")
-        self._scheduler = BackgroundScheduler(
-            # One thread per job (dispatcher, deliveries, summary) and one for a re-armed
-            # job's next run starting while its previous run returns.
-            executors={"default": ThreadPoolExecutor(max_workers=4)},
-            job_defaults={
-                # True: a job whose runs piled up (the process was suspended) runs once.
-                "coalesce": True,
-                # 2: a job re-armed at the end of its run may start while that run returns.
-                "max_instances": 2,
-                # None: a job that comes due while its pool is busy runs late, never never.
-                "misfire_grace_time": None,
-            },
-            timezone=UTC,
-        )
-        self._scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES)
-        self._names: set[str] = set()
-        self._logger = logging.getLogger("apscheduler.scheduler")
-        self._filter = _SkippedRunFilter()
-
-    def at(self, when: float, job: Callable[[], None], name: str) -> None:
-        run_date = datetime.fromtimestamp(when, UTC)
-        if name in self._names:
-            self._scheduler.modify_job(name, func=job, next_run_time=run_date)
-            return
-        self._names.add(name)
-        self._scheduler.add_job(job, _UntilRearmed(), id=name, name=name, next_run_time=run_date)
-
-    def submit(self, job: Callable[[], None], name: str) -> None:  # noqa: ARG002 - Timer's
-        # The dispatcher submits no more than there are free threads: nothing waits here.
-        self._polls.submit(job)
-
-    def job_count(self) -> int:
-        """How many jobs APScheduler holds (three, whatever the number of users)."""
-        return len(self._scheduler.get_jobs())
-
-    def start(self) -> None:
-        self._logger.addFilter(self._filter)
-        self._scheduler.start()
-
-    def shutdown(self) -> None:
-        self._scheduler.shutdown(wait=False)
-        # The polls in hand finish on their threads (the daemon waits for them, bounded).
-        self._polls.shutdown(wait=False, cancel_futures=True)
-        self._logger.removeFilter(self._filter)
-
-    def _on_skipped(self, event: JobSubmissionEvent) -> None:
-        log.debug("job %s skipped: still running", event.job_id)
 
 
 class Daemon:
@@ -310,20 +204,14 @@ class Daemon:
         return lambda: budget.reserve(now)
 
     def _wake(self, now: float) -> float:
-        """When the dispatcher should run next, `math.inf` for "when a poll ends" (each
-        poll that ends pushes its next due time and wakes it if needed). The caller holds
-        the queue lock."""
-        due = self._queue.next_due()
-        if due is None:
-            return math.inf
-        if due > now:
-            return due
-        if self._in_flight >= self._workers:
-            return math.inf  # due, but every thread is busy: the next to end wakes it
-        if self._budget is None:
-            return now  # fell due since the dispatcher looked
-        free = self._budget.next_free(now)
-        return max(free, now) if math.isfinite(free) else now + MAX_NAP
+        """When the dispatcher should run next (see `next_wake`); the caller holds the queue
+        lock."""
+        return next_wake(
+            self._queue.next_due(),
+            now,
+            pool_full=self._in_flight >= self._workers,
+            next_free=self._budget.next_free if self._budget is not None else None,
+        )
 
     def _arm(self, when: float) -> None:
         """Wake the dispatcher at `when` unless it already wakes earlier or is running (it
