@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import MappingProxyType
 
 import pytest
 
-from watcherd.detect import VANISHED_KEPT, FirstRun, Policy, UserMemory, detect, oldest_first
+from watcherd.detect import (
+    CLOCK_SKEW_MARGIN,
+    VANISHED_KEPT,
+    FirstRun,
+    Policy,
+    UserMemory,
+    detect,
+    oldest_first,
+)
 from watcherd.model import Episode, FeedPage, MediaType, Movie, WatchEvent
 
 T0 = 1_700_000_000
 WINDOW = 100
+NOW = T0 + 30 * 86_400  # every poll's time: after every item of these tests
 
 
 def event(
@@ -51,7 +61,7 @@ SEND_ALL = Policy(first_run=FirstRun.ALL)
 
 def baseline(events: Iterable[WatchEvent], *, raw_count: int | None = None) -> UserMemory:
     """The memory after a first poll that only recorded this window."""
-    return detect(None, page(events, raw_count=raw_count), BASELINE).memory
+    return detect(None, page(events, raw_count=raw_count), BASELINE, now=NOW).memory
 
 
 # -- first poll ------------------------------------------------------------------------------
@@ -61,7 +71,7 @@ def baseline(events: Iterable[WatchEvent], *, raw_count: int | None = None) -> U
 def test_first_poll_with_baseline_sends_nothing_and_remembers_the_window(count: int) -> None:
     events = history(count)
 
-    detection = detect(None, page(events), BASELINE)
+    detection = detect(None, page(events), BASELINE, now=NOW)
 
     assert detection.baseline is True
     assert detection.new == ()
@@ -75,7 +85,7 @@ def test_first_poll_with_baseline_sends_nothing_and_remembers_the_window(count: 
 def test_first_poll_with_all_sends_everything_oldest_first() -> None:
     events = history(5)
 
-    detection = detect(None, page(events), SEND_ALL)
+    detection = detect(None, page(events), SEND_ALL, now=NOW)
 
     assert detection.baseline is False
     assert ids(detection.new) == ids(events)
@@ -87,24 +97,142 @@ def test_first_poll_with_all_still_applies_the_action_filter() -> None:
     checkin = event(T0, "a", action="checkin")
     seen = event(T0 + 1, "b", action="seen")
 
-    detection = detect(None, page([checkin, seen]), SEND_ALL)
+    detection = detect(None, page([checkin, seen]), SEND_ALL, now=NOW)
 
     assert ids(detection.new) == ids([checkin, seen])
     assert ids(detection.to_notify) == ids([checkin])
 
 
-def test_first_poll_of_an_empty_feed_remembers_nothing_and_later_items_are_sent() -> None:
-    first = detect(None, page([]), BASELINE)
-    assert first.baseline is True
-    assert dict(first.memory.seen) == {}
-    assert first.memory.cursor is None
-    assert first.memory.floor is None
+# -- a first poll that shows nothing (a glitch, or a new account) ---------------------------
 
-    later = history(2)
-    second = detect(first.memory, page(later), BASELINE)
+BEFORE = history(WINDOW, start=NOW - 7 * 86_400, prefix="old")  # a full window of old items
+AFTER = event(NOW + 60, "checked-in-after-the-baseline")
+SKEWED = event(NOW - CLOCK_SKEW_MARGIN, "watched-by-a-trakt-clock-behind-ours")
+TOO_OLD = event(NOW - CLOCK_SKEW_MARGIN - 1, "watched-before-the-margin")
+
+
+@pytest.mark.parametrize(
+    ("policy", "later", "sent"),
+    [
+        (BASELINE, BEFORE, []),
+        (BASELINE, [*BEFORE[1:], AFTER], [AFTER]),
+        (BASELINE, [AFTER], [AFTER]),
+        (BASELINE, [TOO_OLD, SKEWED], [SKEWED]),
+        (SEND_ALL, BEFORE[-3:], BEFORE[-3:]),
+    ],
+    ids=[
+        "baseline-then-a-full-window-of-old-items-sends-none",
+        "baseline-then-old-items-and-a-later-checkin-sends-the-checkin",
+        "baseline-then-a-new-accounts-first-checkin-sends-it",
+        "baseline-then-items-at-the-margins-edge-sends-those-within-it",
+        "all-then-old-items-sends-them-as-the-first-window-would-have",
+    ],
+)
+def test_first_poll_of_an_empty_feed_sends_later_only_what_was_watched_after_it(
+    policy: Policy, later: list[WatchEvent], sent: list[WatchEvent]
+) -> None:
+    first = detect(None, page([]), policy, now=NOW)
+    assert (first.baseline, first.to_notify) == (policy is BASELINE, ())
+    assert dict(first.memory.seen) == {}
+
+    second = detect(first.memory, page(later), policy, now=NOW + 300)
+    again = detect(second.memory, page(later), policy, now=NOW + 600)
 
     assert second.baseline is False
-    assert ids(second.to_notify) == ids(later)
+    assert ids(second.to_notify) == ids(sent)
+    assert second.overflow is False  # the window reached below the floor, or is not full
+    assert again.new == ()
+
+
+def test_empty_first_polls_floor_holds_through_later_empty_polls() -> None:
+    first = detect(None, page([]), BASELINE, now=NOW)
+    glitch = detect(first.memory, page([]), BASELINE, now=NOW + 86_400)
+
+    later = detect(glitch.memory, page([*BEFORE, AFTER]), BASELINE, now=NOW + 2 * 86_400)
+
+    assert glitch.memory.floor == first.memory.floor == NOW - CLOCK_SKEW_MARGIN
+    assert ids(later.to_notify) == ids([AFTER])
+
+
+# -- a switch of identity scheme (api = "v1" to "v2") ----------------------------------------
+
+
+def renamed(events: Iterable[WatchEvent], scheme: str) -> list[WatchEvent]:
+    """The same events as another source names them (v2 ids for what v1 derived)."""
+    return [replace(e, identity=f"{scheme}:{e.identity}") for e in events]
+
+
+def schemed(events: Iterable[WatchEvent], scheme: str) -> FeedPage:
+    return replace(page(events), scheme=scheme)
+
+
+V1_WINDOW = history(WINDOW)
+V1_MEMORY = replace(baseline(V1_WINDOW), scheme="trakt-v1")
+
+
+@pytest.mark.parametrize(
+    ("memory", "page_scheme", "policy", "switched"),
+    [
+        (V1_MEMORY, "trakt-v2", BASELINE, True),
+        (V1_MEMORY, "trakt-v2", SEND_ALL, True),
+        (replace(V1_MEMORY, scheme=""), "trakt-v2", BASELINE, False),
+        (V1_MEMORY, "", BASELINE, False),
+        (replace(V1_MEMORY, scheme="trakt-v2"), "trakt-v2", BASELINE, False),
+    ],
+    ids=[
+        "v1-memory-v2-page-takes-a-baseline",
+        "v1-memory-v2-page-takes-a-baseline-whatever-first-run-says",
+        "memory-of-unknown-scheme-is-taken-as-the-pages",
+        "page-of-unnamed-scheme-is-taken-as-the-memorys",
+        "same-scheme-compares-identities",
+    ],
+)
+def test_memory_of_another_identity_scheme_is_set_aside_for_a_baseline(
+    memory: UserMemory, page_scheme: str, policy: Policy, switched: bool
+) -> None:
+    # The v2 feed shows the items v1 showed, under other identities, and one watched since.
+    shown = renamed([*V1_WINDOW[1:], AFTER], "v2")
+
+    detection = detect(memory, schemed(shown, page_scheme), policy, now=NOW)
+
+    assert detection.baseline is switched
+    assert detection.former_scheme == ("trakt-v1" if switched else "")
+    assert detection.memory.scheme == (page_scheme or memory.scheme)
+    if switched:
+        assert detection.to_notify == ()
+        assert dict(detection.memory.seen) == {e.identity: e.watched_ts for e in shown}
+        assert detection.memory.cursor == AFTER.watched_ts
+        assert detection.memory.floor == shown[0].watched_ts  # above the old floor, T0
+    else:
+        # Without a scheme to tell them apart, identities of another form all look new: the
+        # re-send the scheme exists to prevent.
+        assert len(detection.to_notify) == len(shown)
+
+
+def test_switch_of_scheme_on_an_empty_window_floors_at_the_poll_and_keeps_older_times() -> None:
+    switch = detect(V1_MEMORY, schemed([], "trakt-v2"), BASELINE, now=NOW)
+    later = detect(
+        switch.memory, schemed(renamed([*V1_WINDOW, AFTER], "v2"), "trakt-v2"), BASELINE, now=NOW
+    )
+
+    assert (switch.baseline, switch.former_scheme, switch.to_notify) == (True, "trakt-v1", ())
+    assert switch.memory == UserMemory(
+        cursor=V1_MEMORY.cursor, floor=NOW - CLOCK_SKEW_MARGIN, scheme="trakt-v2"
+    )
+    assert later.former_scheme == ""
+    assert ids(later.to_notify) == ids(renamed([AFTER], "v2"))
+
+
+def test_memory_without_identities_keeps_its_floor_across_a_switch_of_scheme() -> None:
+    # Nothing remembered to confuse: its floor alone decides, and a checkin after it is sent.
+    empty = replace(detect(None, page([]), BASELINE, now=NOW).memory, scheme="trakt-v1")
+
+    detection = detect(
+        empty, schemed(renamed([*BEFORE, AFTER], "v2"), "trakt-v2"), BASELINE, now=NOW
+    )
+
+    assert detection.former_scheme == ""
+    assert ids(detection.to_notify) == ids(renamed([AFTER], "v2"))
 
 
 # -- re-fetches, ties, insertions, the floor -------------------------------------------------
@@ -122,9 +250,9 @@ def test_first_poll_of_an_empty_feed_remembers_nothing_and_later_items_are_sent(
 )
 def test_refetched_identical_window_sends_nothing(count: int, policy: Policy) -> None:
     window = page(history(count))
-    first = detect(None, window, policy)
+    first = detect(None, window, policy, now=NOW)
 
-    again = detect(first.memory, window, policy)
+    again = detect(first.memory, window, policy, now=NOW)
 
     assert again.new == ()
     assert again.to_notify == ()
@@ -138,8 +266,8 @@ def test_two_items_in_the_same_second_are_each_sent_once() -> None:
     moment = T0 + 3600
     twins = [event(moment, "twin-b"), event(moment, "twin-a", kind=MediaType.EPISODE)]
 
-    second = detect(memory, page([*old, *twins]), BASELINE)
-    third = detect(second.memory, page([*old, *twins]), BASELINE)
+    second = detect(memory, page([*old, *twins]), BASELINE, now=NOW)
+    third = detect(second.memory, page([*old, *twins]), BASELINE, now=NOW)
 
     assert sorted(ids(second.to_notify)) == sorted(ids(twins))
     assert third.to_notify == ()
@@ -148,10 +276,10 @@ def test_two_items_in_the_same_second_are_each_sent_once() -> None:
 def test_second_item_arriving_later_in_an_already_handled_second_is_sent() -> None:
     moment = T0 + 3600
     first = event(moment, "first")
-    memory = detect(baseline(history(3)), page([*history(3), first]), BASELINE).memory
+    memory = detect(baseline(history(3)), page([*history(3), first]), BASELINE, now=NOW).memory
     late = event(moment, "late-twin")
 
-    detection = detect(memory, page([*history(3), first, late]), BASELINE)
+    detection = detect(memory, page([*history(3), first, late]), BASELINE, now=NOW)
 
     assert ids(detection.to_notify) == [late.identity]
 
@@ -173,13 +301,13 @@ def test_twin_of_an_item_handled_at_the_floors_second_is_sent_when_it_appears_la
 ) -> None:
     # The handled item sits exactly at the floor (and, alone, at the cursor): its twin is
     # neither newer than what was handled nor older, so only `>=` lets it through.
-    memory = detect(UserMemory(), page(before), BASELINE).memory
+    memory = detect(UserMemory(), page(before), BASELINE, now=NOW).memory
     assert (memory.floor, HANDLED.identity in memory.seen) == (T0, True)
     twin = event(T0, "twin")
     shown = [*before[1:], HANDLED, twin][-WINDOW:]
 
-    detection = detect(memory, page(shown), BASELINE)
-    again = detect(detection.memory, page(shown), BASELINE)
+    detection = detect(memory, page(shown), BASELINE, now=NOW)
+    again = detect(detection.memory, page(shown), BASELINE, now=NOW)
 
     assert ids(detection.to_notify) == [twin.identity]
     assert again.to_notify == ()
@@ -198,7 +326,7 @@ def test_item_inserted_below_cursor_is_noticed(full: bool) -> None:
     # The feed still shows 100 items at most: an insertion pushes the oldest one out.
     shown = [*events[1:], inserted] if full else [*events, inserted]
 
-    detection = detect(memory, page(shown), BASELINE)
+    detection = detect(memory, page(shown), BASELINE, now=NOW)
 
     assert memory.cursor is not None
     assert inserted.watched_ts < memory.cursor
@@ -219,8 +347,8 @@ def test_item_below_the_floor_is_never_sent(below: int) -> None:
     ancient = event(T0 - below, "ancient")
     shown = [*events[1:], ancient]  # e.g. the newest item was deleted, an old one reappears
 
-    detection = detect(memory, page(shown), SEND_ALL)
-    again = detect(detection.memory, page(shown), SEND_ALL)
+    detection = detect(memory, page(shown), SEND_ALL, now=NOW)
+    again = detect(detection.memory, page(shown), SEND_ALL, now=NOW)
 
     assert ancient not in detection.new
     assert detection.to_notify == ()
@@ -233,7 +361,7 @@ def test_unknown_item_exactly_at_the_floor_is_sent() -> None:
     memory = baseline(events)
     at_floor = event(T0, "same-second-as-floor")
 
-    detection = detect(memory, page([*events[1:], at_floor]), BASELINE)
+    detection = detect(memory, page([*events[1:], at_floor]), BASELINE, now=NOW)
 
     assert ids(detection.to_notify) == [at_floor.identity]
 
@@ -254,7 +382,7 @@ def test_item_older_than_everything_an_earlier_poll_showed_is_never_sent(count: 
     backdated = event(T0 - 30 * DAY, "backdated-30-days")
     shown = [*events, backdated][-WINDOW:] if count < WINDOW else [*events[1:], backdated]
 
-    detection = detect(memory, page(shown), SEND_ALL)
+    detection = detect(memory, page(shown), SEND_ALL, now=NOW)
 
     assert detection.to_notify == ()
     assert backdated.identity not in detection.memory.seen
@@ -276,10 +404,10 @@ def test_item_older_than_everything_an_earlier_poll_showed_is_never_sent(count: 
 def test_item_that_vanishes_and_returns_is_not_sent_again(
     before: list[WatchEvent], hidden: list[WatchEvent], after: list[WatchEvent]
 ) -> None:
-    memory = detect(baseline(before), page(before), SEND_ALL).memory
+    memory = detect(baseline(before), page(before), SEND_ALL, now=NOW).memory
 
-    gone = detect(memory, page(hidden), SEND_ALL)
-    back = detect(gone.memory, page(after), SEND_ALL)
+    gone = detect(memory, page(hidden), SEND_ALL, now=NOW)
+    back = detect(gone.memory, page(after), SEND_ALL, now=NOW)
 
     assert set(ids(gone.to_notify)) <= set(ids(hidden)) - set(ids(before))
     assert back.to_notify == ()
@@ -292,11 +420,13 @@ def test_empty_window_changes_nothing_so_an_item_inserted_below_the_cursor_is_se
     events = history(count)
     memory = baseline(events)
     # A feed glitch: 200 with an empty list, then the window again, with a late item in it.
-    glitch = detect(memory, FeedPage(events=(), raw_count=0, fingerprint="empty"), BASELINE)
+    glitch = detect(
+        memory, FeedPage(events=(), raw_count=0, fingerprint="empty"), BASELINE, now=NOW
+    )
     late = event(events[1].watched_ts + 30, "late")
     shown = sorted([*events, late], key=lambda e: e.watched_ts)[-WINDOW:]
 
-    after = detect(glitch.memory, page(shown), BASELINE)
+    after = detect(glitch.memory, page(shown), BASELINE, now=NOW)
 
     assert ids(after.to_notify) == [late.identity]
     assert glitch.new == ()
@@ -308,9 +438,9 @@ def test_more_vanished_items_than_kept_are_forgotten_below_a_raised_floor() -> N
     memory = baseline(events)
     survivors = [events[0], events[-1]]  # the 26 items between them are deleted
 
-    gone = detect(memory, page(survivors), SEND_ALL)
+    gone = detect(memory, page(survivors), SEND_ALL, now=NOW)
     fresh = event(events[-1].watched_ts + 60, "fresh")
-    back = detect(gone.memory, page([*events, fresh]), SEND_ALL)
+    back = detect(gone.memory, page([*events, fresh]), SEND_ALL, now=NOW)
 
     # The 20 newest vanished items are kept; the floor rises just above the 6 oldest.
     assert gone.memory.floor == events[6].watched_ts + 1
@@ -325,8 +455,8 @@ def test_old_memory_without_a_floor_is_bounded_by_the_next_window() -> None:
     memory = UserMemory(seen=MappingProxyType({e.identity: e.watched_ts for e in old}))
     shown = old[-5:]
 
-    detection = detect(memory, page(shown), SEND_ALL)
-    again = detect(detection.memory, page(old[-WINDOW:]), SEND_ALL)
+    detection = detect(memory, page(shown), SEND_ALL, now=NOW)
+    again = detect(detection.memory, page(old[-WINDOW:]), SEND_ALL, now=NOW)
 
     assert detection.to_notify == ()
     assert len(detection.memory.seen) <= len(shown) + VANISHED_KEPT
@@ -378,7 +508,7 @@ def test_filters_choose_what_is_notified_but_every_new_item_counts_as_new(
 ) -> None:
     memory = baseline(history(3))
 
-    detection = detect(memory, page([*history(3), *MIXED]), policy)
+    detection = detect(memory, page([*history(3), *MIXED]), policy, now=NOW)
 
     assert ids(detection.new) == ids(MIXED)
     assert ids(detection.to_notify) == ids(expected)
@@ -388,9 +518,11 @@ def test_filters_choose_what_is_notified_but_every_new_item_counts_as_new(
 def test_filtered_item_is_remembered_and_not_sent_when_the_filter_widens_later() -> None:
     memory = baseline(history(3))
     window = page([*history(3), *MIXED])
-    narrow = detect(memory, window, Policy(actions=frozenset({"checkin"})))
+    narrow = detect(memory, window, Policy(actions=frozenset({"checkin"})), now=NOW)
 
-    wide = detect(narrow.memory, window, Policy(actions=frozenset({"checkin", "scrobble", "seen"})))
+    wide = detect(
+        narrow.memory, window, Policy(actions=frozenset({"checkin", "scrobble", "seen"})), now=NOW
+    )
 
     assert ids(narrow.to_notify) == ids([MOVIE_CHECKIN, EPISODE_CHECKIN])
     assert wide.new == ()
@@ -412,7 +544,15 @@ OVERFLOW_CASES: dict[str, tuple[UserMemory | None, FeedPage]] = {
         baseline(OLD),
         page(FRESH[1:], raw_count=WINDOW),
     ),
-    "memory-of-empty-feed-then-full-window": (baseline([]), page(FRESH)),
+    "memory-of-empty-feed-then-full-window-of-older-items": (baseline([]), page(FRESH)),
+    "memory-of-empty-feed-then-full-window-of-later-items": (
+        baseline([]),
+        page(history(WINDOW, start=NOW, prefix="later")),
+    ),
+    "full-window-disjoint-reaching-below-the-floor": (
+        baseline(OLD[50:]),
+        page([*OLD[:10], *FRESH[10:]]),
+    ),
 }
 
 
@@ -425,7 +565,9 @@ OVERFLOW_CASES: dict[str, tuple[UserMemory | None, FeedPage]] = {
         ("first-poll-full-window", False),
         ("full-raw-count-all-items-malformed", False),
         ("full-raw-count-one-malformed-rest-disjoint", True),
-        ("memory-of-empty-feed-then-full-window", True),
+        ("memory-of-empty-feed-then-full-window-of-older-items", False),
+        ("memory-of-empty-feed-then-full-window-of-later-items", True),
+        ("full-window-disjoint-reaching-below-the-floor", False),
     ],
     ids=str,
 )
@@ -434,7 +576,7 @@ def test_overflow_is_flagged_only_when_a_full_window_shares_nothing_with_memory(
 ) -> None:
     memory, window = OVERFLOW_CASES[case]
 
-    detection = detect(memory, window, BASELINE)
+    detection = detect(memory, window, BASELINE, now=NOW)
 
     assert detection.overflow is expected
 
@@ -442,7 +584,7 @@ def test_overflow_is_flagged_only_when_a_full_window_shares_nothing_with_memory(
 def test_overflowed_window_still_sends_every_item_it_shows() -> None:
     memory, window = OVERFLOW_CASES["full-window-disjoint"]
 
-    detection = detect(memory, window, BASELINE)
+    detection = detect(memory, window, BASELINE, now=NOW)
 
     assert detection.overflow is True
     assert len(detection.to_notify) == WINDOW
@@ -478,7 +620,7 @@ def test_floor_is_the_oldest_item_of_the_last_window_and_never_falls(
     memory = UserMemory(seen=MappingProxyType({}), cursor=T0 + 10_000, floor=previous_floor)
     shown = history(WINDOW if full else 5, start=oldest_shown)
 
-    detection = detect(memory, page(shown), BASELINE)
+    detection = detect(memory, page(shown), BASELINE, now=NOW)
 
     assert detection.memory.floor == expected_floor
 
@@ -497,7 +639,7 @@ def test_cursor_is_the_newest_watched_handled_and_never_falls(
 ) -> None:
     memory = UserMemory(cursor=cursor)
 
-    detection = detect(memory, page([event(newest_shown, "x")]), BASELINE)
+    detection = detect(memory, page([event(newest_shown, "x")]), BASELINE, now=NOW)
 
     assert detection.memory.cursor == expected
 
@@ -508,7 +650,7 @@ def test_memory_below_a_risen_floor_is_pruned() -> None:
     fresh = history(10, start=old[-1].watched_ts + 60, prefix="fresh")
     shown = [*old[10:], *fresh]
 
-    detection = detect(memory, page(shown), BASELINE)
+    detection = detect(memory, page(shown), BASELINE, now=NOW)
 
     assert detection.memory.floor == old[10].watched_ts
     assert set(detection.memory.seen) == set(ids(shown))
@@ -530,7 +672,7 @@ def test_given_memory_is_left_unchanged_and_the_stored_one_cannot_be_changed(
     memory = UserMemory(seen=seen, cursor=1, floor=None, fingerprint="old")
     window = FeedPage(events=shown, raw_count=len(shown), window_size=WINDOW, fingerprint="new")
 
-    detection = detect(memory, window, BASELINE)
+    detection = detect(memory, window, BASELINE, now=NOW)
 
     assert seen == {"movie|checkin|1|x": 1}
     assert detection.memory.fingerprint == "new"
@@ -558,7 +700,7 @@ def test_sliding_window_sends_each_item_once_and_memory_stays_bounded(
     for poll in range(1, polls + 1):
         end = WINDOW + per_poll * poll
         arrived = timeline[end - per_poll : end]
-        detection = detect(memory, page(timeline[end - WINDOW : end]), BASELINE)
+        detection = detect(memory, page(timeline[end - WINDOW : end]), BASELINE, now=NOW)
 
         assert ids(detection.to_notify) == ids(oldest_first(tuple(arrived)))
         assert detection.overflow is False
@@ -589,7 +731,7 @@ def test_new_items_are_ordered_oldest_first_with_ties_broken_by_identity(
 ) -> None:
     window = FeedPage(events=given, raw_count=len(given), window_size=WINDOW)
 
-    detection = detect(UserMemory(), window, BASELINE)
+    detection = detect(UserMemory(), window, BASELINE, now=NOW)
 
     assert ids(detection.to_notify) == ids([EARLIER, TIE_A, TIE_B, LATER])
     assert ids(oldest_first(given)) == ids([EARLIER, TIE_A, TIE_B, LATER])

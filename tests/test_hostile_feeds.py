@@ -215,7 +215,7 @@ def test_lone_surrogates_in_ids_and_title_give_an_identity_the_state_file_can_st
     store = Store(Path(":memory:"))
     try:
         queued = [QueuedMessage("t", e.identity, e.watched_ts, render(e)) for e in page.events]
-        detection = detect(None, page, Policy(first_run=FirstRun.ALL))
+        detection = detect(None, page, Policy(first_run=FirstRun.ALL), now=T0)
         store.record_poll(USER, None, detection.memory, queued, now=1.0, outcome="ok")
         assert [d.message.title for d in store.pending()] == [
             "alice checked in: A title (2001)",

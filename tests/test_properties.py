@@ -40,7 +40,15 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from watcherd.detect import VANISHED_KEPT, Detection, FirstRun, Policy, UserMemory, detect
+from watcherd.detect import (
+    CLOCK_SKEW_MARGIN,
+    VANISHED_KEPT,
+    Detection,
+    FirstRun,
+    Policy,
+    UserMemory,
+    detect,
+)
 from watcherd.errors import DeliveryError
 from watcherd.model import FeedPage, Message, WatchEvent
 from watcherd.sources.trakt_v1 import parse_item, parse_response
@@ -180,6 +188,8 @@ class Reference:
     oldest_shown: int | None = None
     last_window: int = 0  # identities shown by the last poll that showed any
     polls: int = 0
+    # A baseline poll that showed nothing floors the memory at its time less the margin.
+    baseline_floor: int | None = None
 
     def expect_new(self, shown: Sequence[Item], floor: int | None) -> set[str]:
         """What a poll showing `shown` must report as new, given the floor before it."""
@@ -191,9 +201,11 @@ class Reference:
             if item.identity not in self.observed and (floor is None or item.watched >= floor)
         }
 
-    def record(self, shown: Sequence[Item]) -> None:
+    def record(self, shown: Sequence[Item], now: float) -> None:
         if self.polls == 0:
             self.baseline = {item.identity for item in shown}
+            if not shown and self.first_run is FirstRun.BASELINE:
+                self.baseline_floor = int(now) - CLOCK_SKEW_MARGIN
         self.polls += 1
         self.observed.update((item.identity, item.watched) for item in shown)
         if shown:
@@ -206,7 +218,8 @@ class Reference:
         forgotten = [
             watched + 1 for identity, watched in self.observed.items() if identity not in seen
         ]
-        candidates = [*forgotten, *([self.oldest_shown] if self.oldest_shown is not None else [])]
+        known = (self.oldest_shown, self.baseline_floor)
+        candidates = [*forgotten, *(at for at in known if at is not None)]
         return max(candidates, default=None)
 
 
@@ -229,6 +242,10 @@ poll_op = st.one_of(
 )
 steps = st.lists(st.one_of(history_ops, poll_op), min_size=10, max_size=40)
 initial = st.lists(history_ops, max_size=5)
+# The baseline poll: the whole window, or a glitch that shows nothing.
+first_polls = st.sampled_from([("poll", 0, 0), ("short", 0, 0)])
+# How far the poll's clock is ahead of the newest item (0: a Trakt clock ahead of ours).
+leads = st.sampled_from([0, CLOCK_SKEW_MARGIN, 7200])
 # (items the feed shows, the window watcherd is told it has)
 windows = st.sampled_from([(3, 3), (5, 5), (100, 100), (3, 100), (30, 100)])
 policies = st.builds(
@@ -239,12 +256,14 @@ policies = st.builds(
 )
 
 
-def polls(history: History, setup: Sequence[Op], ops: Sequence[Op]) -> Iterator[Op]:
-    """Apply the operations to `history`, yielding each poll: the baseline poll after
-    `setup`, every poll in `ops`, and a last one."""
+def polls(
+    history: History, setup: Sequence[Op], ops: Sequence[Op], first: Op = ("poll", 0, 0)
+) -> Iterator[Op]:
+    """Apply the operations to `history`, yielding each poll: the baseline poll `first`
+    after `setup`, every poll in `ops`, and a last one."""
     for op in setup:
         history.apply(op)
-    yield ("poll", 0, 0)
+    yield first
     for op in ops:
         if op[0] in {"poll", "short"}:
             yield op
@@ -262,9 +281,15 @@ def serve(history: History, op: Op) -> tuple[list[Item], bytes]:
 
 
 @PROPERTY
-@given(window=windows, policy=policies, setup=initial, ops=steps)
+@given(window=windows, policy=policies, setup=initial, ops=steps, first=first_polls, lead=leads)
 def test_detect_handles_each_item_as_promised_with_a_bounded_memory(
-    window: tuple[int, int], policy: Policy, setup: list[Op], ops: list[Op]
+    window: tuple[int, int],
+    policy: Policy,
+    setup: list[Op],
+    ops: list[Op],
+    *,
+    first: Op,
+    lead: int,
 ) -> None:
     history = History(*window)
     reference = Reference(policy.first_run)
@@ -272,12 +297,13 @@ def test_detect_handles_each_item_as_promised_with_a_bounded_memory(
     handled: Counter[str] = Counter()
     owed: set[str] = set()
 
-    for op in polls(history, setup, ops):
+    for op in polls(history, setup, ops, first):
         shown, body = serve(history, op)
         page = page_of(body, history.declared)
         previous = memory
         expected = reference.expect_new(shown, previous.floor if previous else None)
-        detection = detect(memory, page, policy)
+        now = history.newest + lead
+        detection = detect(memory, page, policy, now=now)
         new = [event.identity for event in detection.new]
         handled.update(new)
         owed |= expected
@@ -298,7 +324,7 @@ def test_detect_handles_each_item_as_promised_with_a_bounded_memory(
         )
         check_overflow(detection, previous=previous, page=page, shown=shown, history=history)
 
-        reference.record(shown)
+        reference.record(shown, now)
         memory = detection.memory
         check_memory(memory, previous, shown, reference)
 
@@ -357,9 +383,13 @@ def check_memory(
         assert previous.cursor is None or (
             memory.cursor is not None and memory.cursor >= previous.cursor
         )
-    # The cursor is the newest watched observed; anything newer is above the floor.
+    # The cursor is the newest watched observed; anything newer is above the floor, unless
+    # it is older than an empty baseline.
     assert memory.cursor == max(reference.observed.values(), default=None)
-    assert floor is None or (memory.cursor is not None and floor <= memory.cursor + 1)
+    highest = [at for at in (reference.baseline_floor,) if at is not None]
+    if memory.cursor is not None:
+        highest.append(memory.cursor + 1)
+    assert floor is None or floor <= max(highest)
 
 
 def check_overflow(
@@ -370,15 +400,23 @@ def check_overflow(
     shown: Sequence[Item],
     history: History,
 ) -> None:
-    """Overflow is flagged exactly when a full window shares nothing with the memory; so
-    whenever a window's worth of items newer than the cursor arrived, it is flagged."""
+    """Overflow is flagged exactly when a full window shares nothing with the memory and
+    does not reach below its floor; so whenever a window's worth of items newer than the
+    cursor and not below the floor arrived, it is flagged."""
     if previous is None:
         assert not detection.overflow
         return
     full = page.raw_count >= page.window_size and bool(shown)
-    assert detection.overflow == (full and not any(i.identity in previous.seen for i in shown))
+    below = previous.floor is not None and any(i.watched < previous.floor for i in shown)
+    disjoint = not any(i.identity in previous.seen for i in shown)
+    assert detection.overflow == (full and disjoint and not below)
     if previous.cursor is not None and len(shown) == history.shown == history.declared:
-        unseen_newer = [item for item in history.items if item.watched > previous.cursor]
+        floor = previous.floor if previous.floor is not None else previous.cursor
+        unseen_newer = [
+            item
+            for item in history.items
+            if item.watched > previous.cursor and item.watched >= floor
+        ]
         if len(unseen_newer) >= history.shown:
             assert detection.overflow
 
@@ -391,7 +429,7 @@ def test_reference_model_sees_a_back_dated_item_and_ignores_one_below_the_floor(
     reference = Reference(FirstRun.BASELINE)
     shown, _ = history.serve(0, 0)
     assert reference.expect_new(shown, None) == set()
-    reference.record(shown)
+    reference.record(shown, T0 + 5)
     assert reference.oldest_shown == T0 + 2
     assert reference.expect_new(shown, T0 + 2) == set()
 
@@ -484,10 +522,11 @@ def test_worker_delivers_every_notified_event_to_every_target_exactly_once(
         backoff=Backoff(initial=30.0, maximum=60.0),
         renderer=identity_title,
     )
-    now = 1_900_000_000.0
+    now = float(T0)
     try:
         for kind, a, b in [("poll", 0, 0), *ops]:
-            now += 10.0
+            # The clock runs ahead of the newest item, as Trakt's and ours would.
+            now = max(now + 10.0, float(history.newest + 10))
             if kind in {"poll", "short"}:
                 feed.next_poll = (kind, a, b)
                 memory_before = store.memory(USER)
@@ -495,7 +534,7 @@ def test_worker_delivers_every_notified_event_to_every_target_exactly_once(
                 floor = memory_before.floor if memory_before else None
                 expected = reference.expect_new(feed.last_shown, floor)
                 if not result.unchanged:
-                    reference.record(feed.last_shown)
+                    reference.record(feed.last_shown, now)
                     memory = store.memory(USER)
                     assert memory is not None
                     check_memory(memory, memory_before, feed.last_shown, reference)

@@ -191,7 +191,7 @@ def test_pages_are_followed_until_an_item_seen_before(
     assert "v2:321" in identities
     assert len(identities) == len(set(identities)) == 300  # the first page's items not twice
     memory = UserMemory(seen={f"v2:{i}": T0 + i for i in range(301, 321)}, cursor=T0 + 320)
-    detection = detect(memory, page, Policy())
+    detection = detect(memory, page, Policy(), now=T0)
     assert len(detection.new) == 280
     assert not detection.overflow
 
@@ -215,7 +215,7 @@ def test_catching_up_stops_at_1000_items_and_marks_the_overflow(
     assert (page.raw_count, page.window_size, len(page.events)) == (1000, 1000, 1000)
     assert page.events[-1].identity == "v2:201"
     memory = UserMemory(seen={f"v2:{i}": T0 + i for i in range(1, 6)}, cursor=T0 + 5)
-    detection = detect(memory, page, Policy())
+    detection = detect(memory, page, Policy(), now=T0)
     assert detection.overflow
     assert len(detection.new) == 1000
 

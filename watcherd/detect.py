@@ -23,7 +23,14 @@ Hence:
   ever sent again;
 - the memory never holds more than the identities of the last window that showed any plus
   `VANISHED_KEPT`: an empty window (a feed glitch, or a history deleted whole) changes
-  nothing but the fingerprint, so an item inserted below the cursor is still noticed after it.
+  nothing but the fingerprint, so an item inserted below the cursor is still noticed after it;
+- a baseline taken on an empty window (a glitch, or a new account) sets the floor at the
+  poll's time less `CLOCK_SKEW_MARGIN`: items watched before it are never sent, a new
+  account's later checkins are;
+- identities are only comparable within one scheme (`FeedPage.scheme`: each source names
+  its own). A memory whose identities are of another scheme (the configuration switched
+  from one API to another) is set aside and the poll takes a new baseline, whatever
+  `first_run` says; its floor and cursor, which are times, are kept.
 """
 
 from __future__ import annotations
@@ -38,6 +45,10 @@ from watcherd.model import FeedPage, WatchEvent
 # Identities that vanished from the window (deleted, or cut from it at the floor's second)
 # are remembered up to this many, so an item that comes back is not sent again.
 VANISHED_KEPT = 20
+# A baseline taken on an empty window puts the floor this many seconds before the poll: a
+# checkin watched just after it, by a Trakt clock behind this machine's, is still sent, and
+# at most this much of what was watched just before it may be.
+CLOCK_SKEW_MARGIN = 600
 
 
 class FirstRun(StrEnum):
@@ -55,12 +66,15 @@ class UserMemory:
         cursor: the newest `watched` handled, or None before anything was.
         floor: events older than this are never new; None before any window held an event.
         fingerprint: the digest of the last feed response, to skip an unchanged one.
+        scheme: the identity scheme of `seen` (`FeedPage.scheme`); "" when unknown, then
+            taken from the next page.
     """
 
     seen: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     cursor: int | None = None
     floor: int | None = None
     fingerprint: str = ""
+    scheme: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +97,12 @@ class Detection:
         new: every event not handled before, oldest first (all actions).
         to_notify: the subset of `new` the policy sends, oldest first.
         memory: the memory to store once `to_notify` is queued.
-        baseline: this was the user's first poll and it only recorded the window.
-        overflow: the window is full and shares nothing with what was seen before, so more
-            events may have happened than the feed shows.
+        baseline: this poll only recorded the window (the user's first poll, or the first
+            after a change of identity scheme).
+        overflow: the window is full, shares nothing with what was seen before and does not
+            reach below the floor, so more events may have happened than the feed shows.
+        former_scheme: the scheme of a memory set aside because the page's differs (then
+            `baseline` is true); "" otherwise.
     """
 
     new: tuple[WatchEvent, ...]
@@ -93,6 +110,7 @@ class Detection:
     memory: UserMemory
     baseline: bool = False
     overflow: bool = False
+    former_scheme: str = ""
 
 
 def oldest_first(events: tuple[WatchEvent, ...]) -> list[WatchEvent]:
@@ -100,49 +118,70 @@ def oldest_first(events: tuple[WatchEvent, ...]) -> list[WatchEvent]:
     return sorted(events, key=lambda event: (event.watched_ts, event.identity))
 
 
-def detect(memory: UserMemory | None, page: FeedPage, policy: Policy) -> Detection:
+def detect(memory: UserMemory | None, page: FeedPage, policy: Policy, *, now: float) -> Detection:
     """Compare a feed window with a user's memory.
 
     Args:
         memory: the user's memory, or None when the user was never polled.
         page: the fetched window.
         policy: first-run behaviour and the actions/types to notify.
+        now: the poll's time (Unix seconds): the floor of a baseline on an empty window.
 
     Returns:
         The new events, those to notify, and the memory to store.
     """
     events = oldest_first(page.events)
     window_full = page.raw_count >= page.window_size
-    previous = memory or UserMemory()
-    if memory is not None and not events:
+    former_scheme = ""
+    if memory is not None and _of_another_scheme(memory, page):
+        former_scheme = memory.scheme
+    scheme = page.scheme or (memory.scheme if memory is not None else "")
+    if memory is not None and not former_scheme and not events:
         # An empty window shows nothing new and tells nothing about what the memory holds:
         # treating it as "everything vanished" would raise the floor above all but the newest
         # `VANISHED_KEPT` items, and a late item below them would never be sent once the
         # feed shows its window again. So only the fingerprint is updated.
         as_was = replace(
-            memory, seen=MappingProxyType(dict(memory.seen)), fingerprint=page.fingerprint
+            memory,
+            seen=MappingProxyType(dict(memory.seen)),
+            fingerprint=page.fingerprint,
+            scheme=scheme,
         )
         return Detection(new=(), to_notify=(), memory=as_was)
 
-    if memory is None:
-        baseline = policy.first_run is FirstRun.BASELINE
+    if memory is None or former_scheme:
+        baseline = bool(former_scheme) or policy.first_run is FirstRun.BASELINE
         new = [] if baseline else events
         overflow = False
+        # Identities of another scheme name none of this feed's events; times stay true.
+        previous = UserMemory(
+            cursor=memory.cursor if memory is not None else None,
+            floor=memory.floor if memory is not None else None,
+        )
     else:
+        previous = memory
         baseline = False
         new = [
             event
             for event in events
             if event.identity not in memory.seen and _at_or_above(event.watched_ts, memory.floor)
         ]
+        # A window reaching below the floor shows everything since it: nothing scrolled out.
         overflow = (
-            window_full and bool(events) and not any(e.identity in memory.seen for e in events)
+            window_full
+            and bool(events)
+            and not any(e.identity in memory.seen for e in events)
+            and _at_or_above(events[0].watched_ts, memory.floor)
         )
 
     shown = {event.identity: event.watched_ts for event in events}
     floor = previous.floor
     if events:
         floor = events[0].watched_ts if floor is None else max(floor, events[0].watched_ts)
+    elif baseline:
+        # Nothing to remember: without a floor the next window would be sent whole.
+        at = int(now) - CLOCK_SKEW_MARGIN
+        floor = at if floor is None else max(floor, at)
     floor, kept = _keep_vanished(previous.seen, shown, floor)
     remembered = {
         identity: watched
@@ -162,10 +201,19 @@ def detect(memory: UserMemory | None, page: FeedPage, policy: Policy) -> Detecti
             cursor=cursor,
             floor=floor,
             fingerprint=page.fingerprint,
+            scheme=scheme,
         ),
         baseline=baseline,
         overflow=overflow,
+        former_scheme=former_scheme,
     )
+
+
+def _of_another_scheme(memory: UserMemory, page: FeedPage) -> bool:
+    """Whether the memory's identities cannot name the page's events: both schemes are
+    known and differ, and the memory holds identities (without any, only its times count,
+    and they hold whatever the scheme)."""
+    return bool(memory.seen and memory.scheme and page.scheme and memory.scheme != page.scheme)
 
 
 def _keep_vanished(

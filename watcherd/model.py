@@ -63,6 +63,8 @@ class FeedPage:
         fingerprint: a digest of the response body, to recognise an unchanged feed.
         unchanged: the body was the one last seen (its fingerprint was known), so it was not
             parsed and `events` is empty.
+        scheme: the form of the events' identities, named by the source (`trakt-v1`,
+            `trakt-v2`): identities of two schemes never name the same event. "": unnamed.
     """
 
     events: tuple[WatchEvent, ...]
@@ -71,6 +73,7 @@ class FeedPage:
     raw_count: int = 0
     fingerprint: str = ""
     unchanged: bool = False
+    scheme: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -147,7 +147,14 @@ class Worker:
         for problem in page.problems:
             log.warning("%s", problem)
         previous = memory[0] if memory else self._store.memory(username)
-        detection = detect(previous, page, plan.policy)
+        detection = detect(previous, page, plan.policy, now=now)
+        if detection.former_scheme:
+            log.info(
+                "%s: the feed changed from %s to %s; taking a new baseline",
+                username,
+                detection.former_scheme,
+                page.scheme,
+            )
         if detection.overflow:
             log.warning(
                 "%s: the feed window (%d items) is full of items not seen before: more may have"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from watcherd.errors import StateError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # Each entry upgrades the schema from its index to the next version, in one transaction.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -87,6 +87,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             next_check REAL NOT NULL,
             viewer TEXT NOT NULL DEFAULT ''
         )""",
+    ),
+    # 5: the identity scheme of each user's remembered identities (`UserMemory.scheme`), so a
+    # switch of API takes a new baseline instead of re-sending. Existing rows are named by
+    # the form of the identities they hold, frozen here as they were up to version 4: the v2
+    # source's `v2:<id>`, the v1 source's `movie|…` / `episode|…`; a row holding none (or
+    # others) stays "" and takes the scheme of its next page (without identities, only its
+    # times count, and they hold whatever the scheme).
+    (
+        "ALTER TABLE users ADD COLUMN scheme TEXT NOT NULL DEFAULT ''",
+        """UPDATE users SET scheme = CASE
+            WHEN EXISTS (SELECT 1 FROM seen WHERE seen.username = users.username
+                         AND seen.identity GLOB 'v2:*') THEN 'trakt-v2'
+            WHEN EXISTS (SELECT 1 FROM seen WHERE seen.username = users.username
+                         AND (seen.identity GLOB 'movie|*' OR seen.identity GLOB 'episode|*'))
+                THEN 'trakt-v1'
+            ELSE '' END""",
     ),
 )
 

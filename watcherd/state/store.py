@@ -21,6 +21,8 @@ from watcherd.state.records import (
 )
 from watcherd.state.tokens import LoginQueries
 
+SCHEME_SCHEMA_VERSION = 5  # the first schema with users.scheme
+
 # A user removed from the configuration is forgotten this long after their last poll;
 # `state show` lists them until then.
 UNCONFIGURED_KEPT_FOR = 30 * 86400.0
@@ -34,8 +36,11 @@ class Store(OutboxQueries, LoginQueries, HeldQueries):
 
     def memory(self, username: str) -> UserMemory | None:
         """The user's memory, or None when the user was never polled (or was reset)."""
+        # Files older than the scheme column (read by a reader, which never upgrades): "".
+        scheme = "scheme" if self.schema_version >= SCHEME_SCHEMA_VERSION else "'' AS scheme"
         rows = self._query(
-            "SELECT cursor, floor, fingerprint FROM users WHERE username = ?", (username,)
+            f"SELECT cursor, floor, fingerprint, {scheme} FROM users WHERE username = ?",  # noqa: S608
+            (username,),
         )
         if not rows or rows[0]["fingerprint"] is None:
             return None
@@ -45,6 +50,7 @@ class Store(OutboxQueries, LoginQueries, HeldQueries):
             cursor=rows[0]["cursor"],
             floor=rows[0]["floor"],
             fingerprint=rows[0]["fingerprint"],
+            scheme=rows[0]["scheme"] or "",
         )
 
     def fingerprint(self, username: str) -> str:
@@ -90,6 +96,10 @@ class Store(OutboxQueries, LoginQueries, HeldQueries):
                     self._redact(outcome),
                 ),
             )
+            if self.schema_version >= SCHEME_SCHEMA_VERSION:  # a file kept at an older version
+                db.execute(
+                    "UPDATE users SET scheme = ? WHERE username = ?", (memory.scheme, username)
+                )
             db.executemany("DELETE FROM seen WHERE username = ? AND identity = ?", gone)
             db.executemany(
                 "INSERT OR REPLACE INTO seen (username, identity, watched) VALUES (?, ?, ?)",
