@@ -1,0 +1,72 @@
+"""Reading an untrusted HTTP answer, for every adapter that talks to Trakt.
+
+A server (or a proxy in front of it) may trickle bytes for ever, send gigabytes, or fail a
+connection with a text that quotes the request URL. `read_bounded` reads a streamed body
+within a deadline and a size cap; `connection_reason` names a failed connection by a fixed
+phrase. Each adapter turns a `BodyRefusedError` into its own typed error and wording.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import requests
+
+
+class BodyRefusedError(Exception):
+    """A body not read whole: larger than the cap (`too_large`), or too slow to arrive."""
+
+    def __init__(self, *, too_large: bool) -> None:
+        super().__init__("too large" if too_large else "too slow")
+        self.too_large = too_large
+
+
+def read_bounded(
+    response: requests.Response, *, max_bytes: int, deadline: float, chunk_size: int = 64 * 1024
+) -> bytes:
+    """Read a streamed response's body, decoded (gzip), whole.
+
+    Given `deadline` as a `time.monotonic()` value: the time the whole body must arrive by.
+    Returns the body.
+
+    Raises:
+        BodyRefusedError: the deadline passed (checked as each chunk arrives) or the body
+            grew beyond `max_bytes`; reading stops at once.
+        urllib3.exceptions.HTTPError: reading broke off (the caller maps it).
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        # read1 returns what has arrived instead of waiting for a full chunk, so the deadline
+        # is checked as bytes trickle in; decoded here, so the cap applies to what is parsed.
+        chunk = response.raw.read1(chunk_size, decode_content=True)
+        if not chunk:
+            return b"".join(chunks)
+        if time.monotonic() > deadline:
+            raise BodyRefusedError(too_large=False)
+        size += len(chunk)
+        if size > max_bytes:
+            raise BodyRefusedError(too_large=True)
+        chunks.append(chunk)
+
+
+def connection_reason(exc: requests.ConnectionError) -> str:
+    """A fixed phrase for why a connection failed ("connection refused", "timed out", …).
+
+    The exception's own text names the URL (v1's holds the API key): it is matched, never
+    echoed.
+    """
+    text = str(exc)
+    for marker, reason in (
+        ("Connection refused", "connection refused"),
+        ("Name or service not known", "unknown host"),
+        ("Temporary failure in name resolution", "DNS failure"),
+        ("timed out", "timed out"),
+        ("RemoteDisconnected", "connection closed by the server"),
+        ("Connection reset", "connection reset"),
+    ):
+        if marker in text:
+            return reason
+    return "connection error"

@@ -1,0 +1,16 @@
+"""Quoting text a server sent (a title, an error, a body) in a message: short and printable.
+
+Pure. Whatever a feed holds, a quoted piece of it is at most `EXCERPT` characters and holds no
+control or bidirectional character that could forge or hide a line of a log or a message.
+Redacting secrets is the caller's, and comes before the clip (see `watcherd.redact`).
+"""
+
+from __future__ import annotations
+
+EXCERPT = 60
+
+
+def clip(text: str) -> str:
+    """`text` with every non-printable character as "?", cut to `EXCERPT` (ending "…")."""
+    printable = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return printable if len(printable) <= EXCERPT else printable[: EXCERPT - 1] + "…"
