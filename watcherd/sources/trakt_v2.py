@@ -29,6 +29,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from watcherd import __version__
+from watcherd.http_body import BodyRefusedError, connection_reason, read_bounded
 from watcherd.model import FeedPage
 from watcherd.sources.trakt_v2_errors import Kind, TraktV2Error, not_a_feed, raise_for_response
 from watcherd.sources.trakt_v2_parse import HistoryReader, Pagination, decode_page
@@ -212,12 +213,21 @@ class TraktV2Source:
                 # The timeout bounds each read; this bounds the whole body, so a server that
                 # trickles bytes cannot hold a poll (and its worker thread) for ever.
                 deadline = time.monotonic() + BODY_DEADLINE_FACTOR * self._timeout
-                body = _read_capped(response, username, deadline)
+                body = read_bounded(response, max_bytes=MAX_BODY_BYTES, deadline=deadline)
                 result = _Response(username, response.status_code, response.headers, body, secrets)
+        except BodyRefusedError as exc:
+            if exc.too_large:
+                raise self._network(
+                    username,
+                    f"response larger than {MAX_BODY_BYTES >> 20} MiB; refusing to read it",
+                ) from None
+            raise self._network(
+                username, "response too slow to arrive; gave up reading it"
+            ) from None
         except requests.Timeout as exc:
             raise self._network(username, f"timed out after {self._timeout:g}s") from exc
         except requests.ConnectionError as exc:
-            reason = _reason(exc)
+            reason = connection_reason(exc)
             if reason == "timed out":  # a read timeout, once urllib3 gave up retrying it
                 raise self._network(username, f"timed out after {self._timeout:g}s") from exc
             raise self._network(username, f"cannot reach Trakt ({reason})") from exc
@@ -247,45 +257,3 @@ class TraktV2Source:
 def fingerprint(body: bytes) -> str:
     """A digest of a response body: equal digests mean an unchanged first page."""
     return hashlib.blake2b(body, digest_size=16).hexdigest()
-
-
-def _read_capped(response: requests.Response, username: str, deadline: float) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        # read1 returns what has arrived instead of waiting for a full chunk, so the deadline
-        # is checked as bytes trickle in; decoded here, so the cap applies to what is parsed.
-        chunk = response.raw.read1(64 * 1024, decode_content=True)
-        if not chunk:
-            return b"".join(chunks)
-        if time.monotonic() > deadline:
-            raise TraktV2Error(
-                f"{username}: history response too slow to arrive; gave up reading it",
-                kind=Kind.NETWORK,
-                username=username,
-            )
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise TraktV2Error(
-                f"{username}: history response larger than {MAX_BODY_BYTES >> 20} MiB;"
-                " refusing to read it",
-                kind=Kind.NETWORK,
-                username=username,
-            )
-        chunks.append(chunk)
-
-
-def _reason(exc: requests.ConnectionError) -> str:
-    # Describe the cause by a fixed phrase: the exception's text is not ours to echo.
-    text = str(exc)
-    for marker, reason in (
-        ("Connection refused", "connection refused"),
-        ("Name or service not known", "unknown host"),
-        ("Temporary failure in name resolution", "DNS failure"),
-        ("timed out", "timed out"),
-        ("RemoteDisconnected", "connection closed by the server"),
-        ("Connection reset", "connection reset"),
-    ):
-        if marker in text:
-            return reason
-    return "connection error"

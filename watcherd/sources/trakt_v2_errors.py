@@ -15,8 +15,8 @@ from typing import TypedDict
 
 from watcherd.errors import FeedError
 from watcherd.redact import Redactor
+from watcherd.sources.quoting import clip as _clip
 
-EXCERPT = 60
 RETRY_AFTER_CAP = 3600  # a Retry-After beyond an hour is a server's mistake: cap what we expose
 
 
@@ -297,8 +297,3 @@ def _excerpt(body: bytes, secrets: Sequence[str]) -> str:
     # into the excerpt, and a secret cut by a byte window would no longer match.
     text = _redact(body.decode("utf-8", errors="replace"), secrets)
     return repr(_clip(" ".join(text.split())))
-
-
-def _clip(text: str) -> str:
-    printable = "".join(ch if ch.isprintable() else "?" for ch in text)
-    return printable if len(printable) <= EXCERPT else printable[: EXCERPT - 1] + "…"

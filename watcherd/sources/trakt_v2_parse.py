@@ -14,10 +14,10 @@ from typing import Any
 from urllib.parse import quote
 
 from watcherd.model import Episode, FeedPage, MediaType, Movie, WatchEvent
+from watcherd.sources.quoting import clip as _clip
 
 PREFIX = "v2:"
 SITE = "https://trakt.tv"
-EXCERPT = 60
 MAX_ID = 2**63 - 1  # ids are 64-bit; a larger number is not Trakt's
 MAX_NUMBER = 10**6  # years, seasons, episode numbers: beyond this a number would flood a message
 MAX_PROBLEMS = 20  # a hostile body can hold millions of bad items: name a few, count the rest
@@ -233,11 +233,6 @@ def _optional_int(value: object, name: str) -> int | None:
 def _header_int(headers: Mapping[str, str], name: str) -> int | None:
     value = headers.get(name, "").strip()
     return int(value) if value.isascii() and value.isdecimal() and len(value) < 19 else None
-
-
-def _clip(text: str) -> str:
-    printable = "".join(ch if ch.isprintable() else "?" for ch in text)
-    return printable if len(printable) <= EXCERPT else printable[: EXCERPT - 1] + "…"
 
 
 class HistoryReader:
