@@ -36,6 +36,7 @@ from watcherd.auth.answers import (
     failure,
     quoted_error,
 )
+from watcherd.http_body import BodyRefusedError, read_bounded
 from watcherd.redact import Redactor
 
 __all__ = [
@@ -255,8 +256,11 @@ class TraktOAuth:
                 timeout=self._timeout,
                 stream=True,
             ) as response:
-                raw = _read_capped(
-                    response, time.monotonic() + BODY_DEADLINE_FACTOR * self._timeout
+                raw = read_bounded(
+                    response,
+                    max_bytes=MAX_BODY_BYTES,
+                    deadline=time.monotonic() + BODY_DEADLINE_FACTOR * self._timeout,
+                    chunk_size=16 * 1024,
                 )
                 status = response.status_code
                 html = "html" in response.headers.get("Content-Type", "").lower()
@@ -266,8 +270,13 @@ class TraktOAuth:
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             # The exception's own text may quote the request: name its kind only.
             raise OAuthError(f"{what}: cannot reach Trakt ({type(exc).__name__})") from exc
-        except _TooBigError as exc:
-            raise OAuthError(f"{what}: Trakt's answer {exc}; refusing to read it") from exc
+        except BodyRefusedError as exc:
+            how = (
+                f"is larger than {MAX_BODY_BYTES >> 10} KiB"
+                if exc.too_large
+                else "arrives too slowly"
+            )
+            raise OAuthError(f"{what}: Trakt's answer {how}; refusing to read it") from exc
         except OSError as exc:
             # Not the network (requests wraps that): this machine's set-up, e.g. a
             # REQUESTS_CA_BUNDLE naming no file. It will not mend itself.
@@ -293,23 +302,6 @@ class TraktOAuth:
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise OAuthError(f"{what}: Trakt's answer holds no token pair") from exc
-
-
-class _TooBigError(Exception):
-    pass
-
-
-def _read_capped(response: requests.Response, deadline: float) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := response.raw.read1(16 * 1024, decode_content=True):
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _TooBigError(f"is larger than {MAX_BODY_BYTES >> 10} KiB")
-        if time.monotonic() > deadline:
-            raise _TooBigError("arrives too slowly")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _text(document: Any, key: str) -> str:
