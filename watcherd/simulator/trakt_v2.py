@@ -14,7 +14,9 @@ expired or revoked gets 401; a locked account's token gets 423. Then:
 - `POST /oauth/device/code`, `/oauth/device/token`, `/oauth/token`, `/oauth/revoke`: see
   `trakt_v2_oauth`.
 
-Every request is recorded (`requests`) for tests to assert on.
+Every request is recorded (`requests`) for tests to assert on. This module is the HTTP side
+(the checks above, routing, recording); the users and what each may see are
+`trakt_v2_users`'s, the token dance `trakt_v2_oauth`'s, the rate budget `trakt_v2_limits`'s.
 """
 
 from __future__ import annotations
@@ -22,29 +24,18 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from watcherd.simulator.loopback import JSON, Fault, LoopbackServer, send
-from watcherd.simulator.trakt_v2_items import (
-    Item,
-    cloudflare,
-    iso,
-    newest_first_key,
-    paged,
-    profile,
-    watched_ts,
-)
+from watcherd.simulator.trakt_v2_items import Item, cloudflare
 from watcherd.simulator.trakt_v2_limits import GetBudget
 from watcherd.simulator.trakt_v2_oauth import OAuth
+from watcherd.simulator.trakt_v2_users import Reply, Users
 
-Headers = tuple[tuple[str, str], ...]
-Reply = tuple[int, bytes, Headers]
-DEFAULT_LIMIT = 10
 ODD_AGENTS = ("python-requests/", "python-urllib", "curl/", "go-http-client/")
 
 
@@ -58,15 +49,6 @@ class Recorded:
     headers: dict[str, str]
     status: int
     at: float
-
-
-@dataclass(slots=True)
-class _User:
-    private: bool = False
-    items: list[Item] = field(default_factory=list)
-    friends: dict[str, float] = field(default_factory=dict)  # account -> since (Unix seconds)
-    raw: bytes | None = None
-    faults: deque[Fault] = field(default_factory=deque)
 
 
 class FakeTraktV2(LoopbackServer):
@@ -104,8 +86,7 @@ class FakeTraktV2(LoopbackServer):
         )
         self.requests: list[Recorded] = []
         self._locked: dict[str, str] = {}  # account -> "locked" or "deactivated"
-        self._users: dict[str, _User] = {}
-        self._scheduled: list[tuple[float, str, Item]] = []
+        self._users = Users(clock)
         self._lock = threading.Lock()
         super().__init__(self._handler_class(), name="fake-trakt-v2", port=port)
 
@@ -121,38 +102,33 @@ class FakeTraktV2(LoopbackServer):
     def add(self, username: str, *items: Item) -> None:
         """Add history items to a user (created public if new); served newest first."""
         with self._lock:
-            user = self._users.setdefault(username, _User())
-            user.items.extend(items)
-            user.items.sort(key=newest_first_key, reverse=True)
+            self._users.add(username, items)
 
     def schedule(self, username: str, item: Item, after: float) -> None:
         """Make an item appear in a user's history `after` seconds from now (by `clock`)."""
         with self._lock:
-            self._users.setdefault(username, _User())
-            self._scheduled.append((self.clock() + after, username, item))
+            self._users.schedule(username, item, after)
 
     def add_user(self, username: str, *, private: bool = False) -> None:
         """Create a user with no history, or change whether an existing one is private."""
         with self._lock:
-            self._users.setdefault(username, _User()).private = private
+            self._users.set_private(username, private)
 
     def befriend(self, username: str, account: str) -> None:
         """`username` and `account` become friends: `account`'s token may read `username`."""
         with self._lock:
-            now = self.clock()
-            self._users.setdefault(username, _User()).friends[account] = now
-            self._users.setdefault(account, _User()).friends[username] = now
+            self._users.befriend(username, account)
 
     def set_raw(self, username: str, body: bytes | None) -> None:
         """Serve exactly these bytes (HTTP 200) as the user's history; None: its items."""
         with self._lock:
-            self._users.setdefault(username, _User()).raw = body
+            self._users.set_raw(username, body)
 
     def fail_next(self, username: str, *faults: Fault) -> None:
         """The user's next history requests get these faults, one each (after the checks of
         headers, budget, token and privacy); a fault's `delay` holds the answer back (a hang)."""
         with self._lock:
-            self._users.setdefault(username, _User()).faults.extend(faults)
+            self._users.fail_next(username, faults)
 
     def lock_account(self, account: str, state: str | None = "locked") -> None:
         """Requests with `account`'s token get 423 (`state`: locked or deactivated); None
@@ -166,8 +142,7 @@ class FakeTraktV2(LoopbackServer):
     def history(self, username: str) -> list[Item]:
         """A user's items, newest first, as served (all pages together)."""
         with self._lock:
-            self._release_scheduled()
-            return list(self._users[username].items)
+            return self._users.history(username)
 
     def count(self, path: str | None = None, *, method: str | None = None) -> int:
         """How many requests were received (to `path`, by `method`), whatever they got."""
@@ -236,11 +211,11 @@ class FakeTraktV2(LoopbackServer):
     def _get(self, path: str, query: dict[str, str], account: str | None) -> Reply | Fault:
         segments = path.strip("/").split("/")
         if path == "/users/settings":
-            return self._settings(account)
+            return self._users.answer_settings(account)
         if len(segments) == 3 and segments[0] == "users" and segments[2] == "history":
-            return self._history(segments[1], query, account)
+            return self._users.answer_history(segments[1], query, account)
         if len(segments) == 3 and segments[0] == "users" and segments[2] == "friends":
-            return self._friends(segments[1], query, account)
+            return self._users.answer_friends(segments[1], query, account)
         return 404, b"", JSON
 
     def _refuse(self, path: str, lower: dict[str, str]) -> Reply | None:
@@ -254,85 +229,6 @@ class FakeTraktV2(LoopbackServer):
         if lower.get("content-type", "").split(";")[0].strip().lower() != "application/json":
             return 412, b"", JSON
         return None
-
-    def _release_scheduled(self) -> None:
-        now = self.clock()
-        due = [entry for entry in self._scheduled if entry[0] <= now]
-        if not due:
-            return
-        self._scheduled = [entry for entry in self._scheduled if entry[0] > now]
-        for _, username, item in due:
-            user = self._users[username]
-            user.items.append(item)
-            user.items.sort(key=newest_first_key, reverse=True)
-
-    def _visible(self, slug: str, user: _User, account: str | None) -> bool:
-        return (
-            not user.private or account == slug or (account is not None and account in user.friends)
-        )
-
-    def _history(self, slug: str, query: dict[str, str], account: str | None) -> Reply | Fault:
-        user = self._users.get(slug)
-        if user is None:
-            return 404, b"", JSON
-        if not self._visible(slug, user, account):
-            return 401, b"", (*JSON, ("X-Private-User", "true"))
-        if user.faults:
-            return user.faults.popleft()
-        if user.raw is not None:
-            return 200, user.raw, JSON
-        self._release_scheduled()
-        items = user.items
-        bounds = []
-        for name in ("start_at", "end_at"):
-            value = query.get(name)
-            moment = watched_ts({"watched_at": value}) if value is not None else None
-            if value is not None and moment is None:
-                return 400, json.dumps({"error": f"invalid {name}"}).encode(), JSON
-            bounds.append(moment)
-        start, end = bounds
-        if start is not None or end is not None:
-            items = [
-                item
-                for item in items
-                if (ts := watched_ts(item)) is not None
-                and (start is None or ts >= start)
-                and (end is None or ts <= end)
-            ]
-        return paged(items, query, default=DEFAULT_LIMIT)
-
-    def _settings(self, account: str | None) -> Reply:
-        if account is None:
-            return 401, b"", JSON
-        user = self._users.get(account, _User())
-        document = {
-            "user": profile(account, private=user.private),
-            "account": {"timezone": "UTC", "date_format": "dmy", "time_24hr": True},
-            "connections": {},
-            "limits": {"list": {"count": 2, "item_count": 100}},
-        }
-        return 200, json.dumps(document).encode(), JSON
-
-    def _friends(self, slug: str, query: dict[str, str], account: str | None) -> Reply:
-        if slug == "me":
-            if account is None:
-                return 401, b"", JSON
-            slug = account
-        user = self._users.get(slug)
-        if user is None:
-            return 404, b"", JSON
-        if not self._visible(slug, user, account):
-            return 401, b"", (*JSON, ("X-Private-User", "true"))
-        friends = [
-            {
-                "friends_at": iso(since),
-                "user": profile(name, private=self._users.get(name, _User()).private),
-            }
-            for name, since in sorted(user.friends.items(), key=lambda pair: -pair[1])
-        ]
-        if "page" not in query and "limit" not in query:  # 📄 Pagination Optional: all
-            return paged(friends, {"limit": str(max(1, len(friends)))}, default=DEFAULT_LIMIT)
-        return paged(friends, query, default=DEFAULT_LIMIT)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self
