@@ -610,7 +610,7 @@ def test_delivery_round_longer_than_its_period_logs_no_warning_and_loses_nothing
     # The only warning is the refused first send; nothing from the scheduler.
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert [(r.name, r.getMessage()[:24]) for r in warnings] == [
-        ("watcherd.worker", "delivery of alice's item")
+        ("watcherd.delivery", "delivery of alice's item")
     ]
     assert not [m for m in caplog.messages if "maximum number of running instances" in m]
 

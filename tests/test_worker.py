@@ -689,7 +689,7 @@ def test_row_left_just_as_the_holder_stops_looking_is_sent_by_the_thread_that_le
         worker.poll("bob", NOW - 100)
         assert worker.deliver(NOW).failed == 1  # a1 waits 30 s: the holder makes no progress
         sender.down = False
-        worker._target_locks["r"] = cast(threading.Lock, lock)
+        worker._deliverer._target_locks["r"] = cast(threading.Lock, lock)
         store.gate = "alice"
         holder.start()
         assert store.entered.wait(10)  # the holder has target r

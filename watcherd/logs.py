@@ -15,7 +15,14 @@ from typing import TextIO
 
 from watcherd.redact import REDACTED, Redactor, url_fragments
 
-__all__ = ["REDACTED", "RedactingFormatter", "Redactor", "configure", "url_fragments"]
+__all__ = [
+    "REDACTED",
+    "RedactingFormatter",
+    "Redactor",
+    "configure",
+    "duration",
+    "url_fragments",
+]
 
 
 class RedactingFormatter(logging.Formatter):
@@ -49,3 +56,16 @@ def configure(level: str, redactor: Redactor, stream: TextIO | None = None) -> N
     # urllib3 warns on every retry, quoting the request path; watcherd's own error says enough.
     logging.getLogger("urllib3").setLevel(logging.DEBUG if level == "DEBUG" else logging.ERROR)
     logging.captureWarnings(capture=True)
+
+
+def duration(seconds: float) -> str:
+    """Returns `seconds` as log lines show a span: `0.5s`, `30s`, `4m`, `5h`, `7d`."""
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f}h"
+    return f"{seconds / 86400:.0f}d"

@@ -1,8 +1,10 @@
-"""The pipeline for one user: poll → detect → render → queue, and delivering the outbox.
+"""The pipeline for one user: poll → detect → render → queue, and the hold of unreadable feeds.
 
 Given its collaborators (a feed source, the state store, one sender per target), the worker
 does one step at a time and returns what happened; it never sleeps and never reads the clock
 (`now` is passed in), so the scheduler, `once` and the tests all drive it the same way.
+Delivering the queued messages is `watcherd.delivery`'s: the worker hands it the senders and
+passes `deliver` through, so its callers drive both steps through one object.
 """
 
 from __future__ import annotations
@@ -12,22 +14,20 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Protocol
 
+from watcherd.delivery import Backoff, Deliverer, Sender
 from watcherd.detect import Policy, UserMemory, detect
-from watcherd.errors import DeliveryError, FeedError
+from watcherd.errors import FeedError
+from watcherd.logs import duration
 from watcherd.model import DeliveryReport, Message, PollResult, WatchEvent
 from watcherd.render import render
 from watcherd.sources import FeedSource
-from watcherd.state import Delivery, HeldFeed, QueuedMessage, Store
+from watcherd.state import HeldFeed, QueuedMessage, Store
+
+# The constructor's vocabulary: a caller building a Worker names these with it.
+__all__ = ["Backoff", "Sender", "UserPlan", "Worker"]
 
 log = logging.getLogger(__name__)
-
-
-class Sender(Protocol):
-    """Delivers a message to one target or raises `DeliveryError`."""
-
-    def send(self, message: Message) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,18 +37,6 @@ class UserPlan:
     username: str
     targets: tuple[str, ...]
     policy: Policy
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential backoff for failed deliveries: initial, doubled per attempt, capped."""
-
-    initial: float = 30.0
-    maximum: float = 3600.0
-
-    def delay(self, attempts: int) -> float:
-        """Seconds to wait after the `attempts`-th failed attempt (1 for the first)."""
-        return float(min(self.maximum, self.initial * 2 ** min(max(attempts - 1, 0), 32)))
 
 
 class Worker:
@@ -84,17 +72,11 @@ class Worker:
     ) -> None:
         self._source = source
         self._store = store
-        self._senders = senders
         self._plans = {plan.username: plan for plan in plans}
-        self._backoff = backoff or Backoff()
         self._render = renderer
-        self._max_age = max_age
-        self._executor = executor
-        self._target_locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
-        # Targets whose rows a thread left to the one holding them, since it last looked,
-        # with the latest time a leaving round had: the holder looks again as of that time.
-        self._left_to_holder: dict[str, float] = {}
+        self._deliverer = Deliverer(
+            store, senders, backoff=backoff or Backoff(), max_age=max_age, executor=executor
+        )
         self._viewer = viewer
         self._held: dict[str, HeldFeed] | None = None  # read from the store at first use
         self._held_guard = threading.Lock()
@@ -113,7 +95,7 @@ class Worker:
         held = self._held_feed(username)
         if held is not None and now < held.next_check and held.viewer == self._viewer():
             # Asking again before then cannot tell anything new; it was logged when it began.
-            log.debug("%s; next check %s", held.reason, _duration(held.next_check - now))
+            log.debug("%s; next check %s", held.reason, duration(held.next_check - now))
             return PollResult(username, ok=False, error=held.reason)
         known = self._store.fingerprint(username)
         memory: list[UserMemory | None] = []  # read once, when the source first asks
@@ -182,74 +164,6 @@ class Worker:
             overflow=detection.overflow,
         )
 
-    def deliver(
-        self,
-        now: float,
-        username: str | None = None,
-        *,
-        ignore_backoff: bool = False,
-        keep_going: Callable[[], bool] = lambda: True,
-    ) -> DeliveryReport:
-        """Send what is due to the targets that hold something of `username` (or of anyone).
-
-        Each target is delivered on its own thread (with an executor), everyone's rows for it,
-        per user oldest first; the first failure stops that user's rows for this round, keeping
-        their order, while other users and targets go on. A target another thread is already
-        delivering to is left to it: nobody waits behind a target that may hang. Deliveries
-        older than `max_age` are given up first. `ignore_backoff` sends rows whose retry time has
-        not come yet (for `once`, whose runs are themselves the retry schedule). `keep_going`
-        is asked before each send, so a stopping daemon finishes the send in hand and no more.
-        """
-        targets = sorted({target for _, target in self._store.pending_pairs(username)})
-
-        def deliver_target(target: str) -> DeliveryReport:
-            target_report = DeliveryReport()
-            lock = self._target_lock(target)
-            at = now  # a round left rows to this one at a later time: looks again as of it
-            tried: set[int] = set()  # each row is attempted at most once per call
-            while self._hold_or_leave(target, lock, now):
-                try:
-                    # Rows left to this thread until now are in the rows read below.
-                    at = _later(at, self._take_left(target))
-                    attempted = target_report.delivered + target_report.failed
-                    # Under the lock, so a row being sent is never given up at the same time.
-                    if self._max_age is not None:
-                        target_report.expired += self._expire(target, at)
-                    users = [user for user, each in self._store.pending_pairs() if each == target]
-                    for user in users:
-                        if not keep_going():
-                            break
-                        group = self._store.pending(user, target)
-                        self._deliver_group(
-                            group, at, ignore_backoff, keep_going, target_report, tried=tried
-                        )
-                    progressed = target_report.delivered + target_report.failed > attempted
-                finally:
-                    lock.release()
-                # Rows queued meanwhile may have been left to this thread by one that found
-                # the target busy: look again, progress or not, so none waits for a later
-                # round while the target is free.
-                left = self._take_left(target)
-                at = _later(at, left)
-                due_by = float("inf") if ignore_backoff else at
-                if not (
-                    (progressed or left is not None)
-                    and keep_going()
-                    and self._store.has_due(target, due_by)
-                ):
-                    break
-            return target_report
-
-        if self._executor is None or len(targets) < 2:
-            reports = [deliver_target(target) for target in targets]
-        else:
-            reports = list(self._executor.map(deliver_target, targets))
-        report = DeliveryReport()
-        for target_report in reports:
-            report.merge(target_report)
-        report.pending = self._store.pending_count(username)
-        return report
-
     def _held_feed(self, username: str) -> HeldFeed | None:
         with self._held_guard:
             if self._held is None:
@@ -278,7 +192,7 @@ class Worker:
             log.warning(  # once per change, not every check: the log is for a person
                 "poll failed: %s; checked again in %s, or at once when the login changes",
                 reason,
-                _duration(recheck_after),
+                duration(recheck_after),
             )
         else:
             log.debug("poll failed again: %s", reason)
@@ -290,110 +204,20 @@ class Worker:
                 self._held.pop(username, None)
         log.info("%s: the feed can be read again (was: %s)", username, held.reason)
 
+    def deliver(
+        self,
+        now: float,
+        username: str | None = None,
+        *,
+        ignore_backoff: bool = False,
+        keep_going: Callable[[], bool] = lambda: True,
+    ) -> DeliveryReport:
+        """Send what is due to the targets that hold something of `username` (or of anyone):
+        `Deliverer.deliver`, with the same arguments and result."""
+        return self._deliverer.deliver(
+            now, username, ignore_backoff=ignore_backoff, keep_going=keep_going
+        )
+
     def checkpoint(self) -> None:
         """Save what is buffered (outcomes of polls that changed nothing)."""
         self._store.flush()
-
-    def _expire(self, target: str, now: float) -> int:
-        assert self._max_age is not None  # noqa: S101 - checked by the caller
-        expired = self._store.expire(target, created_before=now - self._max_age, now=now)
-        for delivery in expired:
-            log.warning(
-                "gave up on %s's item for %s after %s and %d attempt(s): %s (last error: %s)",
-                delivery.username,
-                delivery.target,
-                _duration(self._max_age),
-                delivery.attempts,
-                delivery.message.title,
-                delivery.last_error or "none",
-            )
-        return len(expired)
-
-    def _deliver_group(
-        self,
-        group: list[Delivery],
-        now: float,
-        ignore_backoff: bool,
-        keep_going: Callable[[], bool],
-        report: DeliveryReport,
-        *,
-        tried: set[int],
-    ) -> None:
-        for delivery in group:
-            if not keep_going() or delivery.id in tried:
-                return
-            if not ignore_backoff and delivery.attempts and delivery.next_try > now:
-                return  # the oldest is waiting for its retry; later ones wait behind it
-            tried.add(delivery.id)  # attempted now: not again in this call
-            sender = self._senders.get(delivery.target)
-            if sender is None:
-                error = f"target {delivery.target!r} is no longer configured"
-                self._fail(delivery, error, now, report)
-                return
-            try:
-                sender.send(delivery.message)
-            except DeliveryError as exc:
-                self._fail(delivery, str(exc), now, report)
-                return
-            self._store.mark_delivered(delivery.id)
-            report.count_delivered(delivery.username)
-            log.debug(
-                "delivered %s to %s: %s", delivery.username, delivery.target, delivery.identity
-            )
-
-    def _fail(self, delivery: Delivery, error: str, now: float, report: DeliveryReport) -> None:
-        attempts = delivery.attempts + 1
-        next_try = now + self._backoff.delay(attempts)
-        self._store.mark_failed(delivery.id, error=error, next_try=next_try)
-        report.failed += 1
-        report.errors.append(error)
-        log.warning(
-            "delivery of %s's item to %s failed (attempt %d, next try in %s): %s",
-            delivery.username,
-            delivery.target,
-            attempts,
-            _duration(next_try - now),
-            error,
-        )
-
-    def _target_lock(self, target: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._target_locks.setdefault(target, threading.Lock())
-
-    def _hold_or_leave(self, target: str, lock: threading.Lock, now: float) -> bool:
-        """Take the target's lock, or leave its rows, as due at `now`, to the thread holding it.
-
-        Returns True when this thread now holds the lock. Otherwise the holder is told (it
-        looks for rows left to it after releasing the lock, as of the latest `now` left), and
-        the lock is tried once more: a holder that released it before being told would not
-        look again.
-        """
-        if lock.acquire(blocking=False):
-            return True
-        with self._locks_guard:
-            self._left_to_holder[target] = max(now, self._left_to_holder.get(target, now))
-        return lock.acquire(blocking=False)
-
-    def _take_left(self, target: str) -> float | None:
-        """The latest time of a round that left rows of `target` to its holder since the
-        last look, or None when none did."""
-        with self._locks_guard:
-            return self._left_to_holder.pop(target, None)
-
-
-def _later(at: float, left: float | None) -> float:
-    """`at`, or the time a round left rows at when that is later."""
-    return at if left is None else max(at, left)
-
-
-def _duration(seconds: float) -> str:
-    """`0.5s`, `30s`, `4m`, `5h`, `7d` — for log lines."""
-    if seconds < 10:
-        return f"{seconds:.1f}s"
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 172800:
-        return f"{seconds / 3600:.0f}h"
-    return f"{seconds / 86400:.0f}d"
