@@ -15,6 +15,7 @@ import pytest
 
 from watcherd.detect import CLOCK_SKEW_MARGIN, Policy
 from watcherd.model import FeedPage, MediaType, Message, Movie, WatchEvent
+from watcherd.sources import trakt_v1_parse, trakt_v2
 from watcherd.state import Store, schema
 from watcherd.worker import UserPlan, Worker
 
@@ -138,6 +139,13 @@ def test_switch_from_v1_to_v2_takes_a_baseline_logged_once_and_sends_only_what_f
     assert memory is not None
     assert memory.scheme == "trakt-v2"
     assert all(identity.startswith("v2:") for identity in memory.seen)
+
+
+@pytest.mark.parametrize("body", [b"[]", b'[{"id": 1}]'], ids=["empty", "one-item"])
+def test_v1_and_v2_digests_of_one_body_differ_so_a_switch_is_never_taken_as_unchanged(
+    body: bytes,
+) -> None:
+    assert trakt_v1_parse.fingerprint(body) != trakt_v2.fingerprint(body)
 
 
 # -- the schema upgrade (version 5) ---------------------------------------------------------

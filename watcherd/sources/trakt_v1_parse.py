@@ -21,6 +21,9 @@ from watcherd.sources.quoting import EXCERPT
 from watcherd.sources.quoting import clip as _clip
 
 WINDOW = 100
+# The form of this parser's identities (`FeedPage.scheme`): a memory of another form is not
+# compared with them (the core takes a new baseline instead of re-sending).
+SCHEME = "trakt-v1"
 # How much of a body is read for an excerpt: enough beyond the excerpt that a secret starting
 # inside it is redacted whole before the excerpt is clipped.
 EXCERPT_WINDOW = EXCERPT * 4 + 1024
@@ -86,6 +89,7 @@ def parse_response(
         window_size=WINDOW,
         raw_count=len(document),
         fingerprint=fingerprint(body),
+        scheme=SCHEME,
     )
 
 

@@ -255,5 +255,10 @@ class TraktV2Source:
 
 
 def fingerprint(body: bytes) -> str:
-    """A digest of a response body: equal digests mean an unchanged first page."""
-    return hashlib.blake2b(body, digest_size=16).hexdigest()
+    """A digest of a response body: equal digests mean an unchanged first page.
+
+    Personalised, so that a v2 body never matches a v1 one (both may be `[]`): after a switch
+    of API, an empty first page taken for the v1 feed unchanged would keep the v1 memory, and
+    the first checkin shown later would go unsent into the switch's baseline.
+    """
+    return hashlib.blake2b(body, digest_size=16, person=b"trakt-v2").hexdigest()

@@ -17,6 +17,9 @@ from watcherd.model import Episode, FeedPage, MediaType, Movie, WatchEvent
 from watcherd.sources.quoting import clip as _clip
 
 PREFIX = "v2:"
+# The form of these identities (`FeedPage.scheme`): a memory of another form is not compared
+# with them (the core takes a new baseline instead of re-sending).
+SCHEME = "trakt-v2"
 SITE = "https://trakt.tv"
 MAX_ID = 2**63 - 1  # ids are 64-bit; a larger number is not Trakt's
 MAX_NUMBER = 10**6  # years, seasons, episode numbers: beyond this a number would flood a message
@@ -292,4 +295,5 @@ class HistoryReader:
             window_size=window_size,
             raw_count=self.raw_count,
             fingerprint=fingerprint,
+            scheme=SCHEME,
         )
