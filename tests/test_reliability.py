@@ -34,7 +34,7 @@ from tests.conftest import (
     watcherd,
     write_config,
 )
-from watcherd import cli
+from watcherd import cli, compose
 from watcherd.detect import Policy
 from watcherd.errors import DeliveryError, StateError
 from watcherd.model import FeedPage, Message
@@ -465,7 +465,8 @@ def test_full_disk_in_the_daemon_makes_run_stop_and_exit_1_and_nothing_is_half_r
             super().__init__(path, **options)
             fill_disk(self)
 
-    monkeypatch.setattr(cli, "Store", FullDiskStore)
+    # The composition root builds the store in compose.py; patch it where it is looked up.
+    monkeypatch.setattr(compose, "Store", FullDiskStore)
     trakt.add("alice", *(movie(f"Film {n}", 2000, T0 + n) for n in range(100)))
     config = write_config(tmp_path, trakt, {"r": receiver.url()}, ["alice"])
     # Should run not stop by itself, this interrupts it (and the test then fails on the code).
