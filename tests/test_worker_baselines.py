@@ -15,7 +15,7 @@ import pytest
 
 from watcherd.detect import CLOCK_SKEW_MARGIN, Policy
 from watcherd.model import FeedPage, MediaType, Message, Movie, WatchEvent
-from watcherd.sources import trakt_v1_parse, trakt_v2
+from watcherd.sources import trakt_v1_parse, trakt_v2, trakt_v2_parse
 from watcherd.state import Store, schema
 from watcherd.worker import UserPlan, Worker
 
@@ -175,10 +175,11 @@ def write_version_4(path: Path, monkeypatch: pytest.MonkeyPatch, seen: dict[str,
         db.close()
 
 
+# The migration names schemes as the sources do.
 UPGRADED = {
-    "v1-movie": ("movie|checkin|1600000000|tt0000001", "trakt-v1"),
-    "v1-episode": ("episode|scrobble|1600000000|7001|1|2", "trakt-v1"),
-    "v2": ("v2:123456", "trakt-v2"),
+    "v1-movie": ("movie|checkin|1600000000|tt0000001", trakt_v1_parse.SCHEME),
+    "v1-episode": ("episode|scrobble|1600000000|7001|1|2", trakt_v1_parse.SCHEME),
+    "v2": ("v2:123456", trakt_v2_parse.SCHEME),
     "nothing-remembered": ("", ""),
     "another-form": ("something-else", ""),
 }
