@@ -6,6 +6,8 @@ Run as a child process by the benchmark (never imported by it):
         one `requests.Session` GET and `.json()` per user's v1 feed
     baseline.py notify BASE_URL API_KEY USERS_FILE TARGET_URL
         the same, plus one `apprise.Apprise.notify()` per user to TARGET_URL
+    baseline.py fetch-v2 CLIENT_ID USER_AGENT URLS_FILE
+        one `requests.Session` GET (with watcherd's v2 headers) and `.json()` per URL
     baseline.py imports TARGET_URL
         imports what watcherd imports, builds one Apprise object, prints "ready" and waits
         for its stdin to close (the benchmark reads its RSS meanwhile, as it does watcherd's)
@@ -48,6 +50,25 @@ def fetch(base_url: str, api_key: str, users_file: str, target_url: str | None) 
     return 1 if failures else 0
 
 
+def fetch_v2(client_id: str, user_agent: str, urls_file: str) -> int:
+    urls = Path(urls_file).read_text(encoding="utf-8").split()
+    failures = 0
+    with requests.Session() as session:
+        session.headers.update(
+            {
+                "Content-Type": "application/json",
+                "trakt-api-key": client_id,
+                "trakt-api-version": "2",
+                "User-Agent": user_agent,
+            }
+        )
+        for url in urls:
+            response = session.get(url, timeout=10)
+            if response.status_code != 200 or not isinstance(response.json(), list):
+                failures += 1
+    return 1 if failures else 0
+
+
 def imports(target_url: str) -> int:
     import sqlite3
 
@@ -69,6 +90,8 @@ def main(argv: list[str]) -> int:
             return fetch(base_url, api_key, users_file, None)
         case ["notify", base_url, api_key, users_file, target_url]:
             return fetch(base_url, api_key, users_file, target_url)
+        case ["fetch-v2", client_id, user_agent, urls_file]:
+            return fetch_v2(client_id, user_agent, urls_file)
         case ["imports", target_url]:
             return imports(target_url)
         case _:

@@ -28,6 +28,12 @@ class Profile:
     latency_span: float
     state_users: tuple[int, int, int]
     state_commits: int
+    budget_users: int  # figure 8: users, against a rate_limit of half as many
+    budget_limit: int
+    budget_jitter: float  # the first polls are spread over this many seconds
+    budget_seconds: float  # how long the daemon runs (beyond 300 s: one whole window)
+    catchup_items: int
+    catchup_repetitions: int
 
 
 QUICK = Profile(
@@ -44,6 +50,12 @@ QUICK = Profile(
     latency_span=4.0,
     state_users=(100, 1_000, 5_000),
     state_commits=50,
+    budget_users=40,
+    budget_limit=20,
+    budget_jitter=4.0,
+    budget_seconds=8.0,
+    catchup_items=250,
+    catchup_repetitions=1,
 )
 FULL = Profile(
     name="full",
@@ -59,6 +71,12 @@ FULL = Profile(
     latency_span=30.0,
     state_users=(100, 10_000, 100_000),
     state_commits=200,
+    budget_users=2_000,
+    budget_limit=1_000,
+    budget_jitter=300.0,
+    budget_seconds=360.0,
+    catchup_items=1_000,
+    catchup_repetitions=3,
 )
 
 

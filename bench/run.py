@@ -10,6 +10,13 @@ configurations in a temporary folder, and repeats everything `--runs` times (a f
 and folder each run). It prints the tables (ranges over the runs), writes every figure of
 every run to `bench/results.json` and the tables into README.md between its
 `<!-- bench:begin -->` and `<!-- bench:end -->` markers. It reports; it never asserts.
+Figures 1-6 run watcherd with `api = "v1"` against a fake Trakt v1; figures 7-9 with
+`api = "v2"` (the default) against a fake Trakt v2, `FakeTraktV2`.
+
+Exit status: 0 when every figure was measured, whether its goal was met or not (goals are
+reported in the table, never enforced); 1 when a figure could not be measured (a child that
+failed, a daemon that crashed or never polled, a notification sent for nothing new, an item
+lost), each such figure named on stderr with its cause; 2 when README could not be written.
 
 `--quick` is a tiny configuration that proves every part works; it writes
 `bench/results-quick.json` and leaves README alone unless `--readme` names a file.
@@ -28,6 +35,7 @@ from pathlib import Path
 
 import costs
 import timing
+import v2figures
 from harness import API_KEY, BENCH_DIR, WATCHERD, Context
 from record import (
     MarkerError,
@@ -55,6 +63,9 @@ FIGURES: dict[str, tuple[str, Comparison, Callable[[Context], Figure]]] = {
     "4": ("4_scale", "reference", timing.scale),
     "5": ("5_latency", "reference", timing.latency),
     "6": ("6_state_cost", "reference", timing.state_cost),
+    "7": ("7_v2_unchanged_poll", "baseline", v2figures.v2_unchanged_poll),
+    "8": ("8_budget", "reference", v2figures.budget),
+    "9": ("9_catch_up", "baseline", v2figures.catch_up),
 }
 
 
@@ -65,7 +76,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--runs", type=int, default=None, help="how many times to run it all (default 3, quick 1)"
     )
     parser.add_argument(
-        "--only", default="", help="comma-separated figure numbers (default: all six)"
+        "--only", default="", help="comma-separated figure numbers (default: all nine)"
     )
     parser.add_argument("--output", type=Path, help="where the JSON goes")
     where = parser.add_mutually_exclusive_group()
@@ -75,7 +86,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     args.chosen = [part.strip() for part in args.only.split(",") if part.strip()] or list(FIGURES)
     unknown = [number for number in args.chosen if number not in FIGURES]
     if unknown:
-        parser.error(f"--only: unknown figure(s) {', '.join(unknown)} (known: 1-6)")
+        parser.error(f"--only: unknown figure(s) {', '.join(unknown)} (known: 1-9)")
     if args.runs is None:
         args.runs = 1 if args.quick else 3
     if args.runs < 1:
@@ -130,7 +141,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"README not written: {exc}", file=sys.stderr)
             return 2
         print(f"tables written into {args.readme}")
-    failed = any(figure.error is not None for figures in runs for figure in figures)
+    failed = [
+        f"run {number}, {figure.title}: {figure.error}"
+        for number, figures in enumerate(runs, start=1)
+        for figure in figures
+        if figure.error is not None
+    ]
+    for line in failed:
+        print(f"not measured: {line}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -144,7 +162,12 @@ def _measure(number: str, run: int, context: Context) -> Figure:
     except Exception as exc:  # noqa: BLE001 - one broken figure must not hide the others
         figure = Figure(key, f"figure {number}", comparison, error=f"{type(exc).__name__}: {exc}")
     figure.seconds = time.monotonic() - started
-    print(f"run {run}, figure {number}: {figure.seconds:.1f} s", file=sys.stderr, flush=True)
+    outcome = "measured" if figure.error is None else f"NOT MEASURED: {figure.error}"
+    print(
+        f"run {run}, figure {number}: {figure.seconds:.1f} s, {outcome}",
+        file=sys.stderr,
+        flush=True,
+    )
     return figure
 
 
