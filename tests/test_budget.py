@@ -313,6 +313,40 @@ def test_allowance_from_x_ratelimit_ends_at_its_until() -> None:
     assert budget.remaining(T0 + 20) == 8
 
 
+@pytest.mark.parametrize(
+    ("remaining", "after"),
+    [(0, 36_000.0), (1, 36_000.0), (1, 9e9)],
+    ids=["none-left-for-ten-hours", "one-left-for-ten-hours", "one-left-till-year-2255"],
+)
+def test_x_ratelimit_never_holds_requests_longer_than_the_pause_cap(
+    remaining: int, after: float
+) -> None:
+    # Whatever `until` Trakt (or a proxy) sends, requests wait at most max_pause, as after
+    # a 429's Retry-After: a far `until` must not silence every poll for hours.
+    budget = RateBudget(10, 300.0, max_pause=900.0, margin=0.0)
+    budget.observe({"remaining": remaining, "until": iso(T0 + after)}, T0)
+    for _ in range(remaining):
+        assert budget.try_take(T0) == 0.0
+
+    assert budget.next_free(T0) == T0 + 900.0
+    assert budget.try_take(T0 + 900.0) == 0.0
+
+
+def test_request_waiting_while_every_slot_is_reserved_asks_again_within_a_second() -> None:
+    # Nothing in the window, every slot held for polls about to start: they spend or give
+    # back their reservations within moments, so a page waits a moment, not a whole window.
+    budget = RateBudget(2, 300.0, margin=0.0)
+    assert budget.reserve(T0)
+    assert budget.reserve(T0)
+
+    wait = budget.try_take(T0)
+    with budget.adopt():  # one poll ends having sent nothing: its slot is free again
+        pass
+
+    assert 0.0 < wait <= 1.0
+    assert budget.try_take(T0 + wait) == 0.0
+
+
 # -- the gate: waiting in one overridable place ------------------------------------------
 
 

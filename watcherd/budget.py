@@ -28,6 +28,9 @@ MAX_PAUSE = 900.0  # a Retry-After longer than this is capped: Trakt's own limit
 # is freed this much after its window ends, so a request sent as a slot frees never reaches
 # Trakt before the request it replaces has left Trakt's window.
 MARGIN = 1.0
+# How soon a request refused while every slot is reserved asks again: the polls holding them
+# spend or give them back within moments, and no time in the account says when.
+RESERVED_RECHECK = 1.0
 
 
 class RateBudget:
@@ -109,7 +112,7 @@ class RateBudget:
             if free <= now:
                 self._take(now)
                 return 0.0
-            return max(free - now, 0.001) if math.isfinite(free) else self.window
+            return max(free - now, 0.001) if math.isfinite(free) else RESERVED_RECHECK
 
     def reserve(self, now: float) -> bool:
         """Hold one request for a poll about to start; returns False when the window (with
@@ -151,8 +154,8 @@ class RateBudget:
         """Read Trakt's `X-Ratelimit` (parsed JSON: `remaining`, `until`) when it was sent.
 
         `remaining` 0 pauses until `until`; a smaller `remaining` than this budget counts
-        bounds the requests until then (other clients of the same app spend it too).
-        Anything malformed is ignored.
+        bounds the requests until then (other clients of the same app spend it too). Either
+        lasts at most `max_pause`, as a 429's pause does. Anything malformed is ignored.
         """
         if not ratelimit:
             return
@@ -164,8 +167,10 @@ class RateBudget:
         if remaining <= 0:
             self.pause_until(until, now)
             return
+        # A far `until` bounds requests no longer than a 429 may pause them.
         with self._lock:
-            self._allowance, self._allowance_until = remaining, until
+            self._allowance = remaining
+            self._allowance_until = min(until, now + self._max_pause)
 
     def close(self) -> None:
         """No request may go any more (the daemon stops): waiting ones are woken, refused."""
