@@ -23,6 +23,7 @@ from pathlib import Path
 from report import Profile
 
 from watcherd.simulator import FakeTraktV1, Item, WebhookSink, episode, movie
+from watcherd.simulator.loopback import LoopbackServer
 
 API_KEY = "bench-K3Y-0123456789abcdef"
 WATCHERD = Path(sys.executable).with_name("watcherd")
@@ -83,6 +84,17 @@ def fill_feeds(server: FakeTraktV1, usernames: Iterable[str], size: int = FEED_S
 
 def usernames(prefix: str, count: int) -> list[str]:
     return [f"{prefix}{index:06d}" for index in range(count)]
+
+
+def deep_backlog(server: LoopbackServer, backlog: int = 128) -> None:
+    """Let `backlog` connections wait to be accepted instead of the standard library's 5.
+
+    watcherd opens up to 16 connections at once; beyond the backlog the kernel drops the
+    connection attempt and the client retries after 1, 3, 7 s..., which on a loaded machine
+    (the serving thread slow to accept) reaches watcherd's 10 s connect timeout: a poll then
+    fails and its figure is not measured. Re-listening on a listening socket only resizes it.
+    """
+    server.server.socket.listen(backlog)
 
 
 # -- the Apprise json:// receiver -----------------------------------------------------------

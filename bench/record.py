@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from report import Comparison, Summary, table
+from report import Comparison, Figure, Span, Summary, SummaryRow, table
 
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
@@ -78,12 +78,17 @@ class Run:
     load_average: tuple[tuple[float, ...], tuple[float, ...]]  # at start, at end
 
 
-def document(run: Run, summaries: Sequence[Summary]) -> dict[str, Any]:
+def document(
+    run: Run, summaries: Sequence[Summary], carried: Carried | None = None
+) -> dict[str, Any]:
     """The JSON written to `bench/results.json`: every row's range and per-run values beside
-    its baseline or reference and the ratio, and each run's raw measurements."""
+    its baseline or reference and the ratio, and each run's raw measurements. A figure taken
+    from an earlier JSON (`carried`) keeps that JSON's command, date, commit and machine."""
     figures = {}
     for summary in summaries:
+        source = carried.sources.get(summary.key) if carried else None
         figures[summary.key] = {
+            **({"carried_from": source} if source else {}),
             "title": summary.title,
             "compared_with": summary.comparison,
             "rows": [
@@ -152,8 +157,56 @@ def tables(summaries: Sequence[Summary]) -> str:
     return "\n\n".join(parts)
 
 
-def readme_block(run: Run, summaries: Sequence[Summary], results_link: str) -> str:
-    """What goes between the markers: where and how the run was made, then the tables."""
+@dataclass(frozen=True, slots=True)
+class Carried:
+    """Figures not measured by this run, taken unchanged from an earlier `results.json`:
+    their summaries, and for each key the earlier run's command, date, commit and machine."""
+
+    summaries: tuple[Summary, ...]
+    sources: dict[str, dict[str, Any]]
+
+
+def carried_from(content: dict[str, Any], keep: Sequence[str]) -> Carried:
+    """The figures `keep` (JSON keys) of an earlier `document`, as they were measured.
+
+    A figure that was itself carried keeps its original source.
+
+    Raises:
+        KeyError: a figure in `keep` is not in `content`.
+    """
+    own = {key: content.get(key) for key in ("command", "date", "runs", "seconds", "code")}
+    own["machine"], own["load_average"] = content.get("machine"), content.get("load_average")
+    summaries, sources = [], {}
+    for key in keep:
+        figure = content["figures"][key]
+        comparison = figure["compared_with"]
+        rows = tuple(
+            SummaryRow(
+                row["figure"],
+                row["unit"],
+                Span(tuple(row["watcherd"]["runs"])),
+                Span(tuple(row[comparison]["runs"])),
+                Span(tuple(row["ratio"]["runs"])),
+                row["goal"] or "",
+                tuple(row["met"]),
+            )
+            for row in figure["rows"]
+        )
+        runs = tuple(
+            Figure(key, figure["title"], comparison, [], r["details"], r["error"], r["seconds"])
+            for r in figure["runs"]
+        )
+        errors = tuple(r.error for r in runs)
+        summaries.append(Summary(key, figure["title"], comparison, rows, errors, runs))
+        sources[key] = figure.get("carried_from") or own
+    return Carried(tuple(summaries), sources)
+
+
+def readme_block(
+    run: Run, summaries: Sequence[Summary], results_link: str, carried: Carried | None = None
+) -> str:
+    """What goes between the markers: where and how the run was made (and, for figures
+    carried from an earlier run, which run that was), then the tables."""
     cpu = run.machine
     load = " → ".join(f"{values[0]:.1f}" for values in run.load_average)
     commit = (run.code.get("commit") or "unknown")[:10]
@@ -168,13 +221,42 @@ def readme_block(run: Run, summaries: Sequence[Summary], results_link: str) -> s
         f"`{run.command}` on {run.started:%Y-%m-%d} ({run.profile} sizes, {ranges}, {took}): "
         f"watcherd {run.watcherd_version} at commit `{commit}`{dirty}, {cpu['python']}, "
         f"{cpu['cpus']} cores ({cpu['cpu_model']}), {cpu['platform']}, load average {load} "
-        f"(start → end). Every figure, per run, with its raw measurements: "
+        f"(start → end). Figures 1-6 run watcherd on Trakt API v1 against a fake v1 server, "
+        f"7-9 on API v2 (the default) against a fake v2. Every figure, per run, with its raw "
+        f"measurements: "
         f"[`{results_link}`]({results_link})."
     )
+    if carried is not None and carried.sources:
+        about += (
+            " Figures not measured by that run are carried unchanged from an earlier one:"
+            + ";".join(_source_text(carried, source) for source in _distinct(carried))
+            + "; the others come from the run above."
+        )
     wrapped = textwrap.fill(about, width=100, break_long_words=False, break_on_hyphens=False)
     return (
         "<!-- Written by bench/run.py: edit the script, not this block. -->\n"
         f"{wrapped}\n\n{tables(summaries)}\n"
+    )
+
+
+def _distinct(carried: Carried) -> list[dict[str, Any]]:
+    sources: list[dict[str, Any]] = []
+    for source in carried.sources.values():
+        if source not in sources:
+            sources.append(source)
+    return sources
+
+
+def _source_text(carried: Carried, source: dict[str, Any]) -> str:
+    titles = ", ".join(s.title for s in carried.summaries if carried.sources.get(s.key) == source)
+    commit = ((source.get("code") or {}).get("commit") or "unknown")[:10]
+    load = source.get("load_average") or {}
+    loads = " → ".join(f"{load[k][0]:.1f}" for k in ("start", "end") if load.get(k))
+    seconds = source.get("seconds") or 0
+    return (
+        f" {titles} from `{source.get('command')}` on {str(source.get('date'))[:10]}"
+        f" ({source.get('runs')} run(s), {seconds / 60:.0f} min, load average {loads})"
+        f" at commit `{commit}`"
     )
 
 

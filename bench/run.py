@@ -25,6 +25,7 @@ lost), each such figure named on stderr with its cause; 2 when README could not 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
@@ -36,10 +37,12 @@ from pathlib import Path
 import costs
 import timing
 import v2figures
-from harness import API_KEY, BENCH_DIR, WATCHERD, Context
+from harness import API_KEY, BENCH_DIR, WATCHERD, Context, deep_backlog
 from record import (
+    Carried,
     MarkerError,
     Run,
+    carried_from,
     code_version,
     document,
     machine,
@@ -79,6 +82,14 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--only", default="", help="comma-separated figure numbers (default: all nine)"
     )
     parser.add_argument("--output", type=Path, help="where the JSON goes")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help=(
+            "an earlier results JSON: the figures this run does not measure are carried from it"
+            " unchanged, and README says which run and commit each comes from"
+        ),
+    )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--readme", type=Path, help="the README whose markers get the tables")
     where.add_argument("--no-readme", action="store_true", help="write no README")
@@ -108,17 +119,26 @@ def main(argv: list[str] | None = None) -> int:
     started, clock, load_start = now(), time.monotonic(), os.getloadavg()
     runs: list[list[Figure]] = []
     receiver = WebhookSink().start()
+    deep_backlog(receiver)
     try:
         for number in range(1, args.runs + 1):
             with (
                 FakeTraktV1(API_KEY) as server,
                 tempfile.TemporaryDirectory(prefix="watcherd-bench-") as folder,
             ):
+                deep_backlog(server)
                 context = Context(QUICK if args.quick else FULL, server, receiver, Path(folder))
                 runs.append([_measure(key, number, context) for key in args.chosen])
     finally:
         receiver.stop()
     summaries = [summarise([run[index] for run in runs]) for index in range(len(args.chosen))]
+    carried: Carried | None = None
+    if args.keep is not None:
+        earlier = json.loads(args.keep.read_text(encoding="utf-8"))
+        mine = {summary.key for summary in summaries}
+        keep = [key for key in earlier["figures"] if key not in mine]
+        carried = carried_from(earlier, keep)
+        summaries = sorted([*summaries, *carried.summaries], key=lambda s: int(s.key.split("_")[0]))
     run = Run(
         command=command,
         profile=QUICK.name if args.quick else FULL.name,
@@ -131,12 +151,12 @@ def main(argv: list[str] | None = None) -> int:
         load_average=(load_start, os.getloadavg()),
     )
     print(tables(summaries))
-    write_json(args.output, document(run, summaries))
+    write_json(args.output, document(run, summaries, carried))
     print(f"\n{run.profile} sizes, {args.runs} run(s), {run.seconds:.0f} s; JSON: {args.output}")
     if args.readme is not None:
         link = os.path.relpath(args.output.resolve(), args.readme.resolve().parent)
         try:
-            write_between_markers(args.readme, readme_block(run, summaries, link))
+            write_between_markers(args.readme, readme_block(run, summaries, link, carried))
         except (MarkerError, OSError) as exc:
             print(f"README not written: {exc}", file=sys.stderr)
             return 2

@@ -19,6 +19,7 @@ from harness import (
     Context,
     baseline_child,
     cycles,
+    deep_backlog,
     median,
     quantile,
     ratio,
@@ -98,6 +99,13 @@ def write_v2_config(
     return path
 
 
+def _fake() -> FakeTraktV2:
+    """A fake Trakt v2 (no rate limit of its own), to be used as a context manager."""
+    fake = FakeTraktV2(CLIENT_ID)
+    deep_backlog(fake)
+    return fake
+
+
 def _history_gets(requests: Sequence[Recorded]) -> list[Recorded]:
     return [r for r in requests if r.method == "GET" and r.path.endswith("/history")]
 
@@ -136,7 +144,7 @@ def v2_unchanged_poll(ctx: Context) -> Figure:
     gets_per_poll: list[float] = []
     sent_before = receiver.count()
     items = v2_history(100)
-    with FakeTraktV2(CLIENT_ID) as fake:
+    with _fake() as fake:
         configs: dict[int, Path] = {}
         for n in (n1, n2):
             names = usernames(f"v2poll{n}-", n)
@@ -214,7 +222,7 @@ def budget(ctx: Context) -> Figure:
     n, limit = profile.budget_users, profile.budget_limit
     names = usernames("budget-", n)
     items = v2_history(10)
-    with FakeTraktV2(CLIENT_ID) as fake:
+    with _fake() as fake:
         for name in names:
             fake.add(name, *items)
         config = write_v2_config(
@@ -316,7 +324,7 @@ def catch_up(ctx: Context) -> Figure:
     queued: list[int] = []
     pages: list[int] = []
     dead_target = f"json://127.0.0.1:{_closed_port()}/hook"
-    with FakeTraktV2(CLIENT_ID) as fake:
+    with _fake() as fake:
         for repetition in range(profile.catchup_repetitions):
             name = f"catchup{repetition}"
             fake.add(name, *v2_history(100))
