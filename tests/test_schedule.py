@@ -635,6 +635,54 @@ def test_scheduler_never_shows_users_its_skipped_run_warning(
     assert shown == ["Run time of job x was missed", skipped % ("after shutdown", 1)]
 
 
+class SkipNoticed(logging.Handler):
+    """Sets `skipped` when the timer says it skipped a run (its DEBUG line)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.skipped = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "skipped: still running" in record.getMessage():
+            self.skipped.set()
+
+
+def test_run_armed_while_two_runs_still_return_is_delayed_not_lost() -> None:
+    # Each run re-arms its job at once, then (like a run still returning on a loaded machine)
+    # has not ended: the third run falls due while two are in hand. APScheduler skips it;
+    # the job must still run once they end, or the dispatcher sleeps for ever.
+    timer = ApschedulerTimer(workers=1)
+    runs: list[int] = []
+    release, third = threading.Event(), threading.Event()
+    noticed = SkipNoticed()
+    timer_log = logging.getLogger("watcherd.timer")
+    timer_log.addHandler(noticed)
+    timer_log.setLevel(logging.DEBUG)
+
+    def job() -> None:
+        runs.append(len(runs) + 1)
+        if len(runs) >= 3:
+            third.set()
+            return
+        timer.at(datetime.now(UTC).timestamp(), job, "rearmed")
+        release.wait(WAIT)
+
+    timer.at(datetime.now(UTC).timestamp(), job, "rearmed")
+    timer.start()
+    try:
+        skipped = noticed.skipped.wait(WAIT)
+        release.set()
+        ran_third = third.wait(WAIT)
+    finally:
+        release.set()
+        timer.shutdown()
+        timer_log.removeHandler(noticed)
+        timer_log.setLevel(logging.NOTSET)
+
+    assert skipped
+    assert ran_third
+
+
 @pytest.mark.parametrize("jitter", [0.0, 3.0, 30.0], ids=["none", "small", "larger-than-interval"])
 def test_due_times_step_by_the_interval_plus_at_most_the_jitter(jitter: float) -> None:
     cadence = Cadence(10.0, jitter, random.Random(7))

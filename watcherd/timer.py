@@ -8,6 +8,7 @@ is that on APScheduler's `BackgroundScheduler`; tests pass a fake one and run jo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor as PollPool
@@ -16,6 +17,7 @@ from typing import Protocol
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
@@ -37,7 +39,7 @@ class Timer(Protocol):
 
 class _SkippedRunFilter(logging.Filter):
     """Keeps APScheduler's "maximum number of running instances" warning from users: it is
-    internal scheduling, logged at DEBUG instead (and re-armed jobs cannot meet it)."""
+    internal scheduling, logged at DEBUG instead, and the skipped run is tried again."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "maximum number of running instances" not in str(record.msg)
@@ -57,6 +59,7 @@ class _UntilRearmed(BaseTrigger):  # type: ignore[misc]  # apscheduler ships no 
 
 
 _OUT_OF_SIGHT = timedelta(days=3650)
+_RETRY_SKIPPED = timedelta(milliseconds=50)
 
 
 class ApschedulerTimer:
@@ -76,7 +79,8 @@ class ApschedulerTimer:
             job_defaults={
                 # True: a job whose runs piled up (the process was suspended) runs once.
                 "coalesce": True,
-                # 2: a job re-armed at the end of its run may start while that run returns.
+                # 2: a job re-armed at the end of its run may start while that run returns;
+                # a run skipped even so is tried again (`_on_skipped`), never lost.
                 "max_instances": 2,
                 # None: a job that comes due while its pool is busy runs late, never never.
                 "misfire_grace_time": None,
@@ -115,4 +119,12 @@ class ApschedulerTimer:
         self._logger.removeFilter(self._filter)
 
     def _on_skipped(self, event: JobSubmissionEvent) -> None:
-        log.debug("job %s skipped: still running", event.job_id)
+        # A skipped run was armed by a run that has ended its work (each job re-arms itself
+        # as it ends), so nothing else will arm it: left alone, its next run is out of sight
+        # and the dispatcher never wakes again. Try it again shortly; APScheduler has already
+        # stored that next run (events are dispatched after), so this one stands.
+        log.debug("job %s skipped: still running; trying again shortly", event.job_id)
+        with contextlib.suppress(JobLookupError):
+            self._scheduler.modify_job(
+                event.job_id, next_run_time=datetime.now(UTC) + _RETRY_SKIPPED
+            )
