@@ -141,6 +141,7 @@ class Cli:
         settings = self.settings(args)
         warn_about_politeness(settings, self.console)
         runtime = self.runtime(settings)
+        del settings  # the runtime keeps what it needs of them, not every user's model
         return daemon_commands.run(runtime, self.daemon(runtime), stop)
 
     def once(self, args: argparse.Namespace) -> int:
