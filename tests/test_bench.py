@@ -264,3 +264,23 @@ def test_figures_not_measured_again_are_carried_with_the_run_and_commit_that_mea
     assert "carried unchanged from an earlier one: 1. x from `bench/run.py --quick" in block
     assert "at commit `0123456789`" in block
     assert "| 3 | 1 | 3 | ratio ≤ 1.0 | NO" in block
+
+
+v2figures = _bench_module("v2figures")
+
+
+@pytest.mark.parametrize(
+    ("times", "expected"),
+    [
+        ((), 0),
+        ((5.0,), 1),
+        ((0.0, 300.0, 300.5), 2),
+        ((0.0, 299.9, 100.0, 600.0), 3),
+        ((10.0, 0.0, 5.0, 1000.0, 1001.0), 3),
+    ],
+    ids=["none", "one", "window-ends-included", "unordered", "first-burst-busiest"],
+)
+def test_busiest_window_counts_the_most_requests_within_any_300_seconds(
+    times: tuple[float, ...], expected: int
+) -> None:
+    assert v2figures.busiest_window(times)[0] == expected
