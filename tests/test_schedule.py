@@ -683,6 +683,22 @@ def test_run_armed_while_two_runs_still_return_is_delayed_not_lost() -> None:
     assert ran_third
 
 
+def test_run_starting_long_after_its_time_still_runs() -> None:
+    # A suspended process, or a job waiting for one of the timer's busy threads, starts late;
+    # with APScheduler's default misfire grace (1 s) such a run is dropped, and since each job
+    # re-arms only itself the dispatcher would never run again.
+    timer = ApschedulerTimer(workers=1)
+    ran = threading.Event()
+    timer.at(datetime.now(UTC).timestamp() - 60.0, ran.set, "late")
+    timer.start()
+    try:
+        late_run = ran.wait(WAIT)
+    finally:
+        timer.shutdown()
+
+    assert late_run
+
+
 @pytest.mark.parametrize("jitter", [0.0, 3.0, 30.0], ids=["none", "small", "larger-than-interval"])
 def test_due_times_step_by_the_interval_plus_at_most_the_jitter(jitter: float) -> None:
     cadence = Cadence(10.0, jitter, random.Random(7))
