@@ -106,7 +106,7 @@ attempts_strategy = st.lists(
     st.tuples(
         # Time since the previous attempt: often a round step, so requests meet window edges.
         st.sampled_from([0.0, 0.25, 0.5, 1.0, 5.0, 10.0]) | st.floats(0.0, 7.0),
-        st.sampled_from(["take", "reserve", "spend", "pause"]),
+        st.sampled_from(["take", "reserve", "spend", "give back", "pause"]),
     ),
     max_size=120,
 )
@@ -144,9 +144,20 @@ def test_requests_that_wait_for_the_budget_never_exceed_it_in_any_window(
             assert spent or now < paused_until
             if spent:
                 sent.append(now)
+        elif kind == "give back" and reserved:
+            reserved -= 1
+            with budget.adopt():  # a poll that sent nothing
+                pass
         assert 0 <= budget.remaining(now) <= limit - reserved
 
     assert busiest_window(sent, window + margin) <= limit
+    # No slot leaks: once every reservation is spent or given back and the window and any
+    # pause have passed, the whole budget is free again.
+    for _ in range(reserved):
+        with budget.adopt():
+            pass
+    later = max(now, paused_until) + window + margin
+    assert budget.remaining(later) == limit
 
 
 # -- reservations: polls started in due order, each first request paid for ----------------
