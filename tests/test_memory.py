@@ -108,7 +108,7 @@ def test_one_arena_without_glibc_does_nothing_and_says_so(
 ) -> None:
     monkeypatch.setattr(ctypes, "CDLL", cdll)
 
-    assert memory.one_arena() is False
+    assert memory.one_arena({}) is False
 
 
 def test_one_arena_on_glibc_asks_for_at_most_one_arena(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -124,5 +124,22 @@ def test_one_arena_on_glibc_asks_for_at_most_one_arena(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(ctypes, "CDLL", _Glibc)
 
-    assert memory.one_arena() is True
+    assert memory.one_arena({}) is True
+    assert calls == [(memory.M_ARENA_MAX, 1)]
+
+
+def test_one_arena_leaves_an_operators_malloc_arena_max_in_force(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[int, int]] = []
+
+    def mallopt(param: int, value: int, /) -> int:
+        calls.append((param, value))
+        return 1
+
+    monkeypatch.setattr(memory, "_mallopt", lambda: mallopt)
+
+    assert memory.one_arena({"MALLOC_ARENA_MAX": "4"}) is False
+    assert calls == []
+    assert memory.one_arena({}) is True
     assert calls == [(memory.M_ARENA_MAX, 1)]

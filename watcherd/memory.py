@@ -18,6 +18,8 @@ Off glibc (musl, macOS, Windows) there is no `mallopt` and `one_arena` does noth
 from __future__ import annotations
 
 import ctypes
+import os
+from collections.abc import Mapping
 from typing import Protocol
 
 M_ARENA_MAX = -8  # glibc's <malloc.h>
@@ -40,11 +42,20 @@ def _mallopt() -> _Mallopt | None:
     return mallopt
 
 
-def one_arena() -> bool:
+def one_arena(environ: Mapping[str, str] = os.environ) -> bool:
     """Make every thread started from now on allocate from glibc's main heap.
 
     Call it before the threads start: a thread that has allocated keeps its arena.
-    Returns True when glibc took the setting, False where there is no glibc: a no-op.
+
+    Args:
+        environ: the process environment; an operator's own `MALLOC_ARENA_MAX` there is
+            their choice and is left in force.
+
+    Returns:
+        True when glibc took the setting; False where there is no glibc, or the operator
+        set `MALLOC_ARENA_MAX`: a no-op.
     """
+    if "MALLOC_ARENA_MAX" in environ:
+        return False
     mallopt = _mallopt()
     return mallopt is not None and mallopt(M_ARENA_MAX, 1) == 1
