@@ -230,6 +230,38 @@ def test_concurrent_takes_admit_exactly_the_limit() -> None:
     assert sum(taken) == 25
 
 
+def test_concurrent_polls_and_pages_admit_exactly_the_limit_and_leak_no_reservation() -> None:
+    # The dispatcher's reservations, polls spending or giving them back on their own threads
+    # and pages taking without one, all at once: never more than the limit, every
+    # reservation either spent or given back.
+    budget = RateBudget(40, 300.0, margin=0.0)
+    barrier = threading.Barrier(8)
+    sent: list[int] = []
+    lock = threading.Lock()
+
+    def poll_then_page(index: int) -> None:
+        barrier.wait()
+        mine = 0
+        for round_ in range(30):
+            if budget.reserve(T0):
+                with budget.adopt():
+                    if (index + round_) % 3:  # a poll that sends; the others send nothing
+                        mine += budget.try_take(T0) == 0.0
+            mine += budget.try_take(T0) == 0.0  # a further page, waiting like any GET
+        with lock:
+            sent.append(mine)
+
+    threads = [threading.Thread(target=poll_then_page, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(sent) == 40
+    assert budget.remaining(T0) == 0
+    assert budget.remaining(T0 + 300.0) == 40  # nothing still reserved
+
+
 # -- pauses: a 429's Retry-After and Trakt's X-Ratelimit ----------------------------------
 
 
