@@ -43,18 +43,11 @@ from watcherd.commands.runtime import (
 from watcherd.config import Settings, load_settings, resolve_config_path
 from watcherd.errors import ConfigError, WatcherdError
 from watcherd.notify import Notifier, build_notifiers, register_console
-from watcherd.parser import (
-    SIMULATE_ACCOUNT,
-    SIMULATE_API_KEY,
-    SIMULATE_CLIENT_ID,
-    SIMULATE_CLIENT_SECRET,
-    build_parser,
-)
+from watcherd.parser import SIMULATE_API_KEY, build_parser
 from watcherd.schedule import Daemon
 from watcherd.simulator import FakeTraktV1
-from watcherd.simulator.activity import Activity, as_v1_item
+from watcherd.simulator.activity import Activity
 from watcherd.simulator.trakt_v2 import FakeTraktV2
-from watcherd.simulator.trakt_v2_watches import HistoryIds
 from watcherd.state import Login, Store
 
 log = logging.getLogger("watcherd")
@@ -197,47 +190,9 @@ class Cli:
             terminal=keypresses is not None,
             stray_api_key=args.api != "v1" and args.api_key is not None,
         )
-        api_key = args.api_key or SIMULATE_API_KEY
+        server, feed = compose.simulated_feed(args.api, args.port, args.api_key or SIMULATE_API_KEY)
         activity = Activity(usernames, random.Random(args.seed))  # noqa: S311 - made-up watching
-        server: FakeTraktV1 | FakeTraktV2
-        try:
-            if args.api == "v2":
-                server = FakeTraktV2(
-                    SIMULATE_CLIENT_ID,
-                    SIMULATE_CLIENT_SECRET,
-                    port=args.port,
-                    auto_approve=SIMULATE_ACCOUNT,
-                )
-                server.oauth.device_interval = 1  # `watcherd login` is approved within a second
-            else:
-                server = FakeTraktV1(api_key, port=args.port)
-        except OSError as exc:
-            reason = f"cannot listen on 127.0.0.1 ({exc.strerror}); 0 picks a free port"
-            raise ConfigError([f"--port {args.port}: {reason}"]) from exc
         with server:
-            if isinstance(server, FakeTraktV2):
-                v2, ids = server, HistoryIds()
-                feed = simulate_command.SimulatedFeed(
-                    trakt_table=(
-                        ("api", "v2"),
-                        ("base_url", server.base_url),
-                        ("client_id", SIMULATE_CLIENT_ID),
-                        ("client_secret", SIMULATE_CLIENT_SECRET),
-                    ),
-                    publish=lambda watch: v2.add(watch.username, ids.item(watch)),
-                    note="`watcherd login` works too: its code approves itself, as"
-                    f" {SIMULATE_ACCOUNT}.\n\n",
-                )
-            else:
-                v1 = server
-                feed = simulate_command.SimulatedFeed(
-                    trakt_table=(
-                        ("api", args.api),
-                        ("base_url", server.base_url),
-                        ("api_key", api_key),
-                    ),
-                    publish=lambda watch: v1.add(watch.username, as_v1_item(watch)),
-                )
             return simulate_command.simulate(
                 feed,
                 activity,

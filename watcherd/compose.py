@@ -1,5 +1,5 @@
 """What `cli.Cli` builds for the polling commands: the feed source with its login and rate
-budget, the notifiers, the worker and the daemon.
+budget, the notifiers, the worker and the daemon; and the simulated Trakt `simulate` serves.
 
 Only the composition root (`watcherd.cli`) calls these; everything else receives what they
 build through its constructor.
@@ -16,6 +16,7 @@ from watcherd.auth.oauth import TraktOAuth
 from watcherd.auth.tokens import TokenKeeper
 from watcherd.budget import RateBudget
 from watcherd.commands import login as login_commands
+from watcherd.commands import simulate as simulate_command
 from watcherd.commands import state as state_commands
 from watcherd.commands.runtime import Feed, Runtime
 from watcherd.config import Settings
@@ -24,7 +25,12 @@ from watcherd.errors import ConfigError
 from watcherd.logs import Redactor
 from watcherd.notify import Notifier, build_notifiers, register_console
 from watcherd.pacing import PacedSource, RateGate
+from watcherd.parser import SIMULATE_ACCOUNT, SIMULATE_CLIENT_ID, SIMULATE_CLIENT_SECRET
 from watcherd.schedule import Daemon
+from watcherd.simulator import FakeTraktV1
+from watcherd.simulator.activity import as_v1_item
+from watcherd.simulator.trakt_v2 import FakeTraktV2
+from watcherd.simulator.trakt_v2_watches import HistoryIds
 from watcherd.sources.trakt_v1 import TraktV1Source
 from watcherd.sources.trakt_v2 import TraktV2Source
 from watcherd.sources.trakt_v2_login import RetryRefusedToken, SentToken, StoredToken
@@ -200,4 +206,52 @@ def daemon(built: Runtime, *, clock: Callable[[], float]) -> Daemon:
         retry_every=retry_every,
         clock=clock,
         budget=built.budget,
+    )
+
+
+def simulated_feed(
+    api: str, port: int, api_key: str
+) -> tuple[FakeTraktV1 | FakeTraktV2, simulate_command.SimulatedFeed]:
+    """The simulated Trakt `watcherd simulate` serves, bound but not yet started.
+
+    Args:
+        api: "v2" (with a device login that approves itself) or "v1".
+        port: the loopback port to listen on; 0 picks a free one.
+        api_key: the v1 key the fake expects (unused with v2).
+
+    Returns:
+        The server (start it with `with`) and what the command prints and publishes.
+
+    Raises:
+        ConfigError: the port cannot be listened on.
+    """
+    server: FakeTraktV1 | FakeTraktV2
+    try:
+        if api == "v2":
+            server = FakeTraktV2(
+                SIMULATE_CLIENT_ID, SIMULATE_CLIENT_SECRET, port=port, auto_approve=SIMULATE_ACCOUNT
+            )
+            server.oauth.device_interval = 1  # `watcherd login` is approved within a second
+        else:
+            server = FakeTraktV1(api_key, port=port)
+    except OSError as exc:
+        reason = f"cannot listen on 127.0.0.1 ({exc.strerror}); 0 picks a free port"
+        raise ConfigError([f"--port {port}: {reason}"]) from exc
+    if isinstance(server, FakeTraktV2):
+        v2, ids = server, HistoryIds()
+        return server, simulate_command.SimulatedFeed(
+            trakt_table=(
+                ("api", "v2"),
+                ("base_url", server.base_url),
+                ("client_id", SIMULATE_CLIENT_ID),
+                ("client_secret", SIMULATE_CLIENT_SECRET),
+            ),
+            publish=lambda watch: v2.add(watch.username, ids.item(watch)),
+            note="`watcherd login` works too: its code approves itself, as"
+            f" {SIMULATE_ACCOUNT}.\n\n",
+        )
+    v1 = server
+    return server, simulate_command.SimulatedFeed(
+        trakt_table=(("api", api), ("base_url", server.base_url), ("api_key", api_key)),
+        publish=lambda watch: v1.add(watch.username, as_v1_item(watch)),
     )
