@@ -211,6 +211,11 @@ def readme_block(
     load = " → ".join(f"{values[0]:.1f}" for values in run.load_average)
     commit = (run.code.get("commit") or "unknown")[:10]
     dirty = " plus uncommitted changes" if run.code.get("uncommitted_changes") else ""
+    start = run.code.get("at_start")
+    if start:
+        begun = (start.get("commit") or "unknown")[:10]
+        edits = " plus uncommitted changes" if start.get("uncommitted_changes") else ""
+        dirty += f" when it ended (it began at `{begun}`{edits}: see `code` in the JSON)"
     ranges = (
         f"each figure the lowest to the highest of {run.runs} runs, ratios taken within each run"
         if run.runs > 1

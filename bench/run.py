@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     command = shlex.join(["bench/run.py", *(sys.argv[1:] if argv is None else argv)])
     started, clock, load_start = now(), time.monotonic(), os.getloadavg()
+    code_at_start = code_version(ROOT)
     runs: list[list[Figure]] = []
     receiver = WebhookSink().start()
     deep_backlog(receiver)
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds=time.monotonic() - clock,
         watcherd_version=__version__,
         machine=machine(),
-        code=code_version(ROOT),
+        code=_code(code_at_start, code_version(ROOT)),
         load_average=(load_start, os.getloadavg()),
     )
     print(tables(summaries))
@@ -170,6 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     for line in failed:
         print(f"not measured: {line}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _code(at_start: dict[str, object], at_end: dict[str, object]) -> dict[str, object]:
+    """The code at the end of the run, and at its start when that differed (others may
+    commit or edit in the same tree meanwhile: the figures then measured a moving tree)."""
+    return at_end if at_start == at_end else {**at_end, "at_start": at_start}
 
 
 def _measure(number: str, run: int, context: Context) -> Figure:

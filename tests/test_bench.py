@@ -284,3 +284,21 @@ def test_busiest_window_counts_the_most_requests_within_any_300_seconds(
     times: tuple[float, ...], expected: int
 ) -> None:
     assert v2figures.busiest_window(times)[0] == expected
+
+
+def test_run_whose_tree_moved_names_the_commit_at_its_start_and_end() -> None:
+    start = {"commit": "a" * 40, "uncommitted_changes": ["watcherd/worker.py"]}
+    code = run._code(start, {"commit": "b" * 40, "uncommitted_changes": []})
+    same = run._code(start, dict(start))
+    machine = {"python": "CPython 3.11", "cpus": 2, "cpu_model": "x", "platform": "Linux"}
+    record_run = record.Run(
+        "bench/run.py", "full", 1, record.now(), 1.0, "0.1", machine, code, ((1.0,), (1.0,))
+    )
+
+    block = " ".join(record.readme_block(record_run, [], "r.json").split())
+
+    assert same == start
+    assert code["at_start"] == start
+    assert (
+        f"at commit `{'b' * 10}` when it ended (it began at `{'a' * 10}` plus uncommitted" in block
+    )
