@@ -17,6 +17,9 @@ from typing import Any
 
 from watcherd.errors import FeedError
 from watcherd.model import Episode, FeedPage, MediaType, Movie, WatchEvent
+from watcherd.sources.fields import mapping as _mapping
+from watcherd.sources.fields import optional_text as _optional_text
+from watcherd.sources.fields import text as _text
 from watcherd.sources.quoting import EXCERPT
 from watcherd.sources.quoting import clip as _clip
 
@@ -164,23 +167,6 @@ def parse_item(username: str, raw: object) -> WatchEvent:
 def _storable(identity: str) -> str:
     # JSON can carry lone surrogates (`"\\ud800"`), which no UTF-8 store can hold.
     return identity.encode("utf-8", errors="backslashreplace").decode("utf-8")
-
-
-def _mapping(value: object, name: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise ValueError(f"{name} is {'missing' if value is None else 'not an object'}")
-    return value
-
-
-def _text(item: Mapping[str, Any], key: str) -> str:
-    value = item.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{key} is {'missing' if value is None else 'not a non-empty string'}")
-    return value
-
-
-def _optional_text(value: object) -> str | None:
-    return value if isinstance(value, str) and value.strip() else None
 
 
 def _timestamp(value: object) -> int:

@@ -14,6 +14,9 @@ from typing import Any
 from urllib.parse import quote
 
 from watcherd.model import Episode, FeedPage, MediaType, Movie, WatchEvent
+from watcherd.sources.fields import mapping as _mapping
+from watcherd.sources.fields import optional_text as _optional_text
+from watcherd.sources.fields import text as _text
 from watcherd.sources.quoting import clip as _clip
 
 PREFIX = "v2:"
@@ -195,23 +198,6 @@ def _slug(item: Mapping[str, Any]) -> str | None:
     if not isinstance(slug, str) or not slug.strip() or len(slug) > 200:
         return None
     return quote(slug.strip(), safe="")
-
-
-def _mapping(value: object, name: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise ValueError(f"{name} is {'missing' if value is None else 'not an object'}")
-    return value
-
-
-def _text(item: Mapping[str, Any], key: str) -> str:
-    value = item.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{key} is {'missing' if value is None else 'not a non-empty string'}")
-    return value
-
-
-def _optional_text(value: object) -> str | None:
-    return value if isinstance(value, str) and value.strip() else None
 
 
 def _required_int(value: object, name: str) -> int:
