@@ -7,7 +7,7 @@ runs the real daemon against it on a loopback `FakeTraktV1`.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,18 +95,23 @@ def stage(server: FakeTraktV1, now: int) -> Scenario:
 
 def write_config(folder: Path, base_url: str) -> Path:
     """The demo's configuration file: the embedded default, printing to the terminal."""
-    users = "\n".join(f'[[users]]\nusername = "{name}"\n' for name in FRIENDS)
+    trakt = f'api = "v1"\nbase_url = "{base_url}"\napi_key = "{API_KEY}"'
+    return write_demo_config(folder, "a simulated Trakt v1 feed", trakt, FRIENDS)
+
+
+def write_demo_config(folder: Path, what: str, trakt: str, friends: Sequence[str]) -> Path:
+    """A demo's configuration file in `folder`: `trakt` (the `[trakt]` table's lines) read on
+    loopback, every friend followed, notifications printed to the terminal."""
+    users = "\n".join(f'[[users]]\nusername = "{name}"\n' for name in friends)
     path = folder / "watcherd.toml"
     path.write_text(
-        f"""# watcherd demo: a simulated Trakt v1 feed on loopback, notifications to this terminal.
+        f"""# watcherd demo: {what} on loopback, notifications to this terminal.
 state_file = "state.db"
 first_run = "baseline"
 log_level = "WARNING"
 
 [trakt]
-api = "v1"
-base_url = "{base_url}"
-api_key = "{API_KEY}"
+{trakt}
 timeout = 5
 
 [schedule]

@@ -104,34 +104,8 @@ def stage(server: FakeTraktV2, now: int) -> story.Scenario:
 
 def write_config(folder: Path, base_url: str) -> Path:
     """The v2 demo's configuration file: the embedded default, printing to the terminal."""
-    users = "\n".join(f'[[users]]\nusername = "{name}"\n' for name in FRIENDS)
-    path = folder / "watcherd.toml"
-    path.write_text(
-        f"""# watcherd demo: a simulated Trakt API v2 on loopback, notifications to this terminal.
-state_file = "state.db"
-first_run = "baseline"
-log_level = "WARNING"
-
-[trakt]
-api = "v2"
-base_url = "{base_url}"
-client_id = "{CLIENT_ID}"
-client_secret = "{CLIENT_SECRET}"
-timeout = 5
-
-[schedule]
-interval = {story.INTERVAL}
-jitter = 1
-
-[delivery]
-retry_initial = 2
-retry_max = 10
-
-[[targets]]
-name = "terminal"
-url = "console://"
-
-{users}""",
-        encoding="utf-8",
+    trakt = (
+        f'api = "v2"\nbase_url = "{base_url}"\n'
+        f'client_id = "{CLIENT_ID}"\nclient_secret = "{CLIENT_SECRET}"'
     )
-    return path
+    return story.write_demo_config(folder, "a simulated Trakt API v2", trakt, FRIENDS)
