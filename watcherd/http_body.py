@@ -4,15 +4,16 @@ A server (or a proxy in front of it) may trickle bytes for ever, send gigabytes,
 connection with a text that quotes the request URL. `read_bounded` reads a streamed body
 within a deadline and a size cap; `connection_reason` names a failed connection by a fixed
 phrase. Each adapter turns a `BodyRefusedError` into its own typed error and wording.
+`session` builds the one `requests.Session` an adapter keeps.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
 
-if TYPE_CHECKING:
-    import requests
+import requests
 
 
 class BodyRefusedError(Exception):
@@ -70,3 +71,30 @@ def connection_reason(exc: requests.ConnectionError) -> str:
         if marker in text:
             return reason
     return "connection error"
+
+
+def session(base_url: str, headers: Mapping[str, str]) -> requests.Session:
+    """A session for `base_url` sending `headers` on every request.
+
+    requests would look proxies and CA bundles up in the environment on every request (a walk
+    of os.environ each time): they are resolved once here instead.
+    """
+    built = requests.Session()
+    built.trust_env = False
+    built.proxies = requests.utils.get_environ_proxies(base_url)
+    ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if ca_bundle:
+        built.verify = ca_bundle
+    built.headers.update(headers)
+    return built
+
+
+def trakt_v2_headers(client_id: str, user_agent: str) -> dict[str, str]:
+    """The headers Trakt API v2 wants on every request (a GET without Content-Type gets 412)."""
+    return {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "trakt-api-key": client_id,
+        "trakt-api-version": "2",
+        "User-Agent": user_agent,
+    }

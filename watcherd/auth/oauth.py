@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -21,7 +20,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from watcherd import __version__
+from watcherd import __version__, http_body
 from watcherd.auth.answers import (
     DEVICE_STATUSES,
     Account,
@@ -84,21 +83,8 @@ class TraktOAuth:
         self._client_secret = client_secret
         self._timeout = timeout
         self._clock = clock
-        self._session = requests.Session()
-        self._session.trust_env = False
-        # Proxies and a CA bundle from the environment, resolved once, as the sources do.
-        self._session.proxies = requests.utils.get_environ_proxies(self._base_url)
-        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        if ca_bundle:
-            self._session.verify = ca_bundle
-        self._session.headers.update(
-            {
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-                "trakt-api-key": client_id,
-                "trakt-api-version": "2",
-                "User-Agent": user_agent,
-            }
+        self._session = http_body.session(
+            self._base_url, http_body.trakt_v2_headers(client_id, user_agent)
         )
         # Only a connection that never opened is tried again: a POST that may have reached
         # Trakt is never repeated here (a refresh token must be sent once).

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import os
 import time
 from collections.abc import Callable
 from urllib.parse import quote
@@ -21,6 +20,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from watcherd import http_body
 from watcherd.errors import FeedError
 from watcherd.http_body import BodyRefusedError, connection_reason, read_bounded
 from watcherd.model import FeedPage
@@ -82,16 +82,9 @@ class TraktV1Source:
         self._api_key = api_key
         self._timeout = timeout
         secrets = [api_key]
-        self._session = requests.Session()
-        # requests would look proxies and CA bundles up in the environment on every request
-        # (a walk of os.environ each time): resolve them once instead.
-        self._session.trust_env = False
-        self._session.proxies = requests.utils.get_environ_proxies(self._base_url)
-        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        if ca_bundle:
-            self._session.verify = ca_bundle
-        self._session.headers["User-Agent"] = user_agent
-        self._session.headers["Accept"] = "application/json"
+        self._session = http_body.session(
+            self._base_url, {"User-Agent": user_agent, "Accept": "application/json"}
+        )
         if auth is not None:
             username, password = auth
             digest = hashlib.sha1(password.encode()).hexdigest()  # noqa: S324 - v1's protocol

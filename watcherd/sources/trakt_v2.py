@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from watcherd import __version__
+from watcherd import __version__, http_body
 from watcherd.http_body import BodyRefusedError, connection_reason, read_bounded
 from watcherd.model import FeedPage
 from watcherd.sources.trakt_v2_errors import Kind, TraktV2Error, not_a_feed, raise_for_response
@@ -96,21 +95,8 @@ class TraktV2Source:
         self._max_items = max_items
         self._timeout = timeout
         self._timeouts = (connect_timeout or timeout, timeout)
-        self._session = requests.Session()
-        # Proxies and CA bundles resolved once, not on every request (see trakt_v1).
-        self._session.trust_env = False
-        self._session.proxies = requests.utils.get_environ_proxies(self._base_url)
-        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        if ca_bundle:
-            self._session.verify = ca_bundle
-        self._session.headers.update(
-            {
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-                "trakt-api-key": client_id,
-                "trakt-api-version": "2",
-                "User-Agent": user_agent,
-            }
+        self._session = http_body.session(
+            self._base_url, http_body.trakt_v2_headers(client_id, user_agent)
         )
         # respect_retry_after_header=False: urllib3 otherwise retries a 429 or 503 that says
         # Retry-After whatever `status` says, and turns it into a RetryError.
