@@ -252,3 +252,21 @@ def await_condition(condition: Callable[[], bool], what: str, timeout: float = 6
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
         time.sleep(0.05)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one in-process `watcherd` command returned and printed."""
+
+    code: int
+    out: str
+    err: str
+
+
+def watcherd_in_process(capsys: pytest.CaptureFixture[str], *args: str) -> Outcome:
+    """Run `watcherd ARGS` through `watcherd.cli.main` (with the `in_process_cli` fixture)."""
+    from watcherd.cli import main
+
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return Outcome(code, captured.out, captured.err)

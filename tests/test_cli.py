@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import API_KEY, JsonReceiver, write_config
-from watcherd.cli import main
+from tests.conftest import API_KEY, JsonReceiver, Outcome, write_config
+from tests.conftest import watcherd_in_process as watcherd
 from watcherd.simulator import FakeTraktV1, movie
 
 T0 = 1_700_000_000
@@ -32,23 +32,10 @@ username = "alice"
 """
 
 
-@dataclass(frozen=True)
-class Outcome:
-    code: int
-    out: str
-    err: str
-
-
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_process_cli: None) -> None:
     """No ./watcherd.toml either: each test runs in its own folder."""
     monkeypatch.chdir(tmp_path)
-
-
-def watcherd(capsys: pytest.CaptureFixture[str], *args: str) -> Outcome:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return Outcome(code, captured.out, captured.err)
 
 
 def minimal_config(folder: Path, **replace: str) -> Path:

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import API_KEY, JsonReceiver, write_config
+from tests.conftest import watcherd_in_process as watcherd
 from tests.state_helpers import DAY, file_bytes, pragma, queued, remembering
-from watcherd.cli import main
 from watcherd.commands.runtime import format_time
 from watcherd.errors import FeedError
 from watcherd.simulator import FakeTraktV1, movie
@@ -24,22 +23,9 @@ from watcherd.state import EXPIRED_KEPT_PER_USER, UNCONFIGURED_KEPT_FOR, Store, 
 T0 = 1_700_000_000
 
 
-@dataclass(frozen=True)
-class Outcome:
-    code: int
-    out: str
-    err: str
-
-
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_process_cli: None) -> None:
     monkeypatch.chdir(tmp_path)
-
-
-def watcherd(capsys: pytest.CaptureFixture[str], *args: str) -> Outcome:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return Outcome(code, captured.out, captured.err)
 
 
 def configure(
