@@ -44,6 +44,14 @@ class WatchEvent:
     watched_at: datetime
     movie: Movie | None = None
     episode: Episode | None = None
+    # What the messages work reads (DESIGN.md "Messages"); sources fill what their feed has.
+    overview: str | None = None  # the episode's (or movie's) overview: a spoiler
+    # Match keys of what was watched, `<kind>:<source>:<value>` with kind movie, episode or
+    # show (`movie:imdb:tt0848228`, `episode:trakt:73482`, `show:tvdb:81189`): two events
+    # sharing a key watched the same thing (co-watching), across v1 and v2. `show:tmdb:N` and
+    # `movie:tmdb:N` also say where TMDB keeps the poster.
+    ids: tuple[str, ...] = ()
+    poster: str | None = None  # an http(s) URL of the movie's or show's poster, if the feed had one
 
     @property
     def watched_ts(self) -> int:
@@ -78,16 +86,53 @@ class FeedPage:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A rendered notification: plain text, already neutralised; `link` kept apart from the
-    text so that escaping for a target's markup never mangles it."""
+    """A rendered notification.
+
+    With `format` "text" (today's default rendering) title and body are plain text, already
+    neutralised, and `link` is kept apart so that the notifier's escaping for a target's
+    markup never mangles it. With "markdown" or "html" (a target's style, `watcherd.styles`)
+    title and body are that markup, feed values already escaped for it, and sent as they are.
+    `attachments` are local files (a poster) the notifier attaches where the service shows
+    them.
+    """
 
     title: str
     body: str
     link: str | None = None
+    format: str = "text"
+    attachments: tuple[str, ...] = ()
 
     def text(self) -> str:
         """The body with the link on its own line."""
         return f"{self.body}\n{self.link}" if self.link else self.body
+
+
+class Phase(StrEnum):
+    """Which part of a watch a notice tells: the whole of it (history), its start (watching
+    now), or its end (the history item that followed an announced start)."""
+
+    WATCHED = "watched"
+    STARTED = "started"
+    FINISHED = "finished"
+
+
+@dataclass(frozen=True, slots=True)
+class CoWatch:
+    """Another followed user who watched the same thing within 24 hours."""
+
+    username: str
+    watched_ts: int  # Unix seconds of their watch
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """What a queued delivery tells, kept (as JSON, `watcherd.notice_codec`) with its outbox
+    row so each target renders it in its own style when it is sent, alone or in a digest.
+    """
+
+    event: WatchEvent
+    also: tuple[CoWatch, ...] = ()
+    phase: Phase = Phase.WATCHED
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from watcherd.delivery import Backoff, Deliverer, Sender
 from watcherd.detect import Policy, UserMemory, detect
 from watcherd.errors import FeedError
 from watcherd.logs import duration
-from watcherd.model import DeliveryReport, Message, PollResult, WatchEvent
+from watcherd.model import DeliveryReport, Message, Notice, PollResult, WatchEvent
 from watcherd.render import render
 from watcherd.sources import FeedSource
 from watcherd.state import HeldFeed, QueuedMessage, Store
@@ -145,7 +145,9 @@ class Worker:
                 page.window_size,
             )
         queued = [
-            QueuedMessage(target, event.identity, event.watched_ts, self._render(event))
+            QueuedMessage(
+                target, event.identity, event.watched_ts, self._render(event), Notice(event)
+            )
             for event in detection.to_notify
             for target in plan.targets
         ]

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -21,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from watcherd.periods import parse_digest, parse_quiet_hours, parse_timezone
 
 ENV_PREFIX = "WATCHERD_"
 SECRET_KEYS = ("api_key", "password", "url", "client_id", "client_secret")  # secrets
@@ -146,9 +150,48 @@ class DeliverySettings(_Section):
         return self
 
 
+def _valid(parse: Callable[[str], object]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        parse(value)
+        return value
+
+    return check
+
+
 class TargetSettings(_Section):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     url: SecretStr
+    # DESIGN.md "Messages": each default gives today's message, one per item, at once.
+    title: str | None = Field(default=None, max_length=2000)  # Jinja2; None: the default
+    body: str | None = Field(default=None, max_length=10000)  # Jinja2; None: the default
+    format: Literal["text", "markdown", "html"] | None = None  # None: the service's own
+    poster: bool = False
+    spoilers: Literal["show", "hide"] = "show"
+    digest: Annotated[str, AfterValidator(_valid(parse_digest))] = "0"
+    quiet_hours: Annotated[str, AfterValidator(_valid(parse_quiet_hours))] | None = None
+    timezone: Annotated[str, AfterValidator(_valid(parse_timezone))] = "UTC"
+
+
+class TmdbSettings(_Section):
+    """TMDB, for posters where Trakt's feed has none (`[tmdb] api_key`)."""
+
+    api_key: SecretStr = Field(min_length=1)
+    base_url: str = "https://api.themoviedb.org"
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class PosterSettings(_Section):
+    """Downloading and caching posters (`[posters]`): bounds, so no poster holds a message."""
+
+    max_size: int = Field(default=5 * 1024 * 1024, gt=0)  # bytes of one image
+    cache_size: int = Field(default=100 * 1024 * 1024, gt=0)  # bytes kept on disk in all
+    timeout: PositiveDuration = 5.0
 
 
 MediaTypeName = Literal["movie", "episode"]
@@ -163,6 +206,7 @@ class UserSettings(_Section):
     targets: list[str] | None = None
     actions: list[str] = Field(default_factory=lambda: ["checkin", "scrobble"], min_length=1)
     types: list[MediaTypeName] = Field(default_factory=_both_types, min_length=1)
+    now_watching: bool = False  # v2: announce what the user starts watching
 
 
 class Settings(BaseSettings):
@@ -179,6 +223,8 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = DeliverySettings()
     targets: list[TargetSettings] = Field(min_length=1)
     users: list[UserSettings] = Field(min_length=1)
+    tmdb: TmdbSettings | None = None
+    posters: PosterSettings = PosterSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -205,4 +251,6 @@ class Settings(BaseSettings):
             if secret is not None:
                 values.append(secret.get_secret_value())
         values.extend(target.url.get_secret_value() for target in self.targets)
+        if self.tmdb is not None:
+            values.append(self.tmdb.api_key.get_secret_value())
         return [value for value in values if value]

@@ -8,9 +8,11 @@ stranded deliveries (`drop`) or send them now whatever their backoff (`make_due`
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 
-from watcherd.model import Message
+from watcherd import notice_codec
+from watcherd.model import Message, Notice
 from watcherd.state.connection import Connection
 from watcherd.state.records import Delivery
 
@@ -167,7 +169,13 @@ def _matching(username: str | None, target: str | None) -> tuple[str, tuple[str,
 
 
 def delivery_from_row(row: sqlite3.Row) -> Delivery:
-    """An outbox row as a `Delivery`."""
+    """An outbox row as a `Delivery`; a notice that cannot be read leaves `notice` None, so
+    the row is sent as its stored default rendering rather than not at all."""
+    notice: Notice | None = None
+    text = row["notice"] if "notice" in row.keys() else None  # noqa: SIM118 - sqlite3.Row
+    if text is not None:
+        with contextlib.suppress(ValueError):
+            notice = notice_codec.decode(text)
     return Delivery(
         id=row["id"],
         username=row["username"],
@@ -178,4 +186,6 @@ def delivery_from_row(row: sqlite3.Row) -> Delivery:
         attempts=row["attempts"],
         next_try=row["next_try"],
         last_error=row["last_error"],
+        notice=notice,
+        created_at=row["created_at"],
     )

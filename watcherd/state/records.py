@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from watcherd.model import Message
+from watcherd.model import Message, Notice
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,10 +16,14 @@ class Delivery:
     target: str
     identity: str
     watched: int
-    message: Message
+    message: Message  # the default rendering: shown by `state show`, the fallback to send
     attempts: int
     next_try: float
     last_error: str | None
+    # What it tells, for rendering in the target's style (None: a row queued by a watcherd
+    # before schema 6, or whose notice cannot be read: `message` is sent as it is).
+    notice: Notice | None = None
+    created_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +33,8 @@ class QueuedMessage:
     target: str
     identity: str
     watched: int
-    message: Message
+    message: Message  # the default rendering: shown by `state show`, the fallback to send
+    notice: Notice | None = None  # what it tells, rendered in each target's style when sent
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from watcherd.errors import StateError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # Each entry upgrades the schema from its index to the next version, in one transaction.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -103,6 +103,40 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                          AND (seen.identity GLOB 'movie|*' OR seen.identity GLOB 'episode|*'))
                 THEN 'trakt-v1'
             ELSE '' END""",
+    ),
+    # 6: the messages work (DESIGN.md "Messages"). `outbox.notice`: what a row tells, as JSON
+    # (`notice_codec`), rendered in its target's style when sent (NULL: a row queued before,
+    # sent as its stored title and body). `delivered`: what each target was sent, kept eight
+    # days (`watcherd explain`, the weekly recap). `recent`: every user's watches of the last
+    # day by match key, for co-watching. `watching`: what a user is watching now, announced.
+    (
+        "ALTER TABLE outbox ADD COLUMN notice TEXT",
+        """CREATE TABLE delivered (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL,
+            target TEXT NOT NULL,
+            identity TEXT NOT NULL,
+            watched INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            notice TEXT,
+            delivered_at REAL NOT NULL
+        )""",
+        "CREATE INDEX delivered_user ON delivered (username, identity)",
+        "CREATE INDEX delivered_age ON delivered (delivered_at)",
+        """CREATE TABLE recent (
+            key TEXT NOT NULL,
+            username TEXT NOT NULL,
+            watched INTEGER NOT NULL,
+            PRIMARY KEY (key, username, watched)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX recent_age ON recent (watched)",
+        """CREATE TABLE watching (
+            username TEXT PRIMARY KEY,
+            identity TEXT NOT NULL,   -- what is being watched: its first match key
+            keys TEXT NOT NULL,       -- every match key, space-separated
+            started_at REAL NOT NULL, -- when Trakt says the watch began
+            expires_at REAL NOT NULL  -- when Trakt says it ends
+        )""",
     ),
 )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from types import MappingProxyType
 
+from watcherd import notice_codec
 from watcherd.detect import UserMemory
 from watcherd.state.held import HELD_SCHEMA_VERSION, HeldQueries
 from watcherd.state.outbox import EXPIRED_KEPT_PER_USER, OutboxQueries, trim_expired
@@ -22,6 +23,7 @@ from watcherd.state.records import (
 from watcherd.state.tokens import LoginQueries
 
 SCHEME_SCHEMA_VERSION = 5  # the first schema with users.scheme
+NOTICE_SCHEMA_VERSION = 6  # the first with outbox.notice, delivered, recent and watching
 
 # A user removed from the configuration is forgotten this long after their last poll;
 # `state show` lists them until then.
@@ -106,10 +108,12 @@ class Store(OutboxQueries, LoginQueries, HeldQueries):
                 added,
             )
             before = db.total_changes
+            # A file kept at an older version (read by older code in tests) has no notice.
+            noticed = self.schema_version >= NOTICE_SCHEMA_VERSION
+            columns = "title, body, link, created_at, next_try" + (", notice" if noticed else "")
             db.executemany(
-                """INSERT OR IGNORE INTO outbox
-                   (username, target, identity, watched, title, body, link, created_at, next_try)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                f"""INSERT OR IGNORE INTO outbox (username, target, identity, watched, {columns})
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?{", ?" if noticed else ""})""",  # noqa: S608
                 [
                     (
                         username,
@@ -121,6 +125,7 @@ class Store(OutboxQueries, LoginQueries, HeldQueries):
                         item.message.link,
                         now,
                         now,
+                        *((_encoded(item),) if noticed else ()),
                     )
                     for item in queued
                 ],
@@ -233,3 +238,7 @@ class Store(OutboxQueries, LoginQueries, HeldQueries):
             if self.schema_version >= HELD_SCHEMA_VERSION:
                 db.execute("DELETE FROM held WHERE username = ?", (username,))
         return seen, dropped
+
+
+def _encoded(item: QueuedMessage) -> str | None:
+    return None if item.notice is None else notice_codec.encode(item.notice)

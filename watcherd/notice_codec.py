@@ -1,0 +1,95 @@
+"""A `Notice` as the JSON kept in its outbox row, and back.
+
+The outbox keeps what a delivery tells, not only its default rendering, so each target renders
+it in its own style when it is sent (alone or in a digest) and a reloaded template applies to
+what is already queued. Pure functions; the format carries a version so a later watcherd can
+read what an earlier one queued.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from watcherd.model import CoWatch, Episode, MediaType, Movie, Notice, Phase, WatchEvent
+
+VERSION = 1
+
+
+def encode(notice: Notice) -> str:
+    """The notice as compact JSON text."""
+    event = notice.event
+    data: dict[str, Any] = {
+        "v": VERSION,
+        "identity": event.identity,
+        "username": event.username,
+        "type": event.media_type.value,
+        "action": event.action,
+        "watched": event.watched_at.timestamp(),
+        "phase": notice.phase.value,
+    }
+    if event.movie is not None:
+        movie = event.movie
+        data["movie"] = {"title": movie.title, "year": movie.year, "url": movie.url}
+    if event.episode is not None:
+        ep = event.episode
+        data["episode"] = {
+            "show": ep.show_title,
+            "show_year": ep.show_year,
+            "season": ep.season,
+            "number": ep.number,
+            "title": ep.title,
+            "url": ep.url,
+        }
+    if event.overview is not None:
+        data["overview"] = event.overview
+    if event.ids:
+        data["ids"] = list(event.ids)
+    if event.poster is not None:
+        data["poster"] = event.poster
+    if notice.also:
+        data["also"] = [[other.username, other.watched_ts] for other in notice.also]
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def decode(text: str) -> Notice:
+    """The notice `encode` wrote.
+
+    Raises:
+        ValueError: the text is not a notice of a version this watcherd reads (the caller
+            falls back to the row's stored default rendering).
+    """
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("v") != VERSION:
+            raise ValueError("not a notice of a known version")
+        movie = data.get("movie")
+        episode = data.get("episode")
+        event = WatchEvent(
+            identity=str(data["identity"]),
+            username=str(data["username"]),
+            media_type=MediaType(data["type"]),
+            action=str(data["action"]),
+            watched_at=datetime.fromtimestamp(float(data["watched"]), tz=UTC),
+            movie=Movie(movie["title"], movie["year"], movie["url"]) if movie else None,
+            episode=(
+                Episode(
+                    episode["show"],
+                    episode["show_year"],
+                    int(episode["season"]),
+                    int(episode["number"]),
+                    episode["title"],
+                    episode["url"],
+                )
+                if episode
+                else None
+            ),
+            overview=data.get("overview"),
+            ids=tuple(str(key) for key in data.get("ids", ())),
+            poster=data.get("poster"),
+        )
+        also = tuple(CoWatch(str(name), int(ts)) for name, ts in data.get("also", ()))
+        return Notice(event, also, Phase(data.get("phase", Phase.WATCHED.value)))
+    except (KeyError, TypeError, IndexError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not a readable notice: {type(exc).__name__}") from exc
