@@ -22,6 +22,7 @@ from watcherd.errors import DeliveryError
 from watcherd.logs import duration
 from watcherd.model import DeliveryReport, Message
 from watcherd.state import Delivery, Store
+from watcherd.styles import Styler
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ class Deliverer:
         max_age: deliveries queued longer ago than this many seconds are given up (moved to
             the state's expired list and logged); None keeps them for ever.
         executor: runs different targets' deliveries side by side; None: one after another.
+        stylers: target name -> how its messages are rendered when sent; a target without
+            one (and a row without a notice) is sent the row's stored default rendering.
     """
 
     def __init__(
@@ -64,8 +67,10 @@ class Deliverer:
         backoff: Backoff,
         max_age: float | None,
         executor: Executor | None,
+        stylers: Mapping[str, Styler] | None = None,
     ) -> None:
         self._store = store
+        self._stylers = dict(stylers or {})
         self._senders = senders
         self._backoff = backoff
         self._max_age = max_age

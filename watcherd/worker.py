@@ -23,6 +23,7 @@ from watcherd.model import DeliveryReport, Message, Notice, PollResult, WatchEve
 from watcherd.render import render
 from watcherd.sources import FeedSource
 from watcherd.state import HeldFeed, QueuedMessage, Store
+from watcherd.styles import Styler
 
 # The constructor's vocabulary: a caller building a Worker names these with it.
 __all__ = ["Backoff", "Sender", "UserPlan", "Worker"]
@@ -55,6 +56,8 @@ class Worker:
         viewer: whom the feeds are read as (a login's account; "" for none). A feed the
             source said not to ask for again for a while (`FeedError.recheck_after`: a
             private or unknown user) is held until then, or until the viewer changes.
+        stylers: target name -> how its messages are rendered when sent (default: today's
+            message, plain text, for every target).
     """
 
     def __init__(
@@ -69,13 +72,19 @@ class Worker:
         max_age: float | None = None,
         executor: Executor | None = None,
         viewer: Callable[[], str] = lambda: "",
+        stylers: Mapping[str, Styler] | None = None,
     ) -> None:
         self._source = source
         self._store = store
         self._plans = {plan.username: plan for plan in plans}
         self._render = renderer
         self._deliverer = Deliverer(
-            store, senders, backoff=backoff or Backoff(), max_age=max_age, executor=executor
+            store,
+            senders,
+            backoff=backoff or Backoff(),
+            max_age=max_age,
+            executor=executor,
+            stylers=stylers,
         )
         self._viewer = viewer
         self._held: dict[str, HeldFeed] | None = None  # read from the store at first use

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from watcherd.state.outbox import EXPIRED_KEPT_PER_USER
 from watcherd.state.records import (
+    Delivered,
     Delivery,
     ExpiredDelivery,
     HeldFeed,
@@ -25,6 +26,7 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "UNCONFIGURED_KEPT_FOR",
+    "Delivered",
     "Delivery",
     "ExpiredDelivery",
     "HeldFeed",

@@ -38,6 +38,19 @@ class QueuedMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class Delivered:
+    """A delivery a target accepted, from the delivered log (kept eight days)."""
+
+    username: str
+    target: str
+    identity: str
+    watched: int
+    title: str
+    delivered_at: float
+    notice: Notice | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ExpiredDelivery:
     """A delivery given up after `delivery.max_age`: recorded, never silently dropped."""
 

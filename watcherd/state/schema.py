@@ -109,6 +109,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # sent as its stored title and body). `delivered`: what each target was sent, kept eight
     # days (`watcherd explain`, the weekly recap). `recent`: every user's watches of the last
     # day by match key, for co-watching. `watching`: what a user is watching now, announced.
+    # `heartbeat`: the running daemon's last cycle, for `watcherd health`.
     (
         "ALTER TABLE outbox ADD COLUMN notice TEXT",
         """CREATE TABLE delivered (
@@ -136,6 +137,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             keys TEXT NOT NULL,       -- every match key, space-separated
             started_at REAL NOT NULL, -- when Trakt says the watch began
             expires_at REAL NOT NULL  -- when Trakt says it ends
+        )""",
+        # The daemon's heartbeat (`watcherd health`), one row, written with its cycle.
+        """CREATE TABLE heartbeat (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            pid INTEGER NOT NULL,
+            started_at REAL NOT NULL,  -- when this daemon started
+            beat_at REAL NOT NULL,     -- its last finished poll cycle
+            interval REAL NOT NULL     -- its schedule's interval then
         )""",
     ),
 )

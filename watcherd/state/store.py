@@ -11,6 +11,7 @@ from types import MappingProxyType
 
 from watcherd import notice_codec
 from watcherd.detect import UserMemory
+from watcherd.state.delivered import DeliveredQueries
 from watcherd.state.held import HELD_SCHEMA_VERSION, HeldQueries
 from watcherd.state.outbox import EXPIRED_KEPT_PER_USER, OutboxQueries, trim_expired
 from watcherd.state.records import (
@@ -30,7 +31,7 @@ NOTICE_SCHEMA_VERSION = 6  # the first with outbox.notice, delivered, recent and
 UNCONFIGURED_KEPT_FOR = 30 * 86400.0
 
 
-class Store(OutboxQueries, LoginQueries, HeldQueries):
+class Store(OutboxQueries, DeliveredQueries, LoginQueries, HeldQueries):
     """The SQLite state file: `Store(path)` for the writer (created, upgraded, locked),
     `Store(path, exclusive=False)` for a reader (read-only, never upgraded, no lock);
     `redact` cleans every error text written. See `Connection` for the arguments.
