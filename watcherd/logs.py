@@ -9,14 +9,17 @@ included, whatever logger it came from. What counts as a secret, and where it is
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
-from typing import TextIO
+from datetime import UTC, datetime
+from typing import Literal, TextIO
 
 from watcherd.redact import REDACTED, Redactor, url_fragments
 
 __all__ = [
     "REDACTED",
+    "JsonFormatter",
     "RedactingFormatter",
     "Redactor",
     "configure",
@@ -36,15 +39,65 @@ class RedactingFormatter(logging.Formatter):
         return self._redact(super().format(record))
 
 
-def configure(level: str, redactor: Redactor, stream: TextIO | None = None) -> None:
-    """Send watcherd's and every library's log records to `stream` (stderr), redacted.
+# Context a log call may attach (`log.warning(..., extra={"user": name})`), written as JSON
+# fields of their own; their names are part of the JSON log's stable schema.
+CONTEXT_FIELDS = ("user", "target", "outcome")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, every string value redacted.
+
+    Fields (stable, for Loki or Elasticsearch): `time` (ISO 8601, UTC), `level`, `logger`,
+    `message`, then `user`, `target`, `outcome` when the call gave them, and `exception`
+    (the traceback's text) when there is one.
+    """
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self._redact = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": self._redact(record.getMessage()),
+        }
+        for name in CONTEXT_FIELDS:
+            value = record.__dict__.get(name)
+            if value is not None:
+                entry[name] = self._redact(str(value))
+        if record.exc_info:
+            entry["exception"] = self._redact(self.formatException(record.exc_info))
+        elif record.exc_text:
+            entry["exception"] = self._redact(record.exc_text)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+LogFormat = Literal["text", "json"]
+
+
+def configure(
+    level: str,
+    redactor: Redactor,
+    stream: TextIO | None = None,
+    *,
+    log_format: LogFormat = "text",
+) -> None:
+    """Send watcherd's and every library's log records to `stream` (stderr), redacted, as
+    text lines or (`log_format="json"`) one JSON object per line.
 
     Apprise is held at WARNING whatever `level` is: its DEBUG lines carry tokens.
     """
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(
-        RedactingFormatter(redactor, "%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    formatter: logging.Formatter = (
+        JsonFormatter(redactor)
+        if log_format == "json"
+        else RedactingFormatter(redactor, "%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     )
+    handler.setFormatter(formatter)
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

@@ -218,6 +218,7 @@ class Settings(BaseSettings):
     state_file: Path = Path("/var/lib/watcherd/state.db")
     first_run: Literal["baseline", "all"] = "baseline"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
     trakt: TraktSettings
     schedule: ScheduleSettings = ScheduleSettings()
     delivery: DeliverySettings = DeliverySettings()
