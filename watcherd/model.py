@@ -165,6 +165,13 @@ class DeliveryReport:
     expired: int = 0
     errors: list[str] = field(default_factory=list)
     delivered_by_user: dict[str, int] = field(default_factory=dict)
+    # target -> outcome ("delivered", "failed", "expired") -> rows, for the metrics.
+    by_target: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def count_target(self, target: str, outcome: str, rows: int = 1) -> None:
+        """Count `rows` of `target` with `outcome` (delivered, failed, expired)."""
+        outcomes = self.by_target.setdefault(target, {})
+        outcomes[outcome] = outcomes.get(outcome, 0) + rows
 
     def count_delivered(self, username: str) -> None:
         """Count one row of `username` delivered."""
@@ -183,3 +190,6 @@ class DeliveryReport:
         self.errors.extend(other.errors)
         for username, count in other.delivered_by_user.items():
             self.delivered_by_user[username] = self.delivered_for(username) + count
+        for target, outcomes in other.by_target.items():
+            for outcome, rows in outcomes.items():
+                self.count_target(target, outcome, rows)

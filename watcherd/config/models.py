@@ -209,6 +209,28 @@ class UserSettings(_Section):
     now_watching: bool = False  # v2: announce what the user starts watching
 
 
+def parse_listen(value: str) -> tuple[str, int]:
+    """`"127.0.0.1:9464"`, `"[::1]:9464"`, `":9464"` or `"9464"` as (host, port); without a
+    host, loopback.
+
+    Raises:
+        ValueError: not HOST:PORT with a port from 1 to 65535.
+    """
+    host, colon, port = value.rpartition(":")
+    if not colon:
+        host, port = "", value
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError('expected "HOST:PORT" such as "127.0.0.1:9464" (port 1 to 65535)')
+    return host, int(port)
+
+
+class HttpSettings(_Section):
+    """`[http]`: `/healthz` and `/metrics`, off unless `listen` is set."""
+
+    listen: Annotated[str, AfterValidator(_valid(parse_listen))] | None = None
+
+
 class Settings(BaseSettings):
     """The whole resolved configuration."""
 
@@ -219,6 +241,7 @@ class Settings(BaseSettings):
     first_run: Literal["baseline", "all"] = "baseline"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    http: HttpSettings = HttpSettings()
     trakt: TraktSettings
     schedule: ScheduleSettings = ScheduleSettings()
     delivery: DeliverySettings = DeliverySettings()

@@ -1,0 +1,146 @@
+"""`/metrics` and `/healthz`: real HTTP on loopback, values checked, labels bounded."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from watcherd.errors import ConfigError
+from watcherd.metrics import Metrics
+from watcherd.model import DeliveryReport, PollResult
+from watcherd.status_http import StatusServer
+
+T0 = 1_700_000_000.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def metrics(clock: Clock) -> Metrics:
+    return Metrics(["alice", "bob"], ["friends"], budget_left=lambda: 997.0, clock=clock)
+
+
+@pytest.fixture
+def server(metrics: Metrics) -> Iterator[StatusServer]:
+    served = StatusServer("127.0.0.1", 0, metrics, interval=60)
+    served.start()
+    try:
+        yield served
+    finally:
+        served.close()
+
+
+def get(server: StatusServer, path: str) -> tuple[int, str, bytes]:
+    url = f"http://127.0.0.1:{server.port}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return answer.status, answer.headers["Content-Type"], answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers["Content-Type"], error.read()
+
+
+def samples(body: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    found = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            found[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
+    return found
+
+
+def test_metrics_count_polls_new_items_and_deliveries_by_configured_name(
+    server: StatusServer, metrics: Metrics, clock: Clock
+) -> None:
+    metrics.poll_finished(PollResult("alice", ok=True, new=2, queued=2), lag=0.2, now=T0)
+    metrics.poll_finished(PollResult("bob", ok=False, error="x"), lag=3.0, now=T0)
+    report = DeliveryReport()
+    report.count_target("friends", "delivered", 2)
+    report.count_target("friends", "failed")
+    metrics.delivered(report)
+    metrics.outbox(1, T0 - 30)
+    clock.now = T0 + 10
+
+    status, content_type, body = get(server, "/metrics")
+
+    assert status == 200
+    assert content_type.startswith("text/plain")
+    values = samples(body)
+    assert values["watcherd_polls_total", (("outcome", "new"), ("user", "alice"))] == 1
+    assert values["watcherd_polls_total", (("outcome", "error"), ("user", "bob"))] == 1
+    assert values["watcherd_new_items_total", (("user", "alice"),)] == 2
+    assert (
+        values["watcherd_deliveries_total", (("outcome", "delivered"), ("target", "friends"))] == 2
+    )
+    assert values["watcherd_deliveries_total", (("outcome", "failed"), ("target", "friends"))] == 1
+    assert values["watcherd_outbox_pending", ()] == 1
+    assert values["watcherd_outbox_oldest_pending_seconds", ()] == 40
+    assert values["watcherd_rate_budget_remaining", ()] == 997
+    assert values["watcherd_last_successful_poll_timestamp_seconds", (("user", "alice"),)] == T0
+    assert values["watcherd_poll_lag_seconds_count", ()] == 2
+
+
+def test_a_name_not_configured_never_becomes_a_label(
+    server: StatusServer, metrics: Metrics
+) -> None:
+    metrics.poll_finished(PollResult("@everyone<script>", ok=True, new=1), lag=0, now=T0)
+    report = DeliveryReport()
+    report.count_target("not-a-target", "delivered")
+    metrics.delivered(report)
+
+    _, _, body = get(server, "/metrics")
+
+    assert b"everyone" not in body
+    assert b"not-a-target" not in body
+
+
+def test_healthz_is_503_until_a_cycle_ends_and_200_within_two_intervals(
+    server: StatusServer, metrics: Metrics, clock: Clock
+) -> None:
+    status, _, body = get(server, "/healthz")
+    assert status == 503
+    assert json.loads(body)["status"] == "stale"
+
+    metrics.poll_finished(PollResult("alice", ok=True), lag=0, now=T0)
+    metrics.cycle_finished(T0)
+    metrics.outbox(3, T0 - 5)
+    clock.now = T0 + 119
+    status, content_type, body = get(server, "/healthz")
+    health = json.loads(body)
+    assert (status, content_type) == (200, "application/json")
+    assert health["users"]["alice"] == {"last_poll_age": 119, "outcome": "unchanged"}
+    assert health["users"]["bob"] == {"last_poll_age": None, "outcome": None}
+    assert health["outbox"] == {"pending": 3, "oldest_pending_age": 124}
+    assert health["rate_budget_left"] == 997
+
+    clock.now = T0 + 121
+    assert get(server, "/healthz")[0] == 503
+
+
+def test_other_paths_are_not_found(server: StatusServer) -> None:
+    assert get(server, "/")[0] == 404
+
+
+def test_a_port_in_use_is_a_configuration_error_naming_it(metrics: Metrics) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError) as caught:
+            StatusServer("127.0.0.1", port, metrics, interval=60)
+    assert caught.value.problems[0].startswith(f"http.listen: cannot listen on 127.0.0.1:{port}")

@@ -1,0 +1,180 @@
+"""What the daemon tells about itself: Prometheus metrics and the `/healthz` status.
+
+The daemon reports each poll and delivery round here as it happens (`Metrics.poll_finished`,
+`Metrics.delivered`) and the outbox's level once per cycle (`Metrics.outbox`); a scrape only
+reads these in-memory values, so a slow scrape never waits for the state file or a poll.
+Labels are bounded: users and targets by their configured names only (a name the daemon was
+not configured with is never a label), outcomes from a fixed set, nothing from a feed, nothing
+secret. prometheus-client's own registry writes the exposition format.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from watcherd.model import DeliveryReport, PollResult
+
+POLL_OUTCOMES = ("new", "unchanged", "baseline", "error")
+DELIVERY_OUTCOMES = ("delivered", "failed", "expired")
+LAG_BUCKETS = (0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 900.0)
+
+
+@dataclass(frozen=True, slots=True)
+class UserHealth:
+    """One user's line of `/healthz`."""
+
+    last_poll: float | None
+    outcome: str | None
+    last_success: float | None
+
+
+class Metrics:
+    """The daemon's counters and gauges in a registry of its own.
+
+    Args:
+        users: the configured usernames (the only `user` label values).
+        targets: the configured target names (the only `target` label values).
+        budget_left: how many GETs the rate budget has left now (None: no budget).
+        clock: the current time as Unix seconds.
+    """
+
+    def __init__(
+        self,
+        users: Iterable[str],
+        targets: Iterable[str],
+        *,
+        budget_left: Callable[[], float] | None = None,
+        clock: Callable[[], float],
+    ) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._users = {name: UserHealth(None, None, None) for name in users}
+        self._targets = set(targets)
+        self._outbox: tuple[int, float | None] = (0, None)  # depth, oldest queued at
+        self._cycle_at: float | None = None
+        r = self.registry
+        self._polls = Counter(
+            "watcherd_polls", "Polls of a user's feed, by outcome", ["user", "outcome"], registry=r
+        )
+        self._new = Counter("watcherd_new_items", "New items found", ["user"], registry=r)
+        self._deliveries = Counter(
+            "watcherd_deliveries", "Delivery attempts by outcome", ["target", "outcome"], registry=r
+        )
+        self._depth = Gauge("watcherd_outbox_pending", "Deliveries waiting", registry=r)
+        self._oldest = Gauge(
+            "watcherd_outbox_oldest_pending_seconds",
+            "Age of the oldest waiting delivery (0: none)",
+            registry=r,
+        )
+        self._oldest.set_function(self._oldest_age)
+        self._lag = Histogram(
+            "watcherd_poll_lag_seconds",
+            "How late polls start after their due time",
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
+        self._last_success = Gauge(
+            "watcherd_last_successful_poll_timestamp_seconds",
+            "When a user's feed was last read (Unix time)",
+            ["user"],
+            registry=r,
+        )
+        self._budget = Gauge(
+            "watcherd_rate_budget_remaining", "GET requests left in the rate window", registry=r
+        )
+        if budget_left is not None:
+            self._budget.set_function(budget_left)
+        self.budget_left = budget_left
+        for name in self._users:
+            for outcome in POLL_OUTCOMES:
+                self._polls.labels(name, outcome)
+            self._new.labels(name)
+        for target in self._targets:
+            for outcome in DELIVERY_OUTCOMES:
+                self._deliveries.labels(target, outcome)
+
+    def poll_finished(self, result: PollResult, *, lag: float, now: float) -> None:
+        """Count one poll; a user not configured is not a label (and not counted)."""
+        self._lag.observe(max(0.0, lag))
+        if result.username not in self._users:
+            return
+        outcome = _poll_outcome(result)
+        self._polls.labels(result.username, outcome).inc()
+        if result.new:
+            self._new.labels(result.username).inc(result.new)
+        with self._lock:
+            before = self._users[result.username]
+            success = now if result.ok else before.last_success
+            self._users[result.username] = UserHealth(now, outcome, success)
+        if result.ok:
+            self._last_success.labels(result.username).set(now)
+
+    def delivered(self, report: DeliveryReport) -> None:
+        """Count a delivery round's outcomes per configured target."""
+        for target, outcomes in report.by_target.items():
+            if target not in self._targets:
+                continue
+            for outcome, count in outcomes.items():
+                if outcome in DELIVERY_OUTCOMES and count:
+                    self._deliveries.labels(target, outcome).inc(count)
+
+    def outbox(self, depth: int, oldest_created: float | None) -> None:
+        """The outbox's level now: how many wait, and since when the oldest."""
+        self._depth.set(depth)
+        with self._lock:
+            self._outbox = (depth, oldest_created)
+
+    def cycle_finished(self, now: float) -> None:
+        """A poll cycle ended at `now` (what `/healthz` judges freshness by)."""
+        with self._lock:
+            self._cycle_at = now
+
+    def exposition(self) -> bytes:
+        """The metrics in Prometheus' text format."""
+        return generate_latest(self.registry)
+
+    def health(self, interval: float) -> tuple[bool, dict[str, object]]:
+        """Whether the daemon is healthy (a cycle ended within two intervals), and the JSON
+        `/healthz` serves: per user last poll and outcome, outbox depth and oldest pending
+        age, rate budget left."""
+        now = self._clock()
+        with self._lock:
+            users = dict(self._users)
+            depth, oldest = self._outbox
+            cycle_at = self._cycle_at
+        healthy = cycle_at is not None and now - cycle_at <= 2 * interval
+        body: dict[str, object] = {
+            "status": "ok" if healthy else "stale",
+            "last_cycle_age": None if cycle_at is None else round(now - cycle_at, 3),
+            "users": {
+                name: {
+                    "last_poll_age": None if h.last_poll is None else round(now - h.last_poll, 3),
+                    "outcome": h.outcome,
+                }
+                for name, h in sorted(users.items())
+            },
+            "outbox": {
+                "pending": depth,
+                "oldest_pending_age": None if oldest is None else round(now - oldest, 3),
+            },
+            "rate_budget_left": None if self.budget_left is None else self.budget_left(),
+        }
+        return healthy, body
+
+    def _oldest_age(self) -> float:
+        with self._lock:
+            oldest = self._outbox[1]
+        return 0.0 if oldest is None else max(0.0, self._clock() - oldest)
+
+
+def _poll_outcome(result: PollResult) -> str:
+    if not result.ok:
+        return "error"
+    if result.baseline:
+        return "baseline"
+    return "new" if result.new else "unchanged"

@@ -1,0 +1,89 @@
+"""`[http] listen`: `/healthz` and `/metrics` served from a thread of their own.
+
+stdlib's threading HTTP server answers only GET of the two paths; both read `Metrics`'
+in-memory values, so a slow or stuck scrape never holds a poll, a delivery or the state file.
+Off by default; the configuration's `listen` is loopback unless a host is named.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from watcherd.errors import ConfigError
+from watcherd.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+class StatusServer:
+    """Serves the daemon's health and metrics on `host:port` until `close`.
+
+    Args:
+        host: the address to listen on.
+        port: the port (0: any free one; `port` tells which).
+        metrics: what is served.
+        interval: the schedule's interval, by which `/healthz` judges freshness.
+
+    Raises:
+        ConfigError: the address cannot be listened on (in use, not local, no permission).
+    """
+
+    def __init__(self, host: str, port: int, metrics: Metrics, *, interval: float) -> None:
+        handler = _handler(metrics, interval)
+        try:
+            self._server = ThreadingHTTPServer((host, port), handler)
+        except OSError as exc:
+            raise ConfigError(
+                [f"http.listen: cannot listen on {host}:{port}: {exc.strerror or exc}"]
+            ) from exc
+        self._server.daemon_threads = True
+        self.host, self.port = host, int(self._server.server_address[1])
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="status-http", daemon=True
+        )
+
+    def start(self) -> None:
+        """Start answering, on a thread of its own."""
+        self._thread.start()
+        log.info("serving /healthz and /metrics on http://%s:%d", self.host, self.port)
+
+    def close(self) -> None:
+        """Stop answering and release the port."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+        self._server.server_close()
+
+
+def _handler(metrics: Metrics, interval: float) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "watcherd"
+        sys_version = ""
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._answer(200, CONTENT_TYPE_LATEST, metrics.exposition())
+            elif path == "/healthz":
+                healthy, body = metrics.health(interval)
+                payload = json.dumps(body, sort_keys=True).encode()
+                self._answer(200 if healthy else 503, "application/json", payload)
+            else:
+                self._answer(404, "text/plain; charset=utf-8", b"not found\n")
+
+        def _answer(self, status: int, content_type: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            log.debug("http: " + format, *args)  # noqa: G003 - http.server's own format
+
+    return Handler
