@@ -109,7 +109,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # sent as its stored title and body). `delivered`: what each target was sent, kept eight
     # days (`watcherd explain`, the weekly recap). `recent`: every user's watches of the last
     # day by match key, for co-watching. `watching`: what a user is watching now, announced.
-    # `heartbeat`: the running daemon's last cycle, for `watcherd health`.
+    # `heartbeat`: the running daemon's last cycle, for `watcherd health`; `alerts`: what the
+    # admin target was last told.
     (
         "ALTER TABLE outbox ADD COLUMN notice TEXT",
         """CREATE TABLE delivered (
@@ -145,6 +146,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             started_at REAL NOT NULL,  -- when this daemon started
             beat_at REAL NOT NULL,     -- its last finished poll cycle
             interval REAL NOT NULL     -- its schedule's interval then
+        )""",
+        # What the admin target was last told of each subject (`watcherd.alerts`), so a
+        # restart neither repeats an alert nor forgets to tell of a recovery.
+        """CREATE TABLE alerts (
+            subject TEXT PRIMARY KEY,  -- `feed:alice`, `login`, `budget`
+            state TEXT NOT NULL,       -- what was told: failing, private, expired, …
+            since REAL NOT NULL
         )""",
     ),
 )
