@@ -94,6 +94,8 @@ MOVIE_EVENT = WatchEvent(
         year=2011,
         url="http://trakt.tv/movie/the-girl-with-the-dragon-tattoo-2011",
     ),
+    overview="Remake of the Swedish movie based on the book.",
+    ids=("movie:imdb:tt1568346", "movie:tmdb:65754"),
 )
 EPISODE_EVENT = WatchEvent(
     identity="episode|scrobble|1322205384|tvdb:134511|3x3",
@@ -108,6 +110,16 @@ EPISODE_EVENT = WatchEvent(
         number=3,
         title="Thad's Back",
         url="http://trakt.tv/show/blue-mountain-state/season/3/episode/3",
+    ),
+    overview=(
+        "Thad makes some big changes in his life after he realizes his career is in trouble."
+        " Alex acts like Thad to motivate the team. Sammy thinks he's met the perfect girl."
+    ),
+    ids=(
+        "episode:tvdb:134511:3:3",
+        "episode:imdb:tt1344204:3:3",
+        "show:tvdb:134511",
+        "show:imdb:tt1344204",
     ),
 )
 

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from watcherd.model import Episode, FeedPage, MediaType, Movie, WatchEvent
+from watcherd.sources import match_keys as keys
 from watcherd.sources.fields import mapping as _mapping
 from watcherd.sources.fields import optional_text as _optional_text
 from watcherd.sources.fields import text as _text
@@ -130,13 +131,48 @@ def parse_item(username: str, raw: object) -> WatchEvent:
     if not isinstance(raw, dict):
         raise ValueError("item is not an object")
     identity = PREFIX + str(_history_id(raw.get("id")))
+    kind = media_kind(raw)
+    action = _text(raw, "action")
+    watched_at = parse_timestamp(raw.get("watched_at"))
+    return media_event(
+        raw,
+        identity=identity,
+        username=username,
+        kind=kind,
+        action=action,
+        watched_at=watched_at,
+    )
+
+
+def media_kind(raw: Mapping[str, Any]) -> MediaType:
+    """The `type` of a history or watching item.
+
+    Raises:
+        ValueError: the type is not `movie` or `episode`.
+    """
     media_type = raw.get("type")
     if media_type not in (MediaType.MOVIE.value, MediaType.EPISODE.value):
         shown = _clip(media_type) if isinstance(media_type, str) else type(media_type).__name__
         raise ValueError(f"unknown type {shown!r}")
-    kind = MediaType(media_type)
-    action = _text(raw, "action")
-    watched_at = parse_timestamp(raw.get("watched_at"))
+    return MediaType(media_type)
+
+
+def media_event(
+    raw: Mapping[str, Any],
+    *,
+    identity: str,
+    username: str,
+    kind: MediaType,
+    action: str,
+    watched_at: datetime,
+) -> WatchEvent:
+    """The event of an item's `movie`, or `show` + `episode` (history and watching items
+    share these shapes): titles, link, match keys, overview and poster (the show's for an
+    episode) when `extended=full,images` brought them.
+
+    Raises:
+        ValueError: naming what is missing or malformed.
+    """
     if kind is MediaType.MOVIE:
         movie_raw = _mapping(raw.get("movie"), "movie")
         slug = _slug(movie_raw)
@@ -145,7 +181,17 @@ def parse_item(username: str, raw: object) -> WatchEvent:
             year=_optional_int(movie_raw.get("year"), "movie.year"),
             url=f"{SITE}/movies/{slug}" if slug else None,
         )
-        return WatchEvent(identity, username, kind, action, watched_at, movie=movie)
+        return WatchEvent(
+            identity,
+            username,
+            kind,
+            action,
+            watched_at,
+            movie=movie,
+            overview=keys.overview(movie_raw.get("overview")),
+            ids=keys.movie_keys(_ids(movie_raw)),
+            poster=keys.poster_url(movie_raw.get("images")),
+        )
     show_raw = _mapping(raw.get("show"), "show")
     episode_raw = _mapping(raw.get("episode"), "episode")
     season = _required_int(episode_raw.get("season"), "episode.season")
@@ -159,7 +205,21 @@ def parse_item(username: str, raw: object) -> WatchEvent:
         title=_optional_text(episode_raw.get("title")),
         url=f"{SITE}/shows/{slug}/seasons/{season}/episodes/{number}" if slug else None,
     )
-    return WatchEvent(identity, username, kind, action, watched_at, episode=episode)
+    show_ids = _ids(show_raw)
+    return WatchEvent(
+        identity,
+        username,
+        kind,
+        action,
+        watched_at,
+        episode=episode,
+        overview=keys.overview(episode_raw.get("overview")),
+        ids=(
+            *keys.episode_keys(show_ids, season, number, _ids(episode_raw)),
+            *keys.show_keys(show_ids),
+        ),
+        poster=keys.poster_url(show_raw.get("images")),
+    )
 
 
 def parse_timestamp(value: object) -> datetime:
@@ -190,6 +250,11 @@ def _history_id(value: object) -> int:
     if not 0 < value <= MAX_ID:
         raise ValueError(f"id is out of range: {_clip(str(value))}")
     return value
+
+
+def _ids(item: Mapping[str, Any]) -> Mapping[str, Any]:
+    ids = item.get("ids")
+    return ids if isinstance(ids, dict) else {}
 
 
 def _slug(item: Mapping[str, Any]) -> str | None:
