@@ -5,9 +5,10 @@ Every user is polled at start (spread by `jitter`) and then every `interval` (pl
 (`Cadence`) and keeps the users' next polls in one heap (`DueQueue`): the timer (APScheduler,
 in `watcherd.timer`) holds three jobs whatever the number of users — a dispatcher, woken at
 the next due time, that starts the polls due, in due order, on a pool of worker threads while
-the pool and the rate budget have room; the delivery rounds; the cycle summary. Each job's
-run schedules the next when it ends, so no job ever overlaps itself, none is skipped, and the
-lag of a poll is measured from the due time watcherd gave it.
+the pool and the rate budget have room; the delivery rounds; the cycle summary (and, under
+systemd's watchdog, a tick proving the scheduler works). Each job's run schedules the next
+when it ends, so no job ever overlaps itself, none is skipped, and the lag of a poll is
+measured from the due time watcherd gave it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from watcherd.cadence import Cadence, CycleStats
 from watcherd.capacity import schedule_need
 from watcherd.dispatch import DueQueue, next_wake
 from watcherd.errors import StateError
+from watcherd.liveness import Liveness
 from watcherd.timer import ApschedulerTimer, Timer
 from watcherd.worker import Worker
 
@@ -81,6 +83,8 @@ class Daemon:
         self._in_flight = 0
         self._workers = workers
         self._armed: float | None = None  # -inf while the dispatcher runs
+        self._dispatching_since: float | None = None
+        self._liveness: Liveness | None = None
         self._stats = CycleStats()
         self._stats_lock = threading.Lock()
         self._busy = 0
@@ -88,11 +92,14 @@ class Daemon:
         self._stopping = threading.Event()
         self.fatal: StateError | None = None
 
-    def run(self, stop: threading.Event) -> bool:
+    def run(self, stop: threading.Event, liveness: Liveness | None = None) -> bool:
         """Poll and deliver until `stop` is set; then let the work in hand finish.
 
-        Returns True when everything in hand finished within the grace period.
+        `liveness`, when given, hears that the scheduler started, each poll finished, each
+        tick of a scheduler found working, and the stop. Returns True when everything in hand
+        finished within the grace period.
         """
+        self._liveness = liveness
         users = self._worker.usernames
         workers = self._workers = max(1, min(self._workers, len(users)))
         timer = self._timer = self._timer or ApschedulerTimer(workers)
@@ -103,6 +110,9 @@ class Daemon:
             self._arm(self._queue.next_due() or start)
         self._every(timer, "deliver due retries", self._retry_every, start, self._deliver_due)
         self._every(timer, "cycle summary", max(self._interval, 60.0), start, self.summarise)
+        tick_every = liveness.tick_every if liveness is not None else None
+        if liveness is not None and tick_every is not None:
+            self._every(timer, "liveness tick", tick_every, start, self._tick)
         log.info(
             "watching %d user(s): every %gs (+ up to %gs jitter), %d worker thread(s)",
             len(users),
@@ -117,11 +127,15 @@ class Daemon:
             if not need.fits:  # polls wait their turn: say so once, not per poll
                 log.warning("%s", need.warning().removeprefix("warning: "))
         timer.start()
+        if liveness is not None:
+            liveness.started(users, self._clock())
         try:
             while not stop.wait(0.5):
                 if self.fatal is not None:
                     break
         finally:
+            if liveness is not None:
+                liveness.stopping()
             with self._idle:
                 self._stopping.set()
             if self._budget is not None:
@@ -182,6 +196,7 @@ class Daemon:
         def step() -> None:
             now = self._clock()
             with self._queue_lock:
+                self._dispatching_since = now
                 self._armed = -math.inf  # the run re-arms itself: a poke meanwhile waits
                 room = self._workers - self._in_flight
                 due = self._queue.take_due(now, room, self._admit(now))
@@ -192,6 +207,7 @@ class Daemon:
         def then() -> None:
             now = self._clock()
             with self._queue_lock:
+                self._dispatching_since = None
                 self._armed = None
                 self._arm(self._wake(now))
 
@@ -240,6 +256,10 @@ class Daemon:
             with paid:
                 result = self._worker.poll(username, now)
             report = self._worker.deliver(self._clock(), username, keep_going=self._keep_going)
+            if self._liveness is not None:
+                self._liveness.polled(
+                    username, ok=result.ok, pending=report.pending, now=self._clock()
+                )
             with self._stats_lock:
                 self._stats.polls += 1
                 self._stats.failed_polls += 0 if result.ok else 1
@@ -300,6 +320,23 @@ class Daemon:
             self._stats.failed_deliveries += report.failed
         if report.delivered:
             log.info("retries: %d delivered, %d pending", report.delivered, report.pending)
+
+    def _tick(self) -> None:
+        """Tell the liveness the scheduler works, unless the dispatcher has hung in a run or
+        has not run when it was due, for longer than a tick: the watchdog's pings then stop."""
+        liveness, now = self._liveness, self._clock()
+        if liveness is None or liveness.tick_every is None:
+            return
+        with self._queue_lock:
+            since, armed = self._dispatching_since, self._armed
+        late = max(
+            now - since if since is not None else 0.0,
+            now - armed if armed is not None and math.isfinite(armed) else 0.0,
+        )
+        if late <= liveness.tick_every:
+            liveness.ticked()
+        elif liveness.alive():  # said once, when the pings are about to stop
+            log.warning("the dispatcher is %.0fs late: the scheduler looks wedged", late)
 
     def _keep_going(self) -> bool:
         return not self._stopping.is_set()

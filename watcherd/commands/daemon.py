@@ -9,20 +9,39 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from watcherd.commands.runtime import EXIT_FAILED, EXIT_OK, Console, Runtime, count
+from watcherd.liveness import HeartbeatWriter, Liveness
 from watcherd.model import PollResult
 from watcherd.schedule import Daemon
+from watcherd.sdnotify import SdNotifier, notifier_for_this_process
+from watcherd.state.heartbeat import HeartbeatQueries, HeartbeatsOn
 
 log = logging.getLogger("watcherd")
 
 
-def run(runtime: Runtime, daemon: Daemon, stop: threading.Event) -> int:
-    """Poll and deliver on the schedule until `stop` is set.
+def run(
+    runtime: Runtime,
+    daemon: Daemon,
+    stop: threading.Event,
+    *,
+    notifier: SdNotifier | None = None,
+    heartbeats: HeartbeatWriter | None = None,
+) -> int:
+    """Poll and deliver on the schedule until `stop` is set, writing the heartbeat in the
+    state file each poll cycle and telling systemd (when it listens) how it goes.
 
-    Given the built runtime and its daemon. Returns 0 when stopped cleanly, 1 when the state
-    file failed. When work is still in hand after the grace period, the process exits at once
-    (`os._exit`) rather than wait for a stuck delivery thread.
+    Given the built runtime and its daemon; `notifier` (default: from `$NOTIFY_SOCKET`) and
+    `heartbeats` (default: the runtime's state file) for tests. Returns 0 when stopped
+    cleanly, 1 when the state file failed. When work is still in hand after the grace period,
+    the process exits at once (`os._exit`) rather than wait for a stuck delivery thread.
     """
-    finished = daemon.run(stop)
+    schedule = runtime.settings.schedule
+    liveness = Liveness(
+        notifier or notifier_for_this_process(),
+        heartbeats or _heartbeats_of(runtime),
+        pid=os.getpid(),
+        interval=schedule.interval + schedule.jitter,
+    )
+    finished = daemon.run(stop, liveness)
     if not finished:
         log.warning("work still in hand after the grace period; exiting without it")
         runtime.store.close()
@@ -31,6 +50,12 @@ def run(runtime: Runtime, daemon: Daemon, stop: threading.Event) -> int:
     runtime.close()
     log.info("stopped")
     return EXIT_FAILED if daemon.fatal else EXIT_OK
+
+
+def _heartbeats_of(runtime: Runtime) -> HeartbeatWriter:
+    store = runtime.store
+    # Until `Store` counts `HeartbeatQueries` among its bases, the same queries by composition.
+    return store if isinstance(store, HeartbeatQueries) else HeartbeatsOn(store)
 
 
 def once(runtime: Runtime, console: Console, clock: Callable[[], float]) -> int:

@@ -1,0 +1,166 @@
+"""What the running daemon tells the outside about itself: the heartbeat in the state file
+(`watcherd health`) and systemd's READY, STATUS, WATCHDOG and STOPPING (`watcherd.sdnotify`).
+
+The daemon (`watcherd.schedule.Daemon`) reports to a `Liveness` as it goes: started, each
+poll finished, each scheduler tick, stopping. A poll cycle ends when every user has finished
+a poll since the last one ended; it writes the heartbeat and the status line. The watchdog is
+pinged from a thread of its own, but only while the scheduler's tick job keeps reporting: a
+wedged scheduler stops the ticks, so the pings stop and systemd restarts the daemon.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime
+from typing import Protocol
+
+from watcherd.errors import StateError
+from watcherd.sdnotify import SdNotifier
+from watcherd.state.heartbeat import NO_CYCLE_YET, Heartbeat
+
+log = logging.getLogger(__name__)
+
+
+class HeartbeatWriter(Protocol):
+    """Where the heartbeat goes: the state file (`HeartbeatQueries`, `HeartbeatsOn`)."""
+
+    def write_heartbeat(self, heartbeat: Heartbeat) -> None: ...
+
+
+class PollCycle:
+    """Which users still owe a poll to the cycle in progress, and whose last poll failed."""
+
+    def __init__(self, users: Collection[str]) -> None:
+        self._users = frozenset(users)
+        self._owing = set(self._users)
+        self._failing: set[str] = set()
+
+    def polled(self, username: str, *, ok: bool) -> bool:
+        """Count `username`'s finished poll. Returns True when it ends the cycle (every user
+        polled since the last one ended); the next cycle then begins."""
+        if ok:
+            self._failing.discard(username)
+        else:
+            self._failing.add(username)
+        self._owing.discard(username)
+        if self._owing:
+            return False
+        self._owing = set(self._users)
+        return True
+
+    def summary(self, pending: int, now: float) -> str:
+        """The one-line status: users ok and failing, deliveries pending, when."""
+        failing = len(self._failing & self._users)
+        at = datetime.fromtimestamp(now, UTC).strftime("%H:%M:%S UTC")
+        return (
+            f"{len(self._users)} user(s): {len(self._users) - failing} ok, {failing} failing;"
+            f" {pending} pending; last poll cycle {at}"
+        )
+
+
+class Liveness:
+    """Reports the daemon's life to the state file and to systemd.
+
+    Args:
+        notifier: systemd's socket (does nothing outside systemd).
+        heartbeats: where the heartbeat is written.
+        pid: this process's id, written in the heartbeat.
+        interval: the longest a poll cycle should take (interval plus jitter), written in the
+            heartbeat for `watcherd health`.
+        monotonic: a clock for the ticks' freshness (injected so tests control it).
+    """
+
+    def __init__(
+        self,
+        notifier: SdNotifier,
+        heartbeats: HeartbeatWriter,
+        *,
+        pid: int,
+        interval: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._notifier = notifier
+        self._heartbeats = heartbeats
+        self._pid = pid
+        self._interval = interval
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._cycle = PollCycle(())
+        self._started_at = 0.0
+        self._pending = 0
+        self._ticked_at: float | None = None
+        self._halt = threading.Event()
+        self._pinger: threading.Thread | None = None
+
+    @property
+    def tick_every(self) -> float | None:
+        """How often the scheduler should call `ticked` (twice per ping), or None when no
+        watchdog listens."""
+        period = self._notifier.watchdog_period
+        return None if period is None else period / 2
+
+    def started(self, users: Collection[str], now: float) -> None:
+        """The state is open and the scheduler runs: write the first heartbeat (no cycle
+        finished yet), tell systemd READY=1, and start pinging the watchdog."""
+        with self._lock:
+            self._cycle = PollCycle(users)
+            self._started_at = now
+        self._beat(NO_CYCLE_YET)
+        self._notifier.ready(f"started: {len(users)} user(s), first poll cycle running")
+        period = self._notifier.watchdog_period
+        if period is not None:
+            self._ticked_at = self._monotonic()  # the scheduler has just started
+            self._pinger = threading.Thread(
+                target=self._ping, args=(period,), name="watchdog", daemon=True
+            )
+            self._pinger.start()
+
+    def polled(self, username: str, *, ok: bool, pending: int, now: float) -> None:
+        """A poll of `username` finished (`pending`: deliveries left after it). When it ends
+        the cycle, write the heartbeat and update systemd's status line."""
+        with self._lock:
+            self._pending = pending
+            if not self._cycle.polled(username, ok=ok):
+                return
+            summary = self._cycle.summary(pending, now)
+        self._beat(now)
+        self._notifier.status(summary)
+
+    def ticked(self) -> None:
+        """The scheduler ran its tick job, and found itself working."""
+        with self._lock:
+            self._ticked_at = self._monotonic()
+
+    def alive(self) -> bool:
+        """Whether the scheduler ticked within two tick periods."""
+        every = self.tick_every
+        with self._lock:
+            ticked = self._ticked_at
+        return every is not None and ticked is not None and self._monotonic() - ticked <= 2 * every
+
+    def stopping(self) -> None:
+        """Stop pinging and tell systemd STOPPING=1."""
+        self._halt.set()
+        if self._pinger is not None:
+            self._pinger.join(timeout=5)
+        with self._lock:
+            pending = self._pending
+        self._notifier.stopping(f"stopping: finishing the work in hand; {pending} pending")
+
+    def _ping(self, period: float) -> None:
+        while not self._halt.wait(period):
+            if self.alive():
+                self._notifier.watchdog()
+            else:
+                log.debug("the scheduler has not ticked lately: watchdog not pinged")
+
+    def _beat(self, beat_at: float) -> None:
+        heartbeat = Heartbeat(self._pid, self._started_at, beat_at, self._interval)
+        try:
+            self._heartbeats.write_heartbeat(heartbeat)
+        except StateError as exc:
+            # The polls go on; `watcherd health` will say the heartbeat is stale.
+            log.warning("heartbeat not written: %s", exc)
