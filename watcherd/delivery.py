@@ -1,7 +1,10 @@
 """Delivering the outbox: the queued messages sent to their targets, oldest first.
 
 Given the state store and one sender per target, `Deliverer.deliver` sends what is due and
-returns what happened. Each target is delivered by one thread at a time (a lock per target);
+returns what happened. Each row is rendered when it is sent, in its target's style. A target
+with a digest or quiet hours (its `Release`) holds its rows until their release time and then
+sends everyone's released rows as one digest (`watcherd.digest_delivery`); the others send
+each row on its own. Each target is delivered by one thread at a time (a lock per target);
 a round that finds a target busy leaves its rows to the thread holding it, which looks again
 before it stops, so no row waits for a later round while its target is free and nobody
 waits behind a target that may hang. A failed send is retried with exponential `Backoff`;
@@ -13,11 +16,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol
 
+from watcherd.digest import Release
+from watcherd.digest_delivery import Rendering, Waiting, digest_parts, released_rows, waiting
 from watcherd.errors import DeliveryError
 from watcherd.logs import duration
 from watcherd.model import DeliveryReport, Message
@@ -57,6 +62,8 @@ class Deliverer:
         executor: runs different targets' deliveries side by side; None: one after another.
         stylers: target name -> how its messages are rendered when sent; a target without
             one (and a row without a notice) is sent the row's stored default rendering.
+        releases: target name -> its digest period and quiet hours, for the targets that
+            hold items back; the others send each item at once.
     """
 
     def __init__(
@@ -68,9 +75,13 @@ class Deliverer:
         max_age: float | None,
         executor: Executor | None,
         stylers: Mapping[str, Styler] | None = None,
+        releases: Mapping[str, Release] | None = None,
     ) -> None:
         self._store = store
-        self._stylers = dict(stylers or {})
+        self._rendering = Rendering(stylers or {})
+        self._releases = {
+            name: rule for name, rule in (releases or {}).items() if not rule.immediate
+        }
         self._senders = senders
         self._backoff = backoff
         self._max_age = max_age
@@ -93,11 +104,15 @@ class Deliverer:
 
         Each target is delivered on its own thread (with an executor), everyone's rows for it,
         per user oldest first; the first failure stops that user's rows for this round, keeping
-        their order, while other users and targets go on. A target another thread is already
-        delivering to is left to it: nobody waits behind a target that may hang. Deliveries
-        older than `max_age` are given up first. `ignore_backoff` sends rows whose retry time has
-        not come yet (for `once`, whose runs are themselves the retry schedule). `keep_going`
-        is asked before each send, so a stopping daemon finishes the send in hand and no more.
+        their order, while other users and targets go on. A target with a digest or quiet
+        hours sends, once their release time has come, all its released rows (everyone's,
+        oldest first) as one digest; a failure keeps them all for the next try together. A
+        target another thread is already delivering to is left to it: nobody waits behind a
+        target that may hang. Deliveries older than `max_age` are given up first.
+        `ignore_backoff` sends rows whose retry time has not come yet (for `once`, whose runs
+        are themselves the retry schedule), never rows whose digest or quiet hours still hold
+        them. `keep_going` is asked before each send, so a stopping daemon finishes the send
+        in hand and no more.
         """
         targets = sorted({target for _, target in self._store.pending_pairs(username)})
 
@@ -114,13 +129,13 @@ class Deliverer:
                     # Under the lock, so a row being sent is never given up at the same time.
                     if self._max_age is not None:
                         target_report.expired += self._expire(target, at)
-                    users = [user for user, each in self._store.pending_pairs() if each == target]
-                    for user in users:
-                        if not keep_going():
-                            break
-                        group = self._store.pending(user, target)
-                        self._deliver_group(
-                            group, at, ignore_backoff, keep_going, target_report, tried=tried
+                    if target in self._releases:
+                        self._deliver_digest(
+                            target, at, ignore_backoff, keep_going, target_report, tried=tried
+                        )
+                    else:
+                        self._deliver_each(
+                            target, at, ignore_backoff, keep_going, target_report, tried=tried
                         )
                     progressed = target_report.delivered + target_report.failed > attempted
                 finally:
@@ -130,11 +145,10 @@ class Deliverer:
                 # round while the target is free.
                 left = self._take_left(target)
                 at = _later(at, left)
-                due_by = float("inf") if ignore_backoff else at
                 if not (
                     (progressed or left is not None)
                     and keep_going()
-                    and self._store.has_due(target, due_by)
+                    and self._has_due(target, at, ignore_backoff)
                 ):
                     break
             return target_report
@@ -148,6 +162,25 @@ class Deliverer:
             report.merge(target_report)
         report.pending = self._store.pending_count(username)
         return report
+
+    def waiting(self, now: float) -> Waiting:
+        """The rows held back at `now` by their targets' digests or quiet hours (not late:
+        waiting for their release), and the earliest release among them."""
+        held = [
+            waiting(self._store.pending(target=target), release, now)
+            for target, release in self._releases.items()
+        ]
+        times = [each.next_release for each in held if each.next_release is not None]
+        return Waiting(sum(each.count for each in held), min(times, default=None))
+
+    def _has_due(self, target: str, now: float, ignore_backoff: bool) -> bool:
+        """Whether the target has a row to send at `now`: for a digest target, released rows
+        whose retry time has come; for another, a row never tried or due for its retry."""
+        release = self._releases.get(target)
+        if release is None:
+            return self._store.has_due(target, float("inf") if ignore_backoff else now)
+        rows = self._store.pending(target=target)
+        return bool(released_rows(rows, release, now, ignore_backoff=ignore_backoff))
 
     def _expire(self, target: str, now: float) -> int:
         assert self._max_age is not None  # noqa: S101 - checked by the caller
@@ -163,6 +196,66 @@ class Deliverer:
                 delivery.last_error or "none",
             )
         return len(expired)
+
+    def _deliver_each(
+        self,
+        target: str,
+        now: float,
+        ignore_backoff: bool,
+        keep_going: Callable[[], bool],
+        report: DeliveryReport,
+        *,
+        tried: set[int],
+    ) -> None:
+        """Send a target's rows one message each, per user oldest first."""
+        users = [user for user, each in self._store.pending_pairs() if each == target]
+        for user in users:
+            if not keep_going():
+                return
+            group = self._store.pending(user, target)
+            self._deliver_group(group, now, ignore_backoff, keep_going, report, tried=tried)
+
+    def _deliver_digest(
+        self,
+        target: str,
+        now: float,
+        ignore_backoff: bool,
+        keep_going: Callable[[], bool],
+        report: DeliveryReport,
+        *,
+        tried: set[int],
+    ) -> None:
+        """Send a digest target's released rows as one digest (in parts when too long for
+        the service). Each part accepted leaves the outbox with its rows logged as delivered,
+        in one transaction; the first part refused stops the digest, and it and every later
+        part count one failed attempt and wait for their retry together."""
+        rows = self._store.pending(target=target)
+        release = self._releases[target]
+        released = released_rows(rows, release, now, ignore_backoff=ignore_backoff)
+        if not released or any(row.id in tried for row in released):
+            return  # each row is attempted at most once per call
+        sender = self._senders.get(target)
+        if sender is None:
+            tried.update(row.id for row in released)
+            self._fail(released, f"target {target!r} is no longer configured", now, report)
+            return
+        max_length = int(getattr(sender, "max_length", 0) or 0)
+        parts = digest_parts(target, released, self._rendering, now, max_length)
+        for index, part in enumerate(parts):
+            if not keep_going():
+                return
+            tried.update(row.id for row in part)
+            try:
+                sender.send(self._rendering.digest(target, part, now))
+            except DeliveryError as exc:
+                rest = [row for later in parts[index:] for row in later]
+                tried.update(row.id for row in rest)
+                self._fail(rest, str(exc), now, report)
+                return
+            self._store.mark_sent(part, now)
+            for row in part:
+                report.count_delivered(row.username)
+            log.debug("delivered a digest of %d item(s) to %s", len(part), target)
 
     def _deliver_group(
         self,
@@ -183,29 +276,34 @@ class Deliverer:
             sender = self._senders.get(delivery.target)
             if sender is None:
                 error = f"target {delivery.target!r} is no longer configured"
-                self._fail(delivery, error, now, report)
+                self._fail([delivery], error, now, report)
                 return
             try:
-                sender.send(delivery.message)
+                sender.send(self._rendering.one(delivery, now))
             except DeliveryError as exc:
-                self._fail(delivery, str(exc), now, report)
+                self._fail([delivery], str(exc), now, report)
                 return
-            self._store.mark_delivered(delivery.id)
+            self._store.mark_sent([delivery], now)
             report.count_delivered(delivery.username)
             log.debug(
                 "delivered %s to %s: %s", delivery.username, delivery.target, delivery.identity
             )
 
-    def _fail(self, delivery: Delivery, error: str, now: float, report: DeliveryReport) -> None:
-        attempts = delivery.attempts + 1
+    def _fail(
+        self, rows: Sequence[Delivery], error: str, now: float, report: DeliveryReport
+    ) -> None:
+        """One message telling `rows` (one row, or a digest's) was refused: each row counts
+        the attempt and all wait for the same retry time, the backoff of the most tried."""
+        attempts = max(row.attempts for row in rows) + 1
         next_try = now + self._backoff.delay(attempts)
-        self._store.mark_failed(delivery.id, error=error, next_try=next_try)
+        self._store.mark_all_failed([row.id for row in rows], error=error, next_try=next_try)
         report.failed += 1
         report.errors.append(error)
+        what = f"{rows[0].username}'s item" if len(rows) == 1 else f"a digest of {len(rows)} items"
         log.warning(
-            "delivery of %s's item to %s failed (attempt %d, next try in %s): %s",
-            delivery.username,
-            delivery.target,
+            "delivery of %s to %s failed (attempt %d, next try in %s): %s",
+            what,
+            rows[0].target,
             attempts,
             duration(next_try - now),
             error,

@@ -1,6 +1,7 @@
 """The outbox: one row per (item, target) still to deliver, and the list of those given up.
 
-A delivery leaves the outbox in the transaction that records its success (`mark_delivered`);
+A delivery leaves the outbox in the transaction that records its success (`mark_sent`, which
+also logs it in `delivered`; a digest's rows leave together);
 one queued longer than `delivery.max_age` moves to `expired` (`expire`), never silently
 dropped, where the latest `EXPIRED_KEPT_PER_USER` of each user are kept. People drop
 stranded deliveries (`drop`) or send them now whatever their backoff (`make_due`).
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from collections.abc import Sequence
 
 from watcherd import notice_codec
 from watcherd.model import Message, Notice
 from watcherd.state.connection import Connection
+from watcherd.state.delivered import DELIVERED_SCHEMA_VERSION, record_delivered
 from watcherd.state.records import Delivery
 
 # `state show` lists each user's given-up deliveries; older ones than these are pruned.
@@ -43,7 +46,8 @@ class OutboxQueries(Connection):
         return [(row["username"], row["target"]) for row in rows]
 
     def has_due(self, target: str, now: float) -> bool:
-        """Whether the target has a row never tried, or whose retry time has come."""
+        """Whether the target has a row never tried, or whose retry time has come (release
+        times of digests and quiet hours are the deliverer's: it reads their rows)."""
         rows = self._query(
             """SELECT 1 FROM outbox WHERE target = ? AND (attempts = 0 OR next_try <= ?)
                LIMIT 1""",
@@ -102,17 +106,32 @@ class OutboxQueries(Connection):
         return [delivery_from_row(row) for row in rows]
 
     def mark_delivered(self, delivery_id: int) -> None:
-        """The target accepted it: it leaves the outbox."""
+        """The target accepted it: it leaves the outbox (unlogged: the deliverer uses
+        `mark_sent`)."""
         with self._transaction("record a delivery") as db:
             db.execute("DELETE FROM outbox WHERE id = ?", (delivery_id,))
 
+    def mark_sent(self, deliveries: Sequence[Delivery], now: float) -> None:
+        """The target accepted a message telling `deliveries` (one row, or a digest's): they
+        leave the outbox and enter the delivered log as sent at `now`, in one transaction, so
+        a crash keeps either all of them pending or none."""
+        with self._transaction("record a delivery") as db:
+            db.executemany("DELETE FROM outbox WHERE id = ?", [(d.id,) for d in deliveries])
+            if self.schema_version >= DELIVERED_SCHEMA_VERSION:
+                record_delivered(db, deliveries, now)
+
     def mark_failed(self, delivery_id: int, *, error: str, next_try: float) -> None:
         """The target refused it: count the attempt and set when to try again."""
+        self.mark_all_failed([delivery_id], error=error, next_try=next_try)
+
+    def mark_all_failed(self, delivery_ids: Sequence[int], *, error: str, next_try: float) -> None:
+        """The target refused a message telling these rows (a digest's): count an attempt
+        for each and set when to try again, in one transaction."""
         with self._transaction("record a failed delivery") as db:
-            db.execute(
+            db.executemany(
                 """UPDATE outbox SET attempts = attempts + 1, next_try = ?, last_error = ?
                    WHERE id = ?""",
-                (next_try, self._clean_error(error), delivery_id),
+                [(next_try, self._clean_error(error), each) for each in delivery_ids],
             )
 
     def drop(self, *, username: str | None = None, target: str | None = None) -> int:

@@ -1,0 +1,132 @@
+"""What a delivery round sends: each row rendered in its target's style, and the rows a
+target with a digest or quiet hours releases, cut into the digest messages that carry them.
+
+Given the outbox rows and `now`; reads nothing else. `Deliverer` (in `watcherd.delivery`)
+sends what these return and records the outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from watcherd.digest import Release, split
+from watcherd.model import Message, Notice
+from watcherd.state import Delivery
+from watcherd.styles import Styler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """Rows held back by their targets' digests or quiet hours at some `now`: how many, and
+    the earliest time one of them is released (None when none waits)."""
+
+    count: int = 0
+    next_release: float | None = None
+
+
+class Rendering:
+    """Renders rows for their targets when they are sent.
+
+    Args:
+        stylers: target name -> its style; a target without one (and a row without a notice,
+            queued before notices were kept) is sent the row's stored default rendering.
+    """
+
+    def __init__(self, stylers: Mapping[str, Styler]) -> None:
+        self._stylers = dict(stylers)
+
+    def one(self, delivery: Delivery, now: float) -> Message:
+        """The message for one row: its target's rendering of its notice, or the stored one
+        (also when the style fails at run time, said in the log: a default beats nothing)."""
+        styler = self._stylers.get(delivery.target)
+        if styler is None or delivery.notice is None:
+            return delivery.message
+        try:
+            return styler.message(delivery.notice, now)
+        except Exception:  # noqa: BLE001 - any failure of a style falls back, never drops
+            log.warning(
+                "rendering %s's item for %s failed; sending the default message instead",
+                delivery.username,
+                delivery.target,
+            )
+            return delivery.message
+
+    def digest(self, target: str, part: Sequence[Delivery], now: float) -> Message:
+        """One message telling every row of `part` in order (one row: its own message).
+
+        Rows of a digest have notices (`digest_parts` sees to it). A style that fails at run
+        time gives a plain list of the rows' default titles, said in the log.
+        """
+        if len(part) == 1:
+            return self.one(part[0], now)
+        notices: list[Notice] = [row.notice for row in part if row.notice is not None]
+        styler = self._stylers.get(target) or Styler(target)
+        try:
+            return styler.digest(notices, now)
+        except Exception:  # noqa: BLE001 - any failure of a style falls back, never drops
+            log.warning(
+                "rendering a digest of %d item(s) for %s failed; sending a plain list instead",
+                len(part),
+                target,
+            )
+            return Message(
+                title=f"{len(part)} new watches",
+                body="\n".join(row.message.title for row in part),
+            )
+
+
+def released_rows(
+    rows: Sequence[Delivery], release: Release, now: float, *, ignore_backoff: bool
+) -> list[Delivery]:
+    """The rows of one target due to leave at `now` as one digest, oldest first; [] when none.
+
+    Those whose release time (from `created_at` by `release`, so a changed configuration
+    applies to what already waits) has come. Nothing leaves inside quiet hours, retries
+    included; nothing while a row of a failed digest waits for its retry time, unless
+    `ignore_backoff`: then they go together, in order, once its time has come.
+    """
+    if release.outside_quiet(now) > now:
+        return []
+    released = sorted(
+        (row for row in rows if release.release_at(row.created_at) <= now),
+        key=lambda row: (row.watched, row.id),
+    )
+    if not ignore_backoff and any(row.attempts and row.next_try > now for row in released):
+        return []
+    return released
+
+
+def waiting(rows: Sequence[Delivery], release: Release, now: float) -> Waiting:
+    """How many of one target's `rows` are held back by `release` at `now`, and until when."""
+    times = [release.release_at(row.created_at) for row in rows]
+    if release.outside_quiet(now) > now:
+        times = [max(each, release.outside_quiet(now)) for each in times]
+    held = [each for each in times if each > now]
+    return Waiting(len(held), min(held, default=None))
+
+
+def digest_parts(
+    target: str, rows: Sequence[Delivery], rendering: Rendering, now: float, max_length: int
+) -> list[list[Delivery]]:
+    """`rows` cut into the messages that carry them, in order: runs of rows with notices
+    split at item boundaries to fit `max_length` (0: unknown, no split); a row without a
+    notice (queued before notices were kept) goes alone as its stored message."""
+    parts: list[list[Delivery]] = []
+    run: list[Delivery] = []
+
+    def render(part: Sequence[Delivery]) -> Message:
+        return rendering.digest(target, part, now)
+
+    for row in rows:
+        if row.notice is not None:
+            run.append(row)
+            continue
+        parts += split(run, render, max_length)
+        run = []
+        parts.append([row])
+    parts += split(run, render, max_length)
+    return parts
