@@ -1,12 +1,14 @@
 """What the fake Trakt v2 serves: history items, pages, profiles and Cloudflare's pages.
 
 `history_movie()` and `history_episode()` build the documented shapes (`id`, `watched_at`,
-`action`, `type`, and `movie` or `show` + `episode`, each with its `ids`); `paged()` cuts a
-list into a page with Trakt's `X-Pagination-*` headers.
+`action`, `type`, and `movie` or `show` + `episode`, each with its `ids`); `with_images()`
+adds what `extended=images` adds; `paged()` cuts a list into a page with Trakt's
+`X-Pagination-*` headers.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import uuid
@@ -128,6 +130,50 @@ def history_episode(
                 "tmdb": _stable_id(show, "tmdb", modulo=1_000_000),
             },
         },
+    }
+
+
+def with_images(item: Item, images_base: str) -> Item:
+    """A copy of a history item as `extended=images` gives it: its `movie`, `show` and
+    `episode` each carry `images`, lists of URLs per kind (`poster`, `fanart`, `logo`,
+    `clearart`, `banner`, `thumb`; an episode only `screenshot`).
+
+    Given `images_base` a bare host (`media.trakt.tv`) the URLs are scheme-less, as Trakt's
+    (`media.trakt.tv/images/movies/000/000/120/posters/medium/8369e0f4fb.jpg.webp`); given a
+    base with a scheme (`http://127.0.0.1:8123`, a loopback `ImageServer`) they keep it.
+    """
+    served = copy.deepcopy(item)
+    base = images_base.rstrip("/")
+    for kind, folder in (("movie", "movies"), ("show", "shows")):
+        media = served.get(kind)
+        if isinstance(media, dict):
+            media["images"] = _media_images(base, folder, media, episode=False)
+    episode = served.get("episode")
+    if isinstance(episode, dict):
+        episode["images"] = _media_images(base, "episodes", episode, episode=True)
+    return served
+
+
+def _media_images(base: str, folder: str, media: Item, *, episode: bool) -> dict[str, list[str]]:
+    ids = media.get("ids")
+    trakt_id = ids.get("trakt") if isinstance(ids, dict) else None
+    number = trakt_id if isinstance(trakt_id, int) else 0
+    padded = f"{number:09d}"
+    where = f"{base}/images/{folder}/{padded[:3]}/{padded[3:6]}/{padded[6:]}"
+
+    def url(kind: str, extension: str = "jpg") -> str:
+        digest = f"{_stable_id(folder, number, kind, modulo=16**10):010x}"
+        return f"{where}/{kind}s/medium/{digest}.{extension}.webp"
+
+    if episode:
+        return {"screenshot": [url("screenshot")]}
+    return {
+        "fanart": [url("fanart")],
+        "poster": [url("poster")],
+        "logo": [url("logo", "png")],
+        "clearart": [],
+        "banner": [],
+        "thumb": [url("thumb")],
     }
 
 
