@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Protocol
 
@@ -18,6 +19,7 @@ from watcherd.budget import RateBudget
 from watcherd.errors import FeedError
 from watcherd.model import FeedPage
 from watcherd.sources.trakt_v2_errors import RateLimitedError, TraktV2Error
+from watcherd.sources.trakt_v2_watching import Watching, WatchingSource
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +105,25 @@ class PacedSource:
             FeedError: as the source does; a 429 also pauses the budget first, and a wait cut
                 short by shutdown says so, naming the user.
         """
-        try:
+        with self._paced(username):
             return self._source.fetch(username, known_fingerprint, known=known, since=since)
+
+    def watching(self, username: str) -> Watching | None:
+        """The v2 source's `watching`: its one GET spends the same budget as the history's.
+
+        Raises:
+            FeedError: as `fetch` does. TypeError: the source cannot tell (v1's).
+        """
+        source = self._source
+        if not isinstance(source, WatchingSource):
+            raise TypeError(f"{type(source).__name__} cannot say what a user is watching")
+        with self._paced(username):
+            return source.watching(username)
+
+    @contextmanager
+    def _paced(self, username: str) -> Iterator[None]:
+        try:
+            yield
         except RateLimitedError as exc:
             self._gate.rate_limited(exc.retry_after, exc.ratelimit)
             raise

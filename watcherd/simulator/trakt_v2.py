@@ -9,7 +9,10 @@ expired or revoked gets 401; a locked account's token gets 423. Then:
 - `GET /users/{slug}/history`: newest first; `page`/`limit` (default 10, clamped at 250),
   `start_at`/`end_at`; `X-Pagination-*` headers (strings); a private user answers 401 with
   `X-Private-User: true` unless the token's account is that user or an approved friend;
-  an unknown user 404.
+  an unknown user 404. `extended` may name `full` (overviews) and `images` (posters), comma
+  separated; without them those fields are left out; another level is 400.
+- `GET /users/{slug}/watching`: 200 with the item being watched (`started_at`,
+  `expires_at`), 204 when nothing is; private and unknown users, `extended`, as history.
 - `GET /users/settings`, `GET /users/{slug|me}/friends` (paged when asked).
 - `POST /oauth/device/code`, `/oauth/device/token`, `/oauth/token`, `/oauth/revoke`: see
   `trakt_v2_oauth`.
@@ -130,6 +133,18 @@ class FakeTraktV2(LoopbackServer):
         with self._lock:
             self._users.fail_next(username, faults)
 
+    def watch_now(self, username: str, item: Item | None) -> None:
+        """What the user's `/watching` answers from now (`trakt_v2_watches.watching_item`);
+        None: nothing (204)."""
+        with self._lock:
+            self._users.set_watching(username, item)
+
+    def fail_next_watching(self, username: str, *faults: Fault) -> None:
+        """The user's next `/watching` requests get these faults, one each (after the same
+        checks as the history's)."""
+        with self._lock:
+            self._users.fail_next_watching(username, faults)
+
     def lock_account(self, account: str, state: str | None = "locked") -> None:
         """Requests with `account`'s token get 423 (`state`: locked or deactivated); None
         unlocks it."""
@@ -214,6 +229,8 @@ class FakeTraktV2(LoopbackServer):
             return self._users.answer_settings(account)
         if len(segments) == 3 and segments[0] == "users" and segments[2] == "history":
             return self._users.answer_history(segments[1], query, account)
+        if len(segments) == 3 and segments[0] == "users" and segments[2] == "watching":
+            return self._users.answer_watching(segments[1], query, account)
         if len(segments) == 3 and segments[0] == "users" and segments[2] == "friends":
             return self._users.answer_friends(segments[1], query, account)
         return 404, b"", JSON

@@ -26,6 +26,9 @@ from watcherd.simulator.trakt_v2_items import (
 
 Reply = tuple[int, bytes, Headers]
 DEFAULT_LIMIT = 10
+# `extended` levels the history and watching methods know (✨ Extended Info); another is 400.
+EXTENDED_LEVELS = frozenset({"full", "images"})
+_MEDIA = ("movie", "show", "episode")
 
 
 @dataclass(slots=True)
@@ -35,6 +38,8 @@ class _User:
     friends: dict[str, float] = field(default_factory=dict)  # account -> since (Unix seconds)
     raw: bytes | None = None
     faults: deque[Fault] = field(default_factory=deque)
+    watching: Item | None = None  # what `/watching` answers (None: 204)
+    watching_faults: deque[Fault] = field(default_factory=deque)
 
 
 class Users:
@@ -80,6 +85,14 @@ class Users:
         """The user's next history requests get these faults, one each."""
         self._users.setdefault(username, _User()).faults.extend(faults)
 
+    def set_watching(self, username: str, item: Item | None) -> None:
+        """What `/users/{slug}/watching` answers from now: this item, or None for 204."""
+        self._users.setdefault(username, _User()).watching = item
+
+    def fail_next_watching(self, username: str, faults: tuple[Fault, ...]) -> None:
+        """The user's next watching requests get these faults, one each."""
+        self._users.setdefault(username, _User()).watching_faults.extend(faults)
+
     def history(self, username: str) -> list[Item]:
         """A user's items, newest first, scheduled ones that are due included.
 
@@ -95,11 +108,9 @@ class Users:
         self, slug: str, query: dict[str, str], account: str | None
     ) -> Reply | Fault:
         """`GET /users/{slug}/history` as `account` (None: no token): a page, or 401/404/400."""
-        user = self._users.get(slug)
-        if user is None:
-            return 404, b"", JSON
-        if not self._visible(slug, user, account):
-            return 401, b"", (*JSON, ("X-Private-User", "true"))
+        user = self._readable(slug, account)
+        if not isinstance(user, _User):
+            return user
         if user.faults:
             return user.faults.popleft()
         if user.raw is not None:
@@ -122,7 +133,27 @@ class Users:
                 and (start is None or ts >= start)
                 and (end is None or ts <= end)
             ]
-        return paged(items, query, default=DEFAULT_LIMIT)
+        extended = _extended(query)
+        if extended is None:
+            return _bad_extended(query)
+        return paged([shaped(item, extended) for item in items], query, default=DEFAULT_LIMIT)
+
+    def answer_watching(
+        self, slug: str, query: dict[str, str], account: str | None
+    ) -> Reply | Fault:
+        """`GET /users/{slug}/watching` as `account`: 200 with the item being watched, 204
+        when nothing is, or 401/404/400 as the history answers."""
+        user = self._readable(slug, account)
+        if not isinstance(user, _User):
+            return user
+        if user.watching_faults:
+            return user.watching_faults.popleft()
+        extended = _extended(query)
+        if extended is None:
+            return _bad_extended(query)
+        if user.watching is None:
+            return 204, b"", JSON
+        return 200, json.dumps(shaped(user.watching, extended)).encode(), JSON
 
     def answer_settings(self, account: str | None) -> Reply:
         """`GET /users/settings` as `account`: its profile, or 401 without a token."""
@@ -170,7 +201,48 @@ class Users:
             user.items.append(item)
             user.items.sort(key=newest_first_key, reverse=True)
 
+    def _readable(self, slug: str, account: str | None) -> _User | Reply:
+        """The user `account` may read, or the answer saying why not (404, or a private 401)."""
+        user = self._users.get(slug)
+        if user is None:
+            return 404, b"", JSON
+        if not self._visible(slug, user, account):
+            return 401, b"", (*JSON, ("X-Private-User", "true"))
+        return user
+
     def _visible(self, slug: str, user: _User, account: str | None) -> bool:
         return (
             not user.private or account == slug or (account is not None and account in user.friends)
         )
+
+
+def shaped(item: Item, extended: frozenset[str]) -> Item:
+    """An item as Trakt serves it at these `extended` levels: `images` only when asked for,
+    overviews only with `full`. The item itself is not changed (a copy when anything goes)."""
+    drop = set()
+    if "images" not in extended:
+        drop.add("images")
+    if "full" not in extended:
+        drop.add("overview")
+    if not drop or not any(
+        isinstance(item.get(media), dict) and drop & item[media].keys() for media in _MEDIA
+    ):
+        return item
+    copy = dict(item)
+    for media in _MEDIA:
+        if isinstance(item.get(media), dict):
+            copy[media] = {k: v for k, v in item[media].items() if k not in drop}
+    return copy
+
+
+def _extended(query: dict[str, str]) -> frozenset[str] | None:
+    """The levels `extended` asks for (none when absent); None when one is unknown."""
+    value = query.get("extended")
+    if value is None:
+        return frozenset()
+    levels = frozenset(part.strip() for part in value.split(","))
+    return levels if levels <= EXTENDED_LEVELS else None
+
+
+def _bad_extended(query: dict[str, str]) -> Reply:
+    return 400, json.dumps({"error": f"invalid extended {query.get('extended')!r}"}).encode(), JSON

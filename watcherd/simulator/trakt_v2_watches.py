@@ -1,4 +1,5 @@
-"""Made-up watches as Trakt v2 history items, for `watcherd simulate --api v2` and the demo.
+"""Made-up watches as Trakt v2 history items, for `watcherd simulate --api v2` and the demo,
+and what `/users/{id}/watching` answers while one is under way.
 
 A v2 item carries a history `id` unique per event; `HistoryIds` hands them out in order, so a
 later watch always has a higher id, as on Trakt.
@@ -8,9 +9,10 @@ from __future__ import annotations
 
 import itertools
 import threading
+from datetime import datetime
 
 from watcherd.simulator.activity import Watch
-from watcherd.simulator.trakt_v2_items import Item, history_episode, history_movie
+from watcherd.simulator.trakt_v2_items import Item, history_episode, history_movie, iso
 
 
 class HistoryIds:
@@ -41,3 +43,15 @@ class HistoryIds:
             history_id=history_id,
             action=watch.action,
         )
+
+
+def watching_item(
+    history_item: Item,
+    started_at: float | datetime | str,
+    expires_at: float | datetime | str,
+) -> Item:
+    """What `/users/{id}/watching` answers while the thing of `history_item` is watched:
+    the same `movie`, or `show` + `episode`, with `started_at` and `expires_at` instead of
+    the history's `id` and `watched_at`."""
+    item = {k: v for k, v in history_item.items() if k not in ("id", "watched_at")}
+    return {"expires_at": iso(expires_at), "started_at": iso(started_at), **item}

@@ -1,4 +1,4 @@
-"""Trakt API v2 `GET /users/{id}/history`: the HTTP adapter.
+"""Trakt API v2 `GET /users/{id}/history` and `/users/{id}/watching`: the HTTP adapter.
 
 Every request carries Trakt's required headers (`Content-Type`, `trakt-api-key`,
 `trakt-api-version: 2`, `User-Agent`) and, when logged in, `Authorization: Bearer …`. The
@@ -32,12 +32,16 @@ from watcherd.http_body import BodyRefusedError, connection_reason, read_bounded
 from watcherd.model import FeedPage
 from watcherd.sources.trakt_v2_errors import Kind, TraktV2Error, not_a_feed, raise_for_response
 from watcherd.sources.trakt_v2_parse import HistoryReader, Pagination, decode_page
+from watcherd.sources.trakt_v2_watching import Watching, parse_watching
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # a 250-item page is ~250 KB; anything near this is not a feed
 BODY_DEADLINE_FACTOR = 4  # the whole body must arrive within this many read timeouts
 MAX_LIMIT = 250  # Trakt clamps `limit` here
+# Overviews (`full`) and posters (`images`) come with the items in the same request: a poster
+# or an overview must never cost a request per item.
+EXTENDED = "full,images"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +54,8 @@ class _Response:
 
 
 class TraktV2Source:
-    """Reads `/users/{id}/history` of Trakt API v2 with one pooled HTTP session.
+    """Reads `/users/{id}/history` (and `/watching`) of Trakt API v2 with one pooled HTTP
+    session; items come with overviews and posters (`extended=full,images`).
 
     Args:
         base_url: e.g. `https://api.trakt.tv` (no trailing slash needed).
@@ -171,6 +176,27 @@ class TraktV2Source:
             log.debug("%s: %d items read and none seen before", username, reader.raw_count)
         return reader.page(window_size=self._max_items, fingerprint=digest)
 
+    def watching(self, username: str) -> Watching | None:
+        """What the user is watching now (`GET /users/{id}/watching`), through the same rate
+        budget and token as the history; None when nothing (204).
+
+        Raises:
+            TraktV2Error: as the history's requests do (a private or unknown user, a refused
+                token, a 429 …), or `NOT_A_FEED` when a 200's body is not a watching item.
+        """
+        response = self._request(username, "watching", {"extended": EXTENDED}, "watching")
+        if response.status == 204:
+            return None
+        try:
+            return parse_watching(username, response.body)
+        except ValueError as exc:
+            raise TraktV2Error(
+                f"{username}: watching is not an item: {exc}",
+                kind=Kind.NOT_A_FEED,
+                username=username,
+                status=200,
+            ) from None
+
     def close(self) -> None:
         self._session.close()
 
@@ -183,15 +209,25 @@ class TraktV2Source:
         return items
 
     def _get(self, username: str, page: int, limit: int, since: datetime | None) -> _Response:
-        url = f"{self._base_url}/users/{quote(username, safe='')}/history"
-        params: dict[str, str | int] = {"page": page, "limit": limit}
+        params: dict[str, str | int] = {"page": page, "limit": limit, "extended": EXTENDED}
         if since is not None:
             params["start_at"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        return self._request(username, "history", params, f"history page {page}")
+
+    def _request(
+        self, username: str, what: str, params: dict[str, str | int], shown: str
+    ) -> _Response:
+        """GET `/users/{username}/{what}` through the budget; the response of a 200 or 204.
+
+        Raises:
+            TraktV2Error: no answer, or an answer that is not a 200 or 204.
+        """
+        url = f"{self._base_url}/users/{quote(username, safe='')}/{what}"
         token = self._token()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         secrets = (self._client_id, token or "")
         self._before_request()
-        log.debug("GET history page %d of %s", page, username)
+        log.debug("GET %s of %s", shown, username)
         try:
             with self._session.get(
                 url, params=params, headers=headers, timeout=self._timeouts, stream=True
@@ -205,27 +241,29 @@ class TraktV2Source:
             if exc.too_large:
                 raise self._network(
                     username,
+                    what,
                     f"response larger than {MAX_BODY_BYTES >> 20} MiB; refusing to read it",
                 ) from None
             raise self._network(
-                username, "response too slow to arrive; gave up reading it"
+                username, what, "response too slow to arrive; gave up reading it"
             ) from None
         except requests.Timeout as exc:
-            raise self._network(username, f"timed out after {self._timeout:g}s") from exc
+            raise self._network(username, what, f"timed out after {self._timeout:g}s") from exc
         except requests.ConnectionError as exc:
             reason = connection_reason(exc)
             if reason == "timed out":  # a read timeout, once urllib3 gave up retrying it
-                raise self._network(username, f"timed out after {self._timeout:g}s") from exc
-            raise self._network(username, f"cannot reach Trakt ({reason})") from exc
+                raise self._network(username, what, f"timed out after {self._timeout:g}s") from exc
+            raise self._network(username, what, f"cannot reach Trakt ({reason})") from exc
         except requests.RequestException as exc:
-            raise self._network(username, f"request failed ({type(exc).__name__})") from exc
+            raise self._network(username, what, f"request failed ({type(exc).__name__})") from exc
         except urllib3.exceptions.ReadTimeoutError as exc:
-            raise self._network(username, f"timed out after {self._timeout:g}s") from exc
+            raise self._network(username, what, f"timed out after {self._timeout:g}s") from exc
         except urllib3.exceptions.HTTPError as exc:
-            raise self._network(username, f"response broken off ({type(exc).__name__})") from exc
-        log.debug(
-            "history page %d of %s: HTTP %s, %d bytes", page, username, result.status, len(body)
-        )
+            broken = f"response broken off ({type(exc).__name__})"
+            raise self._network(username, what, broken) from exc
+        log.debug("%s of %s: HTTP %s, %d bytes", shown, username, result.status, len(body))
+        if result.status == 204 and what != "history":  # "nothing": only watching says it
+            return result
         raise_for_response(
             username,
             result.status,
@@ -236,8 +274,10 @@ class TraktV2Source:
         )
         return result
 
-    def _network(self, username: str, what: str) -> TraktV2Error:
-        return TraktV2Error(f"{username}: history {what}", kind=Kind.NETWORK, username=username)
+    def _network(self, username: str, endpoint: str, failure: str) -> TraktV2Error:
+        return TraktV2Error(
+            f"{username}: {endpoint} {failure}", kind=Kind.NETWORK, username=username
+        )
 
 
 def fingerprint(body: bytes) -> str:

@@ -19,13 +19,16 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from watcherd.errors import StateError
 from watcherd.model import FeedPage
 from watcherd.sources import FeedSource
 from watcherd.sources.trakt_v2_errors import TokenRefusedError
+from watcherd.sources.trakt_v2_watching import Watching, WatchingSource
 from watcherd.state import Login
+
+_T = TypeVar("_T")
 
 log = logging.getLogger(__name__)
 
@@ -190,20 +193,36 @@ class RetryRefusedToken:
                 token to retry with and the login goes on (the refresh got no answer: it is
                 tried again later), or Trakt refused the request without a token too.
         """
+        return self._retried(
+            username, lambda: self._source.fetch(username, known_fingerprint, known=known)
+        )
+
+    def watching(self, username: str) -> Watching | None:
+        """The source's `watching`, retried as `fetch` is after a refused token.
+
+        Raises:
+            FeedError: as `fetch` does. TypeError: the source cannot tell (v1's).
+        """
+        source = self._source
+        if not isinstance(source, WatchingSource):
+            raise TypeError(f"{type(source).__name__} cannot say what a user is watching")
+        return self._retried(username, lambda: source.watching(username))
+
+    def _retried(self, username: str, request: Callable[[], _T]) -> _T:
         self._sent.forget()
         try:
-            return self._source.fetch(username, known_fingerprint, known=known)
+            return request()
         except TokenRefusedError as exc:
             if not self._may_retry(username, exc, refused_before=False):
                 raise
         self._sent.forget()
         try:
-            return self._source.fetch(username, known_fingerprint, known=known)
+            return request()
         except TokenRefusedError as exc:
             if not self._may_retry(username, exc, refused_before=True):
                 raise
         self._sent.forget()
-        return self._source.fetch(username, known_fingerprint, known=known)
+        return request()
 
     def _may_retry(self, username: str, exc: TokenRefusedError, *, refused_before: bool) -> bool:
         """Tell the keeper of the token `exc` refused; whether to poll again: with the
