@@ -14,6 +14,11 @@ polled). A refresh that could not reach Trakt keeps the old pair and is tried ag
 A mark found in the state file that this keeper did not set was left by a process killed
 during a refresh: its refresh token may be spent. The first `token()` refreshes at once; if
 Trakt refuses, the error line says the login was lost that way.
+
+`CachedLogin` stands between a keeper and the state file so that asking for the token before
+every request does not read the login's row every time: it is read again only after a write
+through it, or once SQLite says another connection (`watcherd login` or `logout` beside the
+daemon) committed to the file.
 """
 
 from __future__ import annotations
@@ -52,6 +57,61 @@ class LoginStore(Protocol):
     def forget_login(self, refresh_token: str | None = None) -> bool: ...
 
 
+class CachedLogin:
+    """The login the state file holds, read again only when it may have changed. Thread-safe.
+
+    A write through this object forgets what it read. Writes by other connections (another
+    process: `write_beside_daemon`) are seen through `version`: SQLite's `PRAGMA
+    data_version` on the store's own connection, which moves whenever another connection
+    commits to the file, and stays put for this connection's own commits (hence the
+    forgetting on each write here). A keeper then pays a counter's read per request instead
+    of a read of the row (bench/run.py figure 7).
+
+    Args:
+        store: the state file's login queries.
+        version: the store connection's `PRAGMA data_version`; raises `StateError` as the
+            store's reads do.
+    """
+
+    def __init__(self, store: LoginStore, version: Callable[[], int]) -> None:
+        self._store = store
+        self._version = version
+        self._lock = threading.Lock()
+        self._read: tuple[int, Login | None] | None = None  # (version when read, the login)
+
+    def login(self) -> Login | None:
+        """The stored login, or None; read from the file only when it may have changed.
+
+        Raises:
+            StateError: the file cannot be read.
+        """
+        with self._lock:
+            # The version is taken before the row: a commit landing between the two moves it
+            # again, so the row read here is read once more on the next call.
+            version = self._version()
+            if self._read is None or self._read[0] != version:
+                self._read = (version, self._store.login())
+            return self._read[1]
+
+    def mark_refreshing(self, refresh_token: str, now: float) -> bool:
+        """As `LoginStore.mark_refreshing`; the next `login()` reads the file again."""
+        with self._lock:
+            self._read = None
+            return self._store.mark_refreshing(refresh_token, now)
+
+    def replace_login(self, old_refresh_token: str, login: Login) -> bool:
+        """As `LoginStore.replace_login`; the next `login()` reads the file again."""
+        with self._lock:
+            self._read = None
+            return self._store.replace_login(old_refresh_token, login)
+
+    def forget_login(self, refresh_token: str | None = None) -> bool:
+        """As `LoginStore.forget_login`; the next `login()` reads the file again."""
+        with self._lock:
+            self._read = None
+            return self._store.forget_login(refresh_token)
+
+
 class Refresher(Protocol):
     """What trades a refresh token for a new pair: `TraktOAuth`."""
 
@@ -62,8 +122,9 @@ class TokenKeeper:
     """Hands out the current access token, refreshing it when due. Thread-safe.
 
     Args:
-        store: the state file (the daemon's writer; it re-reads the login on every call, so
-            a `watcherd login` or `logout` written beside the daemon is taken up at once).
+        store: the state file (the daemon's writer), or a `CachedLogin` over it; the login is
+            asked for on every call, so a `watcherd login` or `logout` written beside the
+            daemon is taken up at once.
         oauth: the OAuth adapter.
         clock: Unix seconds.
         retry_after: seconds before a refresh that failed for want of an answer is retried.
