@@ -2,39 +2,72 @@
 
 This is the only module that imports apprise. A falsy Apprise result becomes a
 `DeliveryError` here, never deeper. Apprise's own DEBUG log prints URLs with tokens, so its
-logger is held at WARNING (see `quiet_apprise`).
+logger is held at WARNING (see `quiet_apprise`). How each format reaches each service is
+`watcherd.notify_payload`'s; this module sends what it shapes, with the attachments.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
-import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 import apprise
 from apprise import NotifyFormat
+from apprise.conversion import convert_between
 
 from watcherd.errors import ConfigError, DeliveryError
+from watcherd.formats import HTML, MARKDOWN, TEXT, escape_markdown
 from watcherd.model import Message
+from watcherd.notify_markup import clip_escaped, clip_utf8
+from watcherd.notify_payload import (
+    EMAIL_SERVICES,
+    TELEGRAM,
+    Outgoing,
+    Service,
+    outgoing,
+    rendered_formats,
+    telegram_caption_bound,
+)
 from watcherd.redact import Redactor
+
+__all__ = [
+    "CONSOLE_SCHEMA",
+    "Notifier",
+    "build_notifiers",
+    "clip_escaped",
+    "clip_utf8",
+    "describe_url",
+    "escape_markdown",
+    "quiet_apprise",
+    "register_console",
+]
 
 log = logging.getLogger(__name__)
 
 CONSOLE_SCHEMA = "console"
-# Services that render Markdown in plain content although Apprise declares (and sends) text
-# for them, so Apprise escapes nothing. Services declaring Markdown get Apprise's own escaping.
-_MARKDOWN_IN_TEXT = {"discord", "guilded", "mmost", "mmosts", "zulip", "nctalk", "nctalks"}
-# What Discord's Markdown acts on mid-line: emphasis, code, spoilers, quotes, masked links,
-# and `<` (mentions, channels, custom emoji). Titles and bodies never start with `#` or `-`.
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_~|>\[\]()<])")
-# Apprise writes a non-ASCII subject as one unfolded quoted-printable word (up to three
-# characters per UTF-8 byte) on a line that RFC 5322 caps at 998; servers refuse longer ones.
-_EMAIL_SERVICES = {"mailto", "mailtos"}
-_SUBJECT_BYTES = (998 - len("Subject: =?utf-8?q??=")) // 3
+_NOTIFY_FORMATS = {
+    TEXT: NotifyFormat.TEXT,
+    MARKDOWN: NotifyFormat.MARKDOWN,
+    HTML: NotifyFormat.HTML,
+}
+# Services whose plugin sends a message and its attachments in one request (one SMTP
+# transaction, one JSON or form post, one call): a refused send was accepted in no part, so it
+# can be sent again without the attachments and nothing is repeated.
+_ONE_REQUEST = EMAIL_SERVICES | {"json", "jsons", "form", "forms", "xml", "xmls", CONSOLE_SCHEMA}
+
+
+class _AppriseConverter:
+    """Apprise's own Markdown and HTML converters (the `Converter` of notify_payload)."""
+
+    def markdown_to_html(self, markdown: str) -> str:
+        return str(convert_between(NotifyFormat.MARKDOWN, NotifyFormat.HTML, markdown))  # type: ignore[no-untyped-call]
+
+    def html_to_text(self, markup: str) -> str:
+        return str(convert_between(NotifyFormat.HTML, NotifyFormat.TEXT, markup))  # type: ignore[no-untyped-call]
 
 
 class Notifier:
@@ -44,6 +77,12 @@ class Notifier:
         name: the target's name from the configuration.
         url: the Apprise URL; secret.
         app_name: how the sender names itself where a service shows it.
+
+    Attributes:
+        schemas: every URL scheme the target's service answers to (`discord`, `tgram`, …), for
+            its default format.
+        max_length: the most characters of title, line break and body (link included) the
+            service takes in one message; 0 when unknown. A digest longer than this is split.
 
     Raises:
         ConfigError: the URL is not one Apprise can use.
@@ -66,46 +105,110 @@ class Notifier:
             )
         self._redact = Redactor([url])
         self.description: str = self._redact(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
-        self._schemas = _schemas(plugin)
-        self._escape_markdown = bool(self._schemas & _MARKDOWN_IN_TEXT)
-        self._max_length = int(getattr(plugin, "body_maxlen", 0) or 0)
+        self.schemas: set[str] = _schemas(plugin)
+        self.max_length: int = int(getattr(plugin, "body_maxlen", 0) or 0)
+        self._service = Service(
+            frozenset(self.schemas),
+            self.max_length,
+            rendered_formats(_declared(plugin), self.schemas),
+        )
+        self._takes_attachments = bool(getattr(plugin, "attachment_support", False))
+        self._plugin = plugin
         asset = apprise.AppriseAsset(app_id=app_name, app_desc=app_name, app_url="")
         # One object per target, kept for the life of the process: Discord's rate-limit state
         # lives on it.
         self._apprise = apprise.Apprise(asset=asset)
         self._apprise.add(plugin)
+        # The plugin holds per-target state (rate limits); one message at a time per target,
+        # so a message and its attachments are never interleaved with another's.
         self._lock = threading.Lock()
 
     def send(self, message: Message) -> None:
-        """Deliver one message as plain text, escaped for the target's markup.
+        """Deliver one message in its format, with the attachments the service can carry.
+
+        Given a message (`text`: plain, escaped here for the target's markup; `markdown` or
+        `html`: markup to send as it is, see `watcherd.notify_payload`), sends it; its attachments
+        that are missing or unreadable are left out (a debug line says so). Attachments never
+        hold a message back: when a service refuses a message with them, it is sent again
+        without them where nothing of it can have been accepted, and where the service posts
+        them apart (Discord), they follow the message and their refusal is only logged.
 
         Raises:
-            DeliveryError: the target did not accept it (transient: it may work later).
+            DeliveryError: the target did not accept the message (transient: it may work
+                later).
         """
-        title, body = message.title, message.body
-        if self._escape_markdown:
-            title, body = escape_markdown(title), escape_markdown(body)
-            # Escaping can double the text, and the service counts title, line break, body and
-            # link together: clip the body so the whole fits and the link survives.
-            if self._max_length:
-                link_room = len(message.link) + 1 if message.link else 0
-                body = clip_escaped(body, self._max_length - len(title) - 2 - link_room)
-        elif self._schemas & _EMAIL_SERVICES:
-            # A zero-width space keeps "=?utf-8?q?…?=" in a title from decoding as MIME.
-            title = clip_utf8(title.replace("=?", "=\u200b?"), _SUBJECT_BYTES)
-        text = dataclasses.replace(message, body=body).text()
-        # The plugin holds per-target state (rate limits); one send at a time per target.
+        payload = outgoing(message, self._service, _AppriseConverter())
+        attachments = self._attachable(message.attachments)
         with self._lock:
-            try:
-                result: Any = self._apprise.notify(
-                    body=text, title=title, body_format=NotifyFormat.TEXT
-                )
-            except Exception as exc:  # a plugin's bug must not bypass the outbox's backoff
-                failure = f"target {self.name!r} failed: {type(exc).__name__}"
-                raise DeliveryError(self._redact(failure)) from exc
+            if not attachments:
+                self._notify(payload)
+            elif self._sent_in_one_request(payload):
+                try:
+                    self._notify(payload, attachments)
+                except DeliveryError as exc:
+                    log.warning("%s; sending it again without its attachments", exc)
+                    self._notify(payload)
+            else:
+                self._notify(payload)
+                try:
+                    self._notify(Outgoing("", "", payload.format), attachments)
+                except DeliveryError as exc:
+                    log.warning("%s (its attachments; the message itself was delivered)", exc)
+
+    def _notify(self, payload: Outgoing, attachments: Sequence[str] = ()) -> None:
+        attach = apprise.AppriseAttachment(list(attachments)) if attachments else None
+        try:
+            result: Any = self._apprise.notify(
+                body=payload.body,
+                title=payload.title,
+                body_format=_NOTIFY_FORMATS[payload.format],
+                attach=attach,
+            )
+        except Exception as exc:  # a plugin's bug must not bypass the outbox's backoff
+            failure = f"target {self.name!r} failed: {type(exc).__name__}"
+            raise DeliveryError(self._redact(failure)) from exc
         if not result:
             refusal = f"target {self.name!r} did not accept the notification: "
             raise DeliveryError(self._redact(refusal) + self._reason(result))
+
+    def _attachable(self, paths: Sequence[str]) -> list[str]:
+        """The readable files among `paths`, when the service carries attachments."""
+        if paths and not self._takes_attachments:
+            log.debug("target %r shows no attachments; %d left out", self.name, len(paths))
+            return []
+        readable: list[str] = []
+        for path in paths:
+            try:
+                if not Path(path).is_file():
+                    raise FileNotFoundError(path)
+                with Path(path).open("rb") as file:
+                    file.read(1)
+            except OSError as exc:
+                reason = exc.strerror or type(exc).__name__
+                log.debug(
+                    "target %r: attachment %s left out: %s", self.name, Path(path).name, reason
+                )
+                continue
+            readable.append(path)
+        return readable
+
+    def _sent_in_one_request(self, payload: Outgoing) -> bool:
+        """Whether the service posts a message and its attachments so that a refusal means
+        nothing of it was accepted (then resending without them repeats nothing)."""
+        if self.schemas & _ONE_REQUEST:
+            return True
+        if self.schemas & TELEGRAM:
+            # With `content=after` Apprise posts the photo first and the text only once the
+            # photo went; otherwise a text short enough to be the photo's caption goes with it
+            # in one sendPhoto. Longer text is posted before the photo, a request apart.
+            if getattr(self._plugin, "content", None) == "after":
+                return True
+            return telegram_caption_bound(payload) < int(
+                getattr(self._plugin, "telegram_caption_maxlen", 0) or 0
+            )
+        # Discord (text, then the files as a message of their own) and services not known
+        # to send both at once: the attachments go as a message of their own.
+        return False
 
     def _reason(self, result: Any) -> str:
         # Apprise 2.3+ returns a result with the plugin's own log lines; the last warning says
@@ -137,32 +240,11 @@ def _schemas(plugin: Any) -> set[str]:
     return schemas
 
 
-def escape_markdown(text: str) -> str:
-    """Backslash-escape Markdown so a service that renders it shows the text as written."""
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
-
-
-def clip_escaped(text: str, limit: int) -> str:
-    """`text` (backslash-escaped) cut to at most `limit` characters, ending with "…" when cut;
-    an escape is never split, so no backslash is left to act on the "…"."""
-    if len(text) <= limit:
-        return text
-    kept = text[: max(limit - 1, 0)]
-    if (len(kept) - len(kept.rstrip("\\"))) % 2:
-        kept = kept[:-1]
-    return kept + "…"
-
-
-def clip_utf8(text: str, limit: int) -> str:
-    """`text` cut to at most `limit` UTF-8 bytes, ending with "…" when cut."""
-    if len(text.encode()) <= limit:
-        return text
-    size = len("…".encode())
-    for index, char in enumerate(text):
-        size += len(char.encode())
-        if size > limit:
-            return text[:index] + "…"
-    return text  # pragma: no cover - the whole text was found to be longer
+def _declared(plugin: Any) -> set[str]:
+    """The formats a plugin declares (Apprise gives one or a tuple)."""
+    declared = getattr(plugin, "notify_format", ())
+    values = declared if isinstance(declared, tuple | list | set) else (declared,)
+    return {str(getattr(value, "value", value)) for value in values}
 
 
 def build_notifiers(
