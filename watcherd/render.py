@@ -2,8 +2,8 @@
 
 Pure functions. Text from the feed is data: it is cleaned of control and direction-override
 characters and its mentions are broken with a zero-width space, so no target can ping
-anyone because of what a title says. Target-specific markup escaping happens in the notifier
-adapter, which knows each target's format.
+anyone because of what a title says. Escaping for a target's markup happens after
+(`watcherd.formats`, applied by `watcherd.styles`, or by the notifier for a plain-text message).
 
 A link is the one piece of feed text sent as it is, so it must be a plain http(s) URL. One
 holding non-ASCII characters (an IRI: `https://trakt.tv/movies/amélie-2001`) is converted to
@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from datetime import datetime
+from datetime import datetime, tzinfo
 from urllib.parse import quote
 
 from watcherd.model import MediaType, Message, WatchEvent
@@ -68,18 +68,27 @@ def _clean_char(ch: str) -> str:
     return " " if category == "Cc" else ""
 
 
-def describe(event: WatchEvent) -> str:
-    """What was watched: `Title (Year)` for a movie, `Show S03E03 "Episode"` for an episode."""
+def describe(event: WatchEvent, *, hide_spoilers: bool = False) -> str:
+    """What was watched: `Title (Year)` for a movie, `Show S03E03 "Episode"` for an episode
+    (`Show S03E03` when spoilers are hidden)."""
     if event.media_type is MediaType.MOVIE and event.movie is not None:
         movie = event.movie
         title = neutralise(movie.title)
         return f"{title} ({movie.year})" if movie.year else title
     assert event.episode is not None  # noqa: S101 - the parser guarantees it for episodes
     episode = event.episode
-    text = f"{neutralise(episode.show_title)} S{episode.season:02d}E{episode.number:02d}"
-    if episode.title:
+    text = f"{neutralise(episode.show_title)} {episode_code(event)}"
+    if episode.title and not hide_spoilers:
         text += f' "{neutralise(episode.title)}"'
     return text
+
+
+def episode_code(event: WatchEvent) -> str:
+    """`S03E03` for an episode, "" for a movie."""
+    episode = event.episode
+    if event.media_type is not MediaType.EPISODE or episode is None:
+        return ""
+    return f"S{episode.season:02d}E{episode.number:02d}"
 
 
 def verb(action: str) -> str:
@@ -99,13 +108,26 @@ def link(event: WatchEvent) -> str | None:
     )
     if url is None:
         return None
-    uri = iri_to_uri(url)
-    if uri is None or len(uri) > MAX_LINK or not _SAFE_URL.fullmatch(uri):
+    uri = plain_url(url)
+    if uri is None:
         log.warning(
             "%s: the link of %s is not a plain http(s) URL; sent without it",
             neutralise(event.username, 60),
             describe(event),
         )
+        return None
+    return uri
+
+
+def plain_url(url: str) -> str | None:
+    """`url` as a plain http(s) URI of at most `MAX_LINK` characters, or None.
+
+    Given any string, returns it converted by `iri_to_uri` when the result is a plain http(s)
+    URL (letters, digits and `._~%!$'*+,;=:/-` after the host: nothing a format's markup or a
+    mention can start from), else None.
+    """
+    uri = iri_to_uri(url)
+    if uri is None or len(uri) > MAX_LINK or not _SAFE_URL.fullmatch(uri):
         return None
     return uri
 
@@ -151,3 +173,9 @@ def render(event: WatchEvent) -> Message:
 
 def _format_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def format_time(moment: datetime, zone: tzinfo) -> str:
+    """A moment as people read it in a time zone: `2024-01-01 21:00 CET` (the zone's
+    abbreviation at that moment, so summer and winter time each name themselves)."""
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")

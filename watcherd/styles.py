@@ -5,17 +5,50 @@ target's format, with its templates, spoiler rule, time zone and poster, alone (
 as one digest of many (`digest`). Pure apart from the poster, which comes from a `PosterSource`
 (a local file, or None: a poster that cannot be had never holds a message back).
 
-The default style gives today's message (`watcherd.render`): plain text, one per item.
+The templates see the variables of `watcherd.notice_text`, feed values already neutralised and
+escaped for the format. The default templates give today's message in text format: a title
+`alice checked in: Title (2011)`, a body with the time, and the link kept apart (`Message.link`)
+as `watcherd.render` always did. In Markdown and HTML the link is part of the body. A template
+that fails while rendering one notice sends that notice's default message instead, with a
+warning naming the target.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from watcherd.errors import ConfigError
+from watcherd.folding import Run, fold_runs, run_code
+from watcherd.formats import HTML, MARKDOWN, TEXT, default_format, escape
 from watcherd.model import Message, Notice
-from watcherd.render import render
+from watcherd.notice_text import also_sentence, notice_variables, phase_verb
+from watcherd.periods import parse_timezone
+from watcherd.render import describe, neutralise
+from watcherd.samples import SAMPLE_NOTICES
+from watcherd.templates import BadTemplateError, MessageTemplate, TemplateCompiler
+
+if TYPE_CHECKING:
+    from watcherd.config.models import Settings, TargetSettings
+
+__all__ = ["SAMPLE_NOTICES", "PosterSource", "Style", "Styler", "build_stylers"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TITLE = "{{ user }} {{ verb }}: {{ what }}"
+_SENTENCE = (
+    "{{ user }} {{ verb }} {{ what }}{% if phase == 'started' %} since{% else %} at{% endif %}"
+    " {{ watched_at }}{% if also %}, {{ also }}{% endif %}."
+)
+# Text keeps the link apart, as today; Markdown shows it bare (services link it), HTML as a link.
+DEFAULT_BODIES = {
+    TEXT: _SENTENCE,
+    MARKDOWN: _SENTENCE + "{% if url %}\n{{ url }}{% endif %}",
+    HTML: _SENTENCE + '{% if url %}<br><a href="{{ url }}">{{ url }}</a>{% endif %}',
+}
+_LINE_BREAKS = {TEXT: "\n", MARKDOWN: "\n", HTML: "<br>"}
 
 
 class PosterSource(Protocol):
@@ -31,12 +64,18 @@ class PosterSource(Protocol):
 class Style:
     """One target's rendering options, from its `[[targets]]` table (see DESIGN.md)."""
 
-    format: str = "text"  # text | markdown | html (resolved: never None here)
+    format: str = TEXT  # text | markdown | html (resolved: never None here)
     spoilers: str = "show"
     timezone: str = "UTC"
     poster: bool = False
     title: str | None = None  # Jinja2 source; None: the default
     body: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Templates:
+    title: MessageTemplate
+    body: MessageTemplate
 
 
 class Styler:
@@ -46,6 +85,10 @@ class Styler:
         target: the target's name (for log lines).
         style: its options.
         posters: where posters come from; None: no posters.
+
+    Raises:
+        ConfigError: a template that does not compile (the configuration check,
+            `watcherd.config.styles_check`, finds it first with its line).
     """
 
     def __init__(
@@ -54,13 +97,135 @@ class Styler:
         self.target = target
         self.style = style or Style()
         self._posters = posters
+        self._zone = parse_timezone(self.style.timezone)
+        compiler = TemplateCompiler(self.style.format)
+        self._default = _Templates(
+            compiler.compile(DEFAULT_TITLE), compiler.compile(DEFAULT_BODIES[self.style.format])
+        )
+        try:
+            self._own = _Templates(
+                compiler.compile(self.style.title or DEFAULT_TITLE),
+                compiler.compile(self.style.body or DEFAULT_BODIES[self.style.format]),
+            )
+        except BadTemplateError as exc:
+            raise ConfigError([f"targets.{target}: template: {exc}"]) from None
 
-    def message(self, notice: Notice, now: float) -> Message:  # noqa: ARG002 - templates use it
-        """The message for one notice."""
-        return render(notice.event)
+    def variables(self, notice: Notice, now: float) -> dict[str, Any]:
+        """The variables this target's templates see for `notice` (escaped for its format)."""
+        return notice_variables(
+            notice,
+            fmt=self.style.format,
+            hide_spoilers=self.style.spoilers == "hide",
+            zone=self._zone,
+            now=now,
+        )
+
+    def render_with(self, templates: _Templates, notice: Notice, now: float) -> tuple[str, str]:
+        """Title and body of `notice` by `templates`.
+
+        Raises:
+            BadTemplateError: a template failed for this notice.
+        """
+        variables = self.variables(notice, now)
+        return templates.title.render(variables), templates.body.render(variables)
+
+    def message(self, notice: Notice, now: float) -> Message:
+        """The message for one notice: the target's templates, or its default message when
+        they fail for this notice (logged as a warning naming the target)."""
+        try:
+            title, body = self.render_with(self._own, notice, now)
+        except BadTemplateError as exc:
+            log.warning(
+                "target %r: its template failed for %s's item (%s); sent the default message",
+                self.target,
+                neutralise(notice.event.username, 60),
+                exc,
+            )
+            title, body = self.render_with(self._default, notice, now)
+        # One line for a title wherever it is shown (an email subject, a Discord heading).
+        title = " ".join(title.split())
+        # Text keeps the link apart when the body is the default, exactly as before styles.
+        link = None
+        if self.style.format == TEXT and self.style.body is None:
+            link = self.variables(notice, now)["url"] or None
+        return Message(
+            title=title,
+            body=body,
+            link=link,
+            format=self.style.format,
+            attachments=self._attachments(notice),
+        )
+
+    def _attachments(self, notice: Notice) -> tuple[str, ...]:
+        if not self.style.poster or self._posters is None:
+            return ()
+        path = self._posters.path_for(notice)
+        return (path,) if path else ()
 
     def digest(self, notices: Sequence[Notice], now: float) -> Message:
-        """One message telling every notice in `notices` (in order), a line each, a run of one
-        user's episodes of one show folded into one line."""
-        lines = [self.message(notice, now).title for notice in notices]
-        return Message(title=f"{len(notices)} new watches", body="\n".join(lines))
+        """One message telling every notice in `notices`, a line each in order, a run of one
+        user's episodes of one show folded into one line (`Show S01E01`, en dash, `S01E06`)."""
+        fmt = self.style.format
+        lines = [self._digest_line(run, now) for run in fold_runs(notices)]
+        users = list(dict.fromkeys(neutralise(n.event.username, 60) for n in notices))
+        count = f"{len(notices)} watch" + ("" if len(notices) == 1 else "es")
+        title = f"watcherd: {count} by {_listed(users)}"
+        return Message(
+            title=escape(fmt, title), body=_LINE_BREAKS[fmt].join(lines), link=None, format=fmt
+        )
+
+    def _digest_line(self, run: Run, now: float) -> str:
+        first = run[0]
+        hide = self.style.spoilers == "hide"
+        event = first.event
+        user = neutralise(event.username, 60)
+        if len(run) > 1:
+            assert event.episode is not None  # noqa: S101 - runs are of episodes
+            verbs = {phase_verb(notice) for notice in run}
+            action = verbs.pop() if len(verbs) == 1 else "watched"
+            what = f"{neutralise(event.episode.show_title)} {run_code(run)}"
+            return escape(self.style.format, f"{user} {action} {what}")
+        line = f"{user} {phase_verb(first)} {describe(event, hide_spoilers=hide)}"
+        also = also_sentence(first.also, now)
+        return escape(self.style.format, f"{line}, {also}" if also else line)
+
+
+def _listed(names: list[str]) -> str:
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def style_of(target: TargetSettings, fmt: str) -> Style:
+    """The `Style` of one `[[targets]]` table, its format resolved to `fmt`."""
+    return Style(
+        format=fmt,
+        spoilers=target.spoilers,
+        timezone=target.timezone,
+        poster=target.poster,
+        title=target.title,
+        body=target.body,
+    )
+
+
+def build_stylers(
+    settings: Settings,
+    schemas_of: Callable[[str], set[str]],
+    posters: PosterSource | None,
+) -> dict[str, Styler]:
+    """Every target's `Styler`, by target name.
+
+    Given the settings, a function naming the URL schemes of a target's service (for the
+    format a target gets when it names none: `formats.default_format`), and the poster
+    source (given only to targets with `poster = true`).
+
+    Raises:
+        ConfigError: a template that does not compile (checked at load already).
+    """
+    stylers: dict[str, Styler] = {}
+    for target in settings.targets:
+        fmt = target.format or default_format(schemas_of(target.name))
+        stylers[target.name] = Styler(
+            target.name, style_of(target, fmt), posters=posters if target.poster else None
+        )
+    return stylers
