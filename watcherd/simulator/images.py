@@ -22,7 +22,7 @@ import threading
 import zlib
 from collections import Counter
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 from watcherd.simulator.loopback import LoopbackServer, send
@@ -79,6 +79,13 @@ class ImageServer(LoopbackServer):
         self._seen = threading.Condition()
         self._gate = threading.Event()
         super().__init__(self._handler_class(), name="image-server", port=port)
+
+    def start(self) -> Self:
+        """Serve in a daemon thread, polling for `stop()` often: tests start one per test."""
+        threading.Thread(
+            target=self.server.serve_forever, args=(0.05,), name="image-server", daemon=True
+        ).start()
+        return self
 
     def url(self, path: str) -> str:
         """The full URL of `path` (`/t/p/w342/abc.png`) on this server."""

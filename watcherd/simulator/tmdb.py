@@ -15,7 +15,7 @@ import json
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from watcherd.simulator.loopback import JSON, LoopbackServer, send
@@ -49,6 +49,13 @@ class FakeTmdb(LoopbackServer):
         self._hits: Counter[str] = Counter()
         self._lock = threading.Lock()
         super().__init__(self._handler_class(), name="fake-tmdb", port=port)
+
+    def start(self) -> Self:
+        """Serve in a daemon thread, polling for `stop()` often: tests start one per test."""
+        threading.Thread(
+            target=self.server.serve_forever, args=(0.05,), name="fake-tmdb", daemon=True
+        ).start()
+        return self
 
     def add_movie(self, tmdb_id: int, title: str, poster_path: str | None) -> None:
         """A movie `/3/movie/{tmdb_id}` answers, with this `poster_path` (`/abc.png`)."""

@@ -70,10 +70,12 @@ def history_movie(
     *,
     history_id: int,
     action: str = "checkin",
+    images_base: str | None = None,
 ) -> Item:
-    """A movie history item; ids derive from the title so they are stable across runs."""
+    """A movie history item; ids derive from the title so they are stable across runs.
+    With `images_base`, it carries `images` (see `with_images`)."""
     slug = f"{_slug(title)}-{year}"
-    return {
+    item = {
         "id": history_id,
         "watched_at": iso(watched_at),
         "action": action,
@@ -89,6 +91,7 @@ def history_movie(
             },
         },
     }
+    return item if images_base is None else with_images(item, images_base)
 
 
 def history_episode(
@@ -101,9 +104,11 @@ def history_episode(
     history_id: int,
     action: str = "scrobble",
     show_year: int = 2010,
+    images_base: str | None = None,
 ) -> Item:
-    """An episode history item (`title` None stands for an episode Trakt has no title for)."""
-    return {
+    """An episode history item (`title` None stands for an episode Trakt has no title for).
+    With `images_base`, it carries `images` (see `with_images`)."""
+    item = {
         "id": history_id,
         "watched_at": iso(watched_at),
         "action": action,
@@ -131,6 +136,7 @@ def history_episode(
             },
         },
     }
+    return item if images_base is None else with_images(item, images_base)
 
 
 def with_images(item: Item, images_base: str) -> Item:
