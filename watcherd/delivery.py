@@ -50,6 +50,18 @@ class Backoff:
         return float(min(self.maximum, self.initial * 2 ** min(max(attempts - 1, 0), 32)))
 
 
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    """One look at a target's rows within `Deliverer.deliver`: as of `now`, recording in
+    `report` and `tried` (the rows attempted in this call: each at most once)."""
+
+    now: float
+    ignore_backoff: bool
+    keep_going: Callable[[], bool]
+    report: DeliveryReport
+    tried: set[int]
+
+
 class Deliverer:
     """Sends the outbox's due rows to their targets.
 
@@ -129,14 +141,11 @@ class Deliverer:
                     # Under the lock, so a row being sent is never given up at the same time.
                     if self._max_age is not None:
                         target_report.expired += self._expire(target, at)
+                    turn = _Turn(at, ignore_backoff, keep_going, target_report, tried)
                     if target in self._releases:
-                        self._deliver_digest(
-                            target, at, ignore_backoff, keep_going, target_report, tried=tried
-                        )
+                        self._deliver_digest(target, turn)
                     else:
-                        self._deliver_each(
-                            target, at, ignore_backoff, keep_going, target_report, tried=tried
-                        )
+                        self._deliver_each(target, turn)
                     progressed = target_report.delivered + target_report.failed > attempted
                 finally:
                     lock.release()
@@ -179,8 +188,19 @@ class Deliverer:
         release = self._releases.get(target)
         if release is None:
             return self._store.has_due(target, float("inf") if ignore_backoff else now)
+        return bool(self._released(target, release, now, ignore_backoff))
+
+    def _released(
+        self, target: str, release: Release, now: float, ignore_backoff: bool
+    ) -> list[Delivery]:
+        """A digest target's rows due to leave at `now` (see `released_rows`)."""
+        # Release times never decrease with the time queued: while the oldest row waits, all
+        # do, and the rows (and their notices) need not be read at every poll of every user.
+        oldest = self._store.oldest_queued(target)
+        if oldest is None or release.release_at(oldest) > now:
+            return []
         rows = self._store.pending(target=target)
-        return bool(released_rows(rows, release, now, ignore_backoff=ignore_backoff))
+        return released_rows(rows, release, now, ignore_backoff=ignore_backoff)
 
     def _expire(self, target: str, now: float) -> int:
         assert self._max_age is not None  # noqa: S101 - checked by the caller
@@ -197,52 +217,32 @@ class Deliverer:
             )
         return len(expired)
 
-    def _deliver_each(
-        self,
-        target: str,
-        now: float,
-        ignore_backoff: bool,
-        keep_going: Callable[[], bool],
-        report: DeliveryReport,
-        *,
-        tried: set[int],
-    ) -> None:
+    def _deliver_each(self, target: str, turn: _Turn) -> None:
         """Send a target's rows one message each, per user oldest first."""
         users = [user for user, each in self._store.pending_pairs() if each == target]
         for user in users:
-            if not keep_going():
+            if not turn.keep_going():
                 return
-            group = self._store.pending(user, target)
-            self._deliver_group(group, now, ignore_backoff, keep_going, report, tried=tried)
+            self._deliver_group(self._store.pending(user, target), turn)
 
-    def _deliver_digest(
-        self,
-        target: str,
-        now: float,
-        ignore_backoff: bool,
-        keep_going: Callable[[], bool],
-        report: DeliveryReport,
-        *,
-        tried: set[int],
-    ) -> None:
+    def _deliver_digest(self, target: str, turn: _Turn) -> None:
         """Send a digest target's released rows as one digest (in parts when too long for
         the service). Each part accepted leaves the outbox with its rows logged as delivered,
         in one transaction; the first part refused stops the digest, and it and every later
         part count one failed attempt and wait for their retry together."""
-        rows = self._store.pending(target=target)
-        release = self._releases[target]
-        released = released_rows(rows, release, now, ignore_backoff=ignore_backoff)
+        now, tried = turn.now, turn.tried
+        released = self._released(target, self._releases[target], now, turn.ignore_backoff)
         if not released or any(row.id in tried for row in released):
             return  # each row is attempted at most once per call
         sender = self._senders.get(target)
         if sender is None:
             tried.update(row.id for row in released)
-            self._fail(released, f"target {target!r} is no longer configured", now, report)
+            self._fail(released, f"target {target!r} is no longer configured", turn)
             return
         max_length = int(getattr(sender, "max_length", 0) or 0)
         parts = digest_parts(target, released, self._rendering, now, max_length)
         for index, part in enumerate(parts):
-            if not keep_going():
+            if not turn.keep_going():
                 return
             tried.update(row.id for row in part)
             try:
@@ -250,55 +250,44 @@ class Deliverer:
             except DeliveryError as exc:
                 rest = [row for later in parts[index:] for row in later]
                 tried.update(row.id for row in rest)
-                self._fail(rest, str(exc), now, report)
+                self._fail(rest, str(exc), turn)
                 return
             self._store.mark_sent(part, now)
             for row in part:
-                report.count_delivered(row.username)
+                turn.report.count_delivered(row.username)
             log.debug("delivered a digest of %d item(s) to %s", len(part), target)
 
-    def _deliver_group(
-        self,
-        group: list[Delivery],
-        now: float,
-        ignore_backoff: bool,
-        keep_going: Callable[[], bool],
-        report: DeliveryReport,
-        *,
-        tried: set[int],
-    ) -> None:
+    def _deliver_group(self, group: list[Delivery], turn: _Turn) -> None:
         for delivery in group:
-            if not keep_going() or delivery.id in tried:
+            if not turn.keep_going() or delivery.id in turn.tried:
                 return
-            if not ignore_backoff and delivery.attempts and delivery.next_try > now:
+            if not turn.ignore_backoff and delivery.attempts and delivery.next_try > turn.now:
                 return  # the oldest is waiting for its retry; later ones wait behind it
-            tried.add(delivery.id)  # attempted now: not again in this call
+            turn.tried.add(delivery.id)  # attempted now: not again in this call
             sender = self._senders.get(delivery.target)
             if sender is None:
-                error = f"target {delivery.target!r} is no longer configured"
-                self._fail([delivery], error, now, report)
+                self._fail([delivery], f"target {delivery.target!r} is no longer configured", turn)
                 return
             try:
-                sender.send(self._rendering.one(delivery, now))
+                sender.send(self._rendering.one(delivery, turn.now))
             except DeliveryError as exc:
-                self._fail([delivery], str(exc), now, report)
+                self._fail([delivery], str(exc), turn)
                 return
-            self._store.mark_sent([delivery], now)
-            report.count_delivered(delivery.username)
+            self._store.mark_sent([delivery], turn.now)
+            turn.report.count_delivered(delivery.username)
             log.debug(
                 "delivered %s to %s: %s", delivery.username, delivery.target, delivery.identity
             )
 
-    def _fail(
-        self, rows: Sequence[Delivery], error: str, now: float, report: DeliveryReport
-    ) -> None:
+    def _fail(self, rows: Sequence[Delivery], error: str, turn: _Turn) -> None:
         """One message telling `rows` (one row, or a digest's) was refused: each row counts
         the attempt and all wait for the same retry time, the backoff of the most tried."""
+        now = turn.now
         attempts = max(row.attempts for row in rows) + 1
         next_try = now + self._backoff.delay(attempts)
         self._store.mark_all_failed([row.id for row in rows], error=error, next_try=next_try)
-        report.failed += 1
-        report.errors.append(error)
+        turn.report.failed += 1
+        turn.report.errors.append(error)
         what = f"{rows[0].username}'s item" if len(rows) == 1 else f"a digest of {len(rows)} items"
         log.warning(
             "delivery of %s to %s failed (attempt %d, next try in %s): %s",

@@ -55,6 +55,13 @@ class OutboxQueries(Connection):
         )
         return bool(rows)
 
+    def oldest_queued(self, target: str) -> float | None:
+        """When the target's oldest pending row was queued (its `created_at`), or None: a
+        digest's rows are released oldest first, so nothing is released before that one."""
+        rows = self._query("SELECT min(created_at) FROM outbox WHERE target = ?", (target,))
+        value = rows[0][0]
+        return None if value is None else float(value)
+
     def pending_count(self, username: str | None = None) -> int:
         """How many deliveries wait in the outbox (of one user, or in all)."""
         where, params = ("WHERE username = ?", (username,)) if username is not None else ("", ())
