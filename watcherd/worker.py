@@ -20,8 +20,10 @@ from watcherd.detect import Policy, UserMemory, detect
 from watcherd.errors import FeedError
 from watcherd.logs import duration
 from watcherd.model import DeliveryReport, Message, Notice, PollResult, WatchEvent
+from watcherd.now_watching import Ending, NowWatching
 from watcherd.render import render
 from watcherd.sources import FeedSource
+from watcherd.sources.trakt_v2_watching import WatchingSource
 from watcherd.state import HeldFeed, QueuedMessage, Store
 from watcherd.styles import Styler
 
@@ -29,6 +31,8 @@ from watcherd.styles import Styler
 __all__ = ["Backoff", "Sender", "UserPlan", "Worker"]
 
 log = logging.getLogger(__name__)
+
+NOTHING_ENDED = Ending(frozenset(), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,7 @@ class UserPlan:
     username: str
     targets: tuple[str, ...]
     policy: Policy
+    now_watching: bool = False  # also ask what the user is watching now (v2)
 
 
 class Worker:
@@ -89,6 +94,11 @@ class Worker:
         self._viewer = viewer
         self._held: dict[str, HeldFeed] | None = None  # read from the store at first use
         self._held_guard = threading.Lock()
+        self._now_watching = (
+            NowWatching(source, store, renderer, self._configured)
+            if isinstance(source, WatchingSource)
+            else None
+        )
 
     @property
     def usernames(self) -> list[str]:
@@ -134,7 +144,10 @@ class Worker:
         if page.unchanged or (known and page.fingerprint == known):
             # The same body as last time: nothing in it can be new.
             self._store.record_poll_outcome(username, now=now, outcome="ok: unchanged")
-            return PollResult(username, ok=True, fetched=len(page.events), unchanged=True)
+            started = self._watching_now(plan, now)
+            return PollResult(
+                username, ok=True, fetched=len(page.events), queued=started, unchanged=True
+            )
         for problem in page.problems:
             log.warning("%s", problem)
         previous = memory[0] if memory else self._store.memory(username)
@@ -153,17 +166,33 @@ class Worker:
                 username,
                 page.window_size,
             )
+        ending = self._ending(plan, detection.to_notify)
         queued = [
             QueuedMessage(
-                target, event.identity, event.watched_ts, self._render(event), Notice(event)
+                target,
+                event.identity,
+                event.watched_ts,
+                self._render(event),
+                Notice(event, phase=ending.phase_of(event)),
             )
             for event in detection.to_notify
             for target in plan.targets
         ]
         outcome = "ok: baseline" if detection.baseline else f"ok: {len(detection.new)} new"
         count = self._store.record_poll(
-            username, previous, detection.memory, queued, now=now, outcome=outcome
+            username,
+            previous,
+            detection.memory,
+            queued,
+            now=now,
+            outcome=outcome,
+            watches=page.events,
+            co_watching=self._configured,
+            watching=ending.row,
         )
+        if self._now_watching is not None:
+            self._now_watching.told(username, ending)
+        count += self._watching_now(plan, now)
         return PollResult(
             username,
             ok=True,
@@ -174,6 +203,22 @@ class Worker:
             baseline=detection.baseline,
             overflow=detection.overflow,
         )
+
+    def _configured(self, username: str) -> bool:
+        """Whether `username` is a configured user (a co-watcher named in messages)."""
+        return username in self._plans
+
+    def _ending(self, plan: UserPlan, events: Sequence[WatchEvent]) -> Ending:
+        if self._now_watching is None or not plan.now_watching:
+            return NOTHING_ENDED
+        return self._now_watching.ending(plan.username, events)
+
+    def _watching_now(self, plan: UserPlan, now: float) -> int:
+        """The watching-now step after a poll that read the history (one GET; a write only
+        when a start or an end is new). Returns how many deliveries it queued."""
+        if self._now_watching is None or not plan.now_watching:
+            return 0
+        return self._now_watching.poll(plan.username, plan.targets, plan.policy, now)
 
     def _held_feed(self, username: str) -> HeldFeed | None:
         with self._held_guard:

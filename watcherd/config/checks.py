@@ -1,7 +1,7 @@
 """Checks across keys, run on the merged values before and whatever pydantic says of each field,
 so a single run reports every problem: duplicate names, users routed to targets that do not
-exist, actions the feed never uses, a v1 login given half, and placeholders copied from the
-example unchanged."""
+exist, actions the feed never uses, `now_watching` without v2, a v1 login given half, and
+placeholders copied from the example unchanged."""
 
 from __future__ import annotations
 
@@ -62,6 +62,11 @@ def cross_check(values: Mapping[str, Any], quote: Quote = repr) -> list[str]:
                 for target in routed
                 if isinstance(target, str) and target not in names
             ]
+        if user.get("now_watching") is True and judged_as != "v2":
+            problems.append(
+                f'users[{index}].now_watching: needs api = "v2" (what is watched now is'
+                " Trakt API v2's /users/{id}/watching; the v1 feed cannot say it)"
+            )
         actions = user.get("actions")
         if isinstance(judged_as, str) and judged_as in KNOWN_ACTIONS and isinstance(actions, list):
             problems += [

@@ -6,14 +6,16 @@ outbox's own reads and writes live in `outbox.py`, the schema in `schema.py`.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from types import MappingProxyType
 
-from watcherd import notice_codec
 from watcherd.detect import UserMemory
+from watcherd.model import WatchEvent
 from watcherd.state.delivered import DeliveredQueries
 from watcherd.state.held import HELD_SCHEMA_VERSION, HeldQueries
 from watcherd.state.outbox import EXPIRED_KEPT_PER_USER, OutboxQueries, trim_expired
+from watcherd.state.queueing import queue_rows
+from watcherd.state.recent import record_recent
 from watcherd.state.records import (
     Delivery,
     ExpiredDelivery,
@@ -22,6 +24,7 @@ from watcherd.state.records import (
     UserStatus,
 )
 from watcherd.state.tokens import LoginQueries
+from watcherd.state.watching import WatchingQueries, WatchingRow
 
 SCHEME_SCHEMA_VERSION = 5  # the first schema with users.scheme
 NOTICE_SCHEMA_VERSION = 6  # the first with outbox.notice, delivered, recent and watching
@@ -31,7 +34,7 @@ NOTICE_SCHEMA_VERSION = 6  # the first with outbox.notice, delivered, recent and
 UNCONFIGURED_KEPT_FOR = 30 * 86400.0
 
 
-class Store(OutboxQueries, DeliveredQueries, LoginQueries, HeldQueries):
+class Store(OutboxQueries, DeliveredQueries, LoginQueries, HeldQueries, WatchingQueries):
     """The SQLite state file: `Store(path)` for the writer (created, upgraded, locked),
     `Store(path, exclusive=False)` for a reader (read-only, never upgraded, no lock);
     `redact` cleans every error text written. See `Connection` for the arguments.
@@ -70,11 +73,22 @@ class Store(OutboxQueries, DeliveredQueries, LoginQueries, HeldQueries):
         *,
         now: float,
         outcome: str,
+        watches: Sequence[WatchEvent] = (),
+        co_watching: Callable[[str], bool] | None = None,
+        watching: WatchingRow | None = None,
     ) -> int:
         """Store a poll's outcome in one transaction: the new memory and the queued messages.
 
         Only the difference between `previous` and `memory` is written. Returns how many
         deliveries were queued (a message already queued for the same target is not doubled).
+
+        Args:
+            watches: the page's events: those of the last day are kept for co-watching
+                (`recent`), new or not.
+            co_watching: which other users count as co-watchers; given, each queued notice
+                carries who of them watched the same thing within a day, looked up in this
+                transaction. None: none looked up.
+            watching: the user's watch as it stands after this poll told its end (`told_end`).
         """
         old_seen = previous.seen if previous is not None else {}
         gone = [(username, identity) for identity in old_seen if identity not in memory.seen]
@@ -83,6 +97,8 @@ class Store(OutboxQueries, DeliveredQueries, LoginQueries, HeldQueries):
             for identity, watched in memory.seen.items()
             if identity not in old_seen
         ]
+        # A file kept at an older version (read by older code in tests) lacks the newer parts.
+        noticed = self.schema_version >= NOTICE_SCHEMA_VERSION
         with self._transaction(f"record the poll of {username}") as db:
             db.execute(
                 """INSERT INTO users (username, cursor, floor, fingerprint, last_poll, last_outcome)
@@ -108,30 +124,23 @@ class Store(OutboxQueries, DeliveredQueries, LoginQueries, HeldQueries):
                 "INSERT OR REPLACE INTO seen (username, identity, watched) VALUES (?, ?, ?)",
                 added,
             )
-            before = db.total_changes
-            # A file kept at an older version (read by older code in tests) has no notice.
-            noticed = self.schema_version >= NOTICE_SCHEMA_VERSION
-            columns = "title, body, link, created_at, next_try" + (", notice" if noticed else "")
-            db.executemany(
-                f"""INSERT OR IGNORE INTO outbox (username, target, identity, watched, {columns})
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?{", ?" if noticed else ""})""",  # noqa: S608
-                [
-                    (
-                        username,
-                        item.target,
-                        item.identity,
-                        item.watched,
-                        item.message.title,
-                        item.message.body,
-                        item.message.link,
-                        now,
-                        now,
-                        *((_encoded(item),) if noticed else ()),
+            if noticed:
+                # Recorded before the lookup below: an item is never its own co-watch (the
+                # lookup skips the user), and another user's poll committing later finds it.
+                record_recent(db, username, watches, now)
+                if watching is not None:
+                    db.execute(
+                        "UPDATE watching SET keys = ? WHERE username = ? AND identity = ?",
+                        (" ".join(watching.keys), username, watching.identity),
                     )
-                    for item in queued
-                ],
+            return queue_rows(
+                db,
+                username,
+                queued,
+                now=now,
+                noticed=noticed,
+                co_watching=co_watching if noticed else None,
             )
-            return db.total_changes - before
 
     def statuses(self) -> list[UserStatus]:
         """Per user the state holds anything of, by name: cursor, remembered items, last poll
@@ -221,8 +230,11 @@ class Store(OutboxQueries, DeliveredQueries, LoginQueries, HeldQueries):
         if not stale and not overgrown:
             return []  # nothing to write: a start costs no transaction
         names = [(user.username,) for user in stale]
+        tables = ["seen", "outbox", "expired", "held", "users"]
+        if self.schema_version >= NOTICE_SCHEMA_VERSION:
+            tables += ["recent", "watching"]
         with self._transaction("prune users no longer configured") as db:
-            for table in ("seen", "outbox", "expired", "held", "users"):
+            for table in tables:
                 db.executemany(f"DELETE FROM {table} WHERE username = ?", names)  # noqa: S608
             trim_expired(db)
         return stale
@@ -238,8 +250,6 @@ class Store(OutboxQueries, DeliveredQueries, LoginQueries, HeldQueries):
             db.execute("DELETE FROM users WHERE username = ?", (username,))
             if self.schema_version >= HELD_SCHEMA_VERSION:
                 db.execute("DELETE FROM held WHERE username = ?", (username,))
+            if self.schema_version >= NOTICE_SCHEMA_VERSION:  # a start is announced anew
+                db.execute("DELETE FROM watching WHERE username = ?", (username,))
         return seen, dropped
-
-
-def _encoded(item: QueuedMessage) -> str | None:
-    return None if item.notice is None else notice_codec.encode(item.notice)
