@@ -83,6 +83,18 @@ def test_feed_poster_goes_before_tmdb(tmp_path: Path, tmdb: FakeTmdb, images: Im
     assert tmdb.hits() == 0
 
 
+def test_tmdb_poster_stands_in_for_a_feed_poster_that_fails(
+    tmp_path: Path, tmdb: FakeTmdb, images: ImageServer
+) -> None:
+    listed = tmdb_notice("movie:tmdb:603")
+    notice = replace(listed, event=replace(listed.event, poster=images.url("/missing/feed.png")))
+
+    path = posters(tmp_path, tmdb, Clock()).path_for(notice)
+
+    assert path is not None
+    assert Path(path).read_bytes() == images.poster("/t/p/w342/matrix.png")
+
+
 def test_configuration_is_kept_for_days_across_instances(tmp_path: Path, tmdb: FakeTmdb) -> None:
     clock = Clock()
     posters(tmp_path, tmdb, clock).path_for(tmdb_notice("movie:tmdb:603"))

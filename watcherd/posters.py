@@ -1,11 +1,12 @@
 """Posters for messages: the movie's or show's poster as a local file to attach.
 
 `PosterCache` is the `watcherd.styles.PosterSource` of a running watcherd. The poster's URL is
-the feed's (`WatchEvent.poster`: Trakt v2's `extended=images`), or else, with `[tmdb]`
-configured, TMDB's for the item's `movie:tmdb:N` / `show:tmdb:N` id. It is downloaded once
-(`watcherd.poster_download`: size cap, content type, magic bytes, timeout) and kept on disk
-(`watcherd.poster_files`: bounded, least recently used go first, failures remembered for an
-hour). Several delivery threads asking for one poster at once wait for a single download.
+the feed's (`WatchEvent.poster`: Trakt v2's `extended=images`), or else (none, or it cannot be
+had), with `[tmdb]` configured, TMDB's for the item's `movie:tmdb:N` / `show:tmdb:N` id. It
+is downloaded once (`watcherd.poster_download`: size cap, content type, magic bytes, timeout)
+and kept on disk (`watcherd.poster_files`: bounded, least recently used go first, failures
+remembered for an hour). Several delivery threads asking for one poster at once wait for a
+single download.
 
 A poster never holds a message back: `path_for` returns None for anything that goes wrong,
 and never raises. `SamplePoster` hands out the bundled sample poster (`test-notify`).
@@ -102,18 +103,26 @@ class PosterCache:
 
     def path_for(self, notice: Notice) -> str | None:
         """The poster of what `notice` tells as a local file (`the-matrix-1999.png`), or None
-        when there is none to be had. Never raises: a poster never holds a message back."""
+        when there is none to be had. Never raises: a poster never holds a message back.
+
+        The feed's poster is tried first; TMDB's (when configured) when the feed has none or
+        its poster cannot be had."""
         try:
-            url = self._url_of(notice.event)
-            return None if url is None else self._fetch_once(url, readable_name(notice.event))
+            event = notice.event
+            name = readable_name(event)
+            feed_url = normalised_url(event.poster) if event.poster else None
+            if feed_url is not None:
+                path = self._fetch_once(feed_url, name)
+                if path is not None:
+                    return path
+            tmdb_url = self._tmdb_url(event)
+            return None if tmdb_url is None else self._fetch_once(tmdb_url, name)
         except Exception as exc:  # noqa: BLE001 - the promise above; the kind is enough to look
             logger.warning("No poster: unexpected %s", type(exc).__name__)
             return None
 
-    def _url_of(self, event: WatchEvent) -> str | None:
-        """The feed's poster URL, else TMDB's (when configured and the item has its id)."""
-        if event.poster:
-            return normalised_url(event.poster)
+    def _tmdb_url(self, event: WatchEvent) -> str | None:
+        """TMDB's poster URL for the item's `movie:tmdb:N` or `show:tmdb:N`, when configured."""
         if self._tmdb is None:
             return None
         for key in event.ids:
