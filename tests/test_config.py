@@ -641,9 +641,10 @@ def test_resolved_configuration_masks_secrets_and_describes_target_urls(tmp_path
     assert document["trakt"]["api_key"] == MASK
     assert document["trakt"]["password"] == MASK
     assert document["trakt"]["username"] == "bob"
+    style = {"poster": False, "spoilers": "show", "digest": "0", "timezone": "UTC"}
     assert document["targets"] == [
-        {"name": "friends", "url": "masked-1://"},
-        {"name": "family", "url": "masked-2://"},
+        {"name": "friends", "url": "masked-1://", **style},
+        {"name": "family", "url": "masked-2://", **style},
     ]
     assert document["users"] == [
         {
@@ -651,12 +652,14 @@ def test_resolved_configuration_masks_secrets_and_describes_target_urls(tmp_path
             "targets": ["family"],
             "actions": ["checkin"],
             "types": ["movie", "episode"],
+            "now_watching": False,
         },
         {
             "username": "carol",
             "targets": ["friends", "family"],
             "actions": ["checkin", "scrobble"],
             "types": ["movie"],
+            "now_watching": False,
         },
     ]
     assert document["schedule"] == {"interval": 300, "jitter": 30}

@@ -26,6 +26,7 @@ from watcherd.config.sources import (
     unknown_environment_keys,
 )
 from watcherd.config.sources import secrets_dirs as secrets_dirs_of
+from watcherd.config.styles_check import template_problems
 from watcherd.config.wording import describe_validation_error, quoting
 from watcherd.errors import ConfigError
 from watcherd.logs import Redactor
@@ -72,7 +73,8 @@ def load_settings(
         The validated settings, with `state_file` made absolute against the file's folder.
 
     Raises:
-        ConfigError: with one line per problem, naming the key and (unless secret) the value;
+        ConfigError: with one line per problem, naming the key and (unless secret) the value
+            (a target's template: the target, the key and the template line);
             a file that cannot be read or parsed is the only problem reported alone.
     """
     environ = os.environ if environ is None else environ
@@ -106,6 +108,9 @@ def load_settings(
             # The notifier's own wording, redacted again in case a URL part slipped through.
             redact = Redactor(secrets)
             problems += [redact(line) for line in exc.problems]
+    if settings is not None:
+        # Each target's templates rendered with the sample items (`styles_check`).
+        problems += template_problems(settings)
     if problems or settings is None:
         raise ConfigError(problems)
 

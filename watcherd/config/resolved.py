@@ -13,6 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 from watcherd.config.models import Settings
 
 MASK = "**********"
+_OPTIONAL_TARGET_KEYS = ("title", "body", "format", "quiet_hours")
+_TOML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
 def render_resolved(settings: Settings, describe_url: Callable[[str], str]) -> str:
@@ -65,6 +67,32 @@ def render_resolved(settings: Settings, describe_url: Callable[[str], str]) -> s
             f"name = {_toml(target.name)}",
             f"url = {_toml(describe_url(target.url.get_secret_value()))}",
         ]
+        # Unset keys stay unset: a template or format left out means the default one.
+        for key in _OPTIONAL_TARGET_KEYS:
+            value = getattr(target, key)
+            if value is not None:
+                lines.append(f"{key} = {_toml(value)}")
+        lines += [
+            f"poster = {_toml_bool(target.poster)}",
+            f"spoilers = {_toml(target.spoilers)}",
+            f"digest = {_toml(target.digest)}",
+            f"timezone = {_toml(target.timezone)}",
+        ]
+    if settings.tmdb is not None:
+        lines += [
+            "",
+            "[tmdb]",
+            f"api_key = {_toml(MASK)}",
+            f"base_url = {_toml(_without_password(settings.tmdb.base_url))}",
+        ]
+    posters = settings.posters
+    lines += [
+        "",
+        "[posters]",
+        f"max_size = {posters.max_size}",
+        f"cache_size = {posters.cache_size}",
+        f"timeout = {posters.timeout:g}",
+    ]
     for user in settings.users:
         lines += [
             "",
@@ -73,6 +101,7 @@ def render_resolved(settings: Settings, describe_url: Callable[[str], str]) -> s
             f"targets = {_toml_list(settings.targets_of(user))}",
             f"actions = {_toml_list(user.actions)}",
             f"types = {_toml_list(list(user.types))}",
+            f"now_watching = {_toml_bool(user.now_watching)}",
         ]
     return "\n".join(lines) + "\n"
 
@@ -88,8 +117,20 @@ def _without_password(url: str) -> str:
 
 
 def _toml(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    """A TOML basic string. Control characters are escaped, so a multi-line template is one
+    line of output that TOML reads back as written."""
+    escaped = "".join(_TOML_ESCAPES.get(ch) or _toml_char(ch) for ch in value)
     return f'"{escaped}"'
+
+
+def _toml_char(ch: str) -> str:
+    if ch < " " or ch == "\x7f":
+        return f"\\u{ord(ch):04X}"
+    return ch
+
+
+def _toml_bool(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def _toml_list(values: list[str]) -> str:

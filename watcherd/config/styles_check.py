@@ -1,0 +1,62 @@
+"""The load-time check of targets' templates: each compiled and rendered with the sample
+movie and episode (`watcherd.samples`), so a template that does not parse, names an unknown
+variable, loops without end or reaches for internals is a configuration error (exit 2) naming
+the target, the key and the template line, not a failure at the first delivery.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from watcherd.config.models import Settings, TargetSettings
+from watcherd.formats import FORMATS
+from watcherd.model import Notice, Phase
+from watcherd.notice_text import notice_variables
+from watcherd.periods import parse_timezone
+from watcherd.samples import SAMPLE_NOTICES, SAMPLE_NOW
+from watcherd.templates import BadTemplateError, TemplateCompiler
+
+TEMPLATE_KEYS = ("title", "body")
+# Each sample in each phase: a template may branch on `phase` or on the kind of item.
+_SAMPLES: tuple[Notice, ...] = tuple(
+    dataclasses.replace(notice, phase=phase) for notice in SAMPLE_NOTICES for phase in Phase
+)
+
+
+def template_problems(settings: Settings) -> list[str]:
+    """One line per template that cannot be used: `targets.NAME.KEY: template line N: why`.
+
+    Given validated settings, renders each target's own templates with the sample notices
+    (each phase, spoilers as the target sets them) in its format, or in every format when it
+    names none (its service decides, and HTML escapes where the others do not).
+    """
+    problems: list[str] = []
+    for target in settings.targets:
+        problems += _target_problems(target)
+    return problems
+
+
+def _target_problems(target: TargetSettings) -> list[str]:
+    sources = {key: getattr(target, key) for key in TEMPLATE_KEYS}
+    sources = {key: source for key, source in sources.items() if source is not None}
+    problems: dict[str, str] = {}
+    zone = parse_timezone(target.timezone)
+    for fmt in (target.format,) if target.format else FORMATS:
+        compiler = TemplateCompiler(fmt)
+        samples = [
+            notice_variables(
+                notice, fmt=fmt, hide_spoilers=target.spoilers == "hide", zone=zone, now=SAMPLE_NOW
+            )
+            for notice in _SAMPLES
+        ]
+        for key, source in sources.items():
+            if key in problems:  # one line per template, not one per format
+                continue
+            try:
+                template = compiler.compile(source)
+                for variables in samples:
+                    template.render(variables)
+            except BadTemplateError as exc:
+                where = f"template line {exc.line}" if exc.line else "template"
+                problems[key] = f"targets.{target.name}.{key}: {where}: {exc.reason}"
+    return list(problems.values())
