@@ -9,6 +9,7 @@ fake feed or the scheduler.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import random
@@ -20,16 +21,19 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from watcherd import compose, demo_v2, logs
+from watcherd import compose, compose_readonly, demo_v2, logs
 from watcherd import demo as demo_story
 from watcherd.auth.masking import LearningRedactor
 from watcherd.auth.oauth import TraktOAuth
 from watcherd.commands import daemon as daemon_commands
 from watcherd.commands import demo as demo_command
+from watcherd.commands import dry_run as dry_run_command
+from watcherd.commands import explain as explain_command
 from watcherd.commands import login as login_commands
 from watcherd.commands import setup as setup_commands
 from watcherd.commands import simulate as simulate_command
 from watcherd.commands import state as state_commands
+from watcherd.commands import test_notify as test_notify_command
 from watcherd.commands.runtime import (
     EXIT_CONFIG,
     EXIT_FAILED,
@@ -105,13 +109,11 @@ class Cli:
         return compose.notifiers(settings, self.stdout)
 
     def runtime(self, settings: Settings) -> Runtime:
-        return compose.runtime(
-            settings,
-            self.notifiers(settings),
-            clock=self.clock,
-            redact=self.console.redact,
-            learn=self.redact.learn,
-        )
+        return compose.runtime(settings, self.notifiers(settings), **self._parts())
+
+    def _parts(self) -> compose_readonly.Parts:
+        """The clock, the redactor and the token learner every builder is handed."""
+        return {"clock": self.clock, "redact": self.console.redact, "learn": self.redact.learn}
 
     def feed(self, settings: Settings, store: Store) -> Feed:
         """The feed source `trakt.api` names, with its login and rate budget (see
@@ -140,26 +142,35 @@ class Cli:
     def once(self, args: argparse.Namespace) -> int:
         # For cron: a run that went well writes nothing, so cron mails only what needs a person.
         settings = self.settings(args, quiet=True)
+        if args.dry_run:  # what `once` would send, shown: nothing written, nothing sent
+            built = compose_readonly.dry_run(settings, **self._parts())
+            return dry_run_command.dry_run(built, self.console, self.clock)
         return daemon_commands.once(self.runtime(settings), self.console, self.clock)
+
+    def explain(self, args: argparse.Namespace) -> int:
+        settings = self.settings(args, quiet=True)
+        opened = functools.partial(compose_readonly.preview, settings, **self._parts())
+        plans = compose.plans(settings)
+        return explain_command.explain(args.user, plans, opened, self.console, self.clock)
 
     def demo(self, args: argparse.Namespace) -> int:
         stop = threading.Event()
         stop_on_signals(stop)
         register_console(self.stdout)
 
-        def build(config: Path) -> tuple[Runtime, Daemon]:
+        def use(config: Path) -> None:
             args.config = str(config)
             # The demo runs on its embedded default, whatever is exported or mounted: no
             # WATCHERD_* variables and no secret files, so it can never reach real targets.
-            self.environ = {}
-            self.secrets_dirs = ()
+            self.environ, self.secrets_dirs = {}, ()
+
+        def build(config: Path) -> tuple[Runtime, Daemon]:
+            use(config)
             runtime = self.runtime(self.settings(args))
             return runtime, self.daemon(runtime)
 
         def log_in(config: Path) -> bool:
-            args.config = str(config)
-            self.environ = {}
-            self.secrets_dirs = ()
+            use(config)
             return self.login(args) == EXIT_OK
 
         server: FakeTraktV1 | FakeTraktV2 = (
@@ -210,7 +221,10 @@ class Cli:
 
     def test_notify(self, args: argparse.Namespace) -> int:
         settings = self.settings(args)
-        return setup_commands.test_notify(self.notifiers(settings), args.target, self.console)
+        stylers = compose_readonly.stylers(settings)
+        return test_notify_command.send_samples(
+            self.notifiers(settings), stylers, args.target, self.console, now=self.clock()
+        )
 
     def login(self, args: argparse.Namespace) -> int:
         settings = self.settings(args)
@@ -263,9 +277,7 @@ class Cli:
             raise ConfigError([f"state {args.action}: two different users named; name one"])
         username = args.only_user or args.user  # `state drop alice` means `--user alice`
 
-        def writer() -> Store:
-            return Store(settings.state_file, redact=self.console.redact)
-
+        writer = functools.partial(Store, settings.state_file, redact=self.console.redact)
         if args.action == "reset":
             return state_commands.reset(settings, writer, self.console, username)
         if args.action == "drop":

@@ -34,6 +34,7 @@ class Commands(Protocol):
     def test_notify(self, args: argparse.Namespace) -> int: ...
     def simulate(self, args: argparse.Namespace) -> int: ...
     def state(self, args: argparse.Namespace) -> int: ...
+    def explain(self, args: argparse.Namespace) -> int: ...
 
 
 def build_parser(cli: Commands) -> argparse.ArgumentParser:
@@ -56,13 +57,38 @@ def build_parser(cli: Commands) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"watcherd {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser(
+        "run",
+        parents=[common],
+        help="poll every user on the schedule until SIGTERM/SIGINT",
+        description="poll every user on the schedule until SIGTERM/SIGINT",
+    )
+    run.set_defaults(handler=cli.run)
+    once = commands.add_parser(
+        "once",
+        parents=[common],
+        help="poll every user once, deliver, exit; silent unless something failed (for cron)",
+        description="Poll every user once, deliver what is new and what earlier runs kept,"
+        " exit; silent unless something failed (for cron). With --dry-run, print instead what"
+        " each target would be sent, writing nothing and sending nothing.",
+    )
+    once.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what each target would be sent; write nothing, send nothing",
+    )
+    once.set_defaults(handler=cli.once)
+    explain = commands.add_parser(
+        "explain",
+        parents=[common],
+        help="what became of each item of a user's feed; writes nothing, sends nothing",
+        description="Read USER's feed once and say, per item, whether it was taken at the"
+        " baseline, filtered (by which rule), queued, pending, delivered (when) or given up,"
+        " or is new. Writes nothing and sends nothing.",
+    )
+    explain.add_argument("user", metavar="USER", help="a configured user")
+    explain.set_defaults(handler=cli.explain)
     for name, handler, text in (
-        ("run", cli.run, "poll every user on the schedule until SIGTERM/SIGINT"),
-        (
-            "once",
-            cli.once,
-            "poll every user once, deliver, exit; silent unless something failed (for cron)",
-        ),
         ("check-config", cli.check_config, "validate and print the configuration, secrets masked"),
         ("login", cli.login, "log in to Trakt (API v2) with a code entered on any device"),
         ("logout", cli.logout, "revoke the Trakt login's token and forget it"),
@@ -85,7 +111,9 @@ def build_parser(cli: Commands) -> argparse.ArgumentParser:
     )
     demo.set_defaults(handler=cli.demo)
     notify = commands.add_parser(
-        "test-notify", parents=[common], help="send a sample notification to every target"
+        "test-notify",
+        parents=[common],
+        help="send every target a sample notification in its own style",
     )
     notify.add_argument("--target", metavar="NAME", help="only this target")
     notify.set_defaults(handler=cli.test_notify)

@@ -1,0 +1,155 @@
+"""`watcherd once --dry-run`: what `once` would send, shown instead of sent.
+
+The real worker polls every user into an in-memory copy of the state and the real deliverer
+renders each target's messages (its style, its digests) for senders that only keep them
+(`compose_readonly`); this module prints what they kept and what would wait. The state file
+is only read and nothing is sent, so it may run beside a daemon.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from watcherd.commands.preview import Captured, ReadOnlyToken
+from watcherd.commands.runtime import EXIT_FAILED, EXIT_OK, Console, count, format_time
+from watcherd.model import Message, PollResult
+from watcherd.sources import FeedSource
+from watcherd.state import Delivery, Store
+from watcherd.worker import Worker
+
+log = logging.getLogger("watcherd")
+
+INDENT = "    "
+
+
+@dataclass(slots=True)
+class DryRun:
+    """What a dry run is built of (`compose_readonly.dry_run`): the daemon's worker on an
+    in-memory `copy` of the state, delivering to `captured`; each target's time zone; the
+    login keeper whose notes say what a real run would do differently (None for v1)."""
+
+    worker: Worker
+    copy: Store
+    captured: Captured
+    source: FeedSource
+    timezones: Mapping[str, str] = field(default_factory=dict)
+    token: ReadOnlyToken | None = None
+
+    def close(self) -> None:
+        """Close the feed source and drop the copy."""
+        self.source.close()
+        self.copy.close()
+
+
+def dry_run(built: DryRun, console: Console, clock: Callable[[], float]) -> int:
+    """Poll every user and deliver as `once` does, into the copy and the captured senders,
+    and print per user what the poll found, per target the messages it would be sent and
+    what would wait (a digest, quiet hours), then what a real run would do differently.
+
+    Returns 0 when every feed was read, else 1 (one stderr line per feed not read).
+    """
+    try:
+        return _dry_run(built, console, clock)
+    finally:
+        built.close()
+
+
+def _dry_run(built: DryRun, console: Console, clock: Callable[[], float]) -> int:
+    worker, copy, captured = built.worker, built.copy, built.captured
+    earlier = {delivery.id for delivery in copy.pending()}
+    users = worker.usernames
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(users)))) as pool:
+        results = list(pool.map(lambda name: worker.poll(name, clock()), users))
+    now = clock()
+    report = worker.deliver(now, ignore_backoff=True)
+    console.say("Dry run: nothing is written to the state file and nothing is sent.")
+    console.say("\nPolls:")
+    for result in results:
+        console.say(f"  {result.username}: {_poll_line(result)}")
+    waiting = copy.pending()
+    for target, messages in captured.messages.items():
+        console.say("")
+        kept = [delivery for delivery in waiting if delivery.target == target]
+        _print_target(console, target, messages, kept, tz=built.timezones.get(target, "UTC"))
+    if earlier:
+        console.say(
+            f"\n{count(len(earlier), 'delivery', 'deliveries')} kept from earlier runs"
+            " included above (a real run tries them whatever their backoff)."
+        )
+    if report.expired:
+        console.say(
+            f"\n{count(report.expired, 'delivery', 'deliveries')} would be given up"
+            " (older than delivery.max_age)."
+        )
+    for note in built.token.notes if built.token is not None else ():
+        console.say(f"\nNote: {note}")
+    failed = [result for result in results if not result.ok]
+    for result in failed:
+        reason = (result.error or "").removeprefix(f"{result.username}: ")
+        console.error(f"feed of {result.username} not read: {reason}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _poll_line(result: PollResult) -> str:
+    if not result.ok:
+        return f"feed not read: {(result.error or '').removeprefix(f'{result.username}: ')}"
+    if result.unchanged:
+        return "unchanged since the last poll: nothing new"
+    if result.baseline:
+        return (
+            f"first poll: a baseline of {count(result.fetched, 'item', 'items')}"
+            " would be remembered, nothing sent"
+        )
+    if not result.new:
+        return f"{count(result.fetched, 'item', 'items')} read, nothing new"
+    return f"{result.new} new, {count(result.queued, 'delivery', 'deliveries')} would be queued"
+
+
+def _print_target(
+    console: Console, target: str, messages: list[Message], waiting: list[Delivery], *, tz: str
+) -> None:
+    if not messages and not waiting:
+        console.say(f"{target}: nothing to send now.")
+        return
+    console.say(f"{target}: would be sent {count(len(messages), 'message', 'messages')}")
+    for number, message in enumerate(messages, start=1):
+        console.say(_shown(number, message))
+    for delivery in waiting:
+        console.say(f"{INDENT}waits: {delivery.message.title} {_waits(delivery, tz)}")
+
+
+def _shown(number: int, message: Message) -> str:
+    """One message as the target would get it: title, body (with the link) and attachments,
+    in the message's own format (markup shown as it is sent)."""
+    lines = [f"  [{number}] ({message.format}) {message.title}"]
+    lines += [f"{INDENT}{line}" for line in message.text().splitlines()]
+    for path in message.attachments:
+        lines.append(f"{INDENT}attached: {_attachment(path)}")
+    return "\n".join(lines)
+
+
+def _attachment(path: str) -> str:
+    try:
+        size = os.stat(path).st_size  # noqa: PTH116 - one call, a str path
+    except OSError:
+        return f"{os.path.basename(path)} (missing)"  # noqa: PTH119
+    return f"{os.path.basename(path)} ({size / 1024:.1f} KiB)"  # noqa: PTH119
+
+
+def _waits(delivery: Delivery, tz: str) -> str:
+    """When a row left in the outbox would go: a retry's time, or its release (a digest's
+    period or the end of quiet hours), in UTC and in the target's time zone."""
+    when = format_time(delivery.next_try)
+    if tz != "UTC":
+        local = datetime.fromtimestamp(delivery.next_try, UTC).astimezone(ZoneInfo(tz))
+        when += f" ({local:%H:%M} {tz})"
+    if delivery.attempts:
+        error = f": {delivery.last_error}" if delivery.last_error else ""
+        return f"(would be retried at {when}, after {delivery.attempts} failed{error})"
+    return f"(would wait for the digest at {when})"

@@ -1,0 +1,146 @@
+"""What `cli.Cli` builds for the commands that change nothing: `once --dry-run` and `explain`.
+
+Beside `watcherd.compose` (the polling commands' parts), with two differences that make them
+safe beside a running daemon: the state is an in-memory copy of the file (read without its
+lock, never written), and the Trakt login is sent as stored, never refreshed
+(`commands.preview.ReadOnlyToken`). Only the composition root (`watcherd.cli`) calls these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypedDict
+
+from watcherd import __version__, compose
+from watcherd.budget import RateBudget
+from watcherd.commands.dry_run import DryRun
+from watcherd.commands.preview import Captured, ReadOnlyToken
+from watcherd.commands.runtime import Feed
+from watcherd.config import Settings
+from watcherd.errors import ConfigError
+from watcherd.logs import Redactor
+from watcherd.pacing import PacedSource, RateGate
+from watcherd.sources import FeedSource
+from watcherd.sources.trakt_v2 import TraktV2Source
+from watcherd.sources.trakt_v2_login import RetryRefusedToken, SentToken
+from watcherd.state import Store
+from watcherd.state.snapshot import copy_in_memory
+from watcherd.styles import Styler
+from watcherd.worker import Backoff, Worker
+
+Learn = Callable[[Iterable[str]], None]
+
+
+class Parts(TypedDict):
+    """What the composition root hands the builders (here and `compose.runtime`)."""
+
+    clock: Callable[[], float]
+    redact: Redactor
+    learn: Learn
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOnlyFeed:
+    """A feed source that refreshes nothing, and the login keeper whose `notes` say what a
+    real run would have done (None for v1, which has no login)."""
+
+    feed: Feed
+    token: ReadOnlyToken | None
+
+
+def readonly_feed(
+    settings: Settings, store: Store, *, clock: Callable[[], float], learn: Learn
+) -> ReadOnlyFeed:
+    """The feed source `trakt.api` names, as `compose.feed` builds it but with the stored
+    login sent as it is: never refreshed, nothing written.
+
+    Raises:
+        ConfigError: v2 without a client id (load_settings refuses that first).
+    """
+    trakt = settings.trakt
+    if trakt.api == "v1":
+        return ReadOnlyFeed(compose.feed(settings, store, clock=clock, learn=learn), None)
+    if trakt.client_id is None:
+        raise ConfigError(['trakt.client_id: required with api = "v2"'])
+    gate = RateGate(RateBudget(trakt.rate_limit), clock=clock)
+    keeper = ReadOnlyToken(store, clock=clock, learn=learn)
+    sent = SentToken(keeper)
+    v2 = TraktV2Source(
+        trakt.base_url,
+        trakt.client_id.get_secret_value(),
+        token=sent,
+        before_request=gate,
+        user_agent=f"watcherd/{__version__}",
+        timeout=trakt.timeout,
+    )
+    source = RetryRefusedToken(PacedSource(v2, gate), sent, keeper)
+    return ReadOnlyFeed(Feed(source, viewer=lambda: keeper.account() or ""), keeper)
+
+
+def preview(
+    settings: Settings, *, clock: Callable[[], float], redact: Redactor, learn: Learn
+) -> tuple[Store, FeedSource, ReadOnlyToken | None]:
+    """What `explain` reads: an in-memory copy of the state file, a feed source that
+    refreshes nothing (reading the copy's login) and its login keeper (None for v1).
+
+    Raises:
+        StateError: the state file cannot be read (see `copy_in_memory`).
+    """
+    copy = _copy(settings, redact)
+    try:
+        built = readonly_feed(settings, copy, clock=clock, learn=learn)
+    except BaseException:
+        copy.close()
+        raise
+    return copy, built.feed.source, built.token
+
+
+def _copy(settings: Settings, redact: Redactor) -> Store:
+    """The state file's copy in memory; an empty one when there is no file yet (nothing
+    was polled: every user's next poll is a first one)."""
+    if settings.state_file.exists():
+        return copy_in_memory(settings.state_file, redact=redact)
+    return Store(Path(":memory:"), redact=redact)
+
+
+def stylers(settings: Settings) -> dict[str, Styler]:
+    """How each target's messages are rendered, as the daemon renders them."""
+    return {target.name: Styler(target.name) for target in settings.targets}
+
+
+def dry_run(
+    settings: Settings, *, clock: Callable[[], float], redact: Redactor, learn: Learn
+) -> DryRun:
+    """The daemon's worker, polling into an in-memory copy of the state file and delivering
+    to senders that keep what they are given, each target through its styler.
+
+    Raises:
+        StateError: the state file cannot be read (see `copy_in_memory`).
+    """
+    copy = _copy(settings, redact)
+    try:
+        built = readonly_feed(settings, copy, clock=clock, learn=learn)
+    except BaseException:
+        copy.close()
+        raise
+    captured = Captured()
+    worker = Worker(
+        built.feed.source,
+        copy,
+        {target.name: captured.sender(target.name) for target in settings.targets},
+        compose.plans(settings),
+        backoff=Backoff(settings.delivery.retry_initial, settings.delivery.retry_max),
+        max_age=settings.delivery.max_age,
+        viewer=built.feed.viewer,
+        stylers=stylers(settings),
+    )
+    return DryRun(
+        worker,
+        copy,
+        captured,
+        built.feed.source,
+        timezones={target.name: target.timezone for target in settings.targets},
+        token=built.token,
+    )
