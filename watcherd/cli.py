@@ -143,7 +143,7 @@ class Cli:
         # For cron: a run that went well writes nothing, so cron mails only what needs a person.
         settings = self.settings(args, quiet=True)
         if args.dry_run:  # what `once` would send, shown: nothing written, nothing sent
-            built = compose_readonly.dry_run(settings, **self._parts())
+            built = compose_readonly.dry_run(settings, self.notifiers(settings), **self._parts())
             return dry_run_command.dry_run(built, self.console, self.clock)
         return daemon_commands.once(self.runtime(settings), self.console, self.clock)
 
@@ -221,10 +221,9 @@ class Cli:
 
     def test_notify(self, args: argparse.Namespace) -> int:
         settings = self.settings(args)
-        stylers = compose_readonly.stylers(settings)
-        return test_notify_command.send_samples(
-            self.notifiers(settings), stylers, args.target, self.console, now=self.clock()
-        )
+        notifiers = self.notifiers(settings)
+        stylers = compose_readonly.sample_stylers(settings, notifiers)
+        return test_notify_command.send_samples(notifiers, stylers, args.target, self.console)
 
     def login(self, args: argparse.Namespace) -> int:
         settings = self.settings(args)

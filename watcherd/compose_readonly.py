@@ -8,12 +8,13 @@ lock, never written), and the Trakt login is sent as stored, never refreshed
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
-from watcherd import __version__, compose
+from watcherd import __version__, compose, styles
 from watcherd.budget import RateBudget
 from watcherd.commands.dry_run import DryRun
 from watcherd.commands.preview import Captured, ReadOnlyToken
@@ -21,13 +22,16 @@ from watcherd.commands.runtime import Feed
 from watcherd.config import Settings
 from watcherd.errors import ConfigError
 from watcherd.logs import Redactor
+from watcherd.notify import Notifier
 from watcherd.pacing import PacedSource, RateGate
+from watcherd.posters import PosterCache, SamplePoster
 from watcherd.sources import FeedSource
+from watcherd.sources.tmdb import TmdbPosters
 from watcherd.sources.trakt_v2 import TraktV2Source
 from watcherd.sources.trakt_v2_login import RetryRefusedToken, SentToken
 from watcherd.state import Store
 from watcherd.state.snapshot import copy_in_memory
-from watcherd.styles import Styler
+from watcherd.styles import PosterSource, Styler
 from watcherd.worker import Backoff, Worker
 
 Learn = Callable[[Iterable[str]], None]
@@ -105,16 +109,58 @@ def _copy(settings: Settings, redact: Redactor) -> Store:
     return Store(Path(":memory:"), redact=redact)
 
 
-def stylers(settings: Settings) -> dict[str, Styler]:
-    """How each target's messages are rendered, as the daemon renders them."""
-    return {target.name: Styler(target.name) for target in settings.targets}
+def stylers(
+    settings: Settings, notifiers: Mapping[str, Notifier], posters: PosterSource | None
+) -> dict[str, Styler]:
+    """How each target's messages are rendered, as the daemon renders them: its format (the
+    service's own when it names none, from its notifier), templates and, for a target with
+    `poster = true`, posters from `posters`."""
+    return styles.build_stylers(settings, lambda name: notifiers[name].schemas, posters)
+
+
+def sample_stylers(settings: Settings, notifiers: Mapping[str, Notifier]) -> dict[str, Styler]:
+    """Each target's styler for `test-notify`: with the bundled sample poster for a target
+    with `poster = true`, so the sample shows what a real poster looks like there."""
+    return stylers(settings, notifiers, SamplePoster())
+
+
+def _posters(settings: Settings, folder: Path, clock: Callable[[], float]) -> PosterCache:
+    """Posters downloaded as the daemon's are, kept in `folder` (a dry run's own, removed
+    after it: the daemon's cache beside the state file is left as it is)."""
+    tmdb = None
+    user_agent = f"watcherd/{__version__}"
+    if settings.tmdb is not None:
+        tmdb = TmdbPosters(
+            settings.tmdb.base_url,
+            settings.tmdb.api_key.get_secret_value(),
+            folder=folder,
+            clock=clock,
+            timeout=settings.posters.timeout,
+            user_agent=user_agent,
+        )
+    return PosterCache(
+        folder,
+        max_size=settings.posters.max_size,
+        cache_size=settings.posters.cache_size,
+        timeout=settings.posters.timeout,
+        tmdb=tmdb,
+        clock=clock,
+        user_agent=user_agent,
+    )
 
 
 def dry_run(
-    settings: Settings, *, clock: Callable[[], float], redact: Redactor, learn: Learn
+    settings: Settings,
+    notifiers: Mapping[str, Notifier],
+    *,
+    clock: Callable[[], float],
+    redact: Redactor,
+    learn: Learn,
 ) -> DryRun:
     """The daemon's worker, polling into an in-memory copy of the state file and delivering
-    to senders that keep what they are given, each target through its styler.
+    to senders that keep what they are given, each target through its styler (`notifiers`
+    only say which service each target is: nothing is sent through them); posters are
+    downloaded into a folder of the dry run's own.
 
     Raises:
         StateError: the state file cannot be read (see `copy_in_memory`).
@@ -126,6 +172,7 @@ def dry_run(
         copy.close()
         raise
     captured = Captured()
+    folder = tempfile.TemporaryDirectory(prefix="watcherd-dry-run-")
     worker = Worker(
         built.feed.source,
         copy,
@@ -134,7 +181,7 @@ def dry_run(
         backoff=Backoff(settings.delivery.retry_initial, settings.delivery.retry_max),
         max_age=settings.delivery.max_age,
         viewer=built.feed.viewer,
-        stylers=stylers(settings),
+        stylers=stylers(settings, notifiers, _posters(settings, Path(folder.name), clock)),
     )
     return DryRun(
         worker,
@@ -143,4 +190,5 @@ def dry_run(
         built.feed.source,
         timezones={target.name: target.timezone for target in settings.targets},
         token=built.token,
+        closers=(folder.cleanup,),
     )

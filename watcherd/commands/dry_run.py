@@ -40,11 +40,14 @@ class DryRun:
     source: FeedSource
     timezones: Mapping[str, str] = field(default_factory=dict)
     token: ReadOnlyToken | None = None
+    closers: tuple[Callable[[], None], ...] = ()
 
     def close(self) -> None:
-        """Close the feed source and drop the copy."""
+        """Close the feed source, drop the copy and what else the run made (its posters)."""
         self.source.close()
         self.copy.close()
+        for close in self.closers:
+            close()
 
 
 def dry_run(built: DryRun, console: Console, clock: Callable[[], float]) -> int:

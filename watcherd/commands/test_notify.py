@@ -9,31 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import UTC, datetime
 
 from watcherd.commands.runtime import EXIT_FAILED, EXIT_OK, Console
 from watcherd.errors import ConfigError, WatcherdError
-from watcherd.model import MediaType, Message, Movie, Notice, WatchEvent
+from watcherd.model import Message, Notice
 from watcherd.notify import Notifier
+from watcherd.samples import SAMPLE_MOVIE, SAMPLE_NOW
 from watcherd.styles import Styler
-
-# Until the styles' own samples are wired: a movie, as a friend's checkin would bring it.
-SAMPLE = Notice(
-    WatchEvent(
-        identity="sample",
-        username="alice",
-        media_type=MediaType.MOVIE,
-        action="checkin",
-        watched_at=datetime(2026, 1, 1, 20, 15, tzinfo=UTC),
-        movie=Movie(
-            "The Grand Budapest Hotel",
-            2014,
-            "https://trakt.tv/movies/the-grand-budapest-hotel-2014",
-        ),
-        overview="A concierge and his lobby boy.",
-        ids=("movie:imdb:tt2278388", "movie:tmdb:120467"),
-    )
-)
 
 
 def send_samples(
@@ -42,13 +24,14 @@ def send_samples(
     target: str | None,
     console: Console,
     *,
-    now: float,
-    sample: Notice = SAMPLE,
+    sample: Notice = SAMPLE_MOVIE,
+    now: float = SAMPLE_NOW,
 ) -> int:
     """Send `sample`, rendered by each target's styler, to every target or only `target`;
     one line each saying what was sent (format, title, attachments) and whether it arrived.
 
-    Returns 0 when every send succeeded, else 1. Raises ConfigError for an unknown `target`.
+    `now` is the sample's "now" (its co-watcher watched "2 h ago"). Returns 0 when every
+    send succeeded, else 1. Raises ConfigError for an unknown `target`.
     """
     if target is not None and target not in notifiers:
         raise ConfigError([f"--target: no target named {target!r} (known: {', '.join(notifiers)})"])
