@@ -163,7 +163,7 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
         super().__init__(autoescape=autoescape, undefined=StrictUndefined)
         self.globals.clear()
         self.globals.update(
-            range=_counting_range, dict=dict, namespace=Namespace, cycler=Cycler, joiner=Joiner
+            range=_range, dict=dict, namespace=Namespace, cycler=Cycler, joiner=Joiner
         )
         self.filters = {name: FILTERS[name] for name in _SAFE_FILTERS}
         self.filters["replace"] = _bounded_replace_filter
@@ -205,6 +205,9 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
 
     def bounded_loop(self, iterable: Any) -> Iterator[Any]:
         """The items of a loop's iterable, each counted against the rendering's turns."""
+        if isinstance(iterable, _CountingRange):  # counts its own turns
+            yield from iterable
+            return
         for item in iterable:
             _take_turn()
             yield item
@@ -218,11 +221,23 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
         return "".join(texts)
 
 
-def _counting_range(*args: int) -> Iterator[int]:
-    # A generator, not a range: each number it gives is one turn, so no loop over it runs on.
-    for number in range(*args):
+def _range(*args: int) -> _CountingRange:
+    """`range` for templates: each number it gives is one turn, so no loop over it (and no
+    filter such as `list` or `join`) runs on."""
+    return _CountingRange(range(*args))
+
+
+class _CountingRange:
+    def __init__(self, numbers: range) -> None:
+        self._numbers = iter(numbers)
+
+    def __iter__(self) -> _CountingRange:
+        return self
+
+    def __next__(self) -> int:
+        number = next(self._numbers)
         _take_turn()
-        yield number
+        return number
 
 
 def _take_turn() -> None:
