@@ -20,7 +20,7 @@ from apprise import NotifyFormat
 from apprise.conversion import convert_between
 
 from watcherd.errors import ConfigError, DeliveryError
-from watcherd.formats import HTML, MARKDOWN, TEXT, escape_markdown
+from watcherd.formats import HTML, MARKDOWN, MARKDOWN_SERVICES, TEXT, escape_markdown
 from watcherd.model import Message
 from watcherd.notify_markup import clip_escaped, clip_utf8
 from watcherd.notify_payload import (
@@ -91,8 +91,10 @@ class Notifier:
     def __init__(self, name: str, url: str, *, app_name: str = "watcherd") -> None:
         self.name = name
         quiet_apprise()
+        asset = apprise.AppriseAsset(app_id=app_name, app_desc=app_name, app_url="")
         with _silenced():
-            plugin = apprise.Apprise.instantiate(url)
+            # Built with the asset, so Discord's embeds name watcherd as their author.
+            plugin = apprise.Apprise.instantiate(url, asset=asset)
         if plugin is None:
             scheme = url.split("://", 1)[0] if "://" in url else "(none)"
             raise ConfigError(
@@ -112,9 +114,13 @@ class Notifier:
             self.max_length,
             rendered_formats(_declared(plugin), self.schemas),
         )
+        # With `?format=markdown` Apprise's Discord takes text as Markdown and escapes it
+        # itself; text escaped here already is Markdown, so it goes as such (not twice).
+        self._text_format = NotifyFormat.TEXT
+        if self.schemas & MARKDOWN_SERVICES and _resolves(plugin, NotifyFormat.TEXT) == MARKDOWN:
+            self._text_format = NotifyFormat.MARKDOWN
         self._takes_attachments = bool(getattr(plugin, "attachment_support", False))
         self._plugin = plugin
-        asset = apprise.AppriseAsset(app_id=app_name, app_desc=app_name, app_url="")
         # One object per target, kept for the life of the process: Discord's rate-limit state
         # lives on it.
         self._apprise = apprise.Apprise(asset=asset)
@@ -161,7 +167,9 @@ class Notifier:
             result: Any = self._apprise.notify(
                 body=payload.body,
                 title=payload.title,
-                body_format=_NOTIFY_FORMATS[payload.format],
+                body_format=(
+                    self._text_format if payload.format == TEXT else _NOTIFY_FORMATS[payload.format]
+                ),
                 attach=attach,
             )
         except Exception as exc:  # a plugin's bug must not bypass the outbox's backoff
@@ -238,6 +246,14 @@ def _schemas(plugin: Any) -> set[str]:
         elif isinstance(value, tuple | list):
             schemas.update(str(item) for item in value)
     return schemas
+
+
+def _resolves(plugin: Any, body_format: NotifyFormat) -> str:
+    """The format a plugin renders a body of `body_format` as (its URL may override it)."""
+    try:
+        return str(plugin.resolve_format(body_format).value)
+    except (AttributeError, ValueError):  # pragma: no cover - an Apprise without it
+        return str(body_format.value)
 
 
 def _declared(plugin: Any) -> set[str]:

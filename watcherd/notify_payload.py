@@ -115,8 +115,8 @@ def outgoing(message: Message, service: Service, convert: Converter) -> Outgoing
     """
     fmt, title, body = message.format, message.title, message.body
     if fmt == MARKDOWN and MARKDOWN not in service.rendered and HTML in service.rendered:
-        title = unwrap_paragraph(convert.markdown_to_html(title))
-        body = unwrap_paragraph(convert.markdown_to_html(body))
+        title = unwrap_paragraph(_markdown_to_html(title, convert))
+        body = unwrap_paragraph(_markdown_to_html(body, convert))
         fmt = HTML
     if fmt in (MARKDOWN, HTML) and fmt not in service.rendered:
         title, body = _as_text(fmt, title, convert), _as_text(fmt, body, convert)
@@ -178,8 +178,15 @@ def _room(title: str, link: str | None, service: Service) -> int:
 def _as_text(fmt: str, markup: str, convert: Converter) -> str:
     """Markdown or HTML as the plain text it shows, links spelled out (`text (address)`)."""
     if fmt == MARKDOWN:
-        markup = convert.markdown_to_html(markup)
+        markup = _markdown_to_html(markup, convert)
     return convert.html_to_text(anchors_with_their_address(markup)).strip()
+
+
+def _markdown_to_html(markdown: str, convert: Converter) -> str:
+    """CommonMark as HTML, an `&` shown as written: Discord shows `&amp;` as those five
+    characters and escaping for Markdown leaves `&` alone, so a CommonMark converter must not
+    read feed text's `&amp;` as an entity either."""
+    return convert.markdown_to_html(markdown.replace("&", "&amp;"))
 
 
 def _subject(title: str) -> str:
