@@ -327,16 +327,16 @@ class Daemon:
         liveness, now = self._liveness, self._clock()
         if liveness is None or liveness.tick_every is None:
             return
-        with self._queue_lock:
-            since, armed = self._dispatching_since, self._armed
+        # Read without the queue lock: a dispatcher hung holding it must not hang the tick.
+        since, armed = self._dispatching_since, self._armed
         late = max(
             now - since if since is not None else 0.0,
             now - armed if armed is not None and math.isfinite(armed) else 0.0,
         )
         if late <= liveness.tick_every:
             liveness.ticked()
-        elif liveness.alive():  # said once, when the pings are about to stop
-            log.warning("the dispatcher is %.0fs late: the scheduler looks wedged", late)
+        elif liveness.alive():  # said as the pings are about to stop, not every tick after
+            log.warning("the dispatcher is %.1fs late: the scheduler looks wedged", late)
 
     def _keep_going(self) -> bool:
         return not self._stopping.is_set()

@@ -1,0 +1,216 @@
+"""The daemon's liveness: poll cycles, the heartbeat in the state file, and the watchdog's
+pings, which stop when the scheduler is wedged (the real scheduler, with a hang injected)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import await_condition
+from tests.test_schedule import NoticedStop, users, worker_for
+from watcherd.budget import RateBudget
+from watcherd.liveness import Liveness, PollCycle
+from watcherd.schedule import Daemon
+from watcherd.sdnotify import SdNotifier
+from watcherd.state import Store
+from watcherd.state.heartbeat import NO_CYCLE_YET, Heartbeat, HeartbeatsOn
+from watcherd.timer import ApschedulerTimer
+
+T0 = 1_700_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("polls", "ends"),
+    [
+        ([("a", True)], [False]),
+        ([("a", True), ("a", True)], [False, False]),
+        ([("a", True), ("b", False)], [False, True]),
+        ([("b", True), ("a", True), ("a", True), ("b", True)], [False, True, False, True]),
+    ],
+    ids=["one-of-two", "same-user-twice", "both", "two-cycles"],
+)
+def test_cycle_ends_when_every_user_has_polled(
+    polls: list[tuple[str, bool]], ends: list[bool]
+) -> None:
+    cycle = PollCycle(["a", "b"])
+
+    assert [cycle.polled(name, ok=ok) for name, ok in polls] == ends
+
+
+def test_summary_counts_users_whose_last_poll_failed() -> None:
+    cycle = PollCycle(["a", "b", "c"])
+    for name, ok in [("a", False), ("b", False), ("c", True), ("a", True)]:
+        cycle.polled(name, ok=ok)
+
+    assert (
+        cycle.summary(4, T0)
+        == "3 user(s): 2 ok, 1 failing; 4 pending; last poll cycle 22:13:20 UTC"
+    )
+
+
+class RecordedNotifier(SdNotifier):
+    """A notifier that keeps what it would send instead of sending it."""
+
+    def __init__(self, watchdog_period: float | None = None) -> None:
+        object.__setattr__(self, "address", "/recorded")
+        object.__setattr__(self, "watchdog_period", watchdog_period)
+        object.__setattr__(self, "sent", [])
+
+    def send(self, *assignments: str) -> bool:
+        self.sent.append("\n".join(assignments))  # type: ignore[attr-defined]
+        return True
+
+
+@pytest.fixture
+def state_file(tmp_path: Path) -> Iterator[tuple[Store, Path]]:
+    path = tmp_path / "state.db"
+    store = Store(path)
+    yield store, path
+    store.close()
+
+
+def _heartbeat_read_by_another_process(path: Path) -> Heartbeat | None:
+    reader = Store(path, exclusive=False)
+    try:
+        return HeartbeatsOn(reader).heartbeat()
+    finally:
+        reader.close()
+
+
+def test_heartbeat_says_no_cycle_at_start_and_the_cycle_end_once_every_user_polled(
+    state_file: tuple[Store, Path],
+) -> None:
+    store, path = state_file
+    notifier = RecordedNotifier()
+    liveness = Liveness(notifier, HeartbeatsOn(store), pid=77, interval=60)
+
+    liveness.started(["a", "b"], T0)
+    at_start = _heartbeat_read_by_another_process(path)
+    liveness.polled("a", ok=True, pending=0, now=T0 + 5)
+    after_one = _heartbeat_read_by_another_process(path)
+    liveness.polled("b", ok=False, pending=2, now=T0 + 9)
+
+    assert at_start == Heartbeat(77, T0, NO_CYCLE_YET, 60)
+    assert after_one == at_start
+    assert _heartbeat_read_by_another_process(path) == Heartbeat(77, T0, T0 + 9, 60)
+    assert notifier.sent == [  # type: ignore[attr-defined]
+        "READY=1\nSTATUS=started: 2 user(s), first poll cycle running",
+        "STATUS=2 user(s): 1 ok, 1 failing; 2 pending; last poll cycle 22:13:29 UTC",
+    ]
+
+
+def test_heartbeat_saves_the_buffered_poll_outcomes_in_the_same_write(
+    state_file: tuple[Store, Path],
+) -> None:
+    store, path = state_file
+    liveness = Liveness(RecordedNotifier(), HeartbeatsOn(store), pid=1, interval=60)
+    liveness.started(["a"], T0)
+    store.record_poll_outcome("a", now=T0 + 3, outcome="ok: unchanged")
+
+    liveness.polled("a", ok=True, pending=0, now=T0 + 3)
+
+    reader = Store(path, exclusive=False)
+    try:
+        (status,) = reader.statuses()
+    finally:
+        reader.close()
+    assert (status.username, status.last_poll) == ("a", T0 + 3)
+
+
+class WedgingBudget(RateBudget):
+    """A rate budget whose reservations hang, once `wedge` is set, until `release` is."""
+
+    def __init__(self) -> None:
+        super().__init__(1000)
+        self.wedge = threading.Event()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def reserve(self, now: float) -> bool:
+        if self.wedge.is_set():
+            self.entered.set()
+            self.release.wait(timeout=60)
+        return super().reserve(now)
+
+
+def _receive_until(listener: socket.socket, wanted: str) -> list[str]:
+    received: list[str] = []
+    while wanted not in received[-1:]:
+        received.append(listener.recv(4096).decode())
+    return received
+
+
+def _drain(listener: socket.socket) -> list[str]:
+    """Whatever has arrived, without waiting for more."""
+    drained, timeout = [], listener.gettimeout()
+    listener.settimeout(0)
+    try:
+        while True:
+            drained.append(listener.recv(4096).decode())
+    except BlockingIOError:
+        return drained
+    finally:
+        listener.settimeout(timeout)
+
+
+def test_watchdog_pings_stop_while_the_dispatcher_is_wedged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="watcherd.liveness")
+    name = b"\0wd-wedge-" + str(os.getpid()).encode()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(name)
+    listener.settimeout(30)
+    notifier = SdNotifier(name, watchdog_period=0.2)
+    store = Store(Path(":memory:"))
+    budget = WedgingBudget()
+    daemon = Daemon(
+        worker_for(store, users(1)),
+        interval=0.3,
+        jitter=0,
+        retry_every=3600,
+        timer=ApschedulerTimer(1),
+        budget=budget,
+    )
+    liveness = Liveness(notifier, HeartbeatsOn(store), pid=1, interval=0.3)
+    stop = NoticedStop()
+    thread = threading.Thread(target=daemon.run, args=(stop, liveness), daemon=True)
+    thread.start()
+    try:
+        assert _receive_until(listener, "WATCHDOG=1")[0].startswith("READY=1\n")
+
+        budget.wedge.set()
+        assert budget.entered.wait(timeout=30)
+        await_condition(lambda: not liveness.alive(), "the liveness to see no tick")
+
+        def skips() -> int:
+            return caplog.text.count("watchdog not pinged")
+
+        seen = skips()
+        await_condition(lambda: skips() > seen, "a ping skipped")
+        _drain(listener)  # a ping decided before the wedge showed may have landed meanwhile
+        await_condition(lambda: skips() > seen + 2, "two more pings skipped")
+        assert "WATCHDOG=1" not in _drain(listener)
+
+        budget.release.set()
+        assert _receive_until(listener, "WATCHDOG=1")  # working again: pinged again
+    finally:
+        budget.release.set()
+        stop.set()
+        thread.join(timeout=30)
+    last = _receive_until(
+        listener, "STOPPING=1\nSTATUS=stopping: finishing the work in hand; 0 pending"
+    )
+    after_stopping = _drain(listener)
+    listener.close()
+    store.close()
+    assert not thread.is_alive()
+    assert last[-1].startswith("STOPPING=1")
+    assert after_stopping == []  # no ping once stopping was said
+    assert "the scheduler looks wedged" in caplog.text
