@@ -56,14 +56,17 @@ def download(
 ) -> Downloaded | Refused:
     """Fetch `url` as an image.
 
-    Given `max_size` (bytes of the image) and `timeout` (seconds for the whole download:
-    a stall before the headers or between bytes ends it too). Returns the image, or why not:
+    Given `max_size` (bytes of the image) and `timeout` (seconds for the whole download,
+    connecting, headers and body together). Returns the image, or why not:
     not HTTP 200, a `Content-Type` other than `image/*`, a `Content-Length` or body beyond
     `max_size`, too slow, a broken connection, or bytes that are no known image format.
     """
     deadline = time.monotonic() + timeout
     try:
-        with session.get(url, stream=True, timeout=(timeout, timeout)) as response:
+        # urllib3's `total` spends one budget on connecting and waiting for the headers
+        # (requests passes a urllib3 Timeout through; its stubs only name numbers).
+        budget = urllib3.Timeout(total=timeout)
+        with session.get(url, stream=True, timeout=budget) as response:  # type: ignore[arg-type]
             return _read_image(response, max_size=max_size, deadline=deadline)
     except (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
         return Refused("timed out")

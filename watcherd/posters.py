@@ -143,8 +143,8 @@ class PosterCache:
             if flight is None:
                 flight = self._flights[url] = _Flight()
         if not leader:
-            # The leader's download ends within about twice the timeout (headers, then body).
-            flight.done.wait(2 * self._timeout + 1)
+            # The leader's download ends within the timeout (a second more for the disk).
+            flight.done.wait(self._timeout + 1)
             return flight.path
         try:
             flight.path = self._download(url, name)
