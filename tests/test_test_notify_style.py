@@ -43,7 +43,7 @@ def test_a_changed_title_template_shows_in_the_next_test_notify_with_the_poster(
     assert first.stdout.startswith("friends (json://")
     assert "titled 'alice watched The Girl with the Dragon Tattoo (2011)'" in first.stdout
     assert first.stdout.rstrip().endswith("with sample-poster.png: ok")
-    with_poster, without = (each.payload.get("attachments") for each in receiver.received)
+    with_poster, without = (each.payload.get("attachments") or [] for each in receiver.received)
     poster = Path(sample_poster_path()).read_bytes()
     assert [base64.b64decode(each["base64"]) for each in with_poster] == [poster]
     assert not without
