@@ -265,3 +265,22 @@ def test_digest_to_a_target_no_longer_configured_keeps_its_rows(store: Store) ->
     report = deliver.deliver(HOUR + 3600)
     assert (report.failed, report.pending) == (1, 2)
     assert {r.last_error for r in store.pending()} == {"target 'gone' is no longer configured"}
+
+
+def test_max_age_counts_from_the_release_not_from_the_wait(store: Store) -> None:
+    sender = RecordingSender(down=True)
+    queue(store, "t", ("alice", "m1", HOUR + 60), ("bob", "m2", HOUR + 3660))
+    deliver = Deliverer(
+        store,
+        {"t": sender},
+        backoff=BACKOFF,
+        max_age=600.0,
+        executor=None,
+        releases={"t": Release(digest=parse_digest("1h"))},
+    )
+    assert deliver.deliver(HOUR + 3599).expired == 0  # waited an hour: not late
+    deliver.deliver(HOUR + 3600)  # released and refused
+    assert deliver.deliver(HOUR + 4199).expired == 0
+    report = deliver.deliver(HOUR + 4201)  # refused for longer than max_age since its release
+    assert report.expired == 1
+    assert [r.identity for r in store.pending()] == ["m2"]  # released at 12:00: not late

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from watcherd.digest import Release
-from watcherd.digest_delivery import Rendering, Waiting, digest_parts, released_rows, waiting
+from watcherd.digest_delivery import HeldRows, Rendering, Waiting, digest_parts
 from watcherd.errors import DeliveryError
 from watcherd.logs import duration
 from watcherd.model import DeliveryReport, Message
@@ -91,9 +91,7 @@ class Deliverer:
     ) -> None:
         self._store = store
         self._rendering = Rendering(stylers or {})
-        self._releases = {
-            name: rule for name, rule in (releases or {}).items() if not rule.immediate
-        }
+        self._held = HeldRows(store, releases or {})
         self._senders = senders
         self._backoff = backoff
         self._max_age = max_age
@@ -142,7 +140,7 @@ class Deliverer:
                     if self._max_age is not None:
                         target_report.expired += self._expire(target, at)
                     turn = _Turn(at, ignore_backoff, keep_going, target_report, tried)
-                    if target in self._releases:
+                    if target in self._held:
                         self._deliver_digest(target, turn)
                     else:
                         self._deliver_each(target, turn)
@@ -175,36 +173,21 @@ class Deliverer:
     def waiting(self, now: float) -> Waiting:
         """The rows held back at `now` by their targets' digests or quiet hours (not late:
         waiting for their release), and the earliest release among them."""
-        held = [
-            waiting(self._store.pending(target=target), release, now)
-            for target, release in self._releases.items()
-        ]
-        times = [each.next_release for each in held if each.next_release is not None]
-        return Waiting(sum(each.count for each in held), min(times, default=None))
+        return self._held.waiting(now)
 
     def _has_due(self, target: str, now: float, ignore_backoff: bool) -> bool:
         """Whether the target has a row to send at `now`: for a digest target, released rows
         whose retry time has come; for another, a row never tried or due for its retry."""
-        release = self._releases.get(target)
-        if release is None:
-            return self._store.has_due(target, float("inf") if ignore_backoff else now)
-        return bool(self._released(target, release, now, ignore_backoff))
-
-    def _released(
-        self, target: str, release: Release, now: float, ignore_backoff: bool
-    ) -> list[Delivery]:
-        """A digest target's rows due to leave at `now` (see `released_rows`)."""
-        # Release times never decrease with the time queued: while the oldest row waits, all
-        # do, and the rows (and their notices) need not be read at every poll of every user.
-        oldest = self._store.oldest_queued(target)
-        if oldest is None or release.release_at(oldest) > now:
-            return []
-        rows = self._store.pending(target=target)
-        return released_rows(rows, release, now, ignore_backoff=ignore_backoff)
+        if target in self._held:
+            return bool(self._held.released(target, now, ignore_backoff=ignore_backoff))
+        return self._store.has_due(target, float("inf") if ignore_backoff else now)
 
     def _expire(self, target: str, now: float) -> int:
         assert self._max_age is not None  # noqa: S101 - checked by the caller
-        expired = self._store.expire(target, created_before=now - self._max_age, now=now)
+        created_before = now - self._max_age
+        if target in self._held:  # waiting for a digest is not being late: age from release
+            created_before = self._held.released_before(target, created_before)
+        expired = self._store.expire(target, created_before=created_before, now=now)
         for delivery in expired:
             log.warning(
                 "gave up on %s's item for %s after %s and %d attempt(s): %s (last error: %s)",
@@ -231,7 +214,7 @@ class Deliverer:
         in one transaction; the first part refused stops the digest, and it and every later
         part count one failed attempt and wait for their retry together."""
         now, tried = turn.now, turn.tried
-        released = self._released(target, self._releases[target], now, turn.ignore_backoff)
+        released = self._held.released(target, now, ignore_backoff=turn.ignore_backoff)
         if not released or any(row.id in tried for row in released):
             return  # each row is attempted at most once per call
         sender = self._senders.get(target)

@@ -8,12 +8,13 @@ sends what these return and records the outcome.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from watcherd.digest import Release, split
 from watcherd.model import Message, Notice
-from watcherd.state import Delivery
+from watcherd.state import Delivery, Store
 from watcherd.styles import Styler
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,53 @@ class Rendering:
             )
 
 
+class HeldRows:
+    """The outbox rows of the targets that hold items back, read as of a given `now`.
+
+    Args:
+        store: the state file.
+        releases: target name -> its release rules; immediate ones are left out.
+    """
+
+    def __init__(self, store: Store, releases: Mapping[str, Release]) -> None:
+        self._store = store
+        self._releases = {name: rule for name, rule in releases.items() if not rule.immediate}
+
+    def __contains__(self, target: object) -> bool:
+        return target in self._releases
+
+    def released(self, target: str, now: float, *, ignore_backoff: bool) -> list[Delivery]:
+        """The target's rows due to leave at `now` as one digest (see `released_rows`)."""
+        release = self._releases[target]
+        # Release times never decrease with the time queued: while the oldest row waits, all
+        # do, and the rows (and their notices) need not be read at every poll of every user.
+        oldest = self._store.oldest_queued(target)
+        if oldest is None or release.release_at(oldest) > now:
+            return []
+        rows = self._store.pending(target=target)
+        return released_rows(rows, release, now, ignore_backoff=ignore_backoff)
+
+    def released_before(self, target: str, bound: float) -> float:
+        """The `created_at` bound for `Store.expire` that gives up the target's rows released
+        before `bound` (see `expiry_bound`); -inf when there are none."""
+        release = self._releases[target]
+        oldest = self._store.oldest_queued(target)
+        if oldest is None or release.release_at(oldest) >= bound:
+            return -math.inf  # the usual case, without reading the rows
+        created = [row.created_at for row in self._store.pending(target=target)]
+        return expiry_bound(created, release, bound)
+
+    def waiting(self, now: float) -> Waiting:
+        """The rows held back at `now` by their targets' digests or quiet hours, and the
+        earliest release among them."""
+        held = [
+            waiting(self._store.pending(target=target), release, now)
+            for target, release in self._releases.items()
+        ]
+        times = [each.next_release for each in held if each.next_release is not None]
+        return Waiting(sum(each.count for each in held), min(times, default=None))
+
+
 def released_rows(
     rows: Sequence[Delivery], release: Release, now: float, *, ignore_backoff: bool
 ) -> list[Delivery]:
@@ -98,6 +146,15 @@ def released_rows(
     if not ignore_backoff and any(row.attempts and row.next_try > now for row in released):
         return []
     return released
+
+
+def expiry_bound(created: Sequence[float], release: Release, bound: float) -> float:
+    """The `created_at` bound below which rows queued at `created` were released before
+    `bound` (release times never decrease with the time queued, so those rows come first):
+    what `Store.expire` is given, so a row's age for `delivery.max_age` counts from its
+    release, not from when it began to wait for its digest."""
+    released = [each for each in created if release.release_at(each) < bound]
+    return math.nextafter(max(released), math.inf) if released else -math.inf
 
 
 def waiting(rows: Sequence[Delivery], release: Release, now: float) -> Waiting:
