@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
-from watcherd import __version__, compose, styles
+from watcherd import __version__, compose, digest, styles
 from watcherd.budget import RateBudget
 from watcherd.commands.dry_run import DryRun
 from watcherd.commands.preview import Captured, ReadOnlyToken
@@ -188,7 +188,7 @@ def dry_run(
         copy,
         captured,
         built.feed.source,
-        timezones={target.name: target.timezone for target in settings.targets},
+        releases=digest.releases_of(settings.targets),
         token=built.token,
         closers=(folder.cleanup,),
     )

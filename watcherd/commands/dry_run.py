@@ -13,11 +13,11 @@ import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from watcherd.commands.preview import Captured, ReadOnlyToken
 from watcherd.commands.runtime import EXIT_FAILED, EXIT_OK, Console, count, format_time
+from watcherd.digest import Release
 from watcherd.model import Message, PollResult
 from watcherd.sources import FeedSource
 from watcherd.state import Delivery, Store
@@ -31,14 +31,15 @@ INDENT = "    "
 @dataclass(slots=True)
 class DryRun:
     """What a dry run is built of (`compose_readonly.dry_run`): the daemon's worker on an
-    in-memory `copy` of the state, delivering to `captured`; each target's time zone; the
-    login keeper whose notes say what a real run would do differently (None for v1)."""
+    in-memory `copy` of the state, delivering to `captured`; the
+    login keeper whose notes say what a real run would do differently (None for v1);
+    `releases` the digest and quiet-hour rules of the targets that have them."""
 
     worker: Worker
     copy: Store
     captured: Captured
     source: FeedSource
-    timezones: Mapping[str, str] = field(default_factory=dict)
+    releases: Mapping[str, Release] = field(default_factory=dict)
     token: ReadOnlyToken | None = None
     closers: tuple[Callable[[], None], ...] = ()
 
@@ -79,7 +80,7 @@ def _dry_run(built: DryRun, console: Console, clock: Callable[[], float]) -> int
     for target, messages in captured.messages.items():
         console.say("")
         kept = [delivery for delivery in waiting if delivery.target == target]
-        _print_target(console, target, messages, kept, tz=built.timezones.get(target, "UTC"))
+        _print_target(console, target, messages, kept, release=built.releases.get(target), now=now)
     if earlier:
         console.say(
             f"\n{count(len(earlier), 'delivery', 'deliveries')} kept from earlier runs"
@@ -115,7 +116,13 @@ def _poll_line(result: PollResult) -> str:
 
 
 def _print_target(
-    console: Console, target: str, messages: list[Message], waiting: list[Delivery], *, tz: str
+    console: Console,
+    target: str,
+    messages: list[Message],
+    waiting: list[Delivery],
+    *,
+    release: Release | None,
+    now: float,
 ) -> None:
     if not messages and not waiting:
         console.say(f"{target}: nothing to send now.")
@@ -124,7 +131,7 @@ def _print_target(
     for number, message in enumerate(messages, start=1):
         console.say(_shown(number, message))
     for delivery in waiting:
-        console.say(f"{INDENT}waits: {delivery.message.title} {_waits(delivery, tz)}")
+        console.say(f"{INDENT}waits: {delivery.message.title} {_waits(delivery, release, now)}")
 
 
 def _shown(number: int, message: Message) -> str:
@@ -145,14 +152,13 @@ def _attachment(path: str) -> str:
     return f"{os.path.basename(path)} ({size / 1024:.1f} KiB)"  # noqa: PTH119
 
 
-def _waits(delivery: Delivery, tz: str) -> str:
-    """When a row left in the outbox would go: a retry's time, or its release (a digest's
-    period or the end of quiet hours), in UTC and in the target's time zone."""
-    when = format_time(delivery.next_try)
-    if tz != "UTC":
-        local = datetime.fromtimestamp(delivery.next_try, UTC).astimezone(ZoneInfo(tz))
-        when += f" ({local:%H:%M} {tz})"
-    if delivery.attempts:
+def _waits(delivery: Delivery, release: Release | None, now: float) -> str:
+    """When a row left in the outbox would go: a retry's time, or its release (the end of a
+    digest's period or of quiet hours), in UTC and in the target's time zone."""
+    if delivery.attempts or release is None:
         error = f": {delivery.last_error}" if delivery.last_error else ""
+        when = format_time(delivery.next_try)
         return f"(would be retried at {when}, after {delivery.attempts} failed{error})"
-    return f"(would wait for the digest at {when})"
+    at = max(release.release_at(delivery.created_at), release.outside_quiet(now))
+    local = datetime.fromtimestamp(at, release.zone)
+    return f"(would wait for the digest at {local:%H:%M} {release.zone.key}, {format_time(at)})"
