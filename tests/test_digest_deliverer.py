@@ -284,3 +284,19 @@ def test_max_age_counts_from_the_release_not_from_the_wait(store: Store) -> None
     report = deliver.deliver(HOUR + 4201)  # refused for longer than max_age since its release
     assert report.expired == 1
     assert [r.identity for r in store.pending()] == ["m2"]  # released at 12:00: not late
+
+
+def test_digest_keeps_each_users_items_together_so_a_binge_reads_as_one_run(
+    store: Store,
+) -> None:
+    sender = RecordingSender()
+    queue(
+        store,
+        "t",
+        ("bob", "b1", HOUR + 20),
+        ("alice", "a1", HOUR + 10),
+        ("bob", "b2", HOUR + 40),
+        ("alice", "a2", HOUR + 30),
+    )
+    deliverer(store, sender).deliver(HOUR + 3600)
+    assert sender.items() == ["a1", "a2", "b1", "b2"]  # alice began first

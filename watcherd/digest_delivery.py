@@ -130,7 +130,7 @@ class HeldRows:
 def released_rows(
     rows: Sequence[Delivery], release: Release, now: float, *, ignore_backoff: bool
 ) -> list[Delivery]:
-    """The rows of one target due to leave at `now` as one digest, oldest first; [] when none.
+    """The rows of one target due to leave at `now` as one digest, in order; [] when none.
 
     Those whose release time (from `created_at` by `release`, so a changed configuration
     applies to what already waits) has come. Nothing leaves inside quiet hours, retries
@@ -139,13 +139,17 @@ def released_rows(
     """
     if release.outside_quiet(now) > now:
         return []
-    released = sorted(
-        (row for row in rows if release.release_at(row.created_at) <= now),
-        key=lambda row: (row.watched, row.id),
-    )
+    released = [row for row in rows if release.release_at(row.created_at) <= now]
     if not ignore_backoff and any(row.attempts and row.next_try > now for row in released):
         return []
-    return released
+    # Each user's items together, oldest first, so a binge reads (and folds) as one run;
+    # the users in the order of their oldest item.
+    first: dict[str, int] = {}
+    for row in released:
+        first[row.username] = min(row.watched, first.get(row.username, row.watched))
+    return sorted(
+        released, key=lambda row: (first[row.username], row.username, row.watched, row.id)
+    )
 
 
 def expiry_bound(created: Sequence[float], release: Release, bound: float) -> float:
