@@ -139,7 +139,7 @@ def v2_unchanged_poll(ctx: Context) -> Figure:
     """
     profile, receiver, workdir = ctx.profile, ctx.receiver, ctx.workdir
     figure = Figure("7_v2_unchanged_poll", "7. v2 poll with nothing new", "baseline")
-    n1, n2 = profile.poll_users
+    n1, n2 = profile.v2_poll_users
     cpu: dict[str, dict[int, list[float]]] = {k: {n1: [], n2: []} for k in ("watcherd", "base")}
     gets_per_poll: list[float] = []
     sent_before = receiver.count()
