@@ -53,6 +53,6 @@ def send_samples(
 
 def _what(message: Message) -> str:
     attached = ", ".join(os.path.basename(path) for path in message.attachments)  # noqa: PTH119
-    return f"{message.format}, titled {message.title!r}" + (
+    return f"{message.format}, titled '{message.title}'" + (
         f", with {attached}" if attached else ""
     )
