@@ -52,7 +52,7 @@ SAMPLE_EPISODE = Notice(
         ids=("episode:tvdb:81189:3:3", "show:tvdb:81189", "show:tmdb:10542"),
         poster="https://image.tmdb.org/t/p/w342/sample-show-poster.jpg",
     ),
-    also=(CoWatch("bob", SAMPLE_TS - 2 * 3600), CoWatch("carol", SAMPLE_TS - 5 * 60)),
+    also=(CoWatch("bob", SAMPLE_TS - 2 * 3600), CoWatch("carol", SAMPLE_TS - 4 * 60)),
     phase=Phase.WATCHED,
 )
 SAMPLE_NOTICES = (SAMPLE_MOVIE, SAMPLE_EPISODE)

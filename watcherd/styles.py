@@ -120,20 +120,12 @@ class Styler:
             now=now,
         )
 
-    def render_with(self, templates: _Templates, notice: Notice, now: float) -> tuple[str, str]:
-        """Title and body of `notice` by `templates`.
-
-        Raises:
-            BadTemplateError: a template failed for this notice.
-        """
-        variables = self.variables(notice, now)
-        return templates.title.render(variables), templates.body.render(variables)
-
     def message(self, notice: Notice, now: float) -> Message:
         """The message for one notice: the target's templates, or its default message when
         they fail for this notice (logged as a warning naming the target)."""
+        variables = self.variables(notice, now)
         try:
-            title, body = self.render_with(self._own, notice, now)
+            title, body = self._own.title.render(variables), self._own.body.render(variables)
         except BadTemplateError as exc:
             log.warning(
                 "target %r: its template failed for %s's item (%s); sent the default message",
@@ -141,17 +133,15 @@ class Styler:
                 neutralise(notice.event.username, 60),
                 exc,
             )
-            title, body = self.render_with(self._default, notice, now)
-        # One line for a title wherever it is shown (an email subject, a Discord heading).
-        title = " ".join(title.split())
+            title = self._default.title.render(variables)
+            body = self._default.body.render(variables)
         # Text keeps the link apart when the body is the default, exactly as before styles.
-        link = None
-        if self.style.format == TEXT and self.style.body is None:
-            link = self.variables(notice, now)["url"] or None
+        keep_link = self.style.format == TEXT and self.style.body is None
         return Message(
-            title=title,
+            # One line for a title wherever it is shown (an email subject, a Discord heading).
+            title=" ".join(title.split()),
             body=body,
-            link=link,
+            link=(variables["url"] or None) if keep_link else None,
             format=self.style.format,
             attachments=self._attachments(notice),
         )
