@@ -24,7 +24,7 @@ from watcherd.detect import FirstRun, Policy, UserMemory
 from watcherd.errors import FeedError
 from watcherd.model import Episode, FeedPage, MediaType, Movie, Notice, WatchEvent
 from watcherd.render import render
-from watcherd.state import QueuedMessage, Store
+from watcherd.state import HeldFeed, QueuedMessage, Store
 from watcherd.worker import UserPlan
 
 T0 = 1_700_000_000
@@ -265,6 +265,21 @@ def test_explain_prints_a_line_per_item_oldest_first_and_reads_the_feed_once() -
     assert lines[0].startswith("alice: 3 item(s) in the feed, read 2023-11-16 22:13:20 UTC;")
     assert [line.split()[3] for line in lines[1:]] == ["baseline", "delivered", "new"]
     assert lines[2].startswith("  2023-11-14 22:13:20 UTC  delivered  checkin Item (2000) — ")
+
+
+def test_explain_reads_a_held_feed_and_says_until_when_polls_leave_it() -> None:
+    state = Seeded()
+    state.poll(OTHER)
+    reason = "alice: the profile is private"
+    state.store.hold_feed("alice", HeldFeed(reason, T0, NOW + 3600))
+
+    code, lines, _ = run("alice", OnePage(FeedPage(events=(OTHER,), raw_count=1)), state)
+
+    assert code == 0
+    assert lines[-1] == (
+        "Note: polls do not read this feed until 2023-11-16 23:13:20 UTC (or a change of"
+        " login): alice: the profile is private"
+    )
 
 
 def test_explain_of_a_feed_not_read_exits_1_naming_the_reason() -> None:

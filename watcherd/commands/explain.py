@@ -235,6 +235,12 @@ def explain(
         )
         _print(console, username, page, explain_items(page, memory, plan, records, now=now), now)
         _print_outside(console, page, records)
+        held = copy.held_feeds().get(username)
+        if held is not None and held.next_check > now:
+            console.say(
+                f"Note: polls do not read this feed until {format_time(held.next_check)}"
+                f" (or a change of login): {held.reason}"
+            )
         for note in token.notes if token is not None else ():
             console.say(f"Note: {note}")
         return EXIT_OK
