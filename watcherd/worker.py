@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from watcherd.delivery import Backoff, Deliverer, Sender
 from watcherd.detect import Policy, UserMemory, detect
+from watcherd.digest import Release
 from watcherd.errors import FeedError
 from watcherd.logs import duration
 from watcherd.model import DeliveryReport, Message, Notice, PollResult, WatchEvent
@@ -63,6 +64,8 @@ class Worker:
             private or unknown user) is held until then, or until the viewer changes.
         stylers: target name -> how its messages are rendered when sent (default: today's
             message, plain text, for every target).
+        releases: target name -> its digest period and quiet hours, for the targets that
+            hold items back (`watcherd.digest`); the others send each item at once.
     """
 
     def __init__(
@@ -78,6 +81,7 @@ class Worker:
         executor: Executor | None = None,
         viewer: Callable[[], str] = lambda: "",
         stylers: Mapping[str, Styler] | None = None,
+        releases: Mapping[str, Release] | None = None,
     ) -> None:
         self._source = source
         self._store = store
@@ -90,6 +94,7 @@ class Worker:
             max_age=max_age,
             executor=executor,
             stylers=stylers,
+            releases=releases,
         )
         self._viewer = viewer
         self._held: dict[str, HeldFeed] | None = None  # read from the store at first use

@@ -20,11 +20,14 @@ class HistoryIds:
 
     Args:
         first: the first id handed out.
+        images_base: where the items' posters are served (`watcherd.simulator.images`), so
+            they carry `images` as Trakt's do; None: no images.
     """
 
-    def __init__(self, first: int = 1) -> None:
+    def __init__(self, first: int = 1, images_base: str | None = None) -> None:
         self._ids = itertools.count(first)
         self._lock = threading.Lock()
+        self._images_base = images_base
 
     def item(self, watch: Watch) -> Item:
         """The watch as a v2 `/users/{id}/history` item with the next id."""
@@ -32,7 +35,12 @@ class HistoryIds:
             history_id = next(self._ids)
         if watch.show is None:
             return history_movie(
-                watch.title, watch.year, watch.watched, history_id=history_id, action=watch.action
+                watch.title,
+                watch.year,
+                watch.watched,
+                history_id=history_id,
+                action=watch.action,
+                images_base=self._images_base,
             )
         return history_episode(
             watch.show,
@@ -42,6 +50,7 @@ class HistoryIds:
             watch.watched,
             history_id=history_id,
             action=watch.action,
+            images_base=self._images_base,
         )
 
 

@@ -12,6 +12,7 @@ from types import MappingProxyType
 from watcherd.detect import UserMemory
 from watcherd.model import WatchEvent
 from watcherd.state.delivered import DeliveredQueries
+from watcherd.state.heartbeat import HeartbeatQueries
 from watcherd.state.held import HELD_SCHEMA_VERSION, HeldQueries
 from watcherd.state.outbox import EXPIRED_KEPT_PER_USER, OutboxQueries, trim_expired
 from watcherd.state.queueing import queue_rows
@@ -34,7 +35,14 @@ NOTICE_SCHEMA_VERSION = 6  # the first with outbox.notice, delivered, recent and
 UNCONFIGURED_KEPT_FOR = 30 * 86400.0
 
 
-class Store(OutboxQueries, DeliveredQueries, LoginQueries, HeldQueries, WatchingQueries):
+class Store(
+    OutboxQueries,
+    DeliveredQueries,
+    LoginQueries,
+    HeldQueries,
+    WatchingQueries,
+    HeartbeatQueries,
+):
     """The SQLite state file: `Store(path)` for the writer (created, upgraded, locked),
     `Store(path, exclusive=False)` for a reader (read-only, never upgraded, no lock);
     `redact` cleans every error text written. See `Connection` for the arguments.
