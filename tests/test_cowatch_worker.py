@@ -262,3 +262,24 @@ def test_unchanged_feed_costs_no_more_statements_than_before(store: CountingStor
 
     assert result.unchanged
     assert store.statements - before == 1  # reading the fingerprint, as before co-watching
+
+
+def test_co_watcher_lookup_and_pruning_read_only_their_keys_and_ages(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.db")
+    feed = Feed()
+    worker = worker_for(feed, store)
+    baseline(worker, T0 - HOUR)
+    feed.add(v2_movie("alice", T0, history_id=1))
+    statements: list[str] = []
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        store._db.set_trace_callback(statements.append)
+        worker.poll("alice", T0 + 60)
+        store._db.set_trace_callback(None)
+        on_recent = [sql for sql in statements if "FROM recent" in sql]
+        plans = [
+            " ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}")) for sql in on_recent
+        ]
+    store.close()
+
+    assert len(on_recent) == 2  # the lookup and the pruning
+    assert all(plan.startswith("SEARCH recent USING") for plan in plans), plans
