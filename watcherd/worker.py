@@ -5,6 +5,11 @@ does one step at a time and returns what happened; it never sleeps and never rea
 (`now` is passed in), so the scheduler, `once` and the tests all drive it the same way.
 Delivering the queued messages is `watcherd.delivery`'s: the worker hands it the senders and
 passes `deliver` through, so its callers drive both steps through one object.
+
+Each queued notice names the configured users who watched the same thing within a day
+(co-watching, found in the poll's own transaction: `watcherd.state.recent`); for a user with
+`now_watching`, the poll also asks what is watched now (`watcherd.now_watching`), and a
+history item that follows an announced start is told as its end.
 """
 
 from __future__ import annotations
@@ -110,7 +115,9 @@ class Worker:
         return list(self._plans)
 
     def poll(self, username: str, now: float) -> PollResult:
-        """Fetch one user's feed, find what is new and queue it, in one transaction.
+        """Fetch one user's feed, find what is new and queue it, in one transaction; then, for
+        a user with `now_watching`, ask what is watched now (one more GET; its failure is
+        logged and holds nothing back).
 
         A feed error is recorded and returned, never raised: one bad user never stops the loop.
         `StateError` is raised: without the state file nothing can be done safely.
