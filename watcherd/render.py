@@ -52,8 +52,16 @@ def neutralise(text: str, limit: int = MAX_FIELD) -> str:
     characters removed, whitespace folded, `@` followed by a zero-width space so that
     `@everyone`, `@here`, `<@123>` cannot mention anyone, and at most `limit` characters.
     """
-    cleaned = "".join(_clean_char(ch) for ch in text)
-    folded = " ".join(cleaned.split())
+    # Only the head of a long text can be shown: clean a growing head until it alone fills
+    # more than the limit (a 1 MB title costs what 1 kB does), or the whole text is cleaned.
+    # Folding is prefix-stable, so what is kept is what cleaning all of it would keep.
+    end = max(4 * limit, 1024)
+    while True:
+        cleaned = "".join(_clean_char(ch) for ch in text[:end])
+        folded = " ".join(cleaned.split())
+        if len(folded) > limit or end >= len(text):
+            break
+        end *= 4
     if len(folded) > limit:
         folded = folded[: limit - 1].rstrip() + "…"
     return _MENTION.sub("@" + ZWSP, folded)
