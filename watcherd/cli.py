@@ -29,6 +29,7 @@ from watcherd.commands import daemon as daemon_commands
 from watcherd.commands import demo as demo_command
 from watcherd.commands import dry_run as dry_run_command
 from watcherd.commands import explain as explain_command
+from watcherd.commands import health as health_command
 from watcherd.commands import login as login_commands
 from watcherd.commands import setup as setup_commands
 from watcherd.commands import simulate as simulate_command
@@ -55,6 +56,8 @@ from watcherd.simulator.trakt_v2 import FakeTraktV2
 from watcherd.state import Login, Store
 
 log = logging.getLogger("watcherd")
+# `login` and `logout`: given Trakt's OAuth, the login's writer, the stored login, the console.
+LoginCommand = Callable[[TraktOAuth, Callable[[Login | None], bool], Login | None, Console], int]
 
 
 class Cli:
@@ -116,8 +119,7 @@ class Cli:
         return {"clock": self.clock, "redact": self.console.redact, "learn": self.redact.learn}
 
     def feed(self, settings: Settings, store: Store) -> Feed:
-        """The feed source `trakt.api` names, with its login and rate budget (see
-        `compose.feed`); the redactor learns each token the login holds."""
+        """The feed source `trakt.api` names, with its login and budget (`compose.feed`)."""
         return compose.feed(settings, store, clock=self.clock, learn=self.redact.learn)
 
     def oauth(self, settings: Settings) -> TraktOAuth:
@@ -152,6 +154,10 @@ class Cli:
         opened = functools.partial(compose_readonly.preview, settings, **self._parts())
         plans = compose.plans(settings)
         return explain_command.explain(args.user, plans, opened, self.console, self.clock)
+
+    def health(self, args: argparse.Namespace) -> int:
+        settings = self.settings(args, quiet=True)
+        return health_command.health(settings.state_file, self.console, self.clock())
 
     def demo(self, args: argparse.Namespace) -> int:
         stop = threading.Event()
@@ -226,27 +232,18 @@ class Cli:
         return test_notify_command.send_samples(notifiers, stylers, args.target, self.console)
 
     def login(self, args: argparse.Namespace) -> int:
-        settings = self.settings(args)
-        oauth = self.oauth(settings)
-        try:
-            return login_commands.login(
-                oauth,
-                self._login_writer(settings),
-                self._stored_login(settings),
-                self.console,
-                clock=self.clock,
-                sleep=self.sleep,
-            )
-        finally:
-            oauth.close()
+        log_in = functools.partial(login_commands.login, clock=self.clock, sleep=self.sleep)
+        return self._with_oauth(args, log_in)
 
     def logout(self, args: argparse.Namespace) -> int:
+        return self._with_oauth(args, login_commands.logout)
+
+    def _with_oauth(self, args: argparse.Namespace, command: LoginCommand) -> int:
         settings = self.settings(args)
         oauth = self.oauth(settings)
         try:
-            return login_commands.logout(
-                oauth, self._login_writer(settings), self._stored_login(settings), self.console
-            )
+            writer, stored = self._login_writer(settings), self._stored_login(settings)
+            return command(oauth, writer, stored, self.console)
         finally:
             oauth.close()
 

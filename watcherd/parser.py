@@ -35,6 +35,7 @@ class Commands(Protocol):
     def simulate(self, args: argparse.Namespace) -> int: ...
     def state(self, args: argparse.Namespace) -> int: ...
     def explain(self, args: argparse.Namespace) -> int: ...
+    def health(self, args: argparse.Namespace) -> int: ...
 
 
 def build_parser(cli: Commands) -> argparse.ArgumentParser:
@@ -90,6 +91,11 @@ def build_parser(cli: Commands) -> argparse.ArgumentParser:
     explain.set_defaults(handler=cli.explain)
     for name, handler, text in (
         ("check-config", cli.check_config, "validate and print the configuration, secrets masked"),
+        (
+            "health",
+            cli.health,
+            "exit 0 when a daemon runs on the state file and keeps finishing poll cycles, else 1",
+        ),
         ("login", cli.login, "log in to Trakt (API v2) with a code entered on any device"),
         ("logout", cli.logout, "revoke the Trakt login's token and forget it"),
     ):
