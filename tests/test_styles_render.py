@@ -97,29 +97,33 @@ def test_default_text_message_reads_as_before() -> None:
         ),
         (
             "markdown",
-            'alice scrobbled: Blue Mountain State S03E03 "Thad\'s Back"',
-            (
-                'alice scrobbled Blue Mountain State S03E03 "Thad\'s Back" at 2024-01-01 20:00 UTC.'
-                f"\n{EPISODE_URL}"
-            ),
+            "alice scrobbled: Blue Mountain State \\* S03E03",
+            "alice scrobbled Blue Mountain State \\* S03E03 at 2024-01-01 20:00 UTC.",
         ),
         (
             "html",
             "alice scrobbled: Blue Mountain State S03E03 &quot;Thad&#x27;s Back&quot;",
             (
                 "alice scrobbled Blue Mountain State S03E03 &quot;Thad&#x27;s Back&quot; at"
-                f' 2024-01-01 20:00 UTC.<br><a href="{EPISODE_URL}">{EPISODE_URL}</a>'
+                " 2024-01-01 20:00 UTC."
             ),
         ),
     ],
     ids=["text", "markdown", "html"],
 )
-def test_default_templates_in_each_format(fmt: str, title: str, body: str) -> None:
-    message = styled(Notice(episode()), format=fmt)
+def test_default_templates_in_each_format_keep_the_link_apart(
+    fmt: str, title: str, body: str
+) -> None:
+    event = episode(None) if fmt == "markdown" else episode()
+    if fmt == "markdown":  # a show title Markdown would act on
+        assert event.episode is not None
+        event = dataclasses.replace(
+            event, episode=dataclasses.replace(event.episode, show_title="Blue Mountain State *")
+        )
+    message = styled(Notice(event), format=fmt)
 
     assert (message.title, message.body, message.format) == (title, body, fmt)
-    # Only text keeps the link apart (as before); Markdown and HTML carry it in the body.
-    assert message.link == (EPISODE_URL if fmt == "text" else None)
+    assert message.link == EPISODE_URL
 
 
 # -- options by format -----------------------------------------------------------------------

@@ -6,9 +6,9 @@ as one digest of many (`digest`). Pure apart from the poster, which comes from a
 (a local file, or None: a poster that cannot be had never holds a message back).
 
 The templates see the variables of `watcherd.notice_text`, feed values already neutralised and
-escaped for the format. The default templates give today's message in text format: a title
+escaped for the format. The default templates give today's message: a title
 `alice checked in: Title (2011)`, a body with the time, and the link kept apart (`Message.link`)
-as `watcherd.render` always did. In Markdown and HTML the link is part of the body. A template
+as `watcherd.render` always did; a body of the target's own places `{{ url }}` itself. A template
 that fails while rendering one notice sends that notice's default message instead, with a
 warning naming the target.
 """
@@ -38,16 +38,12 @@ __all__ = ["SAMPLE_NOTICES", "PosterSource", "Style", "Styler", "build_stylers"]
 log = logging.getLogger(__name__)
 
 DEFAULT_TITLE = "{{ user }} {{ verb }}: {{ what }}"
-_SENTENCE = (
+# The link is not in the default body: it travels apart (`Message.link`), so the notifier
+# places it after the body in each format and keeps it whole when it clips the body.
+DEFAULT_BODY = (
     "{{ user }} {{ verb }} {{ what }}{% if phase == 'started' %} since{% else %} at{% endif %}"
     " {{ watched_at }}{% if also %}, {{ also }}{% endif %}."
 )
-# Text keeps the link apart, as today; Markdown shows it bare (services link it), HTML as a link.
-DEFAULT_BODIES = {
-    TEXT: _SENTENCE,
-    MARKDOWN: _SENTENCE + "{% if url %}\n{{ url }}{% endif %}",
-    HTML: _SENTENCE + '{% if url %}<br><a href="{{ url }}">{{ url }}</a>{% endif %}',
-}
 _LINE_BREAKS = {TEXT: "\n", MARKDOWN: "\n", HTML: "<br>"}
 
 
@@ -99,13 +95,11 @@ class Styler:
         self._posters = posters
         self._zone = parse_timezone(self.style.timezone)
         compiler = TemplateCompiler(self.style.format)
-        self._default = _Templates(
-            compiler.compile(DEFAULT_TITLE), compiler.compile(DEFAULT_BODIES[self.style.format])
-        )
+        self._default = _Templates(compiler.compile(DEFAULT_TITLE), compiler.compile(DEFAULT_BODY))
         try:
             self._own = _Templates(
                 compiler.compile(self.style.title or DEFAULT_TITLE),
-                compiler.compile(self.style.body or DEFAULT_BODIES[self.style.format]),
+                compiler.compile(self.style.body or DEFAULT_BODY),
             )
         except BadTemplateError as exc:
             raise ConfigError([f"targets.{target}: template: {exc}"]) from None
@@ -135,8 +129,8 @@ class Styler:
             )
             title = self._default.title.render(variables)
             body = self._default.body.render(variables)
-        # Text keeps the link apart when the body is the default, exactly as before styles.
-        keep_link = self.style.format == TEXT and self.style.body is None
+        # A body of the target's own places the link itself (`{{ url }}`), or leaves it out.
+        keep_link = self.style.body is None
         return Message(
             # One line for a title wherever it is shown (an email subject, a Discord heading).
             title=" ".join(title.split()),
