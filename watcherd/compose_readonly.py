@@ -173,6 +173,7 @@ def dry_run(
         raise
     captured = Captured()
     folder = tempfile.TemporaryDirectory(prefix="watcherd-dry-run-")
+    releases = digest.releases_of(settings.targets)
     worker = Worker(
         built.feed.source,
         copy,
@@ -182,13 +183,14 @@ def dry_run(
         max_age=settings.delivery.max_age,
         viewer=built.feed.viewer,
         stylers=stylers(settings, notifiers, _posters(settings, Path(folder.name), clock)),
+        releases=releases,
     )
     return DryRun(
         worker,
         copy,
         captured,
         built.feed.source,
-        releases=digest.releases_of(settings.targets),
+        releases=releases,
         token=built.token,
         closers=(folder.cleanup,),
     )

@@ -127,7 +127,8 @@ def _print_target(
     if not messages and not waiting:
         console.say(f"{target}: nothing to send now.")
         return
-    console.say(f"{target}: would be sent {count(len(messages), 'message', 'messages')}")
+    sent = count(len(messages), "message", "messages") if messages else "nothing now"
+    console.say(f"{target}: would be sent {sent}")
     for number, message in enumerate(messages, start=1):
         console.say(_shown(number, message))
     for delivery in waiting:
