@@ -52,9 +52,30 @@ class Shown:
 def styled(fmt: str, event: WatchEvent) -> tuple[Message, Shown]:
     """The message a target's style in `fmt` makes of `event` (the user emphasised in the
     title, feed values neutralised then escaped for the format), and what it must show."""
-    user, action, what = neutralise(event.username, 60), verb(event.action), describe(event)
-    shown = Shown(f"{user} {action}: {what}", f"{user} {action} {what} at {WHEN}.")
-    user, action, what = (escape(fmt, value) for value in (user, action, what))
+    return styled_parts(fmt, Parts.of(event))
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """An event's feed values, neutralised (the costly step, done once for every format)."""
+
+    user: str
+    action: str
+    what: str
+    link: str | None
+
+    @classmethod
+    def of(cls, event: WatchEvent) -> Parts:
+        return cls(neutralise(event.username, 60), verb(event.action), describe(event), link(event))
+
+
+def styled_parts(fmt: str, parts: Parts) -> tuple[Message, Shown]:
+    """`styled` from the neutralised values."""
+    shown = Shown(
+        f"{parts.user} {parts.action}: {parts.what}",
+        f"{parts.user} {parts.action} {parts.what} at {WHEN}.",
+    )
+    user, action, what = (escape(fmt, value) for value in (parts.user, parts.action, parts.what))
     body = f"{user} {action} {what} at {WHEN}."
     if fmt == "markdown":
         title = f"**{user}** {action}: {what}"
@@ -62,7 +83,7 @@ def styled(fmt: str, event: WatchEvent) -> tuple[Message, Shown]:
         title = f"<b>{user}</b> {action}: {what}"
     else:
         title = f"{user} {action}: {what}"
-    return Message(title, body, link(event), fmt), shown
+    return Message(title, body, parts.link, fmt), shown
 
 
 def png(width: int = 2, height: int = 3) -> bytes:
