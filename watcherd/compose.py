@@ -7,11 +7,12 @@ build through its constructor.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TextIO
 
-from watcherd import __version__, memory
+from watcherd import __version__, digest, memory, styles
 from watcherd.auth.oauth import TraktOAuth
 from watcherd.auth.tokens import TokenKeeper
 from watcherd.budget import RateBudget
@@ -26,15 +27,18 @@ from watcherd.logs import Redactor
 from watcherd.notify import Notifier, build_notifiers, register_console
 from watcherd.pacing import PacedSource, RateGate
 from watcherd.parser import SIMULATE_ACCOUNT, SIMULATE_CLIENT_ID, SIMULATE_CLIENT_SECRET
+from watcherd.posters import PosterCache
 from watcherd.schedule import Daemon
 from watcherd.simulator import FakeTraktV1
 from watcherd.simulator.activity import as_v1_item
 from watcherd.simulator.trakt_v2 import FakeTraktV2
 from watcherd.simulator.trakt_v2_watches import HistoryIds
+from watcherd.sources.tmdb import TmdbPosters
 from watcherd.sources.trakt_v1 import TraktV1Source
 from watcherd.sources.trakt_v2 import TraktV2Source
 from watcherd.sources.trakt_v2_login import RetryRefusedToken, SentToken, StoredToken
 from watcherd.state import Store
+from watcherd.styles import Styler
 from watcherd.worker import Backoff, UserPlan, Worker
 
 Learn = Callable[[Iterable[str]], None]
@@ -83,6 +87,8 @@ def runtime(
         max_age=settings.delivery.max_age,
         executor=executor,
         viewer=built.viewer,
+        stylers=stylers(settings, senders, clock=clock),
+        releases=digest.releases_of(settings.targets),
     )
     return Runtime(
         # Each user lives on as the worker's plan: the pydantic models of thousands of users
@@ -115,8 +121,51 @@ def plans(settings: Settings) -> list[UserPlan]:
         if policy is None:
             policy = policies[actions, types] = Policy(first_run, actions, types)
         names = tuple(settings.targets_of(user))
-        built.append(UserPlan(user.username, targets.setdefault(names, names), policy))
+        built.append(
+            UserPlan(
+                user.username,
+                targets.setdefault(names, names),
+                policy,
+                now_watching=user.now_watching,
+            )
+        )
     return built
+
+
+def stylers(
+    settings: Settings, senders: Mapping[str, Notifier], *, clock: Callable[[], float]
+) -> dict[str, Styler]:
+    """How each target's messages are rendered when sent: its format (its service's own when
+    it names none), templates, spoiler rule, time zone and, for `poster = true`, posters
+    cached beside the state file (`posters`)."""
+    wanted = any(target.poster for target in settings.targets)
+    source = posters(settings, settings.state_file.parent / "posters", clock) if wanted else None
+    return styles.build_stylers(settings, lambda name: senders[name].schemas, source)
+
+
+def posters(settings: Settings, folder: Path, clock: Callable[[], float]) -> PosterCache:
+    """Posters from the feed's images or, with `[tmdb]`, from TMDB, downloaded within the
+    `[posters]` bounds and cached in `folder`."""
+    tmdb = None
+    user_agent = f"watcherd/{__version__}"
+    if settings.tmdb is not None:
+        tmdb = TmdbPosters(
+            settings.tmdb.base_url,
+            settings.tmdb.api_key.get_secret_value(),
+            folder=folder,
+            clock=clock,
+            timeout=settings.posters.timeout,
+            user_agent=user_agent,
+        )
+    return PosterCache(
+        folder,
+        max_size=settings.posters.max_size,
+        cache_size=settings.posters.cache_size,
+        timeout=settings.posters.timeout,
+        tmdb=tmdb,
+        clock=clock,
+        user_agent=user_agent,
+    )
 
 
 def feed(settings: Settings, store: Store, *, clock: Callable[[], float], learn: Learn) -> Feed:
