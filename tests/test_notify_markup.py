@@ -26,7 +26,7 @@ from watcherd.notify_payload import rendered_formats
         ("ab&amp;cdefgh", 8, "ab&amp;…"),
         ("a<br>bcdefghij", 8, "a<br>bc…"),
         ('<a href="http://x/">link text</a>', 26, '<a href="http://x/">l…</a>'),
-        ('<a href="http://x/">link text</a>', 25, "…"),
+        ('<a href="http://x/">link text</a>', 24, "…"),
         ("<i>a<b>bcdefghij</b></i>", 17, "<i>a<b>b…</b></i>"),
         ("<b>x</b>&lt;yyyyyyyyyy", 14, "<b>x</b>&lt;y…"),
     ],
