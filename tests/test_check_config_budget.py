@@ -74,3 +74,27 @@ def test_check_config_warns_only_when_the_schedule_needs_more_than_the_budget(
     budget_lines = [line for line in captured.err.splitlines() if "rate_limit" in line]
     assert budget_lines == ([warning] if warning else [])
     assert "[trakt]" in captured.out  # the resolved configuration is still printed
+
+
+@pytest.mark.usefixtures("in_process_cli")
+def test_users_watching_now_count_a_second_request_per_poll_in_the_warning(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 800 users fit a budget of 1,000 per 5 minutes; 300 of them also asking what they
+    # watch now need 1,100, so each user is really polled every 330 s.
+    monkeypatch.chdir(tmp_path)
+    text = config_text("v2", 800, '"5m"', None)
+    for index in range(300):
+        entry = f'username = "friend{index}"\n'
+        text = text.replace(entry, entry + "now_watching = true\n")
+    config = tmp_path / "watcherd.toml"
+    config.write_text(text, encoding="utf-8")
+
+    code = main(["check-config", "--config", str(config)])
+    err = capsys.readouterr().err
+
+    assert code == 0, err
+    assert (
+        "watcherd: warning: 800 users (300 with now_watching) every 300 s need 1100 requests"
+        " per 5 minutes; rate_limit 1000 allows one poll of each user every 330 s"
+    ) in err.splitlines()

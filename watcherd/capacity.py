@@ -24,6 +24,7 @@ class ScheduleNeed:
     limit: int
     window: float
     real_interval: float  # the interval each user really gets (= interval when it fits)
+    watching: int = 0  # of the users, those also asked what they watch now (a GET more)
 
     @property
     def fits(self) -> bool:
@@ -34,6 +35,8 @@ class ScheduleNeed:
         """One line for `check-config`, e.g. `40 users every 60 s need 200 requests per 5
         minutes; rate_limit 20 allows one poll of each user every 600 s`."""
         users = "1 user" if self.users == 1 else f"{self.users} users"
+        if self.watching:
+            users += f" ({self.watching} with now_watching)"
         return (
             f"warning: {users} every {self.interval:g} s need {math.ceil(self.needed)}"
             f" requests per {_span(self.window)}; rate_limit {self.limit} allows one poll of"
@@ -48,12 +51,15 @@ def schedule_need(
     *,
     window: float = WINDOW,
     pages_per_poll: int = 1,
+    watching: int = 0,
 ) -> ScheduleNeed:
-    """Returns what `users` polled every `interval` seconds, `pages_per_poll` GETs each, ask
-    of a budget of `limit` GETs per `window`, and the interval they really get."""
-    needed = users * pages_per_poll * window / interval
-    real = interval if needed <= limit else users * pages_per_poll * window / limit
-    return ScheduleNeed(users, interval, needed, limit, window, real)
+    """Returns what `users` polled every `interval` seconds, `pages_per_poll` GETs each (and
+    one more for each of the `watching` users with `now_watching`), ask of a budget of `limit`
+    GETs per `window`, and the interval they really get."""
+    per_cycle = users * pages_per_poll + watching
+    needed = per_cycle * window / interval
+    real = interval if needed <= limit else per_cycle * window / limit
+    return ScheduleNeed(users, interval, needed, limit, window, real, watching)
 
 
 def _span(seconds: float) -> str:

@@ -27,11 +27,17 @@ def check_config(settings: Settings, console: Console) -> int:
 
 
 def warn_about_budget(settings: Settings, console: Console) -> None:
-    """Warn on stderr when the users and interval ask v2 for more GETs than `rate_limit`,
-    saying the interval each user will really get (polls wait their turn, never dropped)."""
+    """Warn on stderr when the users and interval ask v2 for more GETs than `rate_limit` (a
+    `now_watching` user asks two per poll), saying the interval each user will really get
+    (polls wait their turn, never dropped)."""
     if settings.trakt.api != "v2":
         return  # v1 has no documented limit, and watcherd sets none for it
-    need = schedule_need(len(settings.users), settings.schedule.interval, settings.trakt.rate_limit)
+    need = schedule_need(
+        len(settings.users),
+        settings.schedule.interval,
+        settings.trakt.rate_limit,
+        watching=sum(1 for user in settings.users if user.now_watching),
+    )
     if not need.fits:
         console.error(need.warning())
 
