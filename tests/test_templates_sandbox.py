@@ -12,7 +12,8 @@ import pytest
 from tests.conftest import watcherd_in_process
 from watcherd.config import load_settings
 from watcherd.errors import ConfigError
-from watcherd.templates import MAX_ITERATIONS, BadTemplateError, TemplateCompiler
+from watcherd.template_bounds import MAX_ITERATIONS
+from watcherd.templates import BadTemplateError, TemplateCompiler
 
 
 def config(folder: Path, **target: str) -> Path:
@@ -61,6 +62,7 @@ ESCAPES = {
     "extends": "{% extends 'base' %}",
     "safe-filter": "{{ user|safe }}",
     "unknown-variable": "{{ nobody }}",
+    "unknown-variable-in-unreached-branch": "{% if type == 'show' %}{{ nobody }}{% endif %}",
     "unknown-filter": "{{ user|shell }}",
     "does-not-parse": "{{ user",
     "endless-loop": "{% for i in range(10**12) %}{% endfor %}",

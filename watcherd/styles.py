@@ -24,7 +24,7 @@ from watcherd.errors import ConfigError
 from watcherd.folding import Run, fold_runs, run_code
 from watcherd.formats import HTML, MARKDOWN, TEXT, default_format, escape
 from watcherd.model import Message, Notice
-from watcherd.notice_text import also_sentence, notice_variables, phase_verb
+from watcherd.notice_text import VARIABLES, also_sentence, notice_variables, phase_verb
 from watcherd.periods import parse_timezone
 from watcherd.render import describe, neutralise
 from watcherd.samples import SAMPLE_NOTICES
@@ -98,8 +98,8 @@ class Styler:
         self._default = _Templates(compiler.compile(DEFAULT_TITLE), compiler.compile(DEFAULT_BODY))
         try:
             self._own = _Templates(
-                compiler.compile(self.style.title or DEFAULT_TITLE),
-                compiler.compile(self.style.body or DEFAULT_BODY),
+                compiler.compile(self.style.title or DEFAULT_TITLE, VARIABLES),
+                compiler.compile(self.style.body or DEFAULT_BODY, VARIABLES),
             )
         except BadTemplateError as exc:
             raise ConfigError([f"targets.{target}: template: {exc}"]) from None

@@ -7,20 +7,19 @@ template could take unbounded time or memory is bounded: loops count their itera
 (`MAX_ITERATIONS` per rendering), `range` is a counting one, `+ * ** %` and `~` refuse results
 longer than `MAX_TEXT`, string methods and filters that pad, repeat or format (`center`,
 `format`, `'{0}'.format`) are not there, and the output is at most `MAX_TEXT` characters.
-`self`, includes and imports are refused when the template is compiled.
+`self`, includes and imports are refused when the template is compiled. The bounds
+themselves are `watcherd.template_bounds`.
 
 Any problem, when compiling or rendering, is a `BadTemplateError` with the template line.
 """
 
 from __future__ import annotations
 
-import contextvars
-import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2 import StrictUndefined, TemplateError, meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.filters import FILTERS, do_join, do_replace
 from jinja2.runtime import Context
@@ -29,13 +28,22 @@ from jinja2.utils import Cycler, Joiner, Namespace, pass_eval_context
 from jinja2.visitor import NodeTransformer
 from markupsafe import Markup
 
-MAX_TEXT = 20_000  # characters of any string a template builds, and of its output
-MAX_ITEMS = 10_000  # items of any sequence a template builds
-MAX_ITERATIONS = 10_000  # loop turns in one rendering, all loops together
-_MAX_INT_BITS = 4096
+from watcherd.template_bounds import (
+    MAX_TEXT,
+    BoundExceededError,
+    CountingRange,
+    check_percent_format,
+    check_power,
+    check_repeat,
+    check_text,
+    counting_range,
+    materialised,
+    rendering_turns,
+    replaced_length,
+    take_turn,
+)
+
 _TEMPLATE_FILE = "<template>"
-# A width or precision of five digits or more in a %-format pads beyond any message.
-_WIDE_FORMAT = re.compile(r"%[^a-zA-Z%]*\d{5,}")
 
 _SAFE_FILTERS = frozenset(
     {
@@ -57,9 +65,6 @@ _SAFE_STR_METHODS = frozenset(
     }
 )  # fmt: skip
 _REFUSED_NODES = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
-
-# The loop turns left in the rendering under way (per thread or task, never shared).
-_turns_left: contextvars.ContextVar[list[int]] = contextvars.ContextVar("turns_left")
 
 
 class BadTemplateError(Exception):
@@ -93,15 +98,20 @@ class MessageTemplate:
             BadTemplateError: an unknown name, a sandbox refusal, a bound exceeded, or any
                 other error, with the template line where it happened.
         """
-        token = _turns_left.set([MAX_ITERATIONS])
         try:
-            text = str(self._template.render(variables))
+            with rendering_turns():
+                text = str(self._template.render(variables))
         except RecursionError:
             raise BadTemplateError("recursion too deep", None) from None
-        except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
+        except (
+            TemplateError,
+            BoundExceededError,
+            ArithmeticError,
+            TypeError,
+            ValueError,
+            LookupError,
+        ) as exc:
             raise BadTemplateError(_reason(exc), _template_line(exc)) from None
-        finally:
-            _turns_left.reset(token)
         if len(text) > MAX_TEXT:
             raise BadTemplateError(f"renders more than {MAX_TEXT} characters", None)
         return text
@@ -113,11 +123,16 @@ class TemplateCompiler:
     def __init__(self, fmt: str) -> None:
         self._env = _BoundedSandbox(autoescape=fmt == "html")
 
-    def compile(self, source: str) -> MessageTemplate:
+    def compile(self, source: str, known: Collection[str] | None = None) -> MessageTemplate:
         """A template ready to render.
 
+        Given its source and, optionally, the variable names it may read (then a name that is
+        neither one of them nor set by the template is refused here, even in a branch that
+        no sample reaches).
+
         Raises:
-            BadTemplateError: it does not parse, or it reaches for `self`, includes or imports.
+            BadTemplateError: it does not parse, names an unknown variable, or reaches for
+                `self`, includes or imports.
         """
         try:
             tree = self._env.parse(source)
@@ -130,6 +145,15 @@ class TemplateCompiler:
         for name in tree.find_all(nodes.Name):
             if name.name == "self":
                 raise BadTemplateError("'self' is not available", name.lineno)
+        if known is not None:
+            try:
+                undeclared = meta.find_undeclared_variables(tree)
+            except TemplateError as exc:  # an unknown filter or test, found while compiling
+                raise BadTemplateError(_reason(exc), getattr(exc, "lineno", None)) from None
+            unknown = undeclared - set(known) - set(self._env.globals)
+            for name in tree.find_all(nodes.Name):
+                if name.name in unknown:
+                    raise BadTemplateError(f"'{name.name}' is undefined", name.lineno)
         tree = _Bounded().visit(tree)
         try:
             code = self._env.compile(tree, filename=_TEMPLATE_FILE)
@@ -163,7 +187,7 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
         super().__init__(autoescape=autoescape, undefined=StrictUndefined)
         self.globals.clear()
         self.globals.update(
-            range=_range, dict=dict, namespace=Namespace, cycler=Cycler, joiner=Joiner
+            range=counting_range, dict=dict, namespace=Namespace, cycler=Cycler, joiner=Joiner
         )
         self.filters = {name: FILTERS[name] for name in _SAFE_FILTERS}
         self.filters["replace"] = _bounded_replace_filter
@@ -182,130 +206,50 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
         if isinstance(owner, str):
             name = getattr(__obj, "__name__", "")
             if name == "replace" and len(args) >= 2:
-                _check_text(_replaced_length(owner, str(args[0]), str(args[1])))
+                check_text(replaced_length(owner, str(args[0]), str(args[1])))
             elif name == "join" and args:
-                items = _materialised(args[0])
+                items = materialised(args[0])
                 args = (items, *args[1:])
-                _check_text(len(owner) * len(items) + sum(len(str(item)) for item in items))
+                check_text(len(owner) * len(items) + sum(len(str(item)) for item in items))
         return super().call(__context, __obj, *args, **kwargs)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":
-            _check_repeat(left, right)
+            check_repeat(left, right)
         elif operator == "**":
-            _check_power(left, right)
+            check_power(left, right)
         elif operator == "+" and isinstance(left, str | list | tuple):
-            _check_size(len(left) + len(right) if hasattr(right, "__len__") else 0)
+            check_text(len(left) + len(right) if hasattr(right, "__len__") else 0)
         elif operator == "%" and isinstance(left, str):
-            _check_percent_format(left, right)
+            check_percent_format(left, right)
         result = super().call_binop(context, operator, left, right)
         if isinstance(result, str):
-            _check_text(len(result))
+            check_text(len(result))
         return result
 
     def bounded_loop(self, iterable: Any) -> Iterator[Any]:
         """The items of a loop's iterable, each counted against the rendering's turns."""
-        if isinstance(iterable, _CountingRange):  # counts its own turns
+        if isinstance(iterable, CountingRange):  # counts its own turns
             yield from iterable
             return
         for item in iterable:
-            _take_turn()
+            take_turn()
             yield item
 
     def bounded_concat(self, *parts: Any) -> str:
         """`a ~ b ~ …`: Jinja's join (escaping the rest once one part is Markup), bounded."""
         texts = [part if isinstance(part, str) else str(part) for part in parts]
-        _check_text(sum(len(text) for text in texts))
+        check_text(sum(len(text) for text in texts))
         if any(hasattr(text, "__html__") for text in texts):
             return Markup("").join(texts)
         return "".join(texts)
-
-
-def _range(*args: int) -> _CountingRange:
-    """`range` for templates: each number it gives is one turn, so no loop over it (and no
-    filter such as `list` or `join`) runs on."""
-    return _CountingRange(range(*args))
-
-
-class _CountingRange:
-    def __init__(self, numbers: range) -> None:
-        self._numbers = iter(numbers)
-
-    def __iter__(self) -> _CountingRange:
-        return self
-
-    def __next__(self) -> int:
-        number = next(self._numbers)
-        _take_turn()
-        return number
-
-
-def _take_turn() -> None:
-    turns = _turns_left.get(None)
-    if turns is None:  # outside a rendering (not reachable from templates): no budget
-        return
-    turns[0] -= 1
-    if turns[0] < 0:
-        raise SecurityError(f"loops ran more than {MAX_ITERATIONS} times")
-
-
-def _check_text(length: int) -> None:
-    if length > MAX_TEXT:
-        raise SecurityError(f"a text longer than {MAX_TEXT} characters")
-
-
-def _check_size(length: int) -> None:
-    if length > MAX_TEXT:
-        raise SecurityError(f"a value longer than {MAX_TEXT} items")
-
-
-def _check_repeat(left: Any, right: Any) -> None:
-    if isinstance(left, int) and isinstance(right, int):
-        if left.bit_length() + right.bit_length() > _MAX_INT_BITS:
-            raise SecurityError("a number too large")
-        return
-    sequence, times = (left, right) if isinstance(right, int) else (right, left)
-    if isinstance(times, int) and hasattr(sequence, "__len__"):
-        limit = MAX_TEXT if isinstance(sequence, str) else MAX_ITEMS
-        if len(sequence) * max(times, 0) > limit:
-            raise SecurityError(f"a repetition longer than {limit}")
-
-
-def _check_power(left: Any, right: Any) -> None:
-    both_int = isinstance(left, int) and isinstance(right, int)
-    if both_int and abs(left) > 1 and right > 0 and left.bit_length() * right > _MAX_INT_BITS:
-        raise SecurityError("a number too large")
-
-
-def _check_percent_format(fmt: str, args: Any) -> None:
-    if _WIDE_FORMAT.search(fmt):
-        raise SecurityError("a %-format wider than any message")
-    values = args if isinstance(args, tuple) else (args,)
-    if any(isinstance(value, int) and abs(value) > MAX_TEXT for value in values):
-        # `%*d` takes its width from the arguments.
-        raise SecurityError("a %-format argument larger than any message")
-
-
-def _replaced_length(text: str, old: str, new: str) -> int:
-    if not old:  # "" matches between every character
-        return len(text) + (len(text) + 1) * len(new)
-    return len(text) + text.count(old) * max(0, len(new) - len(old))
-
-
-def _materialised(iterable: Iterable[Any]) -> list[Any]:
-    items: list[Any] = []
-    for item in iterable:
-        items.append(item)
-        if len(items) > MAX_ITEMS:
-            raise SecurityError(f"a sequence longer than {MAX_ITEMS} items")
-    return items
 
 
 @pass_eval_context
 def _bounded_replace_filter(
     eval_ctx: Any, text: str, old: str, new: str, count: int | None = None
 ) -> str:
-    _check_text(_replaced_length(str(text), str(old), str(new)))
+    check_text(replaced_length(str(text), str(old), str(new)))
     return do_replace(eval_ctx, text, old, new, count)
 
 
@@ -313,15 +257,21 @@ def _bounded_replace_filter(
 def _bounded_join_filter(
     eval_ctx: Any, value: Iterable[Any], d: str = "", attribute: str | int | None = None
 ) -> str:
-    items = _materialised(value)
-    _check_text(len(str(d)) * len(items) + sum(len(str(item)) for item in items))
+    items = materialised(value)
+    check_text(len(str(d)) * len(items) + sum(len(str(item)) for item in items))
     joined: str = do_join(eval_ctx, items, d, attribute)  # Markup when escaping
     return joined
 
 
 def _reason(exc: BaseException) -> str:
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    kind = "not allowed" if isinstance(exc, SecurityError) else type(exc).__name__
+    kind = (
+        "not allowed"
+        if isinstance(exc, SecurityError)
+        else "too large"
+        if isinstance(exc, BoundExceededError)
+        else type(exc).__name__
+    )
     return f"{kind}: {' '.join(str(message).split())[:200]}"
 
 

@@ -11,7 +11,7 @@ import dataclasses
 from watcherd.config.models import Settings, TargetSettings
 from watcherd.formats import FORMATS
 from watcherd.model import Notice, Phase
-from watcherd.notice_text import notice_variables
+from watcherd.notice_text import VARIABLES, notice_variables
 from watcherd.periods import parse_timezone
 from watcherd.samples import SAMPLE_NOTICES, SAMPLE_NOW
 from watcherd.templates import BadTemplateError, TemplateCompiler
@@ -53,7 +53,7 @@ def _target_problems(target: TargetSettings) -> list[str]:
             if key in problems:  # one line per template, not one per format
                 continue
             try:
-                template = compiler.compile(source)
+                template = compiler.compile(source, VARIABLES)
                 for variables in samples:
                     template.render(variables)
             except BadTemplateError as exc:
