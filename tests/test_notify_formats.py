@@ -13,10 +13,12 @@ Apprise to keep a mention quiet: feed text reaches it with every `@` already bro
 
 from __future__ import annotations
 
+from email.header import decode_header, make_header
 from typing import Any
 
 import pytest
 import responses
+from markupsafe import Markup
 
 from tests.conftest import JsonReceiver, Mailbox
 from tests.notify_wire import (
@@ -200,8 +202,6 @@ def test_email_html_has_a_plain_subject_and_both_parts_safe_with_the_link(
 
 
 def test_email_subject_of_an_html_title_is_its_plain_text(mailbox: Mailbox) -> None:
-    from email.header import decode_header, make_header
-
     message, shown = styled("html", hostile_movie())
 
     Notifier("mail", mailbox.url()).send(message)
@@ -266,3 +266,18 @@ def test_notifier_tells_its_schemas_and_max_length(
 
     assert notifier.schemas == schemas
     assert notifier.max_length == max_length
+
+
+def test_markup_from_a_template_is_sent_as_plain_text_and_its_link_escaped_once(
+    receiver: JsonReceiver,
+) -> None:
+    link = Markup("https://trakt.tv/x?a=1&b=2")  # what a template hands over: a str subclass
+    message = Message(Markup("<b>t</b>"), Markup("a &amp; b"), link, "html")
+
+    Notifier("local", receiver.url()).send(message)
+
+    assert receiver.wait_for(1, timeout=10)
+    address = "https://trakt.tv/x?a=1&amp;b=2"
+    assert (
+        receiver.received[0].payload["message"] == f'a &amp; b\n<a href="{address}">{address}</a>'
+    )

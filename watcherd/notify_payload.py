@@ -113,7 +113,10 @@ def outgoing(message: Message, service: Service, convert: Converter) -> Outgoing
     escaped for the service's markup, clipped to its length without cutting an escape, an
     entity or a tag, the link after the body.
     """
-    fmt, title, body = message.format, message.title, message.body
+    # Plain strings: a template's output may be `markupsafe.Markup`, whose methods escape
+    # their arguments (`html.escape` of one escapes twice).
+    fmt, title, body = message.format, str(message.title), str(message.body)
+    link = str(message.link) if message.link else None
     if fmt == MARKDOWN and MARKDOWN not in service.rendered and HTML in service.rendered:
         title = unwrap_paragraph(_markdown_to_html(title, convert))
         body = unwrap_paragraph(_markdown_to_html(body, convert))
@@ -122,10 +125,10 @@ def outgoing(message: Message, service: Service, convert: Converter) -> Outgoing
         title, body = _as_text(fmt, title, convert), _as_text(fmt, body, convert)
         fmt = TEXT
     if fmt == MARKDOWN:
-        return _markdown(title, body, message.link, service)
+        return _markdown(title, body, link, service)
     if fmt == HTML:
-        return _html(title, body, message.link, service, convert)
-    return _text(title, body, message.link, service)
+        return _html(title, body, link, service, convert)
+    return _text(title, body, link, service)
 
 
 def _text(title: str, body: str, link: str | None, service: Service) -> Outgoing:
