@@ -220,9 +220,10 @@ def test_quiet_hours_hold_an_immediate_target_until_their_end(store: Store) -> N
     assert deliver.deliver(HOUR + 1799).delivered == 0
     deliver.deliver(HOUR + 1800)
     assert sender.items() == ["m1", "m2"]
-    queue(store, "t", ("alice", "m3", HOUR + 2000))
+    queue(store, "t", ("alice", "m3", HOUR + 2000), ("bob", "m4", HOUR + 2000))
     deliver.deliver(HOUR + 2000)
-    assert sender.items() == ["m1", "m2", "one:m3"]  # outside quiet hours: at once
+    # Outside quiet hours (and no digest): at once, one message each.
+    assert sender.items() == ["m1", "m2", "one:m3", "one:m4"]
 
 
 def test_retry_of_a_digest_waits_out_quiet_hours(store: Store) -> None:

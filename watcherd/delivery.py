@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from watcherd.digest import Release
-from watcherd.digest_delivery import HeldRows, Rendering, Waiting, digest_parts
+from watcherd.digest_delivery import HeldRows, Rendering, Waiting
 from watcherd.errors import DeliveryError
 from watcherd.logs import duration
 from watcherd.model import DeliveryReport, Message
@@ -223,7 +223,7 @@ class Deliverer:
             self._fail(released, f"target {target!r} is no longer configured", turn)
             return
         max_length = int(getattr(sender, "max_length", 0) or 0)
-        parts = digest_parts(target, released, self._rendering, now, max_length)
+        parts = self._held.parts(target, released, self._rendering, now, max_length)
         for index, part in enumerate(parts):
             if not turn.keep_going():
                 return

@@ -106,6 +106,28 @@ class HeldRows:
         rows = self._store.pending(target=target)
         return released_rows(rows, release, now, ignore_backoff=ignore_backoff)
 
+    def parts(
+        self,
+        target: str,
+        released: Sequence[Delivery],
+        rendering: Rendering,
+        now: float,
+        max_length: int,
+    ) -> list[list[Delivery]]:
+        """The messages that carry the target's `released` rows, in order (`digest_parts`).
+
+        With quiet hours and no digest, only what the quiet hours held is one digest; a row
+        they never held (queued outside them, waiting only for a retry) goes as its own
+        message after it, as at once.
+        """
+        release = self._releases[target]
+        if not release.digest.immediate:
+            return digest_parts(target, released, rendering, now, max_length)
+        held = [row for row in released if release.release_at(row.created_at) > row.created_at]
+        held_ids = {row.id for row in held}
+        alone = [[row] for row in released if row.id not in held_ids]
+        return digest_parts(target, held, rendering, now, max_length) + alone
+
     def released_before(self, target: str, bound: float) -> float:
         """The `created_at` bound for `Store.expire` that gives up the target's rows released
         before `bound` (see `expiry_bound`); -inf when there are none."""
