@@ -9,6 +9,7 @@ loopback receiver.
 from __future__ import annotations
 
 import base64
+import io
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 import responses
 from aiosmtpd.controller import Controller
+from apprise.manager_plugins import NotificationManager
 
 from tests.conftest import JsonReceiver, Mailbox, free_port
 from tests.notify_wire import (
@@ -33,7 +35,7 @@ from tests.notify_wire import (
 )
 from watcherd.errors import DeliveryError
 from watcherd.model import Message
-from watcherd.notify import Notifier
+from watcherd.notify import CONSOLE_SCHEMA, Notifier, register_console
 
 LINK = "http://trakt.tv/movie/film-2011"
 SHORT = Message("<b>alice</b> checked in: Film (2011)", "at 22:13.", LINK, "html")
@@ -262,3 +264,29 @@ def test_service_without_attachments_gets_the_message_alone(
 
     assert posted_json(call)["message"] == "b"
     assert "shows no attachments; 1 left out" in caplog.text
+
+
+# -- console:// (the demo's target) ----------------------------------------------------------
+
+
+@pytest.fixture
+def console_unregistered() -> Iterator[None]:
+    """`console://` is registered process-wide; each console test starts and ends without it."""
+    NotificationManager().remove(CONSOLE_SCHEMA)  # type: ignore[no-untyped-call]
+    yield
+    NotificationManager().remove(CONSOLE_SCHEMA)  # type: ignore[no-untyped-call]
+
+
+@pytest.mark.usefixtures("console_unregistered")
+def test_console_prints_the_message_once_and_each_attachment_by_name_and_size(
+    poster: Path,
+) -> None:
+    stream = io.StringIO()
+    register_console(stream)
+
+    Notifier("screen", "console://").send(with_poster(Message("title", "body", LINK), poster))
+
+    size = poster.stat().st_size
+    assert stream.getvalue() == (
+        f"── title\n   body\n   {LINK}\n   [attached: poster.png, {size:,} bytes]\n"
+    )

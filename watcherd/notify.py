@@ -320,7 +320,8 @@ def _silenced() -> Iterator[None]:
 
 
 def register_console(stream: TextIO) -> None:
-    """Make `console://` a target that prints notifications to `stream`.
+    """Make `console://` a target that prints notifications to `stream`, each attachment
+    as a line with its name and size.
 
     Used by `watcherd demo` and useful as a dry-run target. Registering twice is a no-op.
     """
@@ -334,8 +335,13 @@ def register_console(stream: TextIO) -> None:
     lock = threading.Lock()
 
     @apprise.decorators.notify(on=CONSOLE_SCHEMA, name="watcherd console")  # type: ignore[untyped-decorator,no-untyped-call]
-    def _print(body: str, title: str, *_args: object, **_kwargs: object) -> bool:
+    def _print(body: str, title: str, *_args: object, **kwargs: Any) -> bool:
         lines = [f"── {title}"] + [f"   {line}" for line in body.splitlines()]
+        # A console shows no image: each attachment by name and size.
+        lines += [
+            f"   [attached: {item.name}, {len(item):,} bytes]"
+            for item in kwargs.get("attach") or ()
+        ]
         with lock:
             stream.write("\n".join(lines) + "\n")
             stream.flush()
