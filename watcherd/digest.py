@@ -95,9 +95,8 @@ class Release:
             change = _offset_change(at, candidate, self.zone)
             if change is None:
                 return candidate
-            if _offset(change, self.zone) > offset and boundary <= change + _offset(
-                change, self.zone
-            ):
+            after = _offset(change, self.zone)
+            if after > offset and boundary <= change + after:
                 return change  # the clocks jumped over the boundary
             at, moved = change, True
         return at
