@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml  # type: ignore[import-untyped]  # PyYAML (Apprise needs it) ships no types
+import yaml
 
 from tests.conftest import clean_env
 from tests.test_packaging import Instruction, Stage, parse_dockerfile

@@ -43,6 +43,30 @@ def test_cycle_ends_when_every_user_has_polled(
     assert [cycle.polled(name, ok=ok) for name, ok in polls] == ends
 
 
+@pytest.mark.parametrize(
+    ("polled", "now_watched", "ends", "then_owing"),
+    [
+        (["a"], ["a", "b"], False, ["b"]),
+        (["a"], ["a"], True, ["a"]),
+        ([], ["a", "b", "c"], False, ["a", "b", "c"]),
+        (["b"], ["b", "c"], False, ["c"]),
+        (["a"], ["b", "c"], False, ["b", "c"]),
+    ],
+    ids=["unchanged", "last-owing-removed", "user-added", "owing-removed", "one-out-one-in"],
+)
+def test_users_changed_mid_cycle_owe_only_what_is_configured(
+    polled: list[str], now_watched: list[str], ends: bool, then_owing: list[str]
+) -> None:
+    cycle = PollCycle(["a", "b"])
+    for name in polled:
+        cycle.polled(name, ok=True)
+
+    assert cycle.watch(now_watched) is ends
+    # Exactly `then_owing` is left: polling them ends the cycle, at the last one.
+    ended = [cycle.polled(name, ok=True) for name in then_owing]
+    assert ended == [False] * (len(then_owing) - 1) + [True]
+
+
 def test_summary_counts_users_whose_last_poll_failed() -> None:
     cycle = PollCycle(["a", "b", "c"])
     for name, ok in [("a", False), ("b", False), ("c", True), ("a", True)]:

@@ -60,10 +60,12 @@ def test_daemon_unit_is_notify_with_a_watchdog_heard_from_the_main_process_only(
 
     assert settings["Service.Type"] == ["notify"]
     assert settings["Service.NotifyAccess"] == ["main"]
-    # watcherd pings at half of it, from a scheduler ticking at a quarter: a minute leaves
-    # room for a slow poll cycle, and a wedged daemon is restarted within one.
+    # watcherd pings at half of it, from a scheduler ticking at a quarter. It counts from the
+    # start: longer than the start timeout (90 s by default), so only a hang trips it; short
+    # enough that a wedged daemon is restarted within minutes.
     (watchdog,) = settings["Service.WatchdogSec"]
-    assert 30 <= int(watchdog) <= 300
+    assert 90 < int(watchdog) <= 300
+    assert "Service.TimeoutStartSec" not in settings
     assert settings["Service.Restart"] == ["on-failure"]
 
 

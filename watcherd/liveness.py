@@ -51,6 +51,19 @@ class PollCycle:
         self._owing = set(self._users)
         return True
 
+    def watch(self, users: Collection[str]) -> bool:
+        """Follow `users` from now on (a reload changed them): a user gone owes nothing, a
+        user added owes a poll to the cycle in progress. Returns True when what is left owing
+        is nothing (the users gone were the last owing): the cycle has ended."""
+        users = frozenset(users)
+        self._owing = (self._owing & users) | (users - self._users)
+        self._users = users
+        self._failing &= users
+        if self._owing or not users:
+            return False
+        self._owing = set(users)
+        return True
+
     def summary(self, pending: int, now: float) -> str:
         """The one-line status: users ok and failing, deliveries pending, when."""
         failing = len(self._failing & self._users)
@@ -126,6 +139,16 @@ class Liveness:
             if not self._cycle.polled(username, ok=ok):
                 return
             summary = self._cycle.summary(pending, now)
+        self._beat(now)
+        self._notifier.status(summary)
+
+    def users_changed(self, users: Collection[str], *, now: float) -> None:
+        """The users polled changed (a reload): the cycle in progress waits for the users
+        now configured only, so a user removed never keeps it from ending."""
+        with self._lock:
+            if not self._cycle.watch(users):
+                return
+            summary = self._cycle.summary(self._pending, now)
         self._beat(now)
         self._notifier.status(summary)
 
