@@ -167,3 +167,22 @@ def test_quiet_hours_and_periods_follow_the_targets_zone_not_utc() -> None:
     assert rules(quiet="23:00-07:00", zone="UTC").release_at(created) == created
     # Kathmandu is UTC+05:45: its hours start at :15 past a UTC hour.
     assert rules("1h", zone="Asia/Kathmandu").release_at(created) == at("2026-06-10T21:00:00+05:45")
+
+
+@pytest.mark.parametrize(
+    ("digest", "quiet", "created", "now", "until"),
+    [
+        pytest.param("1h", None, "2026-06-10T10:20:00+02:00", "2026-06-10T10:59:00+02:00",
+                     "2026-06-10T11:00:00+02:00", id="digest-still-waiting"),
+        pytest.param("1h", None, "2026-06-10T10:20:00+02:00", "2026-06-10T11:00:00+02:00",
+                     None, id="digest-time-has-come"),
+        pytest.param("1h", "11:30-12:00", "2026-06-10T10:20:00+02:00",
+                     "2026-06-10T11:40:00+02:00", "2026-06-10T12:00:00+02:00",
+                     id="released-then-caught-by-quiet-hours"),
+    ],
+)  # fmt: skip
+def test_waits_until_says_when_a_waiting_item_leaves(
+    digest: str, quiet: str | None, created: str, now: str, until: str | None
+) -> None:
+    found = rules(digest, quiet).waits_until(at(created), at(now))
+    assert found == (None if until is None else at(until))

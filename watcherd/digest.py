@@ -56,6 +56,12 @@ class Release:
             released = created_at
         return self.outside_quiet(released)
 
+    def waits_until(self, created_at: float, now: float) -> float | None:
+        """When an item queued at `created_at` is released, if it still waits at `now` (for
+        `state show` and `explain`); None when its time has come."""
+        released = max(self.release_at(created_at), self.outside_quiet(now))
+        return released if released > now else None
+
     def outside_quiet(self, at: float) -> float:
         """`at`, or the end of the quiet hours `at` falls in (the first instant after `at`
         at which the local clock reads their end)."""

@@ -185,10 +185,11 @@ def expiry_bound(created: Sequence[float], release: Release, bound: float) -> fl
 
 def waiting(rows: Sequence[Delivery], release: Release, now: float) -> Waiting:
     """How many of one target's `rows` are held back by `release` at `now`, and until when."""
-    times = [release.release_at(row.created_at) for row in rows]
-    if release.outside_quiet(now) > now:
-        times = [max(each, release.outside_quiet(now)) for each in times]
-    held = [each for each in times if each > now]
+    held = [
+        until
+        for until in (release.waits_until(row.created_at, now) for row in rows)
+        if until is not None
+    ]
     return Waiting(len(held), min(held, default=None))
 
 
