@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from watcherd.commands.health import Verdict, health, judge
+from watcherd.commands.health import Verdict, health, health_of_configured, judge
 from watcherd.commands.runtime import Console
+from watcherd.errors import ConfigError
 from watcherd.state import Store
 from watcherd.state.heartbeat import NO_CYCLE_YET, Heartbeat, HeartbeatsOn, daemon_holds_lock
 
@@ -112,3 +113,24 @@ def test_health_without_a_state_file_says_no_daemon_and_creates_nothing(tmp_path
     assert (code, out) == (1, "")
     assert err == "watcherd: unhealthy: no watcherd daemon holds the state file\n"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("problems", "line"),
+    [
+        (["trakt.client_id: missing"], "trakt.client_id: missing"),
+        (["a: bad", "b: bad"], "a: bad (and 1 more: see `watcherd check-config`)"),
+    ],
+    ids=["one-problem", "two-problems"],
+)
+def test_configuration_that_does_not_load_is_unhealthy_with_exit_one(
+    problems: list[str], line: str
+) -> None:
+    def refuse() -> Path:
+        raise ConfigError(problems)
+
+    out, err = io.StringIO(), io.StringIO()
+    code = health_of_configured(refuse, Console(out, err), lambda: T0)
+
+    assert (code, out.getvalue()) == (1, "")  # never 2: Docker reserves it
+    assert err.getvalue() == f"watcherd: unhealthy: the configuration does not load: {line}\n"

@@ -7,11 +7,12 @@ stdout when healthy, else 1 with one line on stderr saying why.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from watcherd.commands.runtime import EXIT_FAILED, EXIT_OK, Console, format_time
-from watcherd.errors import StateError
+from watcherd.errors import ConfigError, StateError
 from watcherd.state.heartbeat import Heartbeat, HeartbeatQueries, daemon_holds_lock
 
 STALE_AFTER_INTERVALS = 2  # a cycle may run late once; two missed in a row is a hang
@@ -64,6 +65,24 @@ def health(state_file: Path, console: Console, now: float) -> int:
         return EXIT_OK
     console.error(f"unhealthy: {verdict.reason}")
     return EXIT_FAILED
+
+
+def health_of_configured(
+    state_file_of: Callable[[], Path], console: Console, clock: Callable[[], float]
+) -> int:
+    """`health` on the state file the configuration names (`state_file_of` loads it).
+
+    A configuration that does not load makes the daemon unhealthy too, so it is said in the
+    same one line with exit 1: Docker reserves exit 2 of a health check.
+    """
+    try:
+        state_file = state_file_of()
+    except ConfigError as exc:
+        first, more = (exc.problems or [str(exc)])[0], len(exc.problems) - 1
+        also = f" (and {more} more: see `watcherd check-config`)" if more > 0 else ""
+        console.error(f"unhealthy: the configuration does not load: {first}{also}")
+        return EXIT_FAILED
+    return health(state_file, console, clock())
 
 
 def _read(state_file: Path) -> Heartbeat | None:
