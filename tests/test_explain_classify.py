@@ -282,6 +282,19 @@ def test_explain_reads_a_held_feed_and_says_until_when_polls_leave_it() -> None:
     )
 
 
+def test_explain_shows_feed_and_service_text_without_control_characters() -> None:
+    state = Seeded()
+    state.poll(OTHER, ITEM, queue=("friends",))
+    state.fail("friends", "refused\x1b]0;owned\x07 here", T0 + 900)
+    odd = movie("Odd", T0 + 10, action="\x1b[2Jseen")
+
+    _, lines, _ = run("alice", OnePage(FeedPage(events=(odd, ITEM, OTHER), raw_count=3)), state)
+
+    assert not [line for line in lines if "\x1b" in line or "\x07" in line]
+    assert "last error: refused ]0;owned here" in lines[2]
+    assert "  filtered  [2Jseen Odd (2000) — action '\\x1b[2Jseen' is not" in lines[3]
+
+
 def test_explain_of_a_feed_not_read_exits_1_naming_the_reason() -> None:
     source = OnePage(FeedPage(events=()), FeedError("alice: Trakt answered 503", permanent=False))
 

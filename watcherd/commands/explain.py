@@ -19,10 +19,11 @@ from watcherd.commands.runtime import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, Console
 from watcherd.detect import UserMemory, detect, oldest_first
 from watcherd.errors import FeedError
 from watcherd.model import FeedPage, WatchEvent
-from watcherd.render import describe, render
+from watcherd.render import describe, neutralise, render
 from watcherd.sources import FeedSource
 from watcherd.state import Delivered, Delivery, ExpiredDelivery, Store
 from watcherd.state.delivered import DELIVERED_KEPT_FOR
+from watcherd.state.outbox import ERROR_LENGTH
 from watcherd.worker import UserPlan
 
 
@@ -105,7 +106,7 @@ def _records_of(
         if row.identity != event.identity:
             continue
         if row.attempts:
-            error = f", last error: {row.last_error}" if row.last_error else ""
+            error = f", last error: {_shown(row.last_error)}" if row.last_error else ""
             text = (
                 f"pending for {row.target}: {row.attempts} failed attempt(s),"
                 f" next try {format_time(row.next_try)}{error}"
@@ -125,7 +126,7 @@ def _records_of(
     title = render(event).title
     for lost in records.expired:
         if lost.title == title:
-            error = f", last error: {lost.last_error}" if lost.last_error else ""
+            error = f", last error: {_shown(lost.last_error)}" if lost.last_error else ""
             text = (
                 f"given up for {lost.target} at {format_time(lost.expired_at)} after"
                 f" {lost.attempts} attempt(s){error}"
@@ -140,6 +141,11 @@ def _records_of(
         each for each in (Fate.PENDING, Fate.QUEUED, Fate.GIVEN_UP, Fate.DELIVERED) if each in fates
     )
     return fate, "; ".join(text for _, _, text in parts)
+
+
+def _shown(text: str) -> str:
+    """Text from the feed or a service, safe on a terminal (no control characters)."""
+    return neutralise(text, ERROR_LENGTH)
 
 
 def _filtered_by(event: WatchEvent, plan: UserPlan) -> str:
@@ -262,7 +268,7 @@ def _print(
     for item in items:
         event = item.event
         console.say(
-            f"  {format_time(event.watched_ts)}  {item.fate.value:<{width}}  {event.action}"
+            f"  {format_time(event.watched_ts)}  {item.fate.value:<{width}}  {_shown(event.action)}"
             f" {describe(event)} — {item.detail}"
         )
 
