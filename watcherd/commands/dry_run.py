@@ -19,8 +19,10 @@ from watcherd.commands.preview import Captured, ReadOnlyToken
 from watcherd.commands.runtime import EXIT_FAILED, EXIT_OK, Console, count, format_time
 from watcherd.digest import Release
 from watcherd.model import Message, PollResult
+from watcherd.render import neutralise
 from watcherd.sources import FeedSource
 from watcherd.state import Delivery, Store
+from watcherd.state.outbox import ERROR_LENGTH
 from watcherd.worker import Worker
 
 log = logging.getLogger("watcherd")
@@ -95,14 +97,20 @@ def _dry_run(built: DryRun, console: Console, clock: Callable[[], float]) -> int
         console.say(f"\nNote: {note}")
     failed = [result for result in results if not result.ok]
     for result in failed:
-        reason = (result.error or "").removeprefix(f"{result.username}: ")
+        reason = _reason(result)
         console.error(f"feed of {result.username} not read: {reason}")
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _reason(result: PollResult) -> str:
+    """Why a feed was not read, without the user's name it starts with, safe on a terminal
+    (the service's own words may be in it)."""
+    return neutralise((result.error or "").removeprefix(f"{result.username}: "), ERROR_LENGTH)
+
+
 def _poll_line(result: PollResult) -> str:
     if not result.ok:
-        return f"feed not read: {(result.error or '').removeprefix(f'{result.username}: ')}"
+        return f"feed not read: {_reason(result)}"
     if result.unchanged:
         return "unchanged since the last poll: nothing new"
     if result.baseline:
@@ -157,7 +165,7 @@ def _waits(delivery: Delivery, release: Release | None, now: float) -> str:
     """When a row left in the outbox would go: a retry's time, or its release (the end of a
     digest's period or of quiet hours), in UTC and in the target's time zone."""
     if delivery.attempts or release is None:
-        error = f": {delivery.last_error}" if delivery.last_error else ""
+        error = f": {neutralise(delivery.last_error, ERROR_LENGTH)}" if delivery.last_error else ""
         when = format_time(delivery.next_try)
         return f"(would be retried at {when}, after {delivery.attempts} failed{error})"
     at = max(release.release_at(delivery.created_at), release.outside_quiet(now))
