@@ -190,7 +190,8 @@ def test_compose_keeps_state_on_a_volume_and_secrets_in_files_read_as_settings()
         # /run/secrets/<name> is read as the setting it spells: watcherd_<table>__<key>.
         assert name.startswith("watcherd_")
         assert "__" in name
-        assert Path(COMPOSE["secrets"][name]["file"]).parts[0] == "secrets"
+        # A file on the host, beside the configuration: outside the checkout, never committed.
+        assert Path(COMPOSE["secrets"][name]["file"]).parent == Path("/etc/watcherd")
     assert "environment" not in service  # no secret where `docker inspect` shows it
 
 
