@@ -8,7 +8,6 @@ is only read and nothing is sent, so it may run beside a daemon.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -25,17 +24,15 @@ from watcherd.state import Delivery, Store
 from watcherd.state.outbox import ERROR_LENGTH
 from watcherd.worker import Worker
 
-log = logging.getLogger("watcherd")
-
 INDENT = "    "
 
 
 @dataclass(slots=True)
 class DryRun:
     """What a dry run is built of (`compose_readonly.dry_run`): the daemon's worker on an
-    in-memory `copy` of the state, delivering to `captured`; the
-    login keeper whose notes say what a real run would do differently (None for v1);
-    `releases` the digest and quiet-hour rules of the targets that have them."""
+    in-memory `copy` of the state, delivering to `captured`; the digest and quiet-hour rules
+    of the targets that have them; the login keeper, whose notes say what a real run would
+    do differently (None for v1); what else to close (its poster folder)."""
 
     worker: Worker
     copy: Store
@@ -85,8 +82,9 @@ def _dry_run(built: DryRun, console: Console, clock: Callable[[], float]) -> int
         _print_target(console, target, messages, kept, release=built.releases.get(target), now=now)
     if earlier:
         console.say(
-            f"\n{count(len(earlier), 'delivery', 'deliveries')} kept from earlier runs"
-            " included above (a real run tries them whatever their backoff)."
+            f"\n{count(len(earlier), 'delivery', 'deliveries')} pending from earlier runs:"
+            " those due are among the messages above (`once` tries them whatever their"
+            " backoff)."
         )
     if report.expired:
         console.say(
@@ -97,8 +95,7 @@ def _dry_run(built: DryRun, console: Console, clock: Callable[[], float]) -> int
         console.say(f"\nNote: {note}")
     failed = [result for result in results if not result.ok]
     for result in failed:
-        reason = _reason(result)
-        console.error(f"feed of {result.username} not read: {reason}")
+        console.error(f"feed of {result.username} not read: {_reason(result)}")
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -170,4 +167,5 @@ def _waits(delivery: Delivery, release: Release | None, now: float) -> str:
         return f"(would be retried at {when}, after {delivery.attempts} failed{error})"
     at = max(release.release_at(delivery.created_at), release.outside_quiet(now))
     local = datetime.fromtimestamp(at, release.zone)
-    return f"(would wait for the digest at {local:%H:%M} {release.zone.key}, {format_time(at)})"
+    what = "the end of quiet hours" if release.digest.immediate else "the digest"
+    return f"(would wait for {what} at {local:%H:%M} {release.zone.key}, {format_time(at)})"
