@@ -1,5 +1,6 @@
-"""`watcherd once --dry-run` (in process) with a target whose digest holds items: what goes
-now is shown as sent, what the digest holds says when it would leave, in the target's zone."""
+"""`watcherd once --dry-run` (in process) with a target whose digest or quiet hours hold
+items: what goes now is shown as sent, what is held says when it would leave, in the
+target's zone and UTC."""
 
 from __future__ import annotations
 
@@ -15,14 +16,37 @@ from watcherd.simulator import FakeTraktV1, movie
 pytestmark = pytest.mark.usefixtures("in_process_cli")
 
 
-def test_items_a_digest_holds_say_when_they_would_leave_and_others_show_as_sent(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, trakt: FakeTraktV1, receiver: JsonReceiver
+NOW = int(time.time())
+QUIET_END = time.strftime("%H:%M", time.gmtime(NOW + 7200))
+HOLDS = {
+    # 20:00 in Kathmandu (UTC+05:45) is 14:15 UTC, whatever the day.
+    "daily digest": (
+        ('digest = "daily 20:00"', 'timezone = "Asia/Kathmandu"'),
+        " (would wait for the digest at 20:00 Asia/Kathmandu, ",
+        " 14:15:00 UTC)",
+    ),
+    "quiet hours now": (
+        (f'quiet_hours = "{time.strftime("%H:%M", time.gmtime(NOW - 3600))}-{QUIET_END}"',),
+        f" (would wait for the end of quiet hours at {QUIET_END} UTC, ",
+        f" {QUIET_END}:00 UTC)",
+    ),
+}
+
+
+@pytest.mark.parametrize("hold", HOLDS.values(), ids=HOLDS.keys())
+def test_items_a_target_holds_say_when_they_would_leave_and_others_show_as_sent(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    trakt: FakeTraktV1,
+    receiver: JsonReceiver,
+    hold: tuple[tuple[str, ...], str, str],
 ) -> None:
-    now = int(time.time())
+    keys, says, utc = hold  # the target's keys; what a held row says, and its time in UTC
+    now = NOW
     trakt.add("alice", movie("Heat", 1995, now - 3600))
     targets = {"now": receiver.url("now"), "evening": receiver.url("evening")}
     config = write_config(tmp_path, trakt, targets, ["alice"])
-    styled(config, "evening", 'digest = "daily 20:00"', 'timezone = "Asia/Kathmandu"')
+    styled(config, "evening", *keys)
     assert watcherd_in_process(capsys, "once", "--config", str(config)).code == 0
     trakt.add("alice", movie("Dune", 2021, now - 60), movie("Tenet", 2020, now - 30))
 
@@ -43,9 +67,4 @@ def test_items_a_digest_holds_say_when_they_would_leave_and_others_show_as_sent(
         "    waits: alice checked in: Dune (2021)",
         "    waits: alice checked in: Tenet (2020)",
     ]
-    # 20:00 in Kathmandu (UTC+05:45) is 14:15 UTC, whatever the day.
-    assert all(
-        " (would wait for the digest at 20:00 Asia/Kathmandu, " in line
-        and line.endswith(" 14:15:00 UTC)")
-        for line in held[1:]
-    )
+    assert all(says in line and line.endswith(utc) for line in held[1:]), held
