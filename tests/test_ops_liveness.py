@@ -4,6 +4,7 @@ pings, which stop when the scheduler is wedged (the real scheduler, with a hang 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
@@ -13,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import await_condition
-from tests.test_schedule import NoticedStop, users, worker_for
+from tests.test_schedule import Feed, NoticedStop, users, worker_for
 from watcherd.budget import RateBudget
-from watcherd.liveness import Liveness, PollCycle
+from watcherd.liveness import Liveness, PollCycle, dispatcher_lateness
 from watcherd.schedule import Daemon
 from watcherd.sdnotify import SdNotifier
 from watcherd.state import Store
@@ -65,6 +66,31 @@ def test_users_changed_mid_cycle_owe_only_what_is_configured(
     # Exactly `then_owing` is left: polling them ends the cycle, at the last one.
     ended = [cycle.polled(name, ok=True) for name in then_owing]
     assert ended == [False] * (len(then_owing) - 1) + [True]
+
+
+@pytest.mark.parametrize(
+    ("running_since", "due", "late"),
+    [
+        (None, None, 0.0),
+        (None, T0 + 5, 0.0),
+        (None, T0 - 3, 3.0),
+        (None, math.inf, 0.0),
+        (None, -math.inf, 0.0),
+        (T0 - 7, -math.inf, 7.0),
+        (T0 - 2, T0 - 9, 9.0),
+    ],
+    ids=[
+        "idle",
+        "due-later",
+        "due-and-not-run",
+        "asleep-until-a-poll-ends",
+        "running-just-now",
+        "running-long",
+        "the-worse-of-both",
+    ],
+)
+def test_dispatcher_lateness(running_since: float | None, due: float | None, late: float) -> None:
+    assert dispatcher_lateness(T0, running_since, due) == late
 
 
 def test_summary_counts_users_whose_last_poll_failed() -> None:
@@ -238,3 +264,42 @@ def test_watchdog_pings_stop_while_the_dispatcher_is_wedged(
     assert last[-1].startswith("STOPPING=1")
     assert after_stopping == []  # no ping once stopping was said
     assert "the scheduler looks wedged" in caplog.text
+
+
+class RecordedHeartbeats:
+    """Keeps each heartbeat written; tests wait on `written`."""
+
+    def __init__(self) -> None:
+        self.beats: list[Heartbeat] = []
+        self.written = threading.Condition()
+
+    def write_heartbeat(self, heartbeat: Heartbeat) -> None:
+        with self.written:
+            self.beats.append(heartbeat)
+            self.written.notify_all()
+
+
+def test_poll_that_raises_still_ends_the_cycle_counted_as_failing() -> None:
+    feed = Feed()
+    feed.broken.add("user01")
+    store = Store(Path(":memory:"))
+    notifier, heartbeats = RecordedNotifier(), RecordedHeartbeats()
+    liveness = Liveness(notifier, heartbeats, pid=1, interval=3600)
+    daemon = Daemon(
+        worker_for(store, users(2), feed=feed), interval=3600, jitter=0, retry_every=3600
+    )
+    stop = NoticedStop()
+    thread = threading.Thread(target=daemon.run, args=(stop, liveness), daemon=True)
+    thread.start()
+    try:
+        with heartbeats.written:
+            ended = heartbeats.written.wait_for(
+                lambda: any(beat.finished_a_cycle for beat in heartbeats.beats), timeout=30
+            )
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        store.close()
+
+    assert ended
+    assert any("1 ok, 1 failing" in sent for sent in notifier.sent)  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ wedged scheduler stops the ticks, so the pings stop and systemd restarts the dae
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Collection
@@ -22,6 +23,15 @@ from watcherd.sdnotify import SdNotifier
 from watcherd.state.heartbeat import NO_CYCLE_YET, Heartbeat
 
 log = logging.getLogger(__name__)
+
+
+def dispatcher_lateness(now: float, running_since: float | None, due: float | None) -> float:
+    """How far behind the scheduler's dispatcher is at `now`: how long its run in progress
+    has lasted (`running_since`, None when not running), or how long ago it was `due` (None
+    or infinite when not armed or asleep until a poll ends); 0.0 when neither."""
+    running = now - running_since if running_since is not None else 0.0
+    overdue = now - due if due is not None and math.isfinite(due) else 0.0
+    return max(running, overdue, 0.0)
 
 
 class HeartbeatWriter(Protocol):
@@ -131,14 +141,15 @@ class Liveness:
             )
             self._pinger.start()
 
-    def polled(self, username: str, *, ok: bool, pending: int, now: float) -> None:
-        """A poll of `username` finished (`pending`: deliveries left after it). When it ends
-        the cycle, write the heartbeat and update systemd's status line."""
+    def polled(self, username: str, *, ok: bool, pending: int | None, now: float) -> None:
+        """A poll of `username` finished (`pending`: deliveries left after it, None when not
+        known). When it ends the cycle, write the heartbeat and update systemd's status line."""
         with self._lock:
-            self._pending = pending
+            if pending is not None:
+                self._pending = pending
             if not self._cycle.polled(username, ok=ok):
                 return
-            summary = self._cycle.summary(pending, now)
+            summary = self._cycle.summary(self._pending, now)
         self._beat(now)
         self._notifier.status(summary)
 

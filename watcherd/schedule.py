@@ -26,7 +26,7 @@ from watcherd.cadence import Cadence, CycleStats
 from watcherd.capacity import schedule_need
 from watcherd.dispatch import DueQueue, next_wake
 from watcherd.errors import StateError
-from watcherd.liveness import Liveness
+from watcherd.liveness import Liveness, dispatcher_lateness
 from watcherd.timer import ApschedulerTimer, Timer
 from watcherd.worker import Worker
 
@@ -253,13 +253,14 @@ class Daemon:
                 self._stats.lags.append(self._cadence.lag(username, now))
             # The poll's first request spends the reservation the dispatcher made for it.
             paid = self._budget.adopt() if self._budget else contextlib.nullcontext()
-            with paid:
-                result = self._worker.poll(username, now)
-            report = self._worker.deliver(self._clock(), username, keep_going=self._keep_going)
-            if self._liveness is not None:
-                self._liveness.polled(
-                    username, ok=result.ok, pending=report.pending, now=self._clock()
-                )
+            try:
+                with paid:
+                    result = self._worker.poll(username, now)
+                report = self._worker.deliver(self._clock(), username, keep_going=self._keep_going)
+            except Exception:
+                self._polled(username, ok=False, pending=None)  # a bug here still ends a poll
+                raise
+            self._polled(username, ok=result.ok, pending=report.pending)
             with self._stats_lock:
                 self._stats.polls += 1
                 self._stats.failed_polls += 0 if result.ok else 1
@@ -321,6 +322,10 @@ class Daemon:
         if report.delivered:
             log.info("retries: %d delivered, %d pending", report.delivered, report.pending)
 
+    def _polled(self, username: str, *, ok: bool, pending: int | None) -> None:
+        if self._liveness is not None:
+            self._liveness.polled(username, ok=ok, pending=pending, now=self._clock())
+
     def _tick(self) -> None:
         """Tell the liveness the scheduler works, unless the dispatcher has hung in a run or
         has not run when it was due, for longer than a tick: the watchdog's pings then stop."""
@@ -328,11 +333,7 @@ class Daemon:
         if liveness is None or liveness.tick_every is None:
             return
         # Read without the queue lock: a dispatcher hung holding it must not hang the tick.
-        since, armed = self._dispatching_since, self._armed
-        late = max(
-            now - since if since is not None else 0.0,
-            now - armed if armed is not None and math.isfinite(armed) else 0.0,
-        )
+        late = dispatcher_lateness(now, self._dispatching_since, self._armed)
         if late <= liveness.tick_every:
             liveness.ticked()
         elif liveness.alive():  # said as the pings are about to stop, not every tick after
