@@ -153,10 +153,12 @@ class Liveness:
         self._beat(now)
         self._notifier.status(summary)
 
-    def users_changed(self, users: Collection[str], *, now: float) -> None:
-        """The users polled changed (a reload): the cycle in progress waits for the users
-        now configured only, so a user removed never keeps it from ending."""
+    def reconfigured(self, users: Collection[str], *, interval: float, now: float) -> None:
+        """A reload changed the users polled or the schedule (`interval`: interval plus
+        jitter): the cycle in progress waits for the users now configured only, so a user
+        removed never keeps it from ending, and the next heartbeat carries the new interval."""
         with self._lock:
+            self._interval = interval
             if not self._cycle.watch(users):
                 return
             summary = self._cycle.summary(self._pending, now)
