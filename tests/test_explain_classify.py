@@ -19,8 +19,10 @@ from watcherd.commands.explain import (
     explain_items,
     unknown_user,
 )
+from watcherd.commands.preview import Preview
 from watcherd.commands.runtime import Console
 from watcherd.detect import FirstRun, Policy, UserMemory
+from watcherd.digest import Release, release_of
 from watcherd.errors import FeedError
 from watcherd.model import Episode, FeedPage, MediaType, Movie, Notice, WatchEvent
 from watcherd.render import render
@@ -45,6 +47,16 @@ def episode(key: str, ts: int) -> WatchEvent:
     at = datetime.fromtimestamp(ts, tz=UTC)
     show = Episode(key, 2010, 1, 2, "Pilot", None)
     return WatchEvent(f"id-{key}", "alice", MediaType.EPISODE, "scrobble", at, episode=show)
+
+
+@dataclass(frozen=True)
+class Evening:
+    """A target's release keys: one digest a day at 20:00 in Berlin."""
+
+    name: str = "family"
+    digest: str = "daily 20:00"
+    quiet_hours: str | None = None
+    timezone: str = "Europe/Berlin"
 
 
 ITEM = movie("Item", T0)  # the item each case asks about
@@ -139,6 +151,7 @@ class Case:
     item: WatchEvent = ITEM
     plan: UserPlan = PLAN
     now: float = NOW
+    releases: dict[str, Release] = field(default_factory=dict)
 
 
 CASES = {
@@ -189,6 +202,15 @@ CASES = {
         "queued for friends at 2023-11-14 22:15:00 UTC, due 2023-11-14 22:15:00 UTC;"
         " queued for family",
     ),
+    "queued, held by a daily digest": Case(
+        queued_for_both,
+        Fate.QUEUED,
+        "queued for friends at 2023-11-14 22:15:00 UTC, due 2023-11-14 22:15:00 UTC;"
+        " queued for family at 2023-11-14 22:15:00 UTC, waits for the digest at 20:00"
+        " Europe/Berlin, 2023-11-15 19:00:00 UTC",
+        now=T0 + 3600,
+        releases={"family": release_of(Evening())},
+    ),
     "delivered to one, failing for the other": Case(
         delivered_and_failing,
         Fate.PENDING,
@@ -215,8 +237,9 @@ def test_each_item_is_told_what_became_of_it(case: Case) -> None:
     case.seed(state)
     page = FeedPage(events=(case.item, OTHER), raw_count=2)
 
+    memory = state.store.memory("alice")
     explained = explain_items(
-        page, state.store.memory("alice"), case.plan, state.records(), now=case.now
+        page, memory, case.plan, state.records(), now=case.now, releases=case.releases
     )
 
     by_identity = {each.event.identity: each for each in explained}
@@ -248,7 +271,7 @@ def run(username: str, source: OnePage, state: Seeded | None = None) -> tuple[in
     out, err = io.StringIO(), io.StringIO()
     store = (state or Seeded()).store
     code = explain(
-        username, [PLAN], lambda: (store, source, None), Console(out, err), lambda: float(NOW)
+        username, [PLAN], lambda: Preview(store, source), Console(out, err), lambda: float(NOW)
     )
     return code, out.getvalue().splitlines(), err.getvalue()
 

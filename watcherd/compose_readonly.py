@@ -17,7 +17,7 @@ from typing import TypedDict
 from watcherd import __version__, compose, digest, styles
 from watcherd.budget import RateBudget
 from watcherd.commands.dry_run import DryRun
-from watcherd.commands.preview import Captured, ReadOnlyToken
+from watcherd.commands.preview import Captured, Preview, ReadOnlyToken
 from watcherd.commands.runtime import Feed
 from watcherd.config import Settings
 from watcherd.errors import ConfigError
@@ -25,7 +25,6 @@ from watcherd.logs import Redactor
 from watcherd.notify import Notifier
 from watcherd.pacing import PacedSource, RateGate
 from watcherd.posters import PosterCache, SamplePoster
-from watcherd.sources import FeedSource
 from watcherd.sources.tmdb import TmdbPosters
 from watcherd.sources.trakt_v2 import TraktV2Source
 from watcherd.sources.trakt_v2_login import RetryRefusedToken, SentToken
@@ -85,9 +84,10 @@ def readonly_feed(
 
 def preview(
     settings: Settings, *, clock: Callable[[], float], redact: Redactor, learn: Learn
-) -> tuple[Store, FeedSource, ReadOnlyToken | None]:
+) -> Preview:
     """What `explain` reads: an in-memory copy of the state file, a feed source that
-    refreshes nothing (reading the copy's login) and its login keeper (None for v1).
+    refreshes nothing (reading the copy's login), its login keeper (None for v1) and the
+    targets' digest and quiet-hour rules.
 
     Raises:
         StateError: the state file cannot be read (see `copy_in_memory`).
@@ -98,7 +98,7 @@ def preview(
     except BaseException:
         copy.close()
         raise
-    return copy, built.feed.source, built.token
+    return Preview(copy, built.feed.source, built.token, digest.releases_of(settings.targets))
 
 
 def _copy(settings: Settings, redact: Redactor) -> Store:

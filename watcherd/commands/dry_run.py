@@ -12,9 +12,8 @@ import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from watcherd.commands.preview import Captured, ReadOnlyToken
+from watcherd.commands.preview import Captured, ReadOnlyToken, held_until
 from watcherd.commands.runtime import EXIT_FAILED, EXIT_OK, Console, count, format_time
 from watcherd.digest import Release
 from watcherd.model import Message, PollResult
@@ -161,11 +160,9 @@ def _attachment(path: str) -> str:
 def _waits(delivery: Delivery, release: Release | None, now: float) -> str:
     """When a row left in the outbox would go: a retry's time, or its release (the end of a
     digest's period or of quiet hours), in UTC and in the target's time zone."""
-    if delivery.attempts or release is None:
-        error = f": {neutralise(delivery.last_error, ERROR_LENGTH)}" if delivery.last_error else ""
-        when = format_time(delivery.next_try)
-        return f"(would be retried at {when}, after {delivery.attempts} failed{error})"
-    at = max(release.release_at(delivery.created_at), release.outside_quiet(now))
-    local = datetime.fromtimestamp(at, release.zone)
-    what = "the end of quiet hours" if release.digest.immediate else "the digest"
-    return f"(would wait for {what} at {local:%H:%M} {release.zone.key}, {format_time(at)})"
+    held = None if delivery.attempts else held_until(release, delivery.created_at, now)
+    if held is not None:
+        return f"(would wait for {held})"
+    error = f": {neutralise(delivery.last_error, ERROR_LENGTH)}" if delivery.last_error else ""
+    when = format_time(delivery.next_try)
+    return f"(would be retried at {when}, after {delivery.attempts} failed{error})"

@@ -10,18 +10,18 @@ queued or pending for which targets, was delivered when, was given up, or is new
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from watcherd.commands.preview import ReadOnlyToken
+from watcherd.commands.preview import Preview, held_until
 from watcherd.commands.runtime import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, Console, format_time
 from watcherd.detect import UserMemory, detect, oldest_first
+from watcherd.digest import Release
 from watcherd.errors import FeedError
 from watcherd.model import FeedPage, WatchEvent
 from watcherd.render import describe, neutralise, render
-from watcherd.sources import FeedSource
-from watcherd.state import Delivered, Delivery, ExpiredDelivery, Store
+from watcherd.state import Delivered, Delivery, ExpiredDelivery
 from watcherd.state.delivered import DELIVERED_KEPT_FOR
 from watcherd.state.outbox import ERROR_LENGTH
 from watcherd.worker import UserPlan
@@ -66,18 +66,20 @@ def explain_items(
     records: Records,
     *,
     now: float,
+    releases: Mapping[str, Release] | None = None,
 ) -> list[Explained]:
     """Each event of `page`, oldest first, with what became of it.
 
     Given the fetched page, the user's memory (None: never polled), the user's plan (rules
-    and targets), what the state holds of the user's deliveries and `now` (the poll's time
-    a baseline on an empty feed would take). Pure.
+    and targets), what the state holds of the user's deliveries, `now` (the poll's time
+    a baseline on an empty feed would take) and the digest and quiet-hour rules of the
+    targets that have them (what holds a queued row, and until when). Pure.
     """
     detection = detect(memory, page, plan.policy, now=now)
     new = {event.identity for event in detection.new}
     explained = []
     for event in oldest_first(page.events):
-        said = _records_of(event, records, plan.targets)
+        said = _records_of(event, records, plan.targets, releases or {}, now)
         if said is not None:
             explained.append(Explained(event, *said))
         elif event.identity in new:
@@ -97,7 +99,11 @@ def explain_items(
 
 
 def _records_of(
-    event: WatchEvent, records: Records, targets: Sequence[str]
+    event: WatchEvent,
+    records: Records,
+    targets: Sequence[str],
+    releases: Mapping[str, Release],
+    now: float,
 ) -> tuple[Fate, str] | None:
     """What the outbox, the delivered log and the given-up list say of `event`, per target
     (the user's targets first), or None when they hold nothing of it."""
@@ -113,10 +119,9 @@ def _records_of(
             )
             parts.append((row.target, Fate.PENDING, text))
         else:
-            text = (
-                f"queued for {row.target} at {format_time(row.created_at)},"
-                f" due {format_time(row.next_try)}"
-            )
+            held = held_until(releases.get(row.target), row.created_at, now)
+            due = f"waits for {held}" if held else f"due {format_time(row.next_try)}"
+            text = f"queued for {row.target} at {format_time(row.created_at)}, {due}"
             parts.append((row.target, Fate.QUEUED, text))
     for sent in records.delivered:
         if sent.identity == event.identity:
@@ -204,19 +209,16 @@ def unknown_user(username: str, configured: Sequence[str]) -> str | None:
     return f"explain: {username!r} is not a configured user{hint}"
 
 
-Opened = tuple[Store, FeedSource, ReadOnlyToken | None]
-
-
 def explain(
     username: str,
     plans: Sequence[UserPlan],
-    open_preview: Callable[[], Opened],
+    open_preview: Callable[[], Preview],
     console: Console,
     clock: Callable[[], float],
 ) -> int:
     """Fetch `username`'s feed once and print a line per item, oldest first, with what
     became of it. `open_preview` gives a copy of the state (in memory: nothing is written),
-    a feed source that refreshes nothing and its login keeper (None for v1).
+    a feed source that refreshes nothing, its login keeper and the targets' release rules.
 
     Returns 0; 1 when the feed could not be read; 2 when the user is not configured.
     """
@@ -224,7 +226,8 @@ def explain(
     if plan is None:
         console.error(unknown_user(username, [each.username for each in plans]) or "")
         return EXIT_CONFIG
-    copy, source, token = open_preview()
+    preview = open_preview()
+    copy, source, token = preview.copy, preview.source, preview.token
     try:
         memory = copy.memory(username)
         try:
@@ -239,7 +242,8 @@ def explain(
             copy.delivered(username),
             next((s.expired for s in copy.statuses() if s.username == username), ()),
         )
-        _print(console, username, page, explain_items(page, memory, plan, records, now=now), now)
+        items = explain_items(page, memory, plan, records, now=now, releases=preview.releases)
+        _print(console, username, page, items, now)
         _print_outside(console, page, records)
         held = copy.held_feeds().get(username)
         if held is not None and held.next_check > now:

@@ -5,13 +5,17 @@ parts that would: a login that is never refreshed, and senders that keep what th
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from watcherd.auth.tokens import refresh_due
 from watcherd.commands.runtime import format_time
+from watcherd.digest import Release
 from watcherd.model import Message
+from watcherd.sources import FeedSource
 from watcherd.sources.trakt_v2_login import LoginSource
+from watcherd.state import Store
 
 
 class ReadOnlyToken:
@@ -83,6 +87,31 @@ class ReadOnlyToken:
     def _note(self, text: str) -> None:
         if text not in self.notes:  # once, not once per user
             self.notes.append(text)
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What `explain` reads (`compose_readonly.preview`): an in-memory copy of the state, a
+    feed source that refreshes nothing, its login keeper (None for v1), and the digest and
+    quiet-hour rules of the targets that have them."""
+
+    copy: Store
+    source: FeedSource
+    token: ReadOnlyToken | None = None
+    releases: Mapping[str, Release] = field(default_factory=dict)
+
+
+def held_until(release: Release | None, created_at: float, now: float) -> str | None:
+    """What holds a row queued at `created_at` after `now` (a digest, or quiet hours) and
+    until when, in the target's zone and UTC; None when nothing holds it."""
+    if release is None:
+        return None
+    at = max(release.release_at(created_at), release.outside_quiet(now))
+    if at <= now:
+        return None
+    local = datetime.fromtimestamp(at, release.zone)
+    what = "the end of quiet hours" if release.digest.immediate else "the digest"
+    return f"{what} at {local:%H:%M} {release.zone.key}, {format_time(at)}"
 
 
 @dataclass(slots=True)
