@@ -58,6 +58,7 @@ from watcherd.sources.trakt_v1 import parse_item
 SCENARIOS = [(case.id, role) for case in CORPUS for role in ROLES]
 # Paths other than a service's default format, or passing the markup through as it is: the
 # corpus as movie titles is enough there (each send costs Apprise a few milliseconds).
+DISCORD_EMBED_TITLE_LIMIT = 256
 MOVIE_SCENARIOS = [(case.id, "movie") for case in CORPUS]
 
 
@@ -136,6 +137,7 @@ def discord_embed_safe(message: Message, shown: Shown, payload: dict[str, Any]) 
     # Apprise's embed mode re-posts mentions it finds in the body as live pings in `content`.
     assert set(payload) == {"tts", "wait", "avatar_url", "embeds"}
     (embed,) = payload["embeds"]
+    assert len(embed["title"]) <= DISCORD_EMBED_TITLE_LIMIT
     assert LIVE_MENTION.findall(f"{embed['title']}\n{embed['description']}") == []
     body, link_line = embed["description"].rsplit("\n", 1)
     assert link_line == message.link

@@ -49,6 +49,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CONSOLE_SCHEMA = "console"
+# Discord refuses an embed whose title is longer (its API's limit).
+_EMBED_TITLE = 256
 _NOTIFY_FORMATS = {
     TEXT: NotifyFormat.TEXT,
     MARKDOWN: NotifyFormat.MARKDOWN,
@@ -109,16 +111,20 @@ class Notifier:
         self.description: str = self._redact(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
         self.schemas: set[str] = _schemas(plugin)
         self.max_length: int = int(getattr(plugin, "body_maxlen", 0) or 0)
+        # With `?format=markdown` Apprise's Discord takes text as Markdown and escapes it
+        # itself; text escaped here already is Markdown, so it goes as such (not twice). It
+        # then posts embeds, whose title Discord refuses over 256 characters.
+        self._text_format = NotifyFormat.TEXT
+        title_length = 0
+        if self.schemas & MARKDOWN_SERVICES and _resolves(plugin, NotifyFormat.TEXT) == MARKDOWN:
+            self._text_format = NotifyFormat.MARKDOWN
+            title_length = _EMBED_TITLE if "discord" in self.schemas else 0
         self._service = Service(
             frozenset(self.schemas),
             self.max_length,
             rendered_formats(_declared(plugin), self.schemas),
+            title_length,
         )
-        # With `?format=markdown` Apprise's Discord takes text as Markdown and escapes it
-        # itself; text escaped here already is Markdown, so it goes as such (not twice).
-        self._text_format = NotifyFormat.TEXT
-        if self.schemas & MARKDOWN_SERVICES and _resolves(plugin, NotifyFormat.TEXT) == MARKDOWN:
-            self._text_format = NotifyFormat.MARKDOWN
         self._takes_attachments = bool(getattr(plugin, "attachment_support", False))
         self._plugin = plugin
         # One object per target, kept for the life of the process: Discord's rate-limit state

@@ -74,11 +74,14 @@ class Service:
         schemas: the URL schemes it answers to.
         max_length: the most characters of title, line break and body it takes; 0 unknown.
         rendered: the formats it shows as markup (see `rendered_formats`).
+        title_length: the most characters a title may have apart from that; 0 no limit
+            (Discord's embeds, which refuse a title over 256).
     """
 
     schemas: frozenset[str]
     max_length: int
     rendered: frozenset[str]
+    title_length: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,8 @@ def outgoing(message: Message, service: Service, convert: Converter) -> Outgoing
 def _text(title: str, body: str, link: str | None, service: Service) -> Outgoing:
     if service.schemas & MARKDOWN_SERVICES:
         title, body = escape_markdown(title), escape_markdown(body)
+        if service.title_length:
+            title = clip_escaped(title, service.title_length)
         # Escaping can double the text, and the service counts title, line break, body and
         # link together: clip the body so the whole fits and the link survives.
         if service.max_length:
@@ -144,8 +149,9 @@ def _text(title: str, body: str, link: str | None, service: Service) -> Outgoing
 
 
 def _markdown(title: str, body: str, link: str | None, service: Service) -> Outgoing:
+    if service.max_length or service.title_length:
+        title = clip_markdown(title, service.title_length or service.max_length // 2)
     if service.max_length:
-        title = clip_markdown(title, service.max_length // 2)
         body = clip_markdown(body, _room(title, link, service))
     return Outgoing(title, f"{body}\n{link}" if link else body, MARKDOWN)
 
