@@ -1,4 +1,5 @@
-"""What `cli.Cli` builds for the commands that change nothing: `once --dry-run` and `explain`.
+"""What `cli.Cli` builds for the commands that change nothing: `once --dry-run` and `explain`
+(and the stylers `test-notify` renders its sample with).
 
 Beside `watcherd.compose` (the polling commands' parts), with two differences that make them
 safe beside a running daemon: the state is an in-memory copy of the file (read without its
