@@ -12,6 +12,7 @@ from watcherd import demo
 from watcherd.commands import demo as demo_command
 from watcherd.commands.runtime import Console, Runtime
 from watcherd.detect import UserMemory
+from watcherd.digest_delivery import Waiting
 from watcherd.schedule import Daemon
 from watcherd.simulator import FakeTraktV1
 
@@ -91,7 +92,9 @@ def test_demo_that_finds_its_last_item_late_waits_for_it_and_delivers_all(tmp_pa
         store = StoryStore(demo.stage(server, T0))
     clock = Clock()
     daemon = LatePoll(clock, store)
-    runtime = SimpleNamespace(store=store, close=lambda: None)
+    # Nothing waits for a digest in the v1 story.
+    worker = SimpleNamespace(waiting=lambda _now: Waiting())
+    runtime = SimpleNamespace(store=store, worker=worker, close=lambda: None)
     out = io.StringIO()
 
     with FakeTraktV1(demo.API_KEY) as server:

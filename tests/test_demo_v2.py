@@ -3,6 +3,8 @@ that approves itself, and a private friend read once logged in."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.conftest import watcherd
@@ -60,3 +62,11 @@ def test_demo_without_api_is_v2_logs_in_by_itself_and_delivers_every_notificatio
     assert "demo finished: 8 of 8 notifications delivered" in out
     assert out.index("logged in as") < out.index("── ")  # the login before any message
     assert demo_v2.CLIENT_SECRET not in out
+    # Each message with its poster, downloaded from the simulated image host, by name and
+    # size; bob's binge also as one hourly digest, folded into one line.
+    attached = re.findall(r"\[attached: ([a-z0-9-]+\.png), (\d+) bytes\]", out)
+    assert len(attached) == 8
+    assert "past-lives-2023.png" in {name for name, _ in attached}
+    assert all(int(size) > 0 for _, size in attached)
+    digest = out[out.index("── watcherd: 3 watches by bob") :]
+    assert digest.splitlines()[1].strip() == "bob scrobbled Severance S01E02\u2013S01E04"

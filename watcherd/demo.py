@@ -7,7 +7,7 @@ runs the real daemon against it on a loopback `FakeTraktV1`.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,10 +99,27 @@ def write_config(folder: Path, base_url: str) -> Path:
     return write_demo_config(folder, "a simulated Trakt v1 feed", trakt, FRIENDS)
 
 
-def write_demo_config(folder: Path, what: str, trakt: str, friends: Sequence[str]) -> Path:
+TERMINAL = '[[targets]]\nname = "terminal"\nurl = "console://"\n'
+
+
+def write_demo_config(
+    folder: Path,
+    what: str,
+    trakt: str,
+    friends: Sequence[str],
+    *,
+    targets: str = TERMINAL,
+    routes: Mapping[str, Sequence[str]] | None = None,
+) -> Path:
     """A demo's configuration file in `folder`: `trakt` (the `[trakt]` table's lines) read on
-    loopback, every friend followed, notifications printed to the terminal."""
-    users = "\n".join(f'[[users]]\nusername = "{name}"\n' for name in friends)
+    loopback, every friend followed, notifications printed to the terminal (`targets`: the
+    `[[targets]]` tables; `routes`: the targets of the friends that do not go to all)."""
+    routes = routes or {}
+    users = "\n".join(
+        f'[[users]]\nusername = "{name}"\n'
+        + (f"targets = {list(routes[name])!r}\n".replace("'", '"') if name in routes else "")
+        for name in friends
+    )
     path = folder / "watcherd.toml"
     path.write_text(
         f"""# watcherd demo: {what} on loopback, notifications to this terminal.
@@ -122,10 +139,7 @@ jitter = 1
 retry_initial = 2
 retry_max = 10
 
-[[targets]]
-name = "terminal"
-url = "console://"
-
+{targets}
 {users}""",
         encoding="utf-8",
     )

@@ -32,10 +32,11 @@ def open_login(server: FakeTraktV2) -> None:
     server.befriend(PRIVATE_FRIEND, ACCOUNT)
 
 
-def stage(server: FakeTraktV2, now: int) -> story.Scenario:
+def stage(server: FakeTraktV2, now: int, images_base: str | None = None) -> story.Scenario:
     """Give each friend a history (the baseline: not sent) and schedule what comes next,
-    from `now`; returns what the demo will show. Call `open_login` first."""
-    ids = HistoryIds()
+    from `now`; returns what the demo will show. Call `open_login` first. With `images_base`
+    (a loopback image server), every item carries its poster as Trakt's do."""
+    ids = HistoryIds(images_base=images_base)
     history = [
         Watch("alice", "checkin", now - 3 * DAY, "Spirited Away", 2001),
         Watch("alice", "checkin", now - 2 * DAY, "Arrival", 2016),
@@ -102,10 +103,28 @@ def stage(server: FakeTraktV2, now: int) -> story.Scenario:
     )
 
 
+# The terminal shows each message with its poster (by name and size: a terminal shows no
+# image); bob's binge also goes to an hourly digest, folded into one line.
+TARGETS = """[[targets]]
+name = "terminal"
+url = "console://"
+poster = true
+
+[[targets]]
+name = "digest"
+url = "console://"
+digest = "1h"
+"""
+DIGEST_FRIEND = "bob"
+
+
 def write_config(folder: Path, base_url: str) -> Path:
     """The v2 demo's configuration file: the embedded default, printing to the terminal."""
     trakt = (
         f'api = "v2"\nbase_url = "{base_url}"\n'
         f'client_id = "{CLIENT_ID}"\nclient_secret = "{CLIENT_SECRET}"'
     )
-    return story.write_demo_config(folder, "a simulated Trakt API v2", trakt, FRIENDS)
+    routes = {name: ["terminal"] for name in FRIENDS if name != DIGEST_FRIEND}
+    return story.write_demo_config(
+        folder, "a simulated Trakt API v2", trakt, FRIENDS, targets=TARGETS, routes=routes
+    )

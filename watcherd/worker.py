@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from watcherd.delivery import Backoff, Deliverer, Sender
 from watcherd.detect import Policy, UserMemory, detect
 from watcherd.digest import Release
+from watcherd.digest_delivery import Waiting
 from watcherd.errors import FeedError
 from watcherd.logs import duration
 from watcherd.model import DeliveryReport, Message, Notice, PollResult, WatchEvent
@@ -285,6 +286,11 @@ class Worker:
         return self._deliverer.deliver(
             now, username, ignore_backoff=ignore_backoff, keep_going=keep_going
         )
+
+    def waiting(self, now: float) -> Waiting:
+        """The deliveries held back at `now` by their targets' digests or quiet hours (not
+        late: waiting for their release), and the earliest release among them."""
+        return self._deliverer.waiting(now)
 
     def checkpoint(self) -> None:
         """Save what is buffered (outcomes of polls that changed nothing)."""

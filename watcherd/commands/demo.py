@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from watcherd import demo as story
@@ -12,6 +14,7 @@ from watcherd import demo_v2
 from watcherd.commands.runtime import EXIT_FAILED, EXIT_OK, Console, Runtime, set_when
 from watcherd.schedule import Daemon
 from watcherd.simulator import FakeTraktV1
+from watcherd.simulator.images import ImageServer
 from watcherd.simulator.trakt_v2 import FakeTraktV2
 
 BuildDaemon = Callable[[Path], tuple[Runtime, Daemon]]
@@ -44,6 +47,35 @@ def demo(
     delivered, else 1.
     """
     started_at = clock()
+    stack = contextlib.ExitStack()
+    with stack:
+        return _tell(
+            server,
+            folder,
+            build,
+            stop=stop,
+            console=console,
+            now=now,
+            clock=clock,
+            login=login,
+            stack=stack,
+            started_at=started_at,
+        )
+
+
+def _tell(
+    server: FakeTraktV1 | FakeTraktV2,
+    folder: Path,
+    build: BuildDaemon,
+    *,
+    stop: threading.Event,
+    console: Console,
+    now: float,
+    clock: Callable[[], float],
+    login: Callable[[Path], bool] | None,
+    stack: contextlib.ExitStack,
+    started_at: float,
+) -> int:
     friends: tuple[str, ...]
     if isinstance(server, FakeTraktV2):
         api, friends, what = "v2", demo_v2.FRIENDS, "a simulated Trakt API v2"
@@ -60,7 +92,8 @@ def demo(
             if not login(config):
                 return EXIT_FAILED
             console.say("")
-        scenario = demo_v2.stage(server, int(now + clock() - started_at))
+        images = stack.enter_context(ImageServer())
+        scenario = demo_v2.stage(server, int(now + clock() - started_at), images.base_url)
     else:
         api, friends, what = "v1", story.FRIENDS, "a simulated Trakt feed"
         scenario = story.stage(server, int(now))
@@ -79,11 +112,24 @@ def demo(
         if clock() - started > story.LENGTH:
             return True
         # Awaited, not timed: on a loaded machine a poll can come later than `told_at`.
-        return scenario.found(runtime.store.memory) and not runtime.store.pending_count()
+        # What waits for its digest is not late: the demo skips ahead to it below.
+        waiting = runtime.worker.waiting(wall()).count
+        return scenario.found(runtime.store.memory) and runtime.store.pending_count() == waiting
+
+    def wall() -> float:
+        return now + clock() - started_at
 
     watcher = threading.Thread(target=set_when(stop, finished), daemon=True)
     watcher.start()
     daemon.run(stop)
+    held = runtime.worker.waiting(wall())
+    if held.next_release is not None:
+        at = datetime.fromtimestamp(held.next_release, UTC).strftime("%H:%M UTC")
+        console.say(
+            f"\n{demo_v2.DIGEST_FRIEND}'s items also wait for the hourly digest at {at};"
+            " the demo skips ahead to show it:\n"
+        )
+        runtime.worker.deliver(held.next_release)
     left = runtime.store.pending_count()
     delivered = scenario.notifications - left
     runtime.close()
