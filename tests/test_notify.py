@@ -22,13 +22,13 @@ from apprise.manager_plugins import NotificationManager
 
 from tests.conftest import JsonReceiver, Mailbox
 from watcherd.errors import ConfigError, DeliveryError
+from watcherd.formats import escape_markdown
 from watcherd.model import Message, WatchEvent
 from watcherd.notify import (
     CONSOLE_SCHEMA,
     Notifier,
     build_notifiers,
     describe_url,
-    escape_markdown,
     register_console,
 )
 from watcherd.redact import Redactor

@@ -20,9 +20,8 @@ from apprise import NotifyFormat
 from apprise.conversion import convert_between
 
 from watcherd.errors import ConfigError, DeliveryError
-from watcherd.formats import HTML, MARKDOWN, MARKDOWN_SERVICES, TEXT, escape_markdown
+from watcherd.formats import HTML, MARKDOWN, MARKDOWN_SERVICES, TEXT
 from watcherd.model import Message
-from watcherd.notify_markup import clip_escaped, clip_utf8
 from watcherd.notify_payload import (
     EMAIL_SERVICES,
     TELEGRAM,
@@ -33,18 +32,6 @@ from watcherd.notify_payload import (
     telegram_caption_bound,
 )
 from watcherd.redact import Redactor
-
-__all__ = [
-    "CONSOLE_SCHEMA",
-    "Notifier",
-    "build_notifiers",
-    "clip_escaped",
-    "clip_utf8",
-    "describe_url",
-    "escape_markdown",
-    "quiet_apprise",
-    "register_console",
-]
 
 log = logging.getLogger(__name__)
 
