@@ -104,10 +104,8 @@ class Preview:
 def held_until(release: Release | None, created_at: float, now: float) -> str | None:
     """What holds a row queued at `created_at` after `now` (a digest, or quiet hours) and
     until when, in the target's zone and UTC; None when nothing holds it."""
-    if release is None:
-        return None
-    at = max(release.release_at(created_at), release.outside_quiet(now))
-    if at <= now:
+    at = None if release is None else release.waits_until(created_at, now)
+    if release is None or at is None:
         return None
     local = datetime.fromtimestamp(at, release.zone)
     what = "the end of quiet hours" if release.digest.immediate else "the digest"
