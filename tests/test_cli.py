@@ -174,6 +174,7 @@ def test_check_config_prints_resolved_toml_with_secrets_masked(
             "targets": ["r"],
             "actions": ["checkin", "scrobble"],
             "types": ["movie", "episode"],
+            "now_watching": False,
         }
     ]
     assert [target["name"] for target in resolved["targets"]] == ["r"]
@@ -266,7 +267,8 @@ def test_test_notify_sends_a_sample_to_every_target_and_names_each(
     lines = outcome.out.splitlines()
     assert [line.split(" ", 1)[0] for line in lines] == ["first", "second"]
     assert all(line.endswith(": ok") for line in lines)
-    assert receiver.titles() == ["watcherd test notification"] * 2
+    # The sample item, rendered in each target's own style (here: the default).
+    assert receiver.titles() == ["alice checked in: The Girl with the Dragon Tattoo (2011)"] * 2
     assert sorted(r.path.split("/")[1] for r in receiver.received) == ["first", "second"]
     assert_no_secret(outcome)
 

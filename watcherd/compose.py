@@ -38,7 +38,7 @@ from watcherd.sources.trakt_v1 import TraktV1Source
 from watcherd.sources.trakt_v2 import TraktV2Source
 from watcherd.sources.trakt_v2_login import RetryRefusedToken, SentToken, StoredToken
 from watcherd.state import Store
-from watcherd.styles import Styler
+from watcherd.styles import PosterSource, Styler
 from watcherd.worker import Backoff, UserPlan, Worker
 
 Learn = Callable[[Iterable[str]], None]
@@ -87,7 +87,7 @@ def runtime(
         max_age=settings.delivery.max_age,
         executor=executor,
         viewer=built.viewer,
-        stylers=stylers(settings, senders, clock=clock),
+        stylers=stylers(settings, senders, kept_posters(settings, clock)),
         releases=digest.releases_of(settings.targets),
     )
     return Runtime(
@@ -133,14 +133,20 @@ def plans(settings: Settings) -> list[UserPlan]:
 
 
 def stylers(
-    settings: Settings, senders: Mapping[str, Notifier], *, clock: Callable[[], float]
+    settings: Settings, senders: Mapping[str, Notifier], posters: PosterSource | None
 ) -> dict[str, Styler]:
     """How each target's messages are rendered when sent: its format (its service's own when
-    it names none), templates, spoiler rule, time zone and, for `poster = true`, posters
-    cached beside the state file (`posters`)."""
-    wanted = any(target.poster for target in settings.targets)
-    source = posters(settings, settings.state_file.parent / "posters", clock) if wanted else None
-    return styles.build_stylers(settings, lambda name: senders[name].schemas, source)
+    it names none, from its notifier), templates, spoiler rule, time zone and, for a target
+    with `poster = true`, posters from `posters`."""
+    return styles.build_stylers(settings, lambda name: senders[name].schemas, posters)
+
+
+def kept_posters(settings: Settings, clock: Callable[[], float]) -> PosterCache | None:
+    """The daemon's posters, cached in `posters/` beside the state file; None when no target
+    wants them."""
+    if not any(target.poster for target in settings.targets):
+        return None
+    return posters(settings, settings.state_file.parent / "posters", clock)
 
 
 def posters(settings: Settings, folder: Path, clock: Callable[[], float]) -> PosterCache:

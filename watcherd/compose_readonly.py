@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
-from watcherd import __version__, compose, digest, styles
+from watcherd import __version__, compose, digest
 from watcherd.budget import RateBudget
 from watcherd.commands.dry_run import DryRun
 from watcherd.commands.preview import Captured, Preview, ReadOnlyToken
@@ -25,13 +25,12 @@ from watcherd.errors import ConfigError
 from watcherd.logs import Redactor
 from watcherd.notify import Notifier
 from watcherd.pacing import PacedSource, RateGate
-from watcherd.posters import PosterCache, SamplePoster
-from watcherd.sources.tmdb import TmdbPosters
+from watcherd.posters import SamplePoster
 from watcherd.sources.trakt_v2 import TraktV2Source
 from watcherd.sources.trakt_v2_login import RetryRefusedToken, SentToken
 from watcherd.state import Store
 from watcherd.state.snapshot import copy_in_memory
-from watcherd.styles import PosterSource, Styler
+from watcherd.styles import Styler
 from watcherd.worker import Backoff, Worker
 
 Learn = Callable[[Iterable[str]], None]
@@ -110,44 +109,10 @@ def _copy(settings: Settings, redact: Redactor) -> Store:
     return Store(Path(":memory:"), redact=redact)
 
 
-def stylers(
-    settings: Settings, notifiers: Mapping[str, Notifier], posters: PosterSource | None
-) -> dict[str, Styler]:
-    """How each target's messages are rendered, as the daemon renders them: its format (the
-    service's own when it names none, from its notifier), templates and, for a target with
-    `poster = true`, posters from `posters`."""
-    return styles.build_stylers(settings, lambda name: notifiers[name].schemas, posters)
-
-
 def sample_stylers(settings: Settings, notifiers: Mapping[str, Notifier]) -> dict[str, Styler]:
     """Each target's styler for `test-notify`: with the bundled sample poster for a target
     with `poster = true`, so the sample shows what a real poster looks like there."""
-    return stylers(settings, notifiers, SamplePoster())
-
-
-def _posters(settings: Settings, folder: Path, clock: Callable[[], float]) -> PosterCache:
-    """Posters downloaded as the daemon's are, kept in `folder` (a dry run's own, removed
-    after it: the daemon's cache beside the state file is left as it is)."""
-    tmdb = None
-    user_agent = f"watcherd/{__version__}"
-    if settings.tmdb is not None:
-        tmdb = TmdbPosters(
-            settings.tmdb.base_url,
-            settings.tmdb.api_key.get_secret_value(),
-            folder=folder,
-            clock=clock,
-            timeout=settings.posters.timeout,
-            user_agent=user_agent,
-        )
-    return PosterCache(
-        folder,
-        max_size=settings.posters.max_size,
-        cache_size=settings.posters.cache_size,
-        timeout=settings.posters.timeout,
-        tmdb=tmdb,
-        clock=clock,
-        user_agent=user_agent,
-    )
+    return compose.stylers(settings, notifiers, SamplePoster())
 
 
 def dry_run(
@@ -183,7 +148,9 @@ def dry_run(
         backoff=Backoff(settings.delivery.retry_initial, settings.delivery.retry_max),
         max_age=settings.delivery.max_age,
         viewer=built.feed.viewer,
-        stylers=stylers(settings, notifiers, _posters(settings, Path(folder.name), clock)),
+        stylers=compose.stylers(
+            settings, notifiers, compose.posters(settings, Path(folder.name), clock)
+        ),
         releases=releases,
     )
     return DryRun(

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from watcherd.capacity import schedule_need
-from watcherd.commands.runtime import EXIT_FAILED, EXIT_OK, Console, warn_about_politeness
+from watcherd.commands.runtime import EXIT_OK, Console, warn_about_politeness
 from watcherd.config import Settings, render_resolved
-from watcherd.errors import ConfigError, WatcherdError
-from watcherd.model import Message
-from watcherd.notify import Notifier, describe_url
+from watcherd.notify import describe_url
 from watcherd.redact import Redactor
 
 
@@ -40,28 +38,3 @@ def warn_about_budget(settings: Settings, console: Console) -> None:
     )
     if not need.fits:
         console.error(need.warning())
-
-
-def test_notify(notifiers: dict[str, Notifier], target: str | None, console: Console) -> int:
-    """Send a sample notification to every target, or only `target`; one line each.
-
-    Returns 0 when every send succeeded, else 1. Raises ConfigError for an unknown `target`.
-    """
-    if target is not None and target not in notifiers:
-        raise ConfigError([f"--target: no target named {target!r} (known: {', '.join(notifiers)})"])
-    chosen = [target] if target else list(notifiers)
-    failures = 0
-    for name in chosen:
-        notifier = notifiers[name]
-        message = Message(
-            title="watcherd test notification",
-            body=f"If you can read this, watcherd can reach the target {name!r}.",
-        )
-        try:
-            notifier.send(message)
-        except WatcherdError as exc:
-            failures += 1
-            console.say(f"{name} ({notifier.description}): FAILED — {exc}")
-        else:
-            console.say(f"{name} ({notifier.description}): ok")
-    return EXIT_FAILED if failures else EXIT_OK
