@@ -4,10 +4,11 @@ pending deliveries that wait for targets no longer configured, users no longer c
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from watcherd.commands.runtime import count, format_time
 from watcherd.config import Settings
+from watcherd.digest import Release, releases_of
 from watcherd.state import (
     EXPIRED_KEPT_PER_USER,
     UNCONFIGURED_KEPT_FOR,
@@ -42,8 +43,9 @@ def describe_state(
     lines = [f"state file: {settings.state_file} ({describe_size(size)} with its write-ahead log)"]
     if login is not None or settings.trakt.api == "v2":
         lines.append(describe_login(login, now, renewable=settings.trakt.client_secret is not None))
+    releases = releases_of(settings.targets)
     for name in sorted(by_name):
-        lines.append(describe_status(by_name[name], now, targets, held_by_name.get(name)))
+        lines.append(describe_status(by_name[name], now, targets, held_by_name.get(name), releases))
     stranded: dict[str, Counter[str]] = {}
     for status in by_name.values():
         for delivery in status.pending:
@@ -73,9 +75,11 @@ def describe_status(
     now: float,
     targets: Collection[str] | None = None,
     held: HeldUser | None = None,
+    releases: Mapping[str, Release] | None = None,
 ) -> str:
     """The lines `state show` prints for one user; rows for targets not in `targets` (when
-    given) are marked, and so is a user no longer configured (`held`)."""
+    given) are marked, and so is a user no longer configured (`held`); a row its target's
+    digest or quiet hours (`releases`) hold says until when."""
     header = status.username
     if held is not None:
         header += (
@@ -105,6 +109,11 @@ def describe_status(
             if wait <= 0
             else f"next try in {wait:.0f}s ({format_time(delivery.next_try)})"
         )
+        release = (releases or {}).get(delivery.target)
+        until = release.waits_until(delivery.created_at, now) if release else None
+        if release is not None and until is not None:
+            held_by = "quiet hours" if release.digest.immediate else "digest"
+            when = f"waits for its {held_by} until {format_time(until)}"
         line = f"    -> {delivery.target}: {delivery.message.title}"
         line += f" — {delivery.attempts} attempt(s), {when}"
         if delivery.last_error:
