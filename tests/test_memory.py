@@ -12,6 +12,7 @@ from watcherd import compose, memory
 from watcherd.config import Settings
 from watcherd.detect import FirstRun
 from watcherd.logs import Redactor
+from watcherd.notify import build_notifiers
 
 
 def settings(users: list[dict[str, Any]], state_file: Path = Path("unused.db")) -> Settings:
@@ -80,7 +81,7 @@ def test_built_runtime_keeps_no_user_settings_but_polls_every_user(tmp_path: Pat
     users: list[dict[str, Any]] = [{"username": "u1"}, {"username": "u2", "types": ["movie"]}]
     built = compose.runtime(
         settings(users, tmp_path / "state.db"),
-        {},
+        build_notifiers({"a": "json://a.invalid", "b": "json://b"}),
         clock=lambda: 1_700_000_000.0,
         redact=Redactor(),
         learn=lambda _tokens: None,
