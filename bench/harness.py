@@ -136,8 +136,10 @@ def write_config(
     jitter: float,
     log_level: str = "INFO",
     timeout: float = 10,
+    target_lines: Sequence[str] = (),
 ) -> Path:
-    """A watcherd configuration in `folder` (state file beside it): loopback feed and target."""
+    """A watcherd configuration in `folder` (state file beside it): loopback feed and target
+    (`target_lines` added to its table: a style)."""
     folder.mkdir(parents=True, exist_ok=True)
     lines = [
         'state_file = "state.db"',
@@ -153,6 +155,7 @@ def write_config(
         "[[targets]]",
         'name = "bench"',
         f'url = "{target_url}"',
+        *target_lines,
     ]
     for username in users:
         lines += ["[[users]]", f'username = "{username}"']

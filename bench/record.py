@@ -226,9 +226,9 @@ def readme_block(
         f"`{run.command}` on {run.started:%Y-%m-%d} ({run.profile} sizes, {ranges}, {took}): "
         f"watcherd {run.watcherd_version} at commit `{commit}`{dirty}, {cpu['python']}, "
         f"{cpu['cpus']} cores ({cpu['cpu_model']}), {cpu['platform']}, load average {load} "
-        f"(start → end). Figures 1-6 run watcherd on Trakt API v1 against a fake v1 server, "
-        f"7-9 on API v2 (the default) against a fake v2. Every figure, per run, with its raw "
-        f"measurements: "
+        f"(start → end). Figures 1-6 and 10 run watcherd on Trakt API v1 against a fake v1 "
+        f"server, 7-9 on API v2 (the default) against a fake v2. Every figure, per run, with "
+        f"its raw measurements: "
         f"[`{results_link}`]({results_link})."
     )
     if carried is not None and carried.sources:

@@ -35,11 +35,13 @@ class Profile:
     budget_seconds: float  # how long the daemon runs (beyond 300 s: one whole window)
     catchup_items: int
     catchup_repetitions: int
+    render_messages: int  # figure 10: messages rendered per round
+    styled_repetitions: int  # figure 10: repetitions of its deliveries
 
 
 QUICK = Profile(
     name="quick",
-    repetitions=2,
+    repetitions=1,
     poll_users=(4, 24),
     v2_poll_users=(4, 24),
     memory_users=(20, 80),
@@ -58,6 +60,8 @@ QUICK = Profile(
     budget_seconds=8.0,
     catchup_items=250,
     catchup_repetitions=1,
+    render_messages=200,
+    styled_repetitions=1,
 )
 FULL = Profile(
     name="full",
@@ -82,6 +86,8 @@ FULL = Profile(
     budget_seconds=360.0,
     catchup_items=1_000,
     catchup_repetitions=3,
+    render_messages=2_000,
+    styled_repetitions=5,
 )
 
 

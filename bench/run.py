@@ -10,8 +10,9 @@ configurations in a temporary folder, and repeats everything `--runs` times (a f
 and folder each run). It prints the tables (ranges over the runs), writes every figure of
 every run to `bench/results.json` and the tables into README.md between its
 `<!-- bench:begin -->` and `<!-- bench:end -->` markers. It reports; it never asserts.
-Figures 1-6 run watcherd with `api = "v1"` against a fake Trakt v1; figures 7-9 with
-`api = "v2"` (the default) against a fake Trakt v2, `FakeTraktV2`.
+Figures 1-6 and 10 run watcherd with `api = "v1"` against a fake Trakt v1; figures 7-9 with
+`api = "v2"` (the default) against a fake Trakt v2, `FakeTraktV2`. Figure 10 also renders
+messages in this process (templates, a poster cached from a loopback image server).
 
 Exit status: 0 when every figure was measured, whether its goal was met or not (goals are
 reported in the table, never enforced); 1 when a figure could not be measured (a child that
@@ -35,6 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import costs
+import messages
 import timing
 import v2figures
 from harness import API_KEY, BENCH_DIR, WATCHERD, Context, deep_backlog
@@ -69,6 +71,7 @@ FIGURES: dict[str, tuple[str, Comparison, Callable[[Context], Figure]]] = {
     "7": ("7_v2_unchanged_poll", "baseline", v2figures.v2_unchanged_poll),
     "8": ("8_budget", "reference", v2figures.budget),
     "9": ("9_catch_up", "baseline", v2figures.catch_up),
+    "10": ("10_messages", "baseline", messages.messages),
 }
 
 
@@ -79,7 +82,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--runs", type=int, default=None, help="how many times to run it all (default 3, quick 1)"
     )
     parser.add_argument(
-        "--only", default="", help="comma-separated figure numbers (default: all nine)"
+        "--only", default="", help="comma-separated figure numbers (default: all ten)"
     )
     parser.add_argument("--output", type=Path, help="where the JSON goes")
     parser.add_argument(
@@ -97,7 +100,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     args.chosen = [part.strip() for part in args.only.split(",") if part.strip()] or list(FIGURES)
     unknown = [number for number in args.chosen if number not in FIGURES]
     if unknown:
-        parser.error(f"--only: unknown figure(s) {', '.join(unknown)} (known: 1-9)")
+        parser.error(f"--only: unknown figure(s) {', '.join(unknown)} (known: 1-10)")
     if args.runs is None:
         args.runs = 1 if args.quick else 3
     if args.runs < 1:

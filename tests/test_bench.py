@@ -27,6 +27,7 @@ FIGURES = {
     "7_v2_unchanged_poll": "baseline",
     "8_budget": "reference",
     "9_catch_up": "baseline",
+    "10_messages": "baseline",
 }
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 DASH = "\N{EN DASH}"  # between the two ends of a range
