@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import queue
 import secrets
 import signal
@@ -271,6 +272,7 @@ def test_no_command_prints_or_stores_a_secret_at_debug_with_failing_feeds_and_ta
     runs = [
         run,
         Run("once", watcherd("once", *debug, config=config), 1),
+        Run("once json", watcherd("once", *debug, "--log-format", "json", config=config), 1),
         Run("check-config", watcherd("check-config", *debug, config=config), 0),
         Run("test-notify", watcherd("test-notify", *debug, config=config), 1),
         Run(
@@ -290,9 +292,22 @@ def test_no_command_prints_or_stores_a_secret_at_debug_with_failing_feeds_and_ta
     for name, content in {**while_running, **after_commands}.items():
         assert leaks(content) == [], name
 
+    # JSON logs: every line a JSON object or one of the command's own `watcherd:` lines, and
+    # no field, decoded, holds a secret either (JSON escapes could hide one from the raw check).
+    by_name = {each.name: each.output for each in runs}
+    json_lines = [
+        json.loads(line)
+        for line in by_name["once json"].splitlines()
+        if line.strip() and not line.startswith("watcherd: ")
+    ]
+    assert {"time", "level", "logger", "message"} <= json_lines[0].keys()
+    assert any(entry["level"] == "DEBUG" for entry in json_lines)
+    assert any("/user/watched.json/***/" in entry["message"] for entry in json_lines)
+    for entry in json_lines:
+        assert leaks(" ".join(str(value) for value in entry.values())) == [], entry
+
     # Not vacuous: the runs logged at DEBUG, read every failing feed, tried every target, and
     # the state holds what they recorded.
-    by_name = {each.name: each.output for each in runs}
     for name in ("run", "once"):
         assert " DEBUG " in by_name[name]
         assert "/user/watched.json/***/" in by_name[name]  # urllib3's request line, redacted

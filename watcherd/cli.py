@@ -83,23 +83,27 @@ class Cli:
 
     # -- building ----------------------------------------------------------------------------
 
-    def settings(self, args: argparse.Namespace, *, quiet: bool = False) -> Settings:
+    def settings(
+        self, args: argparse.Namespace, *, quiet: bool = False, check_urls: bool = True
+    ) -> Settings:
         """Load the settings and set up logging at `--log-level`, else the configuration's
         `log_level`; when `quiet` and neither the flag nor an explicit `log_level` (file,
         environment or secret file) asks for a level, at WARNING, so all going well writes
-        nothing. Raises ConfigError naming every problem of the configuration."""
+        nothing; in `--log-format`, else `log_format`. `check_urls` has Apprise check every
+        target URL. Raises ConfigError naming every problem of the configuration."""
         settings = load_settings(
             resolve_config_path(args.config, self.environ),
             self.environ,
             secrets_dirs=self.secrets_dirs,
-            check_target_urls=self.check_target_urls,
+            check_target_urls=self.check_target_urls if check_urls else None,
         )
         self.redact = LearningRedactor(settings.secrets())
         self.console.redact = self.redact
         level = args.log_level or settings.log_level
         if quiet and not args.log_level and "log_level" not in settings.model_fields_set:
             level = "WARNING"  # the default's INFO would mail a cron job's owner every run
-        logs.configure(level, self.console.redact, self.stderr)
+        log_format = getattr(args, "log_format", None) or settings.log_format
+        logs.configure(level, self.console.redact, self.stderr, log_format=log_format)
         return settings
 
     def check_target_urls(self, urls: Mapping[str, str]) -> None:
@@ -156,8 +160,13 @@ class Cli:
         return explain_command.explain(args.user, plans, opened, self.console, self.clock)
 
     def health(self, args: argparse.Namespace) -> int:
-        settings = self.settings(args, quiet=True)
-        return health_command.health(settings.state_file, self.console, self.clock())
+        # Docker reserves a health check's exit 2, so a configuration that does not load is
+        # an unhealthy 1; target URLs are not checked (importing Apprise doubled its time).
+        return health_command.health_of_configured(
+            lambda: self.settings(args, quiet=True, check_urls=False).state_file,
+            self.console,
+            self.clock,
+        )
 
     def demo(self, args: argparse.Namespace) -> int:
         stop = threading.Event()

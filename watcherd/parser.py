@@ -52,6 +52,11 @@ def build_parser(cli: Commands) -> argparse.ArgumentParser:
         choices=LEVELS,
         help="override the configuration's log_level",
     )
+    common.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="override the configuration's log_format (json: one object per line)",
+    )
     parser = argparse.ArgumentParser(
         prog="watcherd",
         description="Notifies you of your Trakt friends' checkins and scrobbles through Apprise.",
