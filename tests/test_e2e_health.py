@@ -14,7 +14,6 @@ from tests.conftest import JsonReceiver, await_condition, start_daemon, watcherd
 from watcherd.errors import StateError
 from watcherd.simulator import FakeTraktV1, movie
 from watcherd.state import Store
-from watcherd.state.heartbeat import HeartbeatsOn
 
 pytestmark = pytest.mark.e2e
 T0 = 1_700_000_000
@@ -29,7 +28,7 @@ def _finished_a_cycle(path: Path) -> bool:
     except StateError:
         return False  # created but not yet holding watcherd's schema
     try:
-        heartbeat = HeartbeatsOn(reader).heartbeat()
+        heartbeat = reader.heartbeat()
     finally:
         reader.close()
     return heartbeat is not None and heartbeat.finished_a_cycle

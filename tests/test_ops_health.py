@@ -11,7 +11,7 @@ from watcherd.commands.health import Verdict, health, health_of_configured, judg
 from watcherd.commands.runtime import Console
 from watcherd.errors import ConfigError
 from watcherd.state import Store
-from watcherd.state.heartbeat import NO_CYCLE_YET, Heartbeat, HeartbeatsOn, daemon_holds_lock
+from watcherd.state.heartbeat import NO_CYCLE_YET, Heartbeat, daemon_holds_lock
 
 T0 = 1_700_000_000.0
 BEATING = Heartbeat(pid=7, started_at=T0, beat_at=T0 + 100, interval=60)
@@ -93,7 +93,7 @@ def test_health_reads_a_running_writers_heartbeat_and_leaves_the_file_alone(
     path = tmp_path / "state.db"
     writer = Store(path)
     try:
-        HeartbeatsOn(writer).write_heartbeat(BEATING)
+        writer.write_heartbeat(BEATING)
         files = sorted(p.name for p in tmp_path.iterdir())
         mtime = path.stat().st_mtime_ns
 

@@ -20,7 +20,7 @@ from watcherd.liveness import Liveness, PollCycle, dispatcher_lateness
 from watcherd.schedule import Daemon
 from watcherd.sdnotify import SdNotifier
 from watcherd.state import Store
-from watcherd.state.heartbeat import NO_CYCLE_YET, Heartbeat, HeartbeatsOn
+from watcherd.state.heartbeat import NO_CYCLE_YET, Heartbeat
 from watcherd.timer import ApschedulerTimer
 
 T0 = 1_700_000_000.0
@@ -128,7 +128,7 @@ def state_file(tmp_path: Path) -> Iterator[tuple[Store, Path]]:
 def _heartbeat_read_by_another_process(path: Path) -> Heartbeat | None:
     reader = Store(path, exclusive=False)
     try:
-        return HeartbeatsOn(reader).heartbeat()
+        return reader.heartbeat()
     finally:
         reader.close()
 
@@ -138,7 +138,7 @@ def test_heartbeat_says_no_cycle_at_start_and_the_cycle_end_once_every_user_poll
 ) -> None:
     store, path = state_file
     notifier = RecordedNotifier()
-    liveness = Liveness(notifier, HeartbeatsOn(store), pid=77, interval=60)
+    liveness = Liveness(notifier, store, pid=77, interval=60)
 
     liveness.started(["a", "b"], T0)
     at_start = _heartbeat_read_by_another_process(path)
@@ -159,7 +159,7 @@ def test_heartbeat_saves_the_buffered_poll_outcomes_in_the_same_write(
     state_file: tuple[Store, Path],
 ) -> None:
     store, path = state_file
-    liveness = Liveness(RecordedNotifier(), HeartbeatsOn(store), pid=1, interval=60)
+    liveness = Liveness(RecordedNotifier(), store, pid=1, interval=60)
     liveness.started(["a"], T0)
     store.record_poll_outcome("a", now=T0 + 3, outcome="ok: unchanged")
 
@@ -228,7 +228,7 @@ def test_watchdog_pings_stop_while_the_dispatcher_is_wedged(
         timer=ApschedulerTimer(1),
         budget=budget,
     )
-    liveness = Liveness(notifier, HeartbeatsOn(store), pid=1, interval=0.3)
+    liveness = Liveness(notifier, store, pid=1, interval=0.3)
     stop = NoticedStop()
     thread = threading.Thread(target=daemon.run, args=(stop, liveness), daemon=True)
     thread.start()

@@ -35,7 +35,7 @@ def dispatcher_lateness(now: float, running_since: float | None, due: float | No
 
 
 class HeartbeatWriter(Protocol):
-    """Where the heartbeat goes: the state file (`HeartbeatQueries`, `HeartbeatsOn`)."""
+    """Where the heartbeat goes: the state file (`Store`, through `HeartbeatQueries`)."""
 
     def write_heartbeat(self, heartbeat: Heartbeat) -> None: ...
 

@@ -8,12 +8,18 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from watcherd.commands.runtime import EXIT_FAILED, EXIT_OK, Console, Runtime, count
+from watcherd.commands.runtime import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Console,
+    Runtime,
+    count,
+    format_time,
+)
 from watcherd.liveness import HeartbeatWriter, Liveness
 from watcherd.model import PollResult
 from watcherd.schedule import Daemon
 from watcherd.sdnotify import SdNotifier, notifier_for_this_process
-from watcherd.state.heartbeat import HeartbeatQueries, HeartbeatsOn
 
 log = logging.getLogger("watcherd")
 
@@ -37,7 +43,7 @@ def run(
     schedule = runtime.settings.schedule
     liveness = Liveness(
         notifier or notifier_for_this_process(),
-        heartbeats or _heartbeats_of(runtime),
+        heartbeats or runtime.store,
         pid=os.getpid(),
         interval=schedule.interval + schedule.jitter,
     )
@@ -50,12 +56,6 @@ def run(
     runtime.close()
     log.info("stopped")
     return EXIT_FAILED if daemon.fatal else EXIT_OK
-
-
-def _heartbeats_of(runtime: Runtime) -> HeartbeatWriter:
-    store = runtime.store
-    # Until `Store` counts `HeartbeatQueries` among its bases, the same queries by composition.
-    return store if isinstance(store, HeartbeatQueries) else HeartbeatsOn(store)
 
 
 def once(runtime: Runtime, console: Console, clock: Callable[[], float]) -> int:
@@ -71,7 +71,9 @@ def once(runtime: Runtime, console: Console, clock: Callable[[], float]) -> int:
             results: list[PollResult] = list(
                 pool.map(lambda name: worker.poll(name, clock()), users)
             )
-        report = worker.deliver(clock(), ignore_backoff=True)
+        now = clock()
+        report = worker.deliver(now, ignore_backoff=True)
+        waiting = worker.waiting(now)
     finally:
         runtime.close()
     failed = [result for result in results if not result.ok]
@@ -86,11 +88,18 @@ def once(runtime: Runtime, console: Console, clock: Callable[[], float]) -> int:
     for result in failed:
         reason = (result.error or "").removeprefix(f"{result.username}: ")
         console.error(f"feed of {result.username} not read: {reason}")
-    if report.pending:
-        console.error(f"{count(report.pending, 'delivery', 'deliveries')} kept for the next run")
+    # What a digest or quiet hours hold is not failing: it waits for its time, said once.
+    kept = report.pending - waiting.count
+    if kept:
+        console.error(f"{count(kept, 'delivery', 'deliveries')} kept for the next run")
+    if waiting.next_release is not None:
+        console.say(
+            f"{count(waiting.count, 'delivery waits', 'deliveries wait')} for a digest or quiet"
+            f" hours (the first leaves at {format_time(waiting.next_release)})"
+        )
     if report.expired:
         console.error(
             f"{count(report.expired, 'delivery', 'deliveries')} given up after"
             " delivery.max_age (see `watcherd state show`)"
         )
-    return EXIT_FAILED if failed or report.pending or report.expired else EXIT_OK
+    return EXIT_FAILED if failed or kept or report.expired else EXIT_OK

@@ -48,22 +48,6 @@ class HeartbeatQueries(Connection):
         return read_heartbeat(self)
 
 
-class HeartbeatsOn:
-    """The heartbeat's queries on a state file already open as something else: the daemon's
-    store, before `Store` takes `HeartbeatQueries` among its bases."""
-
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
-
-    def write_heartbeat(self, heartbeat: Heartbeat) -> None:
-        """Replace the heartbeat (see `write_heartbeat`)."""
-        write_heartbeat(self._connection, heartbeat)
-
-    def heartbeat(self) -> Heartbeat | None:
-        """The last heartbeat written (see `read_heartbeat`)."""
-        return read_heartbeat(self._connection)
-
-
 def write_heartbeat(connection: Connection, heartbeat: Heartbeat) -> None:
     """Replace the heartbeat row with `heartbeat` in one transaction, which also saves the
     buffered poll outcomes (the writes the cycle already owed).
