@@ -9,7 +9,8 @@ Run as a child process by the benchmark (never imported by it):
     baseline.py fetch-v2 CLIENT_ID USER_AGENT URLS_FILE
         one `requests.Session` GET (with watcherd's v2 headers) and `.json()` per URL
     baseline.py imports TARGET_URL
-        imports what watcherd imports, builds one Apprise object, prints "ready" and waits
+        imports the libraries watcherd imports (Apprise, APScheduler, pydantic-settings,
+        Jinja2, SQLite, TOML), builds one Apprise object, prints "ready" and waits
         for its stdin to close (the benchmark reads its RSS meanwhile, as it does watcherd's)
 
 It is self-contained on purpose: importing the benchmark's helpers would add to its cost.
@@ -71,14 +72,23 @@ def fetch_v2(client_id: str, user_agent: str, urls_file: str) -> int:
 
 def imports(target_url: str) -> int:
     import sqlite3
+    import tomllib
 
     import apprise
     import apscheduler.schedulers.background
+    import jinja2.sandbox  # messages are Jinja2 templates, the default ones too (issue 9)
     import pydantic_settings
 
     notifier = apprise.Apprise()
     notifier.add(target_url)
-    loaded = (sqlite3, apscheduler.schedulers.background, pydantic_settings, notifier)
+    loaded = (
+        sqlite3,
+        tomllib,
+        apscheduler.schedulers.background,
+        jinja2.sandbox,
+        pydantic_settings,
+        notifier,
+    )
     print("ready", len(loaded), flush=True)
     sys.stdin.read()
     return 0

@@ -172,7 +172,8 @@ def v2_unchanged_poll(ctx: Context) -> Figure:
     mine, base = (
         (median(cpu[k][n2]) - median(cpu[k][n1])) / (n2 - n1) * 1000 for k in ("watcherd", "base")
     )
-    share = ratio(mine, base)
+    # Quick sizes are too small for a difference to mean anything: it can come out negative.
+    share = ratio(mine, base) if base > 0 else None
     figure.rows.append(
         Row(
             "v2 nothing new: marginal CPU per user-poll (`once`)",
