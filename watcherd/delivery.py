@@ -138,7 +138,7 @@ class Deliverer:
                     attempted = target_report.delivered + target_report.failed
                     # Under the lock, so a row being sent is never given up at the same time.
                     if self._max_age is not None:
-                        target_report.expired += self._expire(target, at)
+                        self._expire(target, at, target_report)
                     turn = _Turn(at, ignore_backoff, keep_going, target_report, tried)
                     if target in self._held:
                         self._deliver_digest(target, turn)
@@ -182,7 +182,8 @@ class Deliverer:
             return bool(self._held.released(target, now, ignore_backoff=ignore_backoff))
         return self._store.has_due(target, float("inf") if ignore_backoff else now)
 
-    def _expire(self, target: str, now: float) -> int:
+    def _expire(self, target: str, now: float, report: DeliveryReport) -> None:
+        """Give up the target's rows older than `max_age` at `now`, counted in `report`."""
         assert self._max_age is not None  # noqa: S101 - checked by the caller
         created_before = now - self._max_age
         if target in self._held:  # waiting for a digest is not being late: age from release
@@ -198,7 +199,10 @@ class Deliverer:
                 delivery.message.title,
                 delivery.last_error or "none",
             )
-        return len(expired)
+            report.gave_up.append((delivery.target, delivery.username, delivery.message.title))
+        report.expired += len(expired)
+        if expired:
+            report.count_target(target, "expired", len(expired))
 
     def _deliver_each(self, target: str, turn: _Turn) -> None:
         """Send a target's rows one message each, per user oldest first."""
@@ -238,6 +242,7 @@ class Deliverer:
             self._store.mark_sent(part, now)
             for row in part:
                 turn.report.count_delivered(row.username)
+            turn.report.count_target(target, "delivered", len(part))
             log.debug("delivered a digest of %d item(s) to %s", len(part), target)
 
     def _deliver_group(self, group: list[Delivery], turn: _Turn) -> None:
@@ -258,6 +263,7 @@ class Deliverer:
                 return
             self._store.mark_sent([delivery], turn.now)
             turn.report.count_delivered(delivery.username)
+            turn.report.count_target(delivery.target, "delivered")
             log.debug(
                 "delivered %s to %s: %s", delivery.username, delivery.target, delivery.identity
             )
@@ -270,6 +276,7 @@ class Deliverer:
         next_try = now + self._backoff.delay(attempts)
         self._store.mark_all_failed([row.id for row in rows], error=error, next_try=next_try)
         turn.report.failed += 1
+        turn.report.count_target(rows[0].target, "failed")
         turn.report.errors.append(error)
         what = f"{rows[0].username}'s item" if len(rows) == 1 else f"a digest of {len(rows)} items"
         log.warning(

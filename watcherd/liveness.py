@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from watcherd.errors import StateError
+from watcherd.model import DeliveryReport, PollResult
 from watcherd.sdnotify import SdNotifier
 from watcherd.state.heartbeat import NO_CYCLE_YET, Heartbeat
 
@@ -38,6 +39,18 @@ class HeartbeatWriter(Protocol):
     """Where the heartbeat goes: the state file (`Store`, through `HeartbeatQueries`)."""
 
     def write_heartbeat(self, heartbeat: Heartbeat) -> None: ...
+
+
+class PollObserver(Protocol):
+    """Hears what the daemon did, for the metrics and the admin alerts (`watcherd.observe`)."""
+
+    def poll_finished(
+        self, result: PollResult, report: DeliveryReport, *, lag: float, now: float
+    ) -> None: ...
+
+    def delivered(self, report: DeliveryReport, now: float) -> None: ...
+
+    def cycle_finished(self, now: float) -> None: ...
 
 
 class PollCycle:
@@ -94,6 +107,7 @@ class Liveness:
         interval: the longest a poll cycle should take (interval plus jitter), written in the
             heartbeat for `watcherd health`.
         monotonic: a clock for the ticks' freshness (injected so tests control it).
+        observer: also told each poll's result, each delivery round and each cycle's end.
     """
 
     def __init__(
@@ -104,8 +118,10 @@ class Liveness:
         pid: int,
         interval: float,
         monotonic: Callable[[], float] = time.monotonic,
+        observer: PollObserver | None = None,
     ) -> None:
         self._notifier = notifier
+        self._observer = observer
         self._heartbeats = heartbeats
         self._pid = pid
         self._interval = interval
@@ -141,6 +157,20 @@ class Liveness:
             )
             self._pinger.start()
 
+    def poll_finished(
+        self, result: PollResult, report: DeliveryReport, *, lag: float, now: float
+    ) -> None:
+        """A poll finished with `result`, followed by the delivery round `report`, `lag`
+        seconds after it was due: the observer hears it, then the cycle counts it."""
+        if self._observer is not None:
+            self._observer.poll_finished(result, report, lag=lag, now=now)
+        self.polled(result.username, ok=result.ok, pending=report.pending, now=now)
+
+    def delivered(self, report: DeliveryReport, now: float) -> None:
+        """A delivery round of retries ended with `report`."""
+        if self._observer is not None:
+            self._observer.delivered(report, now)
+
     def polled(self, username: str, *, ok: bool, pending: int | None, now: float) -> None:
         """A poll of `username` finished (`pending`: deliveries left after it, None when not
         known). When it ends the cycle, write the heartbeat and update systemd's status line."""
@@ -150,8 +180,7 @@ class Liveness:
             if not self._cycle.polled(username, ok=ok):
                 return
             summary = self._cycle.summary(self._pending, now)
-        self._beat(now)
-        self._notifier.status(summary)
+        self._cycle_ended(now, summary)
 
     def reconfigured(self, users: Collection[str], *, interval: float, now: float) -> None:
         """A reload changed the users polled or the schedule (`interval`: interval plus
@@ -162,8 +191,7 @@ class Liveness:
             if not self._cycle.watch(users):
                 return
             summary = self._cycle.summary(self._pending, now)
-        self._beat(now)
-        self._notifier.status(summary)
+        self._cycle_ended(now, summary)
 
     def ticked(self) -> None:
         """The scheduler ran its tick job, and found itself working."""
@@ -192,6 +220,12 @@ class Liveness:
                 self._notifier.watchdog()
             else:
                 log.debug("the scheduler has not ticked lately: watchdog not pinged")
+
+    def _cycle_ended(self, now: float, summary: str) -> None:
+        self._beat(now)
+        self._notifier.status(summary)
+        if self._observer is not None:
+            self._observer.cycle_finished(now)
 
     def _beat(self, beat_at: float) -> None:
         heartbeat = Heartbeat(self._pid, self._started_at, beat_at, self._interval)

@@ -167,6 +167,8 @@ class DeliveryReport:
     delivered_by_user: dict[str, int] = field(default_factory=dict)
     # target -> outcome ("delivered", "failed", "expired") -> rows, for the metrics.
     by_target: dict[str, dict[str, int]] = field(default_factory=dict)
+    # (target, username, title) of each delivery given up this round, for the admin alerts.
+    gave_up: list[tuple[str, str, str]] = field(default_factory=list)
 
     def count_target(self, target: str, outcome: str, rows: int = 1) -> None:
         """Count `rows` of `target` with `outcome` (delivered, failed, expired)."""
@@ -188,6 +190,7 @@ class DeliveryReport:
         self.failed += other.failed
         self.expired += other.expired
         self.errors.extend(other.errors)
+        self.gave_up.extend(other.gave_up)
         for username, count in other.delivered_by_user.items():
             self.delivered_by_user[username] = self.delivered_for(username) + count
         for target, outcomes in other.by_target.items():

@@ -249,8 +249,9 @@ class Daemon:
     def _poll(self, username: str) -> None:
         def step() -> None:
             now = self._clock()
+            lag = self._cadence.lag(username, now)
             with self._stats_lock:
-                self._stats.lags.append(self._cadence.lag(username, now))
+                self._stats.lags.append(lag)
             # The poll's first request spends the reservation the dispatcher made for it.
             paid = self._budget.adopt() if self._budget else contextlib.nullcontext()
             try:
@@ -260,7 +261,8 @@ class Daemon:
             except Exception:
                 self._polled(username, ok=False, pending=None)  # a bug here still ends a poll
                 raise
-            self._polled(username, ok=result.ok, pending=report.pending)
+            if self._liveness is not None:
+                self._liveness.poll_finished(result, report, lag=lag, now=self._clock())
             with self._stats_lock:
                 self._stats.polls += 1
                 self._stats.failed_polls += 0 if result.ok else 1
@@ -316,6 +318,8 @@ class Daemon:
     def _deliver_due(self) -> None:
         report = self._worker.deliver(self._clock(), keep_going=self._keep_going)
         self._worker.checkpoint()
+        if self._liveness is not None:
+            self._liveness.delivered(report, self._clock())
         with self._stats_lock:
             self._stats.delivered += report.delivered
             self._stats.failed_deliveries += report.failed

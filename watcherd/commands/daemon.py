@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from watcherd.commands.operating import operated
 from watcherd.commands.runtime import (
     EXIT_FAILED,
     EXIT_OK,
@@ -16,6 +18,7 @@ from watcherd.commands.runtime import (
     count,
     format_time,
 )
+from watcherd.errors import WatcherdError
 from watcherd.liveness import HeartbeatWriter, Liveness
 from watcherd.model import PollResult
 from watcherd.schedule import Daemon
@@ -31,23 +34,42 @@ def run(
     *,
     notifier: SdNotifier | None = None,
     heartbeats: HeartbeatWriter | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> int:
     """Poll and deliver on the schedule until `stop` is set, writing the heartbeat in the
-    state file each poll cycle and telling systemd (when it listens) how it goes.
+    state file each poll cycle and telling systemd (when it listens) how it goes; with
+    `[http]` serving `/healthz` and `/metrics`, with `[admin]` queueing the admin alerts.
 
-    Given the built runtime and its daemon; `notifier` (default: from `$NOTIFY_SOCKET`) and
-    `heartbeats` (default: the runtime's state file) for tests. Returns 0 when stopped
-    cleanly, 1 when the state file failed. When work is still in hand after the grace period,
-    the process exits at once (`os._exit`) rather than wait for a stuck delivery thread.
+    Given the built runtime and its daemon; `notifier` (default: from `$NOTIFY_SOCKET`),
+    `heartbeats` (default: the runtime's state file) and `clock` for tests. Returns 0 when
+    stopped cleanly, 1 when the state file failed. When work is still in hand after the grace
+    period, the process exits at once (`os._exit`) rather than wait for a stuck delivery
+    thread.
+
+    Raises:
+        ConfigError: `http.listen` cannot be listened on (before any poll; the runtime is
+            closed).
     """
     schedule = runtime.settings.schedule
+    try:
+        operating = operated(runtime, clock)
+    except WatcherdError:
+        runtime.close()
+        raise
     liveness = Liveness(
         notifier or notifier_for_this_process(),
         heartbeats or runtime.store,
         pid=os.getpid(),
         interval=schedule.interval + schedule.jitter,
+        observer=operating.observer,
     )
-    finished = daemon.run(stop, liveness)
+    if operating.server is not None:
+        operating.server.start()
+    try:
+        finished = daemon.run(stop, liveness)
+    finally:
+        if operating.server is not None:
+            operating.server.close()
     if not finished:
         log.warning("work still in hand after the grace period; exiting without it")
         runtime.store.close()

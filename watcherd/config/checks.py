@@ -74,6 +74,12 @@ def cross_check(values: Mapping[str, Any], quote: Quote = repr) -> list[str]:
                 for action in actions
                 if isinstance(action, str) and action not in KNOWN_ACTIONS[judged_as]
             ]
+    admin = _table(values.get("admin"))
+    if names and isinstance(admin.get("target"), str) and admin["target"] not in names:
+        problems.append(
+            f"admin.target: {quote(admin['target'])} is not a configured target"
+            f" (known: {', '.join(names)})"
+        )
     if (trakt.get("username") is None) != (trakt.get("password") is None) and judged_as != "v2":
         problems.append("trakt: username and password go together (v1 authentication)")
     if v1_keys:

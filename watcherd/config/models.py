@@ -231,6 +231,13 @@ class HttpSettings(_Section):
     listen: Annotated[str, AfterValidator(_valid(parse_listen))] | None = None
 
 
+class AdminSettings(_Section):
+    """`[admin]`: the target told when something needs a person (`watcherd.alerts`)."""
+
+    target: str = Field(min_length=1)
+    after: int = Field(default=3, ge=1)  # failed polls in a row before a feed counts as failing
+
+
 class Settings(BaseSettings):
     """The whole resolved configuration."""
 
@@ -242,6 +249,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     http: HttpSettings = HttpSettings()
+    admin: AdminSettings | None = None
     trakt: TraktSettings
     schedule: ScheduleSettings = ScheduleSettings()
     delivery: DeliverySettings = DeliverySettings()

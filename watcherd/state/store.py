@@ -11,6 +11,7 @@ from types import MappingProxyType
 
 from watcherd.detect import UserMemory
 from watcherd.model import WatchEvent
+from watcherd.state.alerts_table import ADMIN_USERNAME, AlertsQueries
 from watcherd.state.delivered import DeliveredQueries
 from watcherd.state.heartbeat import HeartbeatQueries
 from watcherd.state.held import HELD_SCHEMA_VERSION, HeldQueries
@@ -42,6 +43,7 @@ class Store(
     HeldQueries,
     WatchingQueries,
     HeartbeatQueries,
+    AlertsQueries,
 ):
     """The SQLite state file: `Store(path)` for the writer (created, upgraded, locked),
     `Store(path, exclusive=False)` for a reader (read-only, never upgraded, no lock);
@@ -215,7 +217,7 @@ class Store(
             f"""SELECT username, max(polled) AS polled, max(queued) AS queued
                 FROM ({" UNION ALL ".join(sources)}) GROUP BY username ORDER BY username"""  # noqa: S608
         )
-        wanted = set(configured)
+        wanted = {*configured, ADMIN_USERNAME}  # admin alerts are nobody's to forget
         held = []
         for row in rows:
             if row["username"] in wanted:
