@@ -16,11 +16,13 @@ Off glibc (musl, macOS, Windows) there is no `mallopt` and `one_arena` does noth
 
 `HeapTrimmer` hands freed heap pages back once the daemon's work goes quiet. The freed
 buffers of a cycle's polls lie between live objects, where glibc's own trimming (of the heap's
-top only) never reaches; `malloc_trim(0)` releases every whole free page. Measured in one
-process polling a fake v2 with 16 threads, MiB resident after every user's first poll, then
-after one trim: 68.4 -> 66.8 at 200 users, 73.5 -> 69.5 at 2,000 (issue 9's code; the trim
-costs 5-10 ms, hence it waits for quiet moments and keeps a spacing). Lowering glibc's mmap
-and trim thresholds instead was measured too and gave nothing.
+top only) never reaches; `malloc_trim(0)` releases every whole free page. It costs 5-10 ms,
+hence it waits for quiet moments and keeps a spacing. Measured (MiB resident after every
+user's first poll, 200 / 2,000 users): in one process polling a fake v2 on 16 threads,
+68.4 / 73.5 -> 66.8 / 69.5 after one trim; in `bench/run.py --only 3` (`watcherd run`, one
+arena), 70.2 / 71.9 -> 69.7 / 71.5, and 68.3 / 70.0 with SQLite's page cache also bounded to
+512 KiB (`PRAGMA cache_size=-512`). Lowering glibc's mmap and trim thresholds instead gave
+nothing.
 """
 
 from __future__ import annotations
