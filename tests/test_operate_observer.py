@@ -248,3 +248,19 @@ def test_admin_target_must_be_a_configured_target(
     outcome = watcherd_in_process(capsys, "check-config", "--config", str(config))
     assert outcome.code == 2
     assert "admin.target: 'ops' is not a configured target (known: r)" in outcome.err
+
+
+def test_an_admin_alert_quoting_a_secret_is_queued_redacted() -> None:
+    store = Store(Path(":memory:"), redact=lambda text: text.replace("k3y-s3cret", "***"))
+    try:
+        seen = observer(store, after=1)
+        error = "alice: feed unavailable at /k3y-s3cret/watched (HTTP 500)"
+        seen.poll_finished(
+            PollResult("alice", ok=False, error=error), DeliveryReport(), lag=0, now=T0
+        )
+        seen.cycle_finished(T0)
+        (message,) = admin_rows(store)
+    finally:
+        store.close()
+    assert "k3y-s3cret" not in message.title + message.body
+    assert "/***/watched" in message.body

@@ -44,15 +44,22 @@ class AlertsQueries(Connection):
         now: float,
     ) -> int:
         """Queue `notices` for the admin `target` and record `told`, in one transaction.
-        Returns how many rows were queued. Each row is sent as stored (no notice to style).
+        Returns how many rows were queued. Each row is sent as stored (no notice to style),
+        redacted as the file's error texts are.
 
         Raises:
             StateError: the write failed (nothing was queued or recorded).
         """
         if not notices and not told:
             return 0
+        # Redacted like every error text written: the alerts quote feed errors.
         rows = [
-            QueuedMessage(target, notice.key, int(now), Message(notice.title, notice.body))
+            QueuedMessage(
+                target,
+                notice.key,
+                int(now),
+                Message(self._redact(notice.title), self._redact(notice.body)),
+            )
             for notice in notices
         ]
         with self._transaction("queue the admin alerts") as db:
