@@ -3,6 +3,8 @@ over a real state file, the Deliverer's counts per target, and `run`'s start wit
 
 from __future__ import annotations
 
+import functools
+import io
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,9 +19,14 @@ from tests.conftest import (
     write_config,
 )
 from tests.state_helpers import remembering
+from watcherd import compose
 from watcherd.alerts import AlertBook
+from watcherd.budget import RateBudget
+from watcherd.commands.operating import operated
+from watcherd.config.load import load_settings
 from watcherd.delivery import Backoff, Deliverer
 from watcherd.errors import DeliveryError
+from watcherd.logs import Redactor
 from watcherd.metrics import Metrics
 from watcherd.model import DeliveryReport, Message, PollResult
 from watcherd.observe import Observer, feed_state, login_state
@@ -264,3 +271,34 @@ def test_an_admin_alert_quoting_a_secret_is_queued_redacted() -> None:
         store.close()
     assert "k3y-s3cret" not in message.title + message.body
     assert "/***/watched" in message.body
+
+
+def test_run_tells_the_admin_a_rate_budget_too_small_for_the_schedule_once(
+    tmp_path: Path, trakt: FakeTraktV1, receiver: JsonReceiver
+) -> None:
+    config = write_config(
+        tmp_path,
+        trakt,
+        {"admin": receiver.url()},
+        ["alice", "bob"],
+        extra='[admin]\ntarget = "admin"',
+    )
+    settings = load_settings(config, {}, secrets_dirs=())
+    senders = compose.notifiers(settings, io.StringIO())
+    for start in (T0, T0 + 60):  # a restart with the budget still short says nothing more
+        built = compose.runtime(
+            settings, senders, clock=lambda: T0, redact=Redactor(), learn=lambda _tokens: None
+        )
+        try:
+            built.budget = RateBudget(1)  # 2 users every second ask far more than 1 per window
+            operating = operated(built, clock=functools.partial(float, start))
+            assert operating.server is None  # no [http]
+            operating.observer.cycle_finished(start)
+            rows = built.store.pending(ADMIN_USERNAME, "admin")
+        finally:
+            built.close()
+        assert len(rows) == 1
+    (row,) = rows
+    assert row.message.title == "watcherd: back to normal"  # no feed, login or give-up
+    assert row.message.body.startswith("The rate budget is too small for the schedule (")
+    assert "rate_limit 1 allows one poll of each user every" in row.message.body
