@@ -93,7 +93,15 @@ def test_metrics_healthz_and_admin_alerts_during_a_run(
         samples = _scrape(port)
         served_after = trakt.requests_for("bob"), trakt.requests_for("alice")
         admin_then = receiver2.count()
-        health_status, health_body = _get(port, "/healthz")
+        # 200 once a cycle ended within two intervals: awaited, as a loaded machine may be late.
+        answers: list[tuple[int, bytes]] = []
+
+        def healthy() -> bool:
+            answers.append(_get(port, "/healthz"))
+            return answers[-1][0] == 200
+
+        await_condition(healthy, "a healthy /healthz")
+        health_status, health_body = answers[-1]
         trakt.fail_always("bob", None)
         await_condition(lambda: receiver2.count() >= 2, "the admin told of bob's recovery")
     finally:
