@@ -92,13 +92,28 @@ def preview(
     Raises:
         StateError: the state file cannot be read (see `copy_in_memory`).
     """
+    copy, built = _copy_with_feed(settings, clock=clock, redact=redact, learn=learn)
+    return Preview(copy, built.feed.source, built.token, digest.releases_of(settings.targets))
+
+
+def _copy_with_feed(
+    settings: Settings, *, clock: Callable[[], float], redact: Redactor, learn: Learn
+) -> tuple[Store, ReadOnlyFeed]:
+    """The state file's copy in memory (see `_copy`) and the read-only feed reading its login.
+
+    Returns (copy, feed); the caller owns the copy. When the feed cannot be built the copy is
+    closed before the error goes on, so a failed `explain` or dry run leaves nothing open.
+
+    Raises:
+        StateError: the state file cannot be read (see `copy_in_memory`).
+        ConfigError: the feed cannot be built (see `readonly_feed`).
+    """
     copy = _copy(settings, redact)
     try:
-        built = readonly_feed(settings, copy, clock=clock, learn=learn)
+        return copy, readonly_feed(settings, copy, clock=clock, learn=learn)
     except BaseException:
         copy.close()
         raise
-    return Preview(copy, built.feed.source, built.token, digest.releases_of(settings.targets))
 
 
 def _copy(settings: Settings, redact: Redactor) -> Store:
@@ -131,12 +146,7 @@ def dry_run(
     Raises:
         StateError: the state file cannot be read (see `copy_in_memory`).
     """
-    copy = _copy(settings, redact)
-    try:
-        built = readonly_feed(settings, copy, clock=clock, learn=learn)
-    except BaseException:
-        copy.close()
-        raise
+    copy, built = _copy_with_feed(settings, clock=clock, redact=redact, learn=learn)
     captured = Captured()
     folder = tempfile.TemporaryDirectory(prefix="watcherd-dry-run-")
     releases = digest.releases_of(settings.targets)
