@@ -18,6 +18,7 @@ from typing import Any
 from watcherd.errors import FeedError
 from watcherd.model import Episode, FeedPage, MediaType, Movie, WatchEvent
 from watcherd.sources import match_keys as keys
+from watcherd.sources.fields import Watched, watch_event
 from watcherd.sources.fields import mapping as _mapping
 from watcherd.sources.fields import optional_text as _optional_text
 from watcherd.sources.fields import text as _text
@@ -136,6 +137,8 @@ def parse_item(username: str, raw: object) -> WatchEvent:
     action = _text(item, "action")
     watched_ts = _timestamp(item.get("watched"))
     watched_at = datetime.fromtimestamp(watched_ts, tz=UTC)
+    # No poster for either kind: v1's `images` point at trakt.us hosts long gone, and fetching
+    # them would only cost each message a timeout.
     if kind is MediaType.MOVIE:
         movie_raw = _mapping(item.get("movie"), "movie")
         movie = Movie(
@@ -145,15 +148,11 @@ def parse_item(username: str, raw: object) -> WatchEvent:
         )
         key = _first_id(movie_raw, ("imdb_id", "tmdb_id", "url")) or f"t:{movie.title}:{movie.year}"
         identity = _storable(f"movie|{action}|{watched_ts}|{key}")
-        return WatchEvent(
-            identity,
-            username,
-            kind,
-            action,
-            watched_at,
-            movie=movie,
-            overview=keys.overview(movie_raw.get("overview")),
-            ids=keys.movie_keys(keys.v1_ids(movie_raw)),
+        return watch_event(
+            Watched(identity, username, action, watched_at),
+            movie,
+            overview=movie_raw.get("overview"),
+            ids=keys.v1_ids(movie_raw),
         )
     show_raw = _mapping(item.get("show"), "show")
     episode_raw = _mapping(item.get("episode"), "episode")
@@ -171,21 +170,11 @@ def parse_item(username: str, raw: object) -> WatchEvent:
     identity = _storable(
         f"episode|{action}|{watched_ts}|{show_key}|{episode.season}x{episode.number}"
     )
-    # No poster: v1's `images` point at trakt.us hosts long gone, and fetching them would
-    # only cost each message a timeout.
-    show_ids = keys.v1_ids(show_raw)
-    return WatchEvent(
-        identity,
-        username,
-        kind,
-        action,
-        watched_at,
-        episode=episode,
-        overview=keys.overview(episode_raw.get("overview")),
-        ids=(
-            *keys.episode_keys(show_ids, episode.season, episode.number),
-            *keys.show_keys(show_ids),
-        ),
+    return watch_event(
+        Watched(identity, username, action, watched_at),
+        episode,
+        overview=episode_raw.get("overview"),
+        ids=keys.v1_ids(show_raw),
     )
 
 

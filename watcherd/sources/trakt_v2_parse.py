@@ -11,22 +11,36 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
-from watcherd.model import Episode, FeedPage, MediaType, Movie, WatchEvent
-from watcherd.sources import match_keys as keys
-from watcherd.sources.fields import mapping as _mapping
-from watcherd.sources.fields import optional_text as _optional_text
+from watcherd.model import FeedPage, WatchEvent
 from watcherd.sources.fields import text as _text
 from watcherd.sources.quoting import clip as _clip
+from watcherd.sources.trakt_v2_media import media_event, media_kind
+
+# `media_event` and `media_kind` (what an item says of the thing watched, read in
+# `trakt_v2_media`) are named here too: `trakt_v2_watching` imports them from this module.
+__all__ = [
+    "MAX_ID",
+    "MAX_PROBLEMS",
+    "PREFIX",
+    "SCHEME",
+    "HistoryReader",
+    "Pagination",
+    "ParsedPage",
+    "decode_page",
+    "item_identity",
+    "media_event",
+    "media_kind",
+    "parse_item",
+    "parse_page",
+    "parse_timestamp",
+]
 
 PREFIX = "v2:"
 # The form of these identities (`FeedPage.scheme`): a memory of another form is not compared
 # with them (the core takes a new baseline instead of re-sending).
 SCHEME = "trakt-v2"
-SITE = "https://trakt.tv"
 MAX_ID = 2**63 - 1  # ids are 64-bit; a larger number is not Trakt's
-MAX_NUMBER = 10**6  # years, seasons, episode numbers: beyond this a number would flood a message
 MAX_PROBLEMS = 20  # a hostile body can hold millions of bad items: name a few, count the rest
 
 
@@ -144,84 +158,6 @@ def parse_item(username: str, raw: object) -> WatchEvent:
     )
 
 
-def media_kind(raw: Mapping[str, Any]) -> MediaType:
-    """The `type` of a history or watching item.
-
-    Raises:
-        ValueError: the type is not `movie` or `episode`.
-    """
-    media_type = raw.get("type")
-    if media_type not in (MediaType.MOVIE.value, MediaType.EPISODE.value):
-        shown = _clip(media_type) if isinstance(media_type, str) else type(media_type).__name__
-        raise ValueError(f"unknown type {shown!r}")
-    return MediaType(media_type)
-
-
-def media_event(
-    raw: Mapping[str, Any],
-    *,
-    identity: str,
-    username: str,
-    kind: MediaType,
-    action: str,
-    watched_at: datetime,
-) -> WatchEvent:
-    """The event of an item's `movie`, or `show` + `episode` (history and watching items
-    share these shapes): titles, link, match keys, overview and poster (the show's for an
-    episode) when `extended=full,images` brought them.
-
-    Raises:
-        ValueError: naming what is missing or malformed.
-    """
-    if kind is MediaType.MOVIE:
-        movie_raw = _mapping(raw.get("movie"), "movie")
-        slug = _slug(movie_raw)
-        movie = Movie(
-            title=_text(movie_raw, "title"),
-            year=_optional_int(movie_raw.get("year"), "movie.year"),
-            url=f"{SITE}/movies/{slug}" if slug else None,
-        )
-        return WatchEvent(
-            identity,
-            username,
-            kind,
-            action,
-            watched_at,
-            movie=movie,
-            overview=keys.overview(movie_raw.get("overview")),
-            ids=keys.movie_keys(_ids(movie_raw)),
-            poster=keys.poster_url(movie_raw.get("images")),
-        )
-    show_raw = _mapping(raw.get("show"), "show")
-    episode_raw = _mapping(raw.get("episode"), "episode")
-    season = _required_int(episode_raw.get("season"), "episode.season")
-    number = _required_int(episode_raw.get("number"), "episode.number")
-    slug = _slug(show_raw)
-    episode = Episode(
-        show_title=_text(show_raw, "title"),
-        show_year=_optional_int(show_raw.get("year"), "show.year"),
-        season=season,
-        number=number,
-        title=_optional_text(episode_raw.get("title")),
-        url=f"{SITE}/shows/{slug}/seasons/{season}/episodes/{number}" if slug else None,
-    )
-    show_ids = _ids(show_raw)
-    return WatchEvent(
-        identity,
-        username,
-        kind,
-        action,
-        watched_at,
-        episode=episode,
-        overview=keys.overview(episode_raw.get("overview")),
-        ids=(
-            *keys.episode_keys(show_ids, season, number, _ids(episode_raw)),
-            *keys.show_keys(show_ids),
-        ),
-        poster=keys.poster_url(show_raw.get("images")),
-    )
-
-
 def parse_timestamp(value: object) -> datetime:
     """An ISO 8601 `watched_at` as aware UTC; a missing offset is taken as UTC (Trakt's).
 
@@ -249,38 +185,6 @@ def _history_id(value: object) -> int:
         raise ValueError("id is missing" if value is None else "id is not a whole number")
     if not 0 < value <= MAX_ID:
         raise ValueError(f"id is out of range: {_clip(str(value))}")
-    return value
-
-
-def _ids(item: Mapping[str, Any]) -> Mapping[str, Any]:
-    ids = item.get("ids")
-    return ids if isinstance(ids, dict) else {}
-
-
-def _slug(item: Mapping[str, Any]) -> str | None:
-    ids = item.get("ids")
-    slug = ids.get("slug") if isinstance(ids, dict) else None
-    if not isinstance(slug, str) or not slug.strip() or len(slug) > 200:
-        return None
-    return quote(slug.strip(), safe="")
-
-
-def _required_int(value: object, name: str) -> int:
-    result = _optional_int(value, name)
-    if result is None:
-        raise ValueError(f"{name} is missing")
-    return result
-
-
-def _optional_int(value: object, name: str) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str) and value.strip().isdecimal() and value.isascii():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} is not a whole number: {_clip(str(value))!r}")
-    if abs(value) >= MAX_NUMBER:
-        raise ValueError(f"{name} is out of range: {_clip(str(value))}")
     return value
 
 
