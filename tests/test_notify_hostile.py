@@ -114,14 +114,20 @@ def assert_shown(shown: str, expected: str) -> None:
 # -- Discord ---------------------------------------------------------------------------------
 
 
-def discord_markdown_safe(message: Message, shown: Shown, payload: dict[str, Any]) -> None:
-    assert set(payload) == {"tts", "wait", "avatar_url", "content"}  # no allowed_mentions
+def discord_content(message: Message, payload: dict[str, Any]) -> tuple[str, str]:
+    """Title and body of Discord's `content`, which fits, pings no one and ends with the link."""
     content: str = payload["content"]
     assert len(content) <= DISCORD_LIMIT
     assert LIVE_MENTION.findall(content) == []
     text, link_line = content.rsplit("\n", 1)
     assert link_line == message.link
     title, body = text.split("\r\n")
+    return title, body
+
+
+def discord_markdown_safe(message: Message, shown: Shown, payload: dict[str, Any]) -> None:
+    assert set(payload) == {"tts", "wait", "avatar_url", "content"}  # no allowed_mentions
+    title, body = discord_content(message, payload)
     user, rest = split_bold(title)
     assert_shown(discord_shown(user) + discord_shown(rest), shown.title)
     assert_shown(discord_shown(body), shown.body)
@@ -155,12 +161,7 @@ def test_discord_embeds_from_hostile_markdown_ping_no_one() -> None:
 
 
 def discord_text_safe(message: Message, shown: Shown, payload: dict[str, Any]) -> None:
-    content: str = payload["content"]
-    assert len(content) <= DISCORD_LIMIT
-    assert LIVE_MENTION.findall(content) == []
-    text, link_line = content.rsplit("\n", 1)
-    assert link_line == message.link
-    title, body = text.split("\r\n")
+    title, body = discord_content(message, payload)
     # HTML shows a run of spaces as one, and so does the text made of it.
     assert_shown(discord_shown(title), re.sub(" +", " ", shown.title))
     assert_shown(discord_shown(body), re.sub(" +", " ", shown.body))

@@ -3,7 +3,8 @@
 This is the only module that imports apprise. A falsy Apprise result becomes a
 `DeliveryError` here, never deeper. Apprise's own DEBUG log prints URLs with tokens, so its
 logger is held at WARNING (see `quiet_apprise`). How each format reaches each service is
-`watcherd.notify_payload`'s; this module sends what it shapes, with the attachments.
+`watcherd.notify_payload`'s; this module sends what it shapes, with the attachments
+`watcherd.notify_attachments` finds readable and says how to send.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
 import apprise
@@ -22,15 +22,8 @@ from apprise.conversion import convert_between
 from watcherd.errors import ConfigError, DeliveryError
 from watcherd.formats import HTML, MARKDOWN, MARKDOWN_SERVICES, TEXT
 from watcherd.model import Message
-from watcherd.notify_payload import (
-    EMAIL_SERVICES,
-    TELEGRAM,
-    Outgoing,
-    Service,
-    outgoing,
-    rendered_formats,
-    telegram_caption_bound,
-)
+from watcherd.notify_attachments import Carrier, readable
+from watcherd.notify_payload import Outgoing, Service, outgoing, rendered_formats
 from watcherd.redact import Redactor
 
 log = logging.getLogger(__name__)
@@ -43,10 +36,6 @@ _NOTIFY_FORMATS = {
     MARKDOWN: NotifyFormat.MARKDOWN,
     HTML: NotifyFormat.HTML,
 }
-# Services whose plugin sends a message and its attachments in one request (one SMTP
-# transaction, one JSON or form post, one call): a refused send was accepted in no part, so it
-# can be sent again without the attachments and nothing is repeated.
-_ONE_REQUEST = EMAIL_SERVICES | {"json", "jsons", "form", "forms", "xml", "xmls", CONSOLE_SCHEMA}
 
 
 class _AppriseConverter:
@@ -112,8 +101,7 @@ class Notifier:
             rendered_formats(_declared(plugin), self.schemas),
             title_length,
         )
-        self._takes_attachments = bool(getattr(plugin, "attachment_support", False))
-        self._plugin = plugin
+        self._carrier = Carrier.of_plugin(plugin, frozenset(self.schemas))
         # One object per target, kept for the life of the process: Discord's rate-limit state
         # lives on it.
         self._apprise = apprise.Apprise(asset=asset)
@@ -141,7 +129,7 @@ class Notifier:
         with self._lock:
             if not attachments:
                 self._notify(payload)
-            elif self._sent_in_one_request(payload):
+            elif self._carrier.sent_in_one_request(payload):
                 try:
                     self._notify(payload, attachments)
                 except DeliveryError as exc:
@@ -172,44 +160,15 @@ class Notifier:
             refusal = f"target {self.name!r} did not accept the notification: "
             raise DeliveryError(self._redact(refusal) + self._reason(result))
 
-    def _attachable(self, paths: Sequence[str]) -> list[str]:
+    def _attachable(self, paths: Sequence[str]) -> tuple[str, ...]:
         """The readable files among `paths`, when the service carries attachments."""
-        if paths and not self._takes_attachments:
+        if paths and not self._carrier.takes_attachments:
             log.debug("target %r shows no attachments; %d left out", self.name, len(paths))
-            return []
-        readable: list[str] = []
-        for path in paths:
-            try:
-                if not Path(path).is_file():
-                    raise FileNotFoundError(path)
-                with Path(path).open("rb") as file:
-                    file.read(1)
-            except OSError as exc:
-                reason = exc.strerror or type(exc).__name__
-                log.debug(
-                    "target %r: attachment %s left out: %s", self.name, Path(path).name, reason
-                )
-                continue
-            readable.append(path)
-        return readable
-
-    def _sent_in_one_request(self, payload: Outgoing) -> bool:
-        """Whether the service posts a message and its attachments so that a refusal means
-        nothing of it was accepted (then resending without them repeats nothing)."""
-        if self.schemas & _ONE_REQUEST:
-            return True
-        if self.schemas & TELEGRAM:
-            # With `content=after` Apprise posts the photo first and the text only once the
-            # photo went; otherwise a text short enough to be the photo's caption goes with it
-            # in one sendPhoto. Longer text is posted before the photo, a request apart.
-            if getattr(self._plugin, "content", None) == "after":
-                return True
-            return telegram_caption_bound(payload) < int(
-                getattr(self._plugin, "telegram_caption_maxlen", 0) or 0
-            )
-        # Discord (text, then the files as a message of their own) and services not known
-        # to send both at once: the attachments go as a message of their own.
-        return False
+            return ()
+        found = readable(paths)
+        for name, reason in found.left_out:
+            log.debug("target %r: attachment %s left out: %s", self.name, name, reason)
+        return found.paths
 
     def _reason(self, result: Any) -> str:
         # Apprise 2.3+ returns a result with the plugin's own log lines; the last warning says
