@@ -5,18 +5,22 @@ A poster URL comes from a feed, so its server is not trusted: it may answer an H
 within `timeout` seconds, and keeps only bytes that are a JPEG, PNG, WebP or GIF by their
 first bytes (an SVG, which can carry script, is not among them). It never raises for what the
 server does: it returns a `Downloaded` or a `Refused` with a fixed phrase for the log (never
-the URL, which may hold a key).
+the URL, which may hold a key). `Downloader` keeps one session per poster host for it.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
 
-from watcherd.http_body import BodyRefusedError, connection_reason, read_bounded
+from watcherd.http_body import BodyRefusedError, connection_reason, read_bounded, session
+
+MAX_SESSIONS = 16  # one per poster host; Trakt's and TMDB's are two
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,44 @@ def image_extension(body: bytes) -> str | None:
     if len(body) >= 12 and body[:4] == b"RIFF" and body[8:12] == b"WEBP":
         return "webp"
     return None
+
+
+class Downloader:
+    """Downloads posters (see `download`) through one session per poster host.
+
+    Args:
+        max_size: bytes one poster may have.
+        timeout: seconds one download may take, whole.
+        user_agent: sent with each download.
+
+    Safe to share between threads.
+    """
+
+    def __init__(self, *, max_size: int, timeout: float, user_agent: str) -> None:
+        self.max_size = max_size
+        self.timeout = timeout
+        self._user_agent = user_agent
+        self._lock = threading.Lock()
+        self._sessions: dict[str, requests.Session] = {}
+
+    def fetch(self, url: str) -> Downloaded | Refused:
+        """`url` as an image, or why not (see `download`). Never raises for what the server
+        does."""
+        return download(self._session_for(url), url, max_size=self.max_size, timeout=self.timeout)
+
+    def _session_for(self, url: str) -> requests.Session:
+        """One session per poster host (proxies are resolved per host, once)."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        with self._lock:
+            found = self._sessions.get(origin)
+            if found is None:
+                if len(self._sessions) >= MAX_SESSIONS:
+                    self._sessions.pop(next(iter(self._sessions))).close()
+                found = self._sessions[origin] = session(
+                    origin, {"User-Agent": self._user_agent, "Accept": "image/*"}
+                )
+            return found
 
 
 def download(

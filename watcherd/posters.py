@@ -24,11 +24,8 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import requests
-
-from watcherd.http_body import session
 from watcherd.model import Notice, WatchEvent
-from watcherd.poster_download import Downloaded, download
+from watcherd.poster_download import Downloaded, Downloader
 from watcherd.poster_files import PosterFiles
 from watcherd.sources.tmdb import TmdbPosters
 
@@ -38,7 +35,6 @@ MAX_SIZE = 5 * 1024 * 1024  # bytes of one poster ([posters] max_size)
 CACHE_SIZE = 100 * 1024 * 1024  # bytes of all posters kept ([posters] cache_size)
 TIMEOUT = 5.0  # seconds for one download ([posters] timeout)
 FAILURE_TTL = 3600.0  # seconds a URL that failed is not fetched again
-MAX_SESSIONS = 16  # one per poster host; Trakt's and TMDB's are two
 
 
 def folder_beside(state_file: Path) -> Path:
@@ -93,13 +89,10 @@ class PosterCache:
         failure_ttl: float = FAILURE_TTL,
     ) -> None:
         self._files = PosterFiles(folder, capacity=cache_size, clock=clock, failure_ttl=failure_ttl)
-        self._max_size = max_size
-        self._timeout = timeout
+        self._downloader = Downloader(max_size=max_size, timeout=timeout, user_agent=user_agent)
         self._tmdb = tmdb
-        self._user_agent = user_agent
         self._lock = threading.Lock()
         self._flights: dict[str, _Flight] = {}
-        self._sessions: dict[str, requests.Session] = {}
 
     def path_for(self, notice: Notice) -> str | None:
         """The poster of what `notice` tells as a local file (`the-matrix-1999.png`), or None
@@ -144,7 +137,7 @@ class PosterCache:
                 flight = self._flights[url] = _Flight()
         if not leader:
             # The leader's download ends within the timeout (a second more for the disk).
-            flight.done.wait(self._timeout + 1)
+            flight.done.wait(self._downloader.timeout + 1)
             return flight.path
         try:
             flight.path = self._download(url, name)
@@ -157,9 +150,7 @@ class PosterCache:
     def _download(self, url: str, name: str) -> str | None:
         if self._files.failed_recently(url):
             return None
-        result = download(
-            self._session_for(url), url, max_size=self._max_size, timeout=self._timeout
-        )
+        result = self._downloader.fetch(url)
         if not isinstance(result, Downloaded):
             # The URL is the feed's, not a secret, but it is not needed: the item's name is.
             logger.info("No poster for %s: %s (not tried again for a while)", name, result.reason)
@@ -167,20 +158,6 @@ class PosterCache:
             return None
         stored = self._files.put(url, f"{name}.{result.extension}", result.body)
         return None if stored is None else str(stored)
-
-    def _session_for(self, url: str) -> requests.Session:
-        """One session per poster host (proxies are resolved per host, once)."""
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        with self._lock:
-            found = self._sessions.get(origin)
-            if found is None:
-                if len(self._sessions) >= MAX_SESSIONS:
-                    self._sessions.pop(next(iter(self._sessions))).close()
-                found = self._sessions[origin] = session(
-                    origin, {"User-Agent": self._user_agent, "Accept": "image/*"}
-                )
-            return found
 
 
 def normalised_url(raw: str) -> str | None:
