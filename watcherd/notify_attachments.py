@@ -76,7 +76,7 @@ class Readable:
 
 def readable(paths: Sequence[str]) -> Readable:
     """The files among `paths` that exist and can be read (their first byte is), and for each
-    other its file name and the reason (`No such file or directory`). Raises nothing."""
+    other its file name and why (`FileNotFoundError`, `Permission denied`). Raises nothing."""
     found: list[str] = []
     left_out: list[tuple[str, str]] = []
     for path in paths:
