@@ -1,4 +1,4 @@
-"""Reading an untrusted HTTP answer, for every adapter that talks to Trakt.
+"""Reading an untrusted HTTP answer, for every adapter that talks to Trakt, TMDB or a poster host.
 
 A server (or a proxy in front of it) may trickle bytes for ever, send gigabytes, or fail a
 connection with a text that quotes the request URL. `read_bounded` reads a streamed body
