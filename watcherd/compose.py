@@ -14,7 +14,7 @@ from typing import TextIO
 
 from watcherd import __version__, digest, memory, styles
 from watcherd.auth.oauth import TraktOAuth
-from watcherd.auth.tokens import TokenKeeper
+from watcherd.auth.tokens import CachedLogin, TokenKeeper
 from watcherd.budget import RateBudget
 from watcherd.commands import login as login_commands
 from watcherd.commands import simulate as simulate_command
@@ -204,12 +204,14 @@ def feed(settings: Settings, store: Store, *, clock: Callable[[], float], learn:
     gate = RateGate(budget, clock=clock)
     keeper: TokenKeeper | StoredToken
     closers: tuple[Callable[[], None], ...] = ()
+    # The login row is read again only when it may have changed, not on every request.
+    logins = CachedLogin(store, store.data_version)
     if trakt.client_secret is not None:
         session = oauth(settings, clock=clock)
-        keeper = TokenKeeper(store, session, clock=clock, learn=learn)
+        keeper = TokenKeeper(logins, session, clock=clock, learn=learn)
         closers = (session.close,)
     else:
-        keeper = StoredToken(store, clock=clock, learn=learn)
+        keeper = StoredToken(logins, clock=clock, learn=learn)
         keeper.say_unrenewable()
     sent = SentToken(keeper)
     v2 = TraktV2Source(

@@ -131,8 +131,17 @@ class Connection:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        # SQLite's default page cache is 2 MiB per connection, filled once the file outgrows
+        # it: most of the daemon's growth with its users. 512 KiB keeps the hot pages (bench
+        # figure 3: 1-2 MiB less at 2,000 users, no measurable cost per poll).
+        self._db.execute("PRAGMA cache_size=-512")
         with self._lock:
             schema.upgrade(self._db, self.path, version)
+
+    def data_version(self) -> int:
+        """SQLite's `PRAGMA data_version` on this connection: it moves when another
+        connection (another process) commits to the file, never for this one's own commits."""
+        return int(self._query("PRAGMA data_version")[0][0])
 
     def close(self) -> None:
         """Save buffered poll outcomes, close the database and release the lock."""
