@@ -483,7 +483,9 @@ def test_once_delivers_the_good_items_of_a_hostile_response_and_logs_each_bad_on
     assert f"{USER}: feed is not valid UTF-8" in result.stderr
     titles = receiver.titles()
     assert titles[0] == "alice checked in: Good \ufffd Movie 1 (2001)"
-    assert titles[1].startswith("alice checked in: evil @\u200beveryone <@\u200b123> [31m Title")
+    assert titles[1].startswith(
+        "alice checked in: evil \u200b@\u200beveryone <\u200b@\u200b123> [31m Title"
+    )
     assert titles[2:] == [
         "alice checked in: Good Movie 3 (2003)",
         'alice scrobbled: Good Show S01E04 "Episode 4"',

@@ -94,7 +94,7 @@ def test_discord_payload_is_exact_with_mentions_broken_and_markdown_escaped() ->
         payload = posted_json(mock.calls[0])
 
     escaped_what = (
-        f"@{Z}everyone @{Z}here \\<@{Z}123\\> \\<@{Z}&456\\> \\*\\*bold\\*\\*"
+        f"{Z}@{Z}everyone {Z}@{Z}here \\<{Z}@{Z}123\\> \\<{Z}@{Z}&456\\> \\*\\*bold\\*\\*"
         " \\[x\\]\\(http://evil\\) \\<b\\>&amp; \\(2011\\)"
     )
     assert payload == {
@@ -195,7 +195,7 @@ def test_telegram_payload_is_exact_and_html_escaped_under_parse_mode_html() -> N
         payload = posted_json(mock.calls[0])
 
     escaped_what = (
-        f"@{Z}everyone @{Z}here &lt;@{Z}123&gt; &lt;@{Z}&amp;456&gt; **bold**"
+        f"{Z}@{Z}everyone {Z}@{Z}here &lt;{Z}@{Z}123&gt; &lt;{Z}@{Z}&amp;456&gt; **bold**"
         " [x](http://evil) &lt;b&gt;&amp;amp; (2011)"
     )
     assert payload == {

@@ -64,7 +64,9 @@ def post(url: str, endpoint: str, message: Message) -> dict[str, Any]:
 
 # -- Discord ---------------------------------------------------------------------------------
 
-MD_WHAT = f"@{Z}everyone \\<@{Z}123\\> \\*\\*x\\*\\* \\<b\\>&amp; \\[l\\]\\(http://e\\) \\(2011\\)"
+MD_WHAT = (
+    f"{Z}@{Z}everyone \\<{Z}@{Z}123\\> \\*\\*x\\*\\* \\<b\\>&amp; \\[l\\]\\(http://e\\) \\(2011\\)"
+)
 
 
 def test_discord_markdown_is_posted_as_written_with_no_second_escaping() -> None:
@@ -124,7 +126,7 @@ def test_discord_markdown_longer_than_its_limit_is_clipped_by_line_and_keeps_the
 
 # -- Telegram --------------------------------------------------------------------------------
 
-HTML_WHAT = f"@{Z}everyone &lt;@{Z}123&gt; **x** &lt;b&gt;&amp;amp; [l](http://e) (2011)"
+HTML_WHAT = f"{Z}@{Z}everyone &lt;{Z}@{Z}123&gt; **x** &lt;b&gt;&amp;amp; [l](http://e) (2011)"
 ANCHOR = f'<a href="{LINK}">{LINK}</a>'
 TELEGRAM_BASE = {
     "chat_id": -100123,

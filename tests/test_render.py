@@ -140,9 +140,9 @@ def test_feed_text_with_mentions_and_markup_is_neutralised_in_title_and_body() -
 
     message = render(event)
 
-    expected_what = f"@{ZWSP}everyone <b>&</b> <@{ZWSP}123> (2011)"
-    assert message.title == f"eve@{ZWSP}here checked in: {expected_what}"
-    assert message.body.startswith(f"eve@{ZWSP}here checked in {expected_what} at ")
+    expected_what = f"{ZWSP}@{ZWSP}everyone <b>&</b> <{ZWSP}@{ZWSP}123> (2011)"
+    assert message.title == f"eve{ZWSP}@{ZWSP}here checked in: {expected_what}"
+    assert message.body.startswith(f"eve{ZWSP}@{ZWSP}here checked in {expected_what} at ")
     for mention in ("@everyone", "@here", "<@123>"):
         assert mention not in message.title
         assert mention not in message.body
@@ -152,8 +152,8 @@ def test_feed_text_with_mentions_and_markup_is_neutralised_in_title_and_body() -
     ("action", "shown"),
     [
         ("rated", "rated"),
-        ("@everyone", f"@{ZWSP}everyone"),
-        ("<@&456>", f"<@{ZWSP}&456>"),
+        ("@everyone", f"{ZWSP}@{ZWSP}everyone"),
+        ("<@&456>", f"<{ZWSP}@{ZWSP}&456>"),
         ("love\u202ed", "loved"),
         ("x" * 100, "x" * 39 + "…"),
     ],
@@ -205,19 +205,19 @@ def test_each_field_of_an_episode_is_clipped_on_its_own() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("@everyone", f"@{ZWSP}everyone"),
-        ("@here", f"@{ZWSP}here"),
-        ("<@123>", f"<@{ZWSP}123>"),
-        ("<@!123>", f"<@{ZWSP}!123>"),
-        ("<@&456>", f"<@{ZWSP}&456>"),
-        ("@room", f"@{ZWSP}room"),
-        ("Hey @everyone, look!", f"Hey @{ZWSP}everyone, look!"),
-        ("@@everyone", f"@{ZWSP}@{ZWSP}everyone"),
-        ("@**all**", f"@{ZWSP}**all**"),
-        ("a @ b", f"a @{ZWSP} b"),
-        ("@\u200beveryone", f"@{ZWSP}everyone"),
-        ("mail@example.com", f"mail@{ZWSP}example.com"),
-        ("@#channel", f"@{ZWSP}#channel"),
+        ("@everyone", f"{ZWSP}@{ZWSP}everyone"),
+        ("@here", f"{ZWSP}@{ZWSP}here"),
+        ("<@123>", f"<{ZWSP}@{ZWSP}123>"),
+        ("<@!123>", f"<{ZWSP}@{ZWSP}!123>"),
+        ("<@&456>", f"<{ZWSP}@{ZWSP}&456>"),
+        ("@room", f"{ZWSP}@{ZWSP}room"),
+        ("Hey @everyone, look!", f"Hey {ZWSP}@{ZWSP}everyone, look!"),
+        ("@@everyone", f"{ZWSP}@{ZWSP}{ZWSP}@{ZWSP}everyone"),
+        ("@**all**", f"{ZWSP}@{ZWSP}**all**"),
+        ("a @ b", f"a {ZWSP}@{ZWSP} b"),
+        ("@\u200beveryone", f"{ZWSP}@{ZWSP}everyone"),
+        ("mail@example.com", f"mail{ZWSP}@{ZWSP}example.com"),
+        ("@#channel", f"{ZWSP}@{ZWSP}#channel"),
     ],
     ids=[
         "everyone",
@@ -235,7 +235,7 @@ def test_each_field_of_an_episode_is_clipped_on_its_own() -> None:
         "channel-like",
     ],
 )
-def test_mentions_are_broken_by_a_zero_width_space_after_the_at(text: str, expected: str) -> None:
+def test_mentions_are_broken_by_zero_width_spaces_around_the_at(text: str, expected: str) -> None:
     result = neutralise(text)
 
     assert result == expected

@@ -90,6 +90,100 @@ ESCAPES = {
 }
 
 
+# What runs without bound past loops (calls, sizes of what is built, what is written, text made
+# of containers) and what would undo neutralising (filters, slices, output past `{{ … }}`):
+# each refused at load, for its own reason, at once.
+UNBOUNDED = {
+    "macro-calls-doubling": (
+        ("{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(40) }}"),
+        "loops and calls ran more than",
+    ),
+    "macro-output-doubling": (
+        (
+            "{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% else %}xxxxxxxx{% endif %}"
+            "{% endmacro %}{{ f(26) }}"
+        ),
+        "wrote more than",
+    ),
+    "macro-output-doubling-by-set": (
+        (
+            "{% macro f(n) %}{% set s = f(n-1) if n else 'x' %}{{ s }}{{ s }}{% endmacro %}"
+            "{{ f(40)|length }}"
+        ),
+        "a text longer than",
+    ),
+    "literal-written-in-a-loop-in-a-macro": (
+        (
+            "{% macro f() %}{% for i in range(9000) %}" + "x" * 100 + "{% endfor %}{% endmacro %}"
+            "{{ f()|length }}"
+        ),
+        "wrote more than",
+    ),
+    "namespace-list-doubling": (
+        (
+            "{% set ns = namespace(x=[1]) %}{% for i in range(30) %}{% set ns.x = [ns.x, ns.x] %}"
+            "{% endfor %}{{ ns.x }}"
+        ),
+        "a value larger than",
+    ),
+    "namespace-list-doubling-length": (
+        (
+            "{% set ns = namespace(x=[1]) %}{% for i in range(40) %}{% set ns.x = [ns.x, ns.x] %}"
+            "{% endfor %}{{ ns.x|length }}"
+        ),
+        "a value larger than",
+    ),
+    "nested-repeat": ("{{ [[0] * 10000] * 10000 }}", "a value larger than"),
+    "sum-of-lists": ("{{ ([[0] * 10000] * 10000)|sum(start=[])|length }}", "a value larger than"),
+    "sum-start-list": ("{{ [[0]]|sum(start=[])|length }}", "sum adds numbers only"),
+    "join-of-lists": (
+        "{% set a = [0] * 10000 %}{{ ([a] * 10000)|join(',') }}",
+        "a value larger than",
+    ),
+    "join-of-a-few-lists": (
+        "{% set a = [0] * 100 %}{{ [a, a]|join(',') }}",
+        "join takes text or numbers, not a list",
+    ),
+    "string-of-lists": (
+        "{% set a = [0] * 10000 %}{{ ([a] * 10000)|string|length }}",
+        "a value larger than",
+    ),
+    "lower-of-lists": ("{{ ([[0] * 10000] * 10000)|lower|length }}", "a value larger than"),
+    "trim-of-lists": ("{{ ([[0] * 10000] * 10000)|trim|length }}", "a value larger than"),
+    "wordcount-of-lists": ("{{ ([[0] * 10000] * 10000)|wordcount }}", "a value larger than"),
+    "string-of-a-list": ("{{ [1, 2]|string }}", "|string takes text or numbers"),
+    "printed-list": ("{{ [1, 2] }}", "{{ … }} takes text or numbers, not a list"),
+    "printed-dict": ("{{ dict(a=1) }}", "{{ … }} takes text or numbers, not a dict"),
+    "printed-variable-list": ("{{ also_users }}", "{{ … }} takes text or numbers, not a list"),
+    "concat-list": ("{{ user ~ [1] }}", "~ takes text or numbers"),
+    "percent-list": ("{{ '%s' % ([1],) }}", "%-format takes text or numbers"),
+    "method-join-of-lists": ("{{ ','.join([[1], [2]]) }}", "join takes text or numbers"),
+    "split-past-items": ("{{ (' ' * 19999).split(' ')|length }}", "a sequence longer than"),
+    # Filters and slices that would undo neutralising, and output that escapes `{{ … }}`.
+    "striptags": ("{{ title|striptags }}", "No filter named 'striptags'"),
+    "reverse": ("{{ title|reverse }}", "No filter named 'reverse'"),
+    "reversed-slice": ("{{ title[::-1] }}", "a string sliced with a step"),
+    "strided-slice": ("{{ title[::2] }}", "a string sliced with a step"),
+    "filter-block": (
+        "{% filter upper %}{{ title }}{% endfilter %}",
+        "{% filter %} blocks are not available",
+    ),
+}
+
+
+@pytest.mark.parametrize(("template", "reason"), list(UNBOUNDED.values()), ids=list(UNBOUNDED))
+def test_unbounded_or_unneutralising_template_is_refused_at_once(
+    tmp_path: Path, template: str, reason: str
+) -> None:
+    started = time.monotonic()
+    problems = load_problems(tmp_path, body=template)
+
+    assert len(problems) == 1
+    assert problems[0].startswith("targets.friends.body: template")
+    assert reason in problems[0]
+    assert time.monotonic() - started < 5
+
+
 @pytest.mark.parametrize("template", list(ESCAPES.values()), ids=list(ESCAPES))
 def test_hostile_template_is_refused_at_load(tmp_path: Path, template: str) -> None:
     started = time.monotonic()
@@ -161,14 +255,15 @@ def test_check_config_exits_2_without_traceback(
 
 
 def test_loop_budget_is_per_rendering() -> None:
+    # The call of `range` is a turn too.
     template = TemplateCompiler("text").compile(
-        f"{{% for i in range({MAX_ITERATIONS}) %}}{{% endfor %}}ok"
+        f"{{% for i in range({MAX_ITERATIONS - 1}) %}}{{% endfor %}}ok"
     )
 
     assert [template.render({}) for _ in range(3)] == ["ok", "ok", "ok"]
-    with pytest.raises(BadTemplateError, match="loops ran more than"):
+    with pytest.raises(BadTemplateError, match="loops and calls ran more than"):
         TemplateCompiler("text").compile(
-            f"{{% for i in range({MAX_ITERATIONS + 1}) %}}{{% endfor %}}"
+            f"{{% for i in range({MAX_ITERATIONS}) %}}{{% endfor %}}"
         ).render({})
 
 

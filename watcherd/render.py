@@ -34,8 +34,11 @@ MAX_FIELD = 200
 ZWSP = "\u200b"
 MAX_LINK = 500
 # Every "@": services disagree on what follows one in a mention (Discord `@everyone`, `<@1>`;
-# Zulip `@**all**`; Mattermost `@channel`), so none is left able to start one.
-_MENTION = re.compile("@")
+# Zulip `@**all**`; Mattermost `@channel`), so none is left able to start one. A zero-width
+# space on both sides, so that no rearranging of the characters (a reversed string, a
+# template's text placed after it) leaves the `@` touching what it could mention; the spaces
+# already there are taken in, so breaking twice gives what breaking once does.
+_MENTION = re.compile(ZWSP + "*@" + ZWSP + "*")
 _SAFE_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d+)?(?:/[A-Za-z0-9._~%!$'*+,;=:/-]*)?")
 _HTTP_IRI = re.compile(r"(?P<scheme>https?://)(?P<authority>[^/?#]*)(?P<rest>.*)", re.DOTALL)
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
@@ -49,8 +52,9 @@ def neutralise(text: str, limit: int = MAX_FIELD) -> str:
     """Make one piece of feed text safe to show anywhere.
 
     Given any string, returns one line: control, bidi-override and other invisible format
-    characters removed, whitespace folded, `@` followed by a zero-width space so that
-    `@everyone`, `@here`, `<@123>` cannot mention anyone, and at most `limit` characters.
+    characters removed, whitespace folded, every `@` between two zero-width spaces so that
+    `@everyone`, `@here`, `<@123>` cannot mention anyone (`break_mentions`), and at most
+    `limit` characters.
     """
     # Only the head of a long text can be shown: clean a growing head until it alone fills
     # more than the limit (a 1 MB title costs what 1 kB does), or the whole text is cleaned.
@@ -64,7 +68,13 @@ def neutralise(text: str, limit: int = MAX_FIELD) -> str:
         end *= 4
     if len(folded) > limit:
         folded = folded[: limit - 1].rstrip() + "…"
-    return _MENTION.sub("@" + ZWSP, folded)
+    return break_mentions(folded)
+
+
+def break_mentions(text: str) -> str:
+    """`text` with every `@` between two zero-width spaces (and no more than one on a side,
+    however often it is broken)."""
+    return _MENTION.sub(ZWSP + "@" + ZWSP, text)
 
 
 def _clean_char(ch: str) -> str:
@@ -162,15 +172,15 @@ def iri_to_uri(iri: str) -> str | None:
     return match["scheme"] + authority + rest
 
 
-def render(event: WatchEvent) -> Message:
+def render(event: WatchEvent, *, hide_spoilers: bool = False) -> Message:
     """The notification for one event.
 
     Returns a `Message` whose title reads `alice checked in: Title (2011)` and whose body
     repeats it with the time it happened (UTC); the link travels separately so the notifier
-    never escapes it.
+    never escapes it. With `hide_spoilers`, an episode is only `Show S03E03`.
     """
     user = neutralise(event.username, 60)
-    what = describe(event)
+    what = describe(event, hide_spoilers=hide_spoilers)
     when = _format_time(event.watched_at)
     return Message(
         title=f"{user} {verb(event.action)}: {what}",

@@ -1,61 +1,75 @@
 """Message templates: a target's `title` and `body`, Jinja2 in a sandbox with bounds.
 
-The one module that imports Jinja2. A template runs in `ImmutableSandboxedEnvironment` with
-`StrictUndefined` (an unknown name is an error, not an empty string) and autoescaping for
-HTML only. On top of the sandbox, which keeps internals out of reach, every way a short
-template could take unbounded time or memory is bounded: loops count their iterations
-(`MAX_ITERATIONS` per rendering), `range` is a counting one, `+ * ** %` and `~` refuse results
-longer than `MAX_TEXT`, string methods and filters that pad, repeat or format (`center`,
-`format`, `'{0}'.format`) are not there, and the output is at most `MAX_TEXT` characters.
-`self`, includes and imports are refused when the template is compiled. The bounds
-themselves are `watcherd.template_bounds`.
+The one module that imports Jinja2 (with `watcherd.template_filters`, its filters). A template
+runs in `ImmutableSandboxedEnvironment` with `StrictUndefined` (an unknown name is an error, not
+an empty string) and autoescaping for HTML only. On top of the sandbox, which keeps internals
+out of reach, every way a short template could take unbounded time or memory is bounded
+(`watcherd.template_bounds`): loop iterations and calls take turns of a budget, list, tuple and
+dict literals, `*`, `+` and every call and filter are refused past a size, text past
+`MAX_TEXT`, what a rendering writes past `MAX_WRITTEN`, and a wall-clock deadline is the
+backstop. `self`, includes, imports and `{% filter %}` blocks are refused when the template is
+compiled.
+
+What a template prints is text, never a container, and its mentions are broken again: every
+`{{ … }}` puts each `@` it prints between zero-width spaces (`render.break_mentions`), and an
+`@` that ends a piece of the template's own text (right before a `{{` or `{%`) gets one after
+it. So whatever a template does to feed values (filters, slicing, joining, macros), no `@` of
+the output touches feed-derived text, even after `replace('\\u200b', '')`; only a mention
+written whole in the template's own text is live, as its author meant. Why not re-break the
+whole output instead: an author's own `<@123>` would die with the rest. Why not only trust
+the variables, neutralised before the template sees them: filters and slices rearrange
+characters (`reverse` moved the space to the other side of the `@`), and the bounds of what
+a filter may do to text are easier to get wrong than one rule applied at every `{{ … }}`.
+`{% filter %}` blocks are refused because their output is the one thing that does not pass
+through a `{{ … }}` (a `{% call %}` block's output is its macro's, which does).
 
 Any problem, when compiling or rendering, is a `BadTemplateError` with the template line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, meta, nodes
 from jinja2.exceptions import SecurityError
-from jinja2.filters import FILTERS, do_join, do_replace
-from jinja2.runtime import Context
+from jinja2.runtime import Context, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import Cycler, Joiner, Namespace, pass_eval_context
-from jinja2.visitor import NodeTransformer
+from jinja2.utils import Cycler, Joiner, Namespace
 from markupsafe import Markup
 
+from watcherd.errors import WatcherdError
+from watcherd.render import break_mentions
 from watcherd.template_bounds import (
+    MAX_SIZE,
     MAX_TEXT,
     BoundExceededError,
     CountingRange,
+    NotTextError,
+    check_join,
     check_percent_format,
     check_power,
     check_repeat,
+    check_scalar,
+    check_size,
     check_text,
+    check_time,
     counting_range,
     materialised,
-    rendering_turns,
+    rendering_budget,
     replaced_length,
+    size_of,
+    spend_written,
     take_turn,
 )
+from watcherd.template_filters import bounded_filters
+from watcherd.template_tree import bounded_tree
 
 _TEMPLATE_FILE = "<template>"
 
-_SAFE_FILTERS = frozenset(
-    {
-        "abs", "attr", "capitalize", "count", "d", "default", "dictsort", "e", "escape",
-        "filesizeformat", "first", "float", "groupby", "int", "items", "last", "length", "list",
-        "lower", "map", "max", "min", "reject", "rejectattr", "reverse", "round", "select",
-        "selectattr", "sort", "string", "striptags", "sum", "title", "trim", "truncate",
-        "unique", "upper", "urlencode", "wordcount",
-    }
-)  # fmt: skip
 # Methods of strings a template may call: none pads, repeats or formats, and none undoes
-# escaping (Markup's `unescape`). `replace` and `join` are bounded in `call`.
+# escaping (Markup's `unescape`, `striptags`). `replace` and `join` are bounded in `call`.
 _SAFE_STR_METHODS = frozenset(
     {
         "lower", "upper", "title", "capitalize", "casefold", "swapcase", "strip", "lstrip",
@@ -67,7 +81,7 @@ _SAFE_STR_METHODS = frozenset(
 _REFUSED_NODES = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
 
 
-class BadTemplateError(Exception):
+class BadTemplateError(WatcherdError):
     """A template that cannot be compiled or rendered.
 
     Args:
@@ -76,7 +90,7 @@ class BadTemplateError(Exception):
     """
 
     def __init__(self, reason: str, line: int | None) -> None:
-        super().__init__(reason)
+        super().__init__(reason, permanent=True)
         self.reason = reason
         self.line = line
 
@@ -95,11 +109,11 @@ class MessageTemplate:
         """The template's text for these variables.
 
         Raises:
-            BadTemplateError: an unknown name, a sandbox refusal, a bound exceeded, or any
-                other error, with the template line where it happened.
+            BadTemplateError: an unknown name, a sandbox refusal, a bound exceeded (the time
+                one included), or any other error, with the template line where it happened.
         """
         try:
-            with rendering_turns():
+            with rendering_budget():
                 text = str(self._template.render(variables))
         except RecursionError:
             raise BadTemplateError("recursion too deep", None) from None
@@ -132,7 +146,7 @@ class TemplateCompiler:
 
         Raises:
             BadTemplateError: it does not parse, names an unknown variable, or reaches for
-                `self`, includes or imports.
+                `self`, includes, imports or `{% filter %}` blocks.
         """
         try:
             tree = self._env.parse(source)
@@ -142,6 +156,8 @@ class TemplateCompiler:
             raise BadTemplateError("nested too deeply", None) from None
         for node in tree.find_all(_REFUSED_NODES):
             raise BadTemplateError("includes and imports are not available", node.lineno)
+        for node in tree.find_all(nodes.FilterBlock):
+            raise BadTemplateError("{% filter %} blocks are not available", node.lineno)
         for name in tree.find_all(nodes.Name):
             if name.name == "self":
                 raise BadTemplateError("'self' is not available", name.lineno)
@@ -154,8 +170,8 @@ class TemplateCompiler:
             for name in tree.find_all(nodes.Name):
                 if name.name in unknown:
                     raise BadTemplateError(f"'{name.name}' is undefined", name.lineno)
-        tree = _Bounded().visit(tree)
         try:
+            tree = bounded_tree(tree)
             code = self._env.compile(tree, filename=_TEMPLATE_FILE)
         except (TemplateError, RecursionError) as exc:
             raise BadTemplateError(_reason(exc), getattr(exc, "lineno", None)) from None
@@ -165,33 +181,16 @@ class TemplateCompiler:
         return MessageTemplate(source, template)
 
 
-class _Bounded(NodeTransformer):
-    """Routes every loop's iterable and every `~` through the environment's bounded helpers."""
-
-    def visit_For(self, node: nodes.For) -> nodes.Node:  # noqa: N802 - Jinja's visitor names
-        self.generic_visit(node)
-        bounded = nodes.EnvironmentAttribute("bounded_loop", lineno=node.lineno)
-        node.iter = nodes.Call(bounded, [node.iter], [], None, None, lineno=node.lineno)
-        return node
-
-    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:  # noqa: N802
-        self.generic_visit(node)
-        concat = nodes.EnvironmentAttribute("bounded_concat", lineno=node.lineno)
-        return nodes.Call(concat, list(node.nodes), [], None, None, lineno=node.lineno)
-
-
 class _BoundedSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"+", "*", "**", "%"})
 
     def __init__(self, *, autoescape: bool) -> None:
-        super().__init__(autoescape=autoescape, undefined=StrictUndefined)
+        super().__init__(autoescape=autoescape, undefined=StrictUndefined, finalize=_printed)
         self.globals.clear()
         self.globals.update(
             range=counting_range, dict=dict, namespace=Namespace, cycler=Cycler, joiner=Joiner
         )
-        self.filters = {name: FILTERS[name] for name in _SAFE_FILTERS}
-        self.filters["replace"] = _bounded_replace_filter
-        self.filters["join"] = _bounded_join_filter
+        self.filters = bounded_filters()
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if isinstance(obj, str):
@@ -201,8 +200,18 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
     def wrap_str_format(self, value: Any) -> None:  # noqa: ARG002 - format is refused instead
         return None
 
+    def bounded_slice(self, value: Any, start: Any, stop: Any, step: Any) -> Any:
+        """`value[start:stop:step]`; a string only with a step of 1."""
+        check_time()
+        if isinstance(value, str) and step not in (None, 1):
+            # A reversed or strided string moves or drops the spaces that break a mention.
+            raise SecurityError("a string sliced with a step")
+        return value[start:stop:step]
+
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         owner = getattr(__obj, "__self__", None)
+        if owner is not __self:  # the bounds' own helpers are no turn of the template's
+            take_turn()  # every call, so no recursion of macros, however it branches, runs on
         if isinstance(owner, str):
             name = getattr(__obj, "__name__", "")
             if name == "replace" and len(args) >= 2:
@@ -210,22 +219,26 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
             elif name == "join" and args:
                 items = materialised(args[0])
                 args = (items, *args[1:])
-                check_text(len(owner) * len(items) + sum(len(str(item)) for item in items))
-        return super().call(__context, __obj, *args, **kwargs)
+                check_join(owner, items)
+        return check_size(super().call(__context, __obj, *args, **kwargs))
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        check_time()
         if operator == "*":
             check_repeat(left, right)
         elif operator == "**":
             check_power(left, right)
         elif operator == "+" and isinstance(left, str | list | tuple):
             check_text(len(left) + len(right) if hasattr(right, "__len__") else 0)
+            if isinstance(left, list | tuple):
+                size_of(right, MAX_SIZE - size_of(left))
         elif operator == "%" and isinstance(left, str):
             check_percent_format(left, right)
-        result = super().call_binop(context, operator, left, right)
-        if isinstance(result, str):
-            check_text(len(result))
-        return result
+        return check_size(super().call_binop(context, operator, left, right))
+
+    def bounded_value(self, value: Any) -> Any:
+        """A list, tuple or dict literal, within the bounds of size."""
+        return check_size(value)
 
     def bounded_loop(self, iterable: Any) -> Iterator[Any]:
         """The items of a loop's iterable, each counted against the rendering's turns."""
@@ -238,36 +251,39 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
 
     def bounded_concat(self, *parts: Any) -> str:
         """`a ~ b ~ …`: Jinja's join (escaping the rest once one part is Markup), bounded."""
+        for part in parts:
+            if not isinstance(part, Undefined):
+                check_scalar(part, "~")
         texts = [part if isinstance(part, str) else str(part) for part in parts]
         check_text(sum(len(text) for text in texts))
         if any(hasattr(text, "__html__") for text in texts):
             return Markup("").join(texts)
         return "".join(texts)
 
-
-@pass_eval_context
-def _bounded_replace_filter(
-    eval_ctx: Any, text: str, old: str, new: str, count: int | None = None
-) -> str:
-    check_text(replaced_length(str(text), str(old), str(new)))
-    return do_replace(eval_ctx, text, old, new, count)
+    def spend_literal(self, length: int) -> str:
+        """Counts `length` characters of the template's own text as written; prints nothing."""
+        spend_written(length)
+        return ""
 
 
-@pass_eval_context
-def _bounded_join_filter(
-    eval_ctx: Any, value: Iterable[Any], d: str = "", attribute: str | int | None = None
-) -> str:
-    items = materialised(value)
-    check_text(len(str(d)) * len(items) + sum(len(str(item)) for item in items))
-    joined: str = do_join(eval_ctx, items, d, attribute)  # Markup when escaping
-    return joined
+def _printed(value: Any) -> Any:
+    """What a `{{ … }}` prints (Jinja's `finalize`): text or a number, its mentions broken,
+    counted as written. Markup stays Markup (it is escaped already); other text is escaped
+    after this, for HTML."""
+    if isinstance(value, Undefined):
+        return value  # printing it raises the usual "is undefined"
+    check_scalar(value, "{{ … }}")
+    text = value if isinstance(value, str) else str(value)
+    spend_written(len(text))
+    broken = break_mentions(text)
+    return Markup(broken) if isinstance(value, Markup) else broken  # noqa: S704 - was Markup
 
 
 def _reason(exc: BaseException) -> str:
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     kind = (
         "not allowed"
-        if isinstance(exc, SecurityError)
+        if isinstance(exc, SecurityError | NotTextError)
         else "too large"
         if isinstance(exc, BoundExceededError)
         else type(exc).__name__

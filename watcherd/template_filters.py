@@ -1,0 +1,132 @@
+"""The filters a message template may use, each wrapped in the rendering's bounds.
+
+Part of `watcherd.templates` (the one module that imports Jinja2 besides this one). Every
+filter checks the rendering's time before it runs and the size of what it returns
+(`template_bounds.check_size`); those that make text take only text or numbers (a message is
+text of feed values, never a printed list, and printing one costs what its nested size does);
+`sum` adds numbers only (`start=[]` would let it concatenate lists without bound); `join` and
+`replace` are bounded before they build their text.
+
+Left out on purpose, besides the unbounded ones (`center`, `indent`, `wordwrap`, `format`,
+`batch`, `slice`, `random`, `tojson`, `xmlattr`, `pprint`, `urlize`) and `safe`:
+
+- `striptags` decodes entities: `&#64;everyone` from a title would become a live
+  `@everyone`, undoing what `render.neutralise` and `formats.escape` did to feed text;
+- `reverse` reverses a string, moving the zero-width space that breaks a mention from one
+  side of its `@` to the other (strings sliced with a step are refused for the same reason,
+  in `templates`).
+
+Every `{{ … }}` also breaks mentions again in what it prints (`templates`), so a filter that
+shuffles characters (`sort`, `unique`, `list`) cannot bring back a live `@`: these two are left
+out so that feed text reads the same through every filter, not only because of that backstop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from functools import update_wrapper
+from typing import Any
+
+from jinja2.filters import FILTERS, do_join, do_replace, make_attrgetter
+from jinja2.runtime import Undefined
+from jinja2.utils import pass_environment, pass_eval_context
+
+from watcherd.template_bounds import (
+    NotTextError,
+    check_join,
+    check_scalar,
+    check_size,
+    check_text,
+    check_time,
+    materialised,
+    replaced_length,
+)
+
+# Filters that make text of their value: they take text or numbers only.
+_TEXT_FILTERS = frozenset(
+    {
+        "capitalize", "e", "escape", "lower", "string", "title", "trim", "truncate", "upper",
+        "wordcount",
+    }
+)  # fmt: skip
+_OTHER_FILTERS = frozenset(
+    {
+        "abs", "attr", "count", "d", "default", "dictsort", "filesizeformat", "first",
+        "float", "groupby", "int", "items", "last", "length", "list", "map", "max", "min",
+        "reject", "rejectattr", "round", "select", "selectattr", "sort", "unique",
+    }
+)  # fmt: skip
+SAFE_FILTERS = _TEXT_FILTERS | _OTHER_FILTERS | {"join", "replace", "sum", "urlencode"}
+
+
+def bounded_filters() -> dict[str, Callable[..., Any]]:
+    """Every filter a template may use, by name, wrapped in the rendering's bounds."""
+    filters = {name: _bounded(name, FILTERS[name], text=True) for name in _TEXT_FILTERS}
+    filters |= {name: _bounded(name, FILTERS[name], text=False) for name in _OTHER_FILTERS}
+    filters["join"] = _bounded("join", _join, text=False)
+    filters["replace"] = _bounded("replace", _replace, text=True)
+    filters["sum"] = _bounded("sum", _sum, text=False)
+    filters["urlencode"] = _bounded("urlencode", _urlencode, text=False)
+    return filters
+
+
+def _bounded(name: str, function: Callable[..., Any], *, text: bool) -> Callable[..., Any]:
+    # Jinja passes the context, eval context or environment first to a filter marked so;
+    # the wrapper keeps the mark and finds the value after it.
+    passes_first = hasattr(function, "jinja_pass_arg")
+
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        check_time()
+        value = args[1] if passes_first else args[0]
+        if text and not isinstance(value, Undefined):
+            check_scalar(value, f"|{name}")
+        return check_size(function(*args, **kwargs))
+
+    update_wrapper(bounded, function)
+    return bounded
+
+
+@pass_eval_context
+def _replace(eval_ctx: Any, text: str, old: str, new: str, count: int | None = None) -> str:
+    check_text(replaced_length(str(text), str(old), str(new)))
+    return do_replace(eval_ctx, text, old, new, count)
+
+
+@pass_eval_context
+def _join(
+    eval_ctx: Any, value: Iterable[Any], d: str = "", attribute: str | int | None = None
+) -> str:
+    items = materialised(value)
+    if attribute is not None:
+        getter = make_attrgetter(eval_ctx.environment, attribute)
+        items = [getter(item) for item in items]
+    check_join(str(d), items)
+    joined: str = do_join(eval_ctx, items, d)  # Markup when escaping
+    return joined
+
+
+@pass_environment
+def _sum(
+    environment: Any, values: Iterable[Any], attribute: str | int | None = None, start: Any = 0
+) -> Any:
+    if not isinstance(start, int | float):
+        raise NotTextError("sum adds numbers only")
+    items = materialised(values)
+    if attribute is not None:
+        getter = make_attrgetter(environment, attribute)
+        items = [getter(item) for item in items]
+    for item in items:
+        if not isinstance(item, int | float):
+            raise NotTextError("sum adds numbers only")
+    return sum(items, start)
+
+
+def _urlencode(value: Any) -> str:
+    # A dict (`{'q': title}|urlencode`) is a query string; its keys and values are text.
+    if isinstance(value, Mapping):
+        for item in (*value.keys(), *value.values()):
+            check_scalar(item, "|urlencode")
+    elif not isinstance(value, Undefined):
+        check_scalar(value, "|urlencode")
+    encoded: str = FILTERS["urlencode"](value)
+    return encoded
