@@ -42,6 +42,7 @@ from markupsafe import Markup
 from watcherd.errors import WatcherdError
 from watcherd.render import break_mentions
 from watcherd.template_bounds import (
+    MAX_SECONDS,
     MAX_SIZE,
     MAX_TEXT,
     BoundExceededError,
@@ -104,6 +105,7 @@ class MessageTemplate:
 
     source: str
     _template: Any
+    time_limit: float = MAX_SECONDS
 
     def render(self, variables: Mapping[str, object]) -> str:
         """The template's text for these variables.
@@ -113,7 +115,7 @@ class MessageTemplate:
                 one included), or any other error, with the template line where it happened.
         """
         try:
-            with rendering_budget():
+            with rendering_budget(self.time_limit):
                 text = str(self._template.render(variables))
         except RecursionError:
             raise BadTemplateError("recursion too deep", None) from None
@@ -132,10 +134,12 @@ class MessageTemplate:
 
 
 class TemplateCompiler:
-    """Compiles templates for one message format (`html` autoescapes, others do not)."""
+    """Compiles templates for one message format (`html` autoescapes, others do not), each
+    rendering given at most `time_limit` seconds."""
 
-    def __init__(self, fmt: str) -> None:
+    def __init__(self, fmt: str, *, time_limit: float = MAX_SECONDS) -> None:
         self._env = _BoundedSandbox(autoescape=fmt == "html")
+        self._time_limit = time_limit
 
     def compile(self, source: str, known: Collection[str] | None = None) -> MessageTemplate:
         """A template ready to render.
@@ -178,7 +182,7 @@ class TemplateCompiler:
         template = self._env.template_class.from_code(
             self._env, code, self._env.make_globals(None), None
         )
-        return MessageTemplate(source, template)
+        return MessageTemplate(source, template, self._time_limit)
 
 
 class _BoundedSandbox(ImmutableSandboxedEnvironment):
