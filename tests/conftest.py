@@ -26,6 +26,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from watcherd.simulator import FakeTraktV1, WebhookSink
+from watcherd.simulator.images import ImageServer
 
 API_KEY = "k3y-SECRET-0123456789abcdef"
 
@@ -270,3 +271,10 @@ def watcherd_in_process(capsys: pytest.CaptureFixture[str], *args: str) -> Outco
     code = main(list(args))
     captured = capsys.readouterr()
     return Outcome(code, captured.out, captured.err)
+
+
+@pytest.fixture
+def images() -> Iterator[ImageServer]:
+    """A loopback server of posters (real PNGs, and routes that 404, hang, are huge or HTML)."""
+    with ImageServer() as server:
+        yield server

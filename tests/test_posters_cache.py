@@ -4,23 +4,14 @@ asking for posters at once (one download per poster; one slow poster delays no o
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import pytest
 
 from tests.test_posters_download import Clock, movie
 from watcherd.posters import PosterCache
 from watcherd.simulator.images import ImageServer
 
 TIMEOUT = 5.0  # generous: these tests wait for conditions, not for timeouts
-
-
-@pytest.fixture
-def images() -> Iterator[ImageServer]:
-    with ImageServer() as server:
-        yield server
 
 
 def posters_on_disk(folder: Path) -> set[str]:

@@ -7,7 +7,6 @@ is no poster, quickly, and never an exception: the message goes without it.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -54,12 +53,6 @@ def episode(show: str, show_year: int | None, title: str | None) -> WatchEvent:
         watched_at=datetime(2026, 12, 2, 20, 0, tzinfo=UTC),
         episode=Episode(show, show_year, 3, 3, title, None),
     )
-
-
-@pytest.fixture
-def images() -> Iterator[ImageServer]:
-    with ImageServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -25,12 +25,6 @@ NOW = 1_800_000_000.0
 
 
 @pytest.fixture
-def images() -> Iterator[ImageServer]:
-    with ImageServer() as server:
-        yield server
-
-
-@pytest.fixture
 def sink() -> Iterator[WebhookSink]:
     with WebhookSink() as server:
         yield server

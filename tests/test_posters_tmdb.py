@@ -25,12 +25,6 @@ DAY = 86400.0
 
 
 @pytest.fixture
-def images() -> Iterator[ImageServer]:
-    with ImageServer() as server:
-        yield server
-
-
-@pytest.fixture
 def tmdb(images: ImageServer) -> Iterator[FakeTmdb]:
     with FakeTmdb(KEY, image_base=images.url("/t/p/")) as fake:
         fake.add_movie(603, "The Matrix", "/matrix.png")
