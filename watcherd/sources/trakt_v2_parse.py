@@ -29,8 +29,6 @@ __all__ = [
     "ParsedPage",
     "decode_page",
     "item_identity",
-    "media_event",
-    "media_kind",
     "parse_item",
     "parse_page",
     "parse_timestamp",

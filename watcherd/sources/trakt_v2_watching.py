@@ -19,7 +19,8 @@ from watcherd.sources import match_keys
 from watcherd.sources.fields import mapping as _mapping
 from watcherd.sources.fields import text as _text
 from watcherd.sources.quoting import clip as _clip
-from watcherd.sources.trakt_v2_parse import media_event, media_kind, parse_timestamp
+from watcherd.sources.trakt_v2_media import media_event, media_kind
+from watcherd.sources.trakt_v2_parse import parse_timestamp
 
 PREFIX = "now:"
 
