@@ -246,7 +246,7 @@ def test_immediate_target_renders_each_row_when_sent(store: Store) -> None:
     assert [d.identity for d in store.delivered()] == ["m1", "m2"]
 
 
-def test_a_broken_style_sends_the_default_message_rather_than_nothing(store: Store) -> None:
+def test_a_broken_style_sends_the_plain_message_rather_than_nothing(store: Store) -> None:
     sender = RecordingSender()
     broken = TaggingStyler("t")
     broken.broken = True
@@ -254,8 +254,14 @@ def test_a_broken_style_sends_the_default_message_rather_than_nothing(store: Sto
     deliverer(store, sender, None, t=broken).deliver(HOUR + 2)
     queue(store, "t", ("alice", "m3", HOUR + 3), ("bob", "m4", HOUR + 4))
     deliverer(store, sender, HOURLY, t=broken).deliver(HOUR + 3600)
-    assert [m.title for m in sender.sent] == ["stored:m1", "stored:m2", "2 new watches"]
-    assert sender.sent[-1].body == "stored:m3\nstored:m4"
+    # The plain message under the target's spoiler rule (`Styler.plain_message`), not the
+    # stored one, which names an episode even where spoilers are hidden.
+    assert [m.title for m in sender.sent] == [
+        "alice checked in: m1 (2000)",
+        "bob checked in: m2 (2000)",
+        "2 new watches",
+    ]
+    assert sender.sent[-1].body == "alice checked in: m3 (2000)\nbob checked in: m4 (2000)"
 
 
 def test_digest_to_a_target_no_longer_configured_keeps_its_rows(store: Store) -> None:

@@ -42,25 +42,29 @@ class Rendering:
 
     def one(self, delivery: Delivery, now: float) -> Message:
         """The message for one row: its target's rendering of its notice, or the stored one
-        (also when the style fails at run time, said in the log: a default beats nothing)."""
+        when there is no style or no notice. When the style fails at run time (said in the
+        log: a default beats nothing), the plain message under the target's spoiler rule
+        (`Styler.plain_message`): the stored one names the episode even where it is hidden."""
         styler = self._stylers.get(delivery.target)
         if styler is None or delivery.notice is None:
             return delivery.message
         try:
             return styler.message(delivery.notice, now)
-        except Exception:  # noqa: BLE001 - any failure of a style falls back, never drops
+        except Exception as exc:  # noqa: BLE001 - any failure of a style falls back, never drops
             log.warning(
-                "rendering %s's item for %s failed; sending the default message instead",
+                "rendering %s's item for %s failed (%s); sending the plain message instead",
                 delivery.username,
                 delivery.target,
+                type(exc).__name__,
             )
-            return delivery.message
+            return styler.plain_message(delivery.notice)
 
     def digest(self, target: str, part: Sequence[Delivery], now: float) -> Message:
         """One message telling every row of `part` in order (one row: its own message).
 
         Rows of a digest have notices (`digest_parts` sees to it). A style that fails at run
-        time gives a plain list of the rows' default titles, said in the log.
+        time gives a plain list of the rows' plain titles under the target's spoiler rule,
+        said in the log.
         """
         if len(part) == 1:
             return self.one(part[0], now)
@@ -68,16 +72,18 @@ class Rendering:
         styler = self._stylers.get(target) or Styler(target)
         try:
             return styler.digest(notices, now)
-        except Exception:  # noqa: BLE001 - any failure of a style falls back, never drops
+        except Exception as exc:  # noqa: BLE001 - any failure of a style falls back, never drops
             log.warning(
-                "rendering a digest of %d item(s) for %s failed; sending a plain list instead",
+                "rendering a digest of %d item(s) for %s failed (%s); sending a plain list instead",
                 len(part),
                 target,
+                type(exc).__name__,
             )
-            return Message(
-                title=f"{len(part)} new watches",
-                body="\n".join(row.message.title for row in part),
-            )
+            titles = [
+                styler.plain_message(row.notice).title if row.notice else row.message.title
+                for row in part
+            ]
+            return Message(title=f"{len(part)} new watches", body="\n".join(titles))
 
 
 class HeldRows:

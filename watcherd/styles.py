@@ -26,7 +26,7 @@ from watcherd.formats import HTML, MARKDOWN, TEXT, default_format, escape
 from watcherd.model import Message, Notice
 from watcherd.notice_text import VARIABLES, also_sentence, notice_variables, phase_verb
 from watcherd.periods import parse_timezone
-from watcherd.render import describe, neutralise
+from watcherd.render import describe, neutralise, render
 from watcherd.samples import SAMPLE_NOTICES
 from watcherd.templates import BadTemplateError, MessageTemplate, TemplateCompiler
 
@@ -139,6 +139,12 @@ class Styler:
             format=self.style.format,
             attachments=self._attachments(notice),
         )
+
+    def plain_message(self, notice: Notice) -> Message:
+        """Today's plain-text message for `notice` (`render.render`) under this target's
+        spoiler rule: what is sent when the style fails at run time, instead of the stored
+        default rendering, which always names the episode."""
+        return render(notice.event, hide_spoilers=self.style.spoilers == "hide")
 
     def _attachments(self, notice: Notice) -> tuple[str, ...]:
         if not self.style.poster or self._posters is None:
