@@ -26,6 +26,7 @@ from watcherd.commands.operating import operated
 from watcherd.config.load import load_settings
 from watcherd.delivery import Backoff, Deliverer
 from watcherd.errors import DeliveryError
+from watcherd.liveness import PollCycle
 from watcherd.logs import Redactor
 from watcherd.metrics import Metrics
 from watcherd.model import DeliveryReport, Message, PollResult
@@ -302,3 +303,12 @@ def test_run_tells_the_admin_a_rate_budget_too_small_for_the_schedule_once(
     assert row.message.title == "watcherd: back to normal"  # no feed, login or give-up
     assert row.message.body.startswith("The rate budget is too small for the schedule (")
     assert "rate_limit 1 allows one poll of each user every" in row.message.body
+
+
+def test_a_poll_of_a_user_not_followed_ends_no_poll_cycle() -> None:
+    # A poll may end before `Liveness.started` gives the cycle its users (the timer starts
+    # first): it must not end an empty cycle (a "0 user(s)" STATUS before READY).
+    assert PollCycle(()).polled("alice", ok=True) is False
+    cycle = PollCycle(["alice"])
+    assert cycle.polled("bob", ok=False) is False
+    assert cycle.polled("alice", ok=True) is True

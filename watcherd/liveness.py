@@ -63,7 +63,11 @@ class PollCycle:
 
     def polled(self, username: str, *, ok: bool) -> bool:
         """Count `username`'s finished poll. Returns True when it ends the cycle (every user
-        polled since the last one ended); the next cycle then begins."""
+        polled since the last one ended); the next cycle then begins. A user not followed
+        (a poll ending before `Liveness.started`, or after a reload removed the user) is
+        not counted: it would end a cycle the followed users have not finished."""
+        if username not in self._users:
+            return False
         if ok:
             self._failing.discard(username)
         else:
