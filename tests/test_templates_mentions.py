@@ -6,6 +6,7 @@ neutralising (`striptags` decoding entities, `reverse`) are gone."""
 from __future__ import annotations
 
 import dataclasses
+import html
 import re
 
 import pytest
@@ -114,3 +115,39 @@ def test_entities_in_a_title_stay_text_in_every_format() -> None:
 
         assert "&#64;everyone" in text or "&amp;#64;everyone" in text
         assert BARE_AT.findall(text) == []
+
+
+HTML_TITLE = "&amp;a & 'b' <c>"
+# An `&` that starts no entity Telegram reads (its names are lowercase).
+STRAY_AMPERSAND = re.compile(r"&(?!(?:[a-z]+|#[0-9]+|#x[0-9a-f]+);)")
+
+
+@pytest.mark.parametrize(
+    ("template", "shown"),
+    [
+        ("{{ title|upper }}", HTML_TITLE.upper()),
+        ("{{ title.upper() }}", HTML_TITLE.upper()),
+        ("{{ title|truncate(9, true, '') }}", HTML_TITLE[:9]),
+        ("{{ title[:3] }}{{ title[0] }}{{ title|first }}", HTML_TITLE[:3] + "&&"),
+        ("{{ title|replace('amp', 'x') }}", HTML_TITLE.replace("amp", "x")),
+        ("{{ title.split('&')|join('|') }}", HTML_TITLE.replace("&", "|")),
+        ("{% for c in title %}{{ c }}{% endfor %}", HTML_TITLE),
+        ("{{ title|length }}", str(len(HTML_TITLE))),
+    ],
+    ids=["upper", "upper-method", "truncate", "slice-index-first", "replace", "split-join",
+         "characters", "length"],
+)  # fmt: skip
+def test_html_filters_work_on_the_text_and_keep_its_entities_whole(
+    template: str, shown: str
+) -> None:
+    event = SAMPLE_MOVIE.event
+    assert event.movie is not None
+    movie = dataclasses.replace(event.movie, title=HTML_TITLE)
+    notice = Notice(dataclasses.replace(event, movie=movie))
+    variables = Styler("t", Style(format="html")).variables(notice, SAMPLE_NOW)
+
+    text = TemplateCompiler("html").compile(template, VARIABLES).render(variables)
+
+    assert STRAY_AMPERSAND.findall(text) == []
+    assert "<" not in text
+    assert html.unescape(text) == shown

@@ -27,9 +27,10 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import update_wrapper
 from typing import Any
 
-from jinja2.filters import FILTERS, do_join, do_replace, make_attrgetter
+from jinja2.filters import FILTERS, do_join, make_attrgetter
 from jinja2.runtime import Undefined
 from jinja2.utils import pass_environment, pass_eval_context
+from markupsafe import Markup, escape
 
 from watcherd.template_bounds import (
     NotTextError,
@@ -77,19 +78,39 @@ def _bounded(name: str, function: Callable[..., Any], *, text: bool) -> Callable
 
     def bounded(*args: Any, **kwargs: Any) -> Any:
         check_time()
-        value = args[1] if passes_first else args[0]
+        at = 1 if passes_first else 0
+        value = args[at]
         if text and not isinstance(value, Undefined):
             check_scalar(value, f"|{name}")
-        return check_size(function(*args, **kwargs))
+        if isinstance(value, Markup):  # the text, not its entities (see `plain`)
+            args = (*args[:at], plain(value), *args[at + 1 :])
+        result = check_size(function(*args, **kwargs))
+        return escaped_again(result) if isinstance(value, Markup) else result
 
     update_wrapper(bounded, function)
     return bounded
 
 
-@pass_eval_context
-def _replace(eval_ctx: Any, text: str, old: str, new: str, count: int | None = None) -> str:
-    check_text(replaced_length(str(text), str(old), str(new)))
-    return do_replace(eval_ctx, text, old, new, count)
+def plain(value: Any) -> Any:
+    """The text of an escaped HTML value (Markup), other values as they are.
+
+    Filters, string methods and slices of an HTML value work on its text and escape what
+    they return again (`escaped_again`): on the escaped form, `upper` makes `&AMP;`,
+    `truncate` or `[:3]` cut `&amp;` to `&am`, `replace('amp', …)` reaches inside an entity,
+    and Telegram refuses the message. Unescaping gives back the neutralised text.
+    """
+    return str(value.unescape()) if isinstance(value, Markup) else value
+
+
+def escaped_again(result: Any) -> Any:
+    """A text made from an HTML value's text, escaped again (anything else as it is)."""
+    return escape(result) if isinstance(result, str) else result
+
+
+def _replace(value: Any, old: Any, new: Any, count: int | None = None) -> str:
+    text, before, after = (str(plain(each)) for each in (value, old, new))
+    check_text(replaced_length(text, before, after))
+    return text.replace(before, after, -1 if count is None else count)
 
 
 @pass_eval_context
@@ -126,6 +147,7 @@ def _urlencode(value: Any) -> str:
     if isinstance(value, Mapping):
         for item in (*value.keys(), *value.values()):
             check_scalar(item, "|urlencode")
+        value = {plain(key): plain(each) for key, each in value.items()}
     elif not isinstance(value, Undefined):
         check_scalar(value, "|urlencode")
     encoded: str = FILTERS["urlencode"](value)

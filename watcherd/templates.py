@@ -64,7 +64,7 @@ from watcherd.template_bounds import (
     spend_written,
     take_turn,
 )
-from watcherd.template_filters import bounded_filters
+from watcherd.template_filters import bounded_filters, escaped_again, plain
 from watcherd.template_tree import bounded_tree
 
 _TEMPLATE_FILE = "<template>"
@@ -210,21 +210,35 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
         if isinstance(value, str) and step not in (None, 1):
             # A reversed or strided string moves or drops the spaces that break a mention.
             raise SecurityError("a string sliced with a step")
+        if isinstance(value, Markup):
+            return escaped_again(plain(value)[start:stop:step])
         return value[start:stop:step]
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         owner = getattr(__obj, "__self__", None)
         if owner is not __self:  # the bounds' own helpers are no turn of the template's
             take_turn()  # every call, so no recursion of macros, however it branches, runs on
+        escaped = isinstance(owner, Markup)
+        if escaped:  # a method of an HTML value works on its text (`template_filters.plain`)
+            owner = plain(owner)
+            __obj = getattr(owner, __obj.__name__)
+            args = tuple(plain(arg) for arg in args)
         if isinstance(owner, str):
             name = getattr(__obj, "__name__", "")
             if name == "replace" and len(args) >= 2:
                 check_text(replaced_length(owner, str(args[0]), str(args[1])))
             elif name == "join" and args:
-                items = materialised(args[0])
+                items = [plain(item) for item in materialised(args[0])]
                 args = (items, *args[1:])
                 check_join(owner, items)
-        return check_size(super().call(__context, __obj, *args, **kwargs))
+        result = check_size(super().call(__context, __obj, *args, **kwargs))
+        return escaped_again(result) if escaped else result
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        check_time()
+        if isinstance(obj, Markup) and isinstance(argument, int):
+            return escaped_again(plain(obj)[argument])
+        return super().getitem(obj, argument)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         check_time()
@@ -249,7 +263,7 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
         if isinstance(iterable, CountingRange):  # counts its own turns
             yield from iterable
             return
-        for item in iterable:
+        for item in plain(iterable):  # an HTML value's characters, not its entities
             take_turn()
             yield item
 
