@@ -1,10 +1,17 @@
-"""Escaping per message format, and the format each service gets by default."""
+"""Escaping per message format, the format each service gets by default, and the link a
+message carries apart in every format."""
 
 from __future__ import annotations
+
+import dataclasses
+import html
 
 import pytest
 
 from watcherd.formats import default_format, escape, escape_markdown
+from watcherd.model import Notice
+from watcherd.samples import SAMPLE_MOVIE, SAMPLE_NOW
+from watcherd.styles import Style, Styler
 
 
 @pytest.mark.parametrize(
@@ -71,3 +78,15 @@ def test_unknown_format_is_refused() -> None:
 )
 def test_default_format_follows_the_service(schemas: set[str], expected: str) -> None:
     assert default_format(schemas) == expected
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+def test_message_link_is_the_uri_itself_whatever_the_format(fmt: str) -> None:
+    event = SAMPLE_MOVIE.event
+    assert event.movie is not None
+    uri = "https://trakt.tv/movies/it's-2011"
+    notice = Notice(dataclasses.replace(event, movie=dataclasses.replace(event.movie, url=uri)))
+    styler = Styler("t", Style(format=fmt))
+
+    assert styler.message(notice, SAMPLE_NOW).link == uri  # the notifier escapes it
+    assert html.unescape(str(styler.variables(notice, SAMPLE_NOW)["url"])) == uri

@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from markupsafe import Markup
+
 from watcherd.errors import ConfigError
 from watcherd.folding import Run, fold_runs, run_code
 from watcherd.formats import HTML, MARKDOWN, TEXT, default_format, escape
@@ -130,12 +132,16 @@ class Styler:
             title = self._default.title.render(variables)
             body = self._default.body.render(variables)
         # A body of the target's own places the link itself (`{{ url }}`), or leaves it out.
+        # The link travels as the URI itself: the notifier escapes it for its markup (the
+        # `url` variable is escaped for HTML already, and would be escaped twice).
         keep_link = self.style.body is None
+        url = variables["url"]
+        link = str(url.unescape()) if isinstance(url, Markup) else url
         return Message(
             # One line for a title wherever it is shown (an email subject, a Discord heading).
             title=" ".join(title.split()),
             body=body,
-            link=(variables["url"] or None) if keep_link else None,
+            link=(link or None) if keep_link else None,
             format=self.style.format,
             attachments=self._attachments(notice),
         )
