@@ -144,3 +144,11 @@ def test_a_port_in_use_is_a_configuration_error_naming_it(metrics: Metrics) -> N
         with pytest.raises(ConfigError) as caught:
             StatusServer("127.0.0.1", port, metrics, interval=60)
     assert caught.value.problems[0].startswith(f"http.listen: cannot listen on 127.0.0.1:{port}")
+
+
+def test_without_a_rate_budget_there_is_no_budget_gauge(clock: Clock) -> None:
+    # v1 has no budget: a gauge reading 0 would fire every "budget exhausted" alert rule.
+    v1 = Metrics(["alice"], ["friends"], clock=clock)
+
+    assert b"watcherd_rate_budget_remaining" not in v1.exposition()
+    assert v1.health(60)[1]["rate_budget_left"] is None

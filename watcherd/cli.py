@@ -143,7 +143,7 @@ class Cli:
         warn_about_politeness(settings, self.console)
         runtime = self.runtime(settings)
         del settings  # the runtime keeps what it needs of them, not every user's model
-        return daemon_commands.run(runtime, self.daemon(runtime), stop)
+        return daemon_commands.run(runtime, self.daemon(runtime), stop, clock=self.clock)
 
     def once(self, args: argparse.Namespace) -> int:
         # For cron: a run that went well writes nothing, so cron mails only what needs a person.

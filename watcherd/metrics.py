@@ -84,11 +84,13 @@ class Metrics:
             ["user"],
             registry=r,
         )
-        self._budget = Gauge(
-            "watcherd_rate_budget_remaining", "GET requests left in the rate window", registry=r
-        )
-        if budget_left is not None:
-            self._budget.set_function(budget_left)
+        if budget_left is not None:  # v1 has no budget: no gauge that would read 0
+            budget = Gauge(
+                "watcherd_rate_budget_remaining",
+                "GET requests left in the rate window",
+                registry=r,
+            )
+            budget.set_function(budget_left)
         self.budget_left = budget_left
         for name in self._users:
             for outcome in POLL_OUTCOMES:

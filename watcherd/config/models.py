@@ -273,8 +273,13 @@ class Settings(BaseSettings):
         return (init_settings,)
 
     def targets_of(self, user: UserSettings) -> list[str]:
-        """The target names a user's items go to: the user's list, else every target."""
-        return list(user.targets) if user.targets is not None else [t.name for t in self.targets]
+        """The target names a user's items go to: the user's list, else every target but the
+        admin target (`[admin] target`), unless that is the only one."""
+        if user.targets is not None:
+            return list(user.targets)
+        names = [target.name for target in self.targets]
+        admin = self.admin.target if self.admin is not None else None
+        return [name for name in names if name != admin] or names
 
     def secrets(self) -> list[str]:
         """Every secret value in the configuration, for the log and error redactor."""

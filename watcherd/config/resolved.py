@@ -34,6 +34,7 @@ def render_resolved(settings: Settings, describe_url: Callable[[str], str]) -> s
         f"state_file = {_toml(str(settings.state_file))}",
         f"first_run = {_toml(settings.first_run)}",
         f"log_level = {_toml(settings.log_level)}",
+        f"log_format = {_toml(settings.log_format)}",
         "",
         "[trakt]",
         f"api = {_toml(trakt.api)}",
@@ -93,6 +94,11 @@ def render_resolved(settings: Settings, describe_url: Callable[[str], str]) -> s
         f"cache_size = {posters.cache_size}",
         f"timeout = {posters.timeout:g}",
     ]
+    if settings.http.listen is not None:
+        lines += ["", "[http]", f"listen = {_toml(settings.http.listen)}"]
+    if settings.admin is not None:
+        admin = settings.admin
+        lines += ["", "[admin]", f"target = {_toml(admin.target)}", f"after = {admin.after}"]
     for user in settings.users:
         lines += [
             "",
