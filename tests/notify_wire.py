@@ -1,6 +1,7 @@
 """What the notifier's payload tests share: the unreachable services' endpoints, messages in
-each format built the way a target's style builds them, a real PNG, and readers of what went
-over the wire (JSON, multipart forms, MIME parts, HTML's tags and shown text).
+each format rendered by the real `Styler` (the user in bold, feed values escaped for the
+format), a real PNG, and readers of what went over the wire (JSON, multipart forms, MIME
+parts, HTML's tags and shown text).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from email.message import Message as EmailMessage
 from html.parser import HTMLParser
 from typing import Any
 
-from watcherd.formats import escape
-from watcherd.model import Message, WatchEvent
+from watcherd.model import Message, Notice, WatchEvent
 from watcherd.render import describe, link, neutralise, verb
+from watcherd.styles import Style, Styler
 
 DISCORD_ID = "1234567890"
 DISCORD_TOKEN = "WEBHOOKtoken-abcdef0123"
@@ -33,6 +34,8 @@ AVATAR = (
     "apprise-info-256x256.png"
 )
 WHEN = "2023-11-14 22:13 UTC"
+NOW = 1_700_000_000.0
+_REST = "{{ verb }}: {{ what }}"
 
 # Anything Discord could read as a mention: `@` directly before a word, `&`, `!` or `#`
 # (@everyone, @here, role and user names), and the bracketed id forms.
@@ -49,10 +52,19 @@ class Shown:
     body: str
 
 
+# The real `Styler`, with titles that put the user in the format's bold (the `**` and `<b>`
+# each format must keep as markup while escaping every feed value) and the default body.
+STYLERS = {
+    "text": Styler("wire", Style(format="text")),
+    "markdown": Styler("wire", Style(format="markdown", title=f"**{{{{ user }}}}** {_REST}")),
+    "html": Styler("wire", Style(format="html", title=f"<b>{{{{ user }}}}</b> {_REST}")),
+}
+
+
 def styled(fmt: str, event: WatchEvent) -> tuple[Message, Shown]:
     """The message a target's style in `fmt` makes of `event` (the user emphasised in the
     title, feed values neutralised then escaped for the format), and what it must show."""
-    return styled_parts(fmt, Parts.of(event))
+    return styled_parts(fmt, event, Parts.of(event))
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,21 +81,17 @@ class Parts:
         return cls(neutralise(event.username, 60), verb(event.action), describe(event), link(event))
 
 
-def styled_parts(fmt: str, parts: Parts) -> tuple[Message, Shown]:
-    """`styled` from the neutralised values."""
+def styled_parts(fmt: str, event: WatchEvent, parts: Parts) -> tuple[Message, Shown]:
+    """`styled`, given the event's neutralised values (what it must show is built from them,
+    apart from the `Styler` that renders the message)."""
     shown = Shown(
-        f"{parts.user} {parts.action}: {parts.what}",
+        # A title is one line of single spaces (an empty feed title would leave two).
+        " ".join(f"{parts.user} {parts.action}: {parts.what}".split()),
         f"{parts.user} {parts.action} {parts.what} at {WHEN}.",
     )
-    user, action, what = (escape(fmt, value) for value in (parts.user, parts.action, parts.what))
-    body = f"{user} {action} {what} at {WHEN}."
-    if fmt == "markdown":
-        title = f"**{user}** {action}: {what}"
-    elif fmt == "html":
-        title = f"<b>{user}</b> {action}: {what}"
-    else:
-        title = f"{user} {action}: {what}"
-    return Message(title, body, parts.link, fmt), shown
+    message = STYLERS[fmt].message(Notice(event), NOW)
+    assert message.link == parts.link
+    return message, shown
 
 
 def png(width: int = 2, height: int = 3) -> bytes:

@@ -2,9 +2,11 @@
 service's real payload: nothing mentions, no markup from the feed comes alive, the link
 arrives whole, and a reader sees the feed's text as neutralised.
 
-Messages are built as a target's style builds them (`tests.notify_wire.styled`: the user in
-bold, feed values escaped for the format). Discord and Telegram via `responses`, asserting
-the JSON posted; email through aiosmtpd, reading both MIME parts; json:// on loopback.
+Messages are rendered by the real `Styler` (`tests.notify_wire.styled`: the user in bold by the
+style's title template, feed values escaped for the format); tests/test_notify_hostile_styles.py
+sends the corpus through the default style, the README's examples and a filter-heavy one.
+Discord and Telegram via `responses`, asserting the JSON posted; email through aiosmtpd,
+reading both MIME parts; json:// on loopback.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from tests.test_hostile_text import (
     episode_item,
     movie_item,
 )
-from watcherd.model import Message
+from watcherd.model import Message, WatchEvent
 from watcherd.notify import Notifier
 from watcherd.render import ZWSP
 from watcherd.sources.trakt_v1 import parse_item
@@ -63,16 +65,21 @@ MOVIE_SCENARIOS = [(case.id, "movie") for case in CORPUS]
 
 
 @functools.cache
-def parts(case_id: str, role: str) -> Parts:
-    """One corpus string in one role, neutralised (cached: 1 MB strings are costly)."""
+def item(case_id: str, role: str) -> tuple[WatchEvent, Parts]:
+    """One corpus string in one role, parsed from the feed, and its values neutralised (cached:
+    1 MB strings are costly)."""
     text = CASES[case_id].text
     if role == "movie":
-        return Parts.of(parse_item(USER, movie_item(text)))
-    return Parts.of(parse_item(LONG_USER, episode_item(text)))
+        event = parse_item(USER, movie_item(text))
+    else:
+        event = parse_item(LONG_USER, episode_item(text))
+    return event, Parts.of(event)
 
 
 def hostile(fmt: str, case_id: str, role: str) -> tuple[Message, Shown]:
-    return styled_parts(fmt, parts(case_id, role))
+    """The message the real `Styler` renders of one corpus string in `fmt`, and what it must
+    show."""
+    return styled_parts(fmt, *item(case_id, role))
 
 
 def posted_for_each(
