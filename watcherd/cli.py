@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from watcherd import compose, compose_readonly, demo_v2, logs
+from watcherd import compose, compose_readonly, compose_simulated, demo_v2, logs
 from watcherd import demo as demo_story
 from watcherd.auth.masking import LearningRedactor
 from watcherd.auth.oauth import TraktOAuth
@@ -216,7 +216,9 @@ class Cli:
             terminal=keypresses is not None,
             stray_api_key=args.api != "v1" and args.api_key is not None,
         )
-        server, feed = compose.simulated_feed(args.api, args.port, args.api_key or SIMULATE_API_KEY)
+        server, feed = compose_simulated.simulated_feed(
+            args.api, args.port, args.api_key or SIMULATE_API_KEY
+        )
         activity = Activity(usernames, random.Random(args.seed))  # noqa: S311 - made-up watching
         with server:
             return simulate_command.simulate(

@@ -17,7 +17,6 @@ from watcherd.auth.oauth import TraktOAuth
 from watcherd.auth.tokens import CachedLogin, TokenKeeper
 from watcherd.budget import RateBudget
 from watcherd.commands import login as login_commands
-from watcherd.commands import simulate as simulate_command
 from watcherd.commands import state as state_commands
 from watcherd.commands.runtime import Feed, Runtime
 from watcherd.config import Settings
@@ -26,17 +25,12 @@ from watcherd.errors import ConfigError
 from watcherd.logs import Redactor
 from watcherd.notify import Notifier, build_notifiers, register_console
 from watcherd.pacing import PacedSource, RateGate
-from watcherd.parser import SIMULATE_ACCOUNT, SIMULATE_CLIENT_ID, SIMULATE_CLIENT_SECRET
 from watcherd.posters import PosterCache
 from watcherd.schedule import Daemon
-from watcherd.simulator import FakeTraktV1
-from watcherd.simulator.activity import as_v1_item
-from watcherd.simulator.trakt_v2 import FakeTraktV2
-from watcherd.simulator.trakt_v2_watches import HistoryIds
 from watcherd.sources.tmdb import TmdbPosters
 from watcherd.sources.trakt_v1 import TraktV1Source
 from watcherd.sources.trakt_v2 import TraktV2Source
-from watcherd.sources.trakt_v2_login import RetryRefusedToken, SentToken, StoredToken
+from watcherd.sources.trakt_v2_login import Keeper, RetryRefusedToken, SentToken, StoredToken
 from watcherd.state import Store
 from watcherd.styles import PosterSource, Styler
 from watcherd.worker import Backoff, UserPlan, Worker
@@ -198,10 +192,6 @@ def feed(settings: Settings, store: Store, *, clock: Callable[[], float], learn:
             auth=auth,
         )
         return Feed(v1)
-    if trakt.client_id is None:  # load_settings refuses this; say so rather than assert
-        raise ConfigError(['trakt.client_id: required with api = "v2"'])
-    budget = RateBudget(trakt.rate_limit)
-    gate = RateGate(budget, clock=clock)
     keeper: TokenKeeper | StoredToken
     closers: tuple[Callable[[], None], ...] = ()
     # The login row is read again only when it may have changed, not on every request.
@@ -213,19 +203,42 @@ def feed(settings: Settings, store: Store, *, clock: Callable[[], float], learn:
     else:
         keeper = StoredToken(logins, clock=clock, learn=learn)
         keeper.say_unrenewable()
+    return v2_feed(settings, keeper, keeper.account, clock=clock, closers=closers)
+
+
+def v2_feed(
+    settings: Settings,
+    keeper: Keeper,
+    account: Callable[[], str | None],
+    *,
+    clock: Callable[[], float],
+    closers: tuple[Callable[[], None], ...] = (),
+) -> Feed:
+    """The v2 history source: one rate budget for every GET (a 429 pauses them all), the
+    token `keeper` hands out on each request, a poll retried once after its token was
+    refused; `account` names whom the feeds are read as.
+
+    Raises:
+        ConfigError: no client id (load_settings refuses that first).
+    """
+    trakt = settings.trakt
+    if trakt.client_id is None:  # load_settings refuses this; say so rather than assert
+        raise ConfigError(['trakt.client_id: required with api = "v2"'])
+    budget = RateBudget(trakt.rate_limit)
+    gate = RateGate(budget, clock=clock)
     sent = SentToken(keeper)
     v2 = TraktV2Source(
         trakt.base_url,
         trakt.client_id.get_secret_value(),
         token=sent,
         before_request=gate,
-        user_agent=user_agent,
+        user_agent=f"watcherd/{__version__}",
         timeout=trakt.timeout,
     )
     return Feed(
         RetryRefusedToken(PacedSource(v2, gate), sent, keeper),
         budget,
-        viewer=lambda: keeper.account() or "",
+        viewer=lambda: account() or "",
         closers=closers,
     )
 
@@ -263,52 +276,4 @@ def daemon(built: Runtime, *, clock: Callable[[], float]) -> Daemon:
         retry_every=retry_every,
         clock=clock,
         budget=built.budget,
-    )
-
-
-def simulated_feed(
-    api: str, port: int, api_key: str
-) -> tuple[FakeTraktV1 | FakeTraktV2, simulate_command.SimulatedFeed]:
-    """The simulated Trakt `watcherd simulate` serves, bound but not yet started.
-
-    Args:
-        api: "v2" (with a device login that approves itself) or "v1".
-        port: the loopback port to listen on; 0 picks a free one.
-        api_key: the v1 key the fake expects (unused with v2).
-
-    Returns:
-        The server (start it with `with`) and what the command prints and publishes.
-
-    Raises:
-        ConfigError: the port cannot be listened on.
-    """
-    server: FakeTraktV1 | FakeTraktV2
-    try:
-        if api == "v2":
-            server = FakeTraktV2(
-                SIMULATE_CLIENT_ID, SIMULATE_CLIENT_SECRET, port=port, auto_approve=SIMULATE_ACCOUNT
-            )
-            server.oauth.device_interval = 1  # `watcherd login` is approved within a second
-        else:
-            server = FakeTraktV1(api_key, port=port)
-    except OSError as exc:
-        reason = f"cannot listen on 127.0.0.1 ({exc.strerror}); 0 picks a free port"
-        raise ConfigError([f"--port {port}: {reason}"]) from exc
-    if isinstance(server, FakeTraktV2):
-        v2, ids = server, HistoryIds()
-        return server, simulate_command.SimulatedFeed(
-            trakt_table=(
-                ("api", "v2"),
-                ("base_url", server.base_url),
-                ("client_id", SIMULATE_CLIENT_ID),
-                ("client_secret", SIMULATE_CLIENT_SECRET),
-            ),
-            publish=lambda watch: v2.add(watch.username, ids.item(watch)),
-            note="`watcherd login` works too: its code approves itself, as"
-            f" {SIMULATE_ACCOUNT}.\n\n",
-        )
-    v1 = server
-    return server, simulate_command.SimulatedFeed(
-        trakt_table=(("api", api), ("base_url", server.base_url), ("api_key", api_key)),
-        publish=lambda watch: v1.add(watch.username, as_v1_item(watch)),
     )

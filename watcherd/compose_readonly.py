@@ -15,19 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
-from watcherd import __version__, compose, digest
-from watcherd.budget import RateBudget
+from watcherd import compose, digest
 from watcherd.commands.dry_run import DryRun
 from watcherd.commands.preview import Captured, Preview, ReadOnlyToken
 from watcherd.commands.runtime import Feed
 from watcherd.config import Settings
-from watcherd.errors import ConfigError
 from watcherd.logs import Redactor
 from watcherd.notify import Notifier
-from watcherd.pacing import PacedSource, RateGate
 from watcherd.posters import SamplePoster
-from watcherd.sources.trakt_v2 import TraktV2Source
-from watcherd.sources.trakt_v2_login import RetryRefusedToken, SentToken
 from watcherd.state import Store
 from watcherd.state.snapshot import copy_in_memory
 from watcherd.styles import Styler
@@ -65,21 +60,8 @@ def readonly_feed(
     trakt = settings.trakt
     if trakt.api == "v1":
         return ReadOnlyFeed(compose.feed(settings, store, clock=clock, learn=learn), None)
-    if trakt.client_id is None:
-        raise ConfigError(['trakt.client_id: required with api = "v2"'])
-    gate = RateGate(RateBudget(trakt.rate_limit), clock=clock)
     keeper = ReadOnlyToken(store, clock=clock, learn=learn)
-    sent = SentToken(keeper)
-    v2 = TraktV2Source(
-        trakt.base_url,
-        trakt.client_id.get_secret_value(),
-        token=sent,
-        before_request=gate,
-        user_agent=f"watcherd/{__version__}",
-        timeout=trakt.timeout,
-    )
-    source = RetryRefusedToken(PacedSource(v2, gate), sent, keeper)
-    return ReadOnlyFeed(Feed(source, viewer=lambda: keeper.account() or ""), keeper)
+    return ReadOnlyFeed(compose.v2_feed(settings, keeper, keeper.account, clock=clock), keeper)
 
 
 def preview(
