@@ -57,6 +57,7 @@ _OTHER_FILTERS = frozenset(
         "reject", "rejectattr", "round", "select", "selectattr", "sort", "unique",
     }
 )  # fmt: skip
+_UNRESERVED_ENCODED = str.maketrans({"_": "%5F", "~": "%7E", ".": "%2E", "-": "%2D"})
 SAFE_FILTERS = _TEXT_FILTERS | _OTHER_FILTERS | {"join", "replace", "sum", "urlencode"}
 
 
@@ -151,4 +152,7 @@ def _urlencode(value: Any) -> str:
     elif not isinstance(value, Undefined):
         check_scalar(value, "|urlencode")
     encoded: str = FILTERS["urlencode"](value)
-    return encoded
+    # Percent-encoding leaves `_ ~ . -` as they are, which Markdown acts on (`__x__`, `~~x~~`,
+    # a `-` starting a line) once the backslashes escaping them are encoded away: they are
+    # encoded too, which means the same in a URL (RFC 3986, section 2.3).
+    return encoded.translate(_UNRESERVED_ENCODED)
