@@ -3,11 +3,15 @@ as the backstop, what a rendering writes, and templates well within them still r
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
 
 from watcherd.errors import WatcherdError
+from watcherd.model import Notice
+from watcherd.samples import SAMPLE_MOVIE, SAMPLE_NOW
+from watcherd.styles import Style, Styler
 from watcherd.template_bounds import (
     MAX_SIZE,
     BoundExceededError,
@@ -98,3 +102,21 @@ def test_template_errors_are_watcherd_errors() -> None:
 )  # fmt: skip
 def test_template_within_the_bounds_renders(template: str, expected: str) -> None:
     assert TemplateCompiler("text").compile(template).render({}) == expected
+
+
+def test_bound_exceeded_only_by_one_item_sends_it_the_default_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Within the turns for the sample's overview (checked at load), past them for a long one.
+    quadratic = "{% for a in overview %}{% for b in overview %}{% endfor %}{% endfor %}{{ user }}"
+    styler = Styler("friends", Style(body=quadratic))
+    event = SAMPLE_MOVIE.event
+    long_one = Notice(dataclasses.replace(event, overview="x" * 400))
+
+    assert styler.message(SAMPLE_MOVIE, SAMPLE_NOW).body == "alice"
+    started = time.monotonic()
+    message = styler.message(long_one, SAMPLE_NOW)
+
+    assert message.body == Styler("friends").message(long_one, SAMPLE_NOW).body
+    assert "loops and calls ran more than" in caplog.text
+    assert time.monotonic() - started < 5
