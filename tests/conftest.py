@@ -35,8 +35,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--soak-seconds",
         type=float,
-        default=60.0,
-        help="how long the crash-and-fault soak runs (default 60; CI's short form)",
+        default=30.0,
+        help="how long the crash-and-fault soak runs (default 30; CI's short form)",
     )
 
 
