@@ -49,7 +49,8 @@ class NowWatching:
     Args:
         source: says what a user is watching (the v2 source, paced and token-retried).
         store: the state file (the `watching` table and the outbox).
-        renderer: event -> the default message kept with each queued row.
+        renderer: (event, target) -> the fallback message kept with each queued row (under
+            the target's spoiler rule).
         co_watching: which users count as co-watchers of a start (the configured ones).
     """
 
@@ -57,7 +58,7 @@ class NowWatching:
         self,
         source: WatchingSource,
         store: Store,
-        renderer: Callable[[WatchEvent], Message],
+        renderer: Callable[[WatchEvent, str], Message],
         co_watching: Callable[[str], bool],
     ) -> None:
         self._source = source
@@ -112,10 +113,11 @@ class NowWatching:
             return self._write(username, _row_of(watching).told_end(), (), now)
         queued = []
         if policy.wants(event):
-            message = self._render(event)
             notice = Notice(event, phase=Phase.STARTED)
             queued = [
-                QueuedMessage(target, event.identity, event.watched_ts, message, notice)
+                QueuedMessage(
+                    target, event.identity, event.watched_ts, self._render(event, target), notice
+                )
                 for target in targets
             ]
         return self._write(username, _row_of(watching), queued, now)

@@ -61,7 +61,9 @@ class Worker:
         senders: target name -> sender.
         plans: one per configured user.
         backoff: when to retry a failed delivery.
-        renderer: event -> message (the default renders as DESIGN.md's Messages says).
+        renderer: event -> message (the default renders as DESIGN.md's Messages says): the
+            fallback stored with each queued row for a target without a style; a target with
+            one stores its plain message under its spoiler rule (`Styler.plain_message`).
         max_age: deliveries queued longer ago than this many seconds are given up (moved to
             the state's expired list and logged); None keeps them for ever.
         executor: runs different targets' deliveries side by side; None: one after another.
@@ -93,6 +95,7 @@ class Worker:
         self._store = store
         self._plans = {plan.username: plan for plan in plans}
         self._render = renderer
+        self._stylers = dict(stylers or {})
         self._deliverer = Deliverer(
             store,
             senders,
@@ -106,7 +109,7 @@ class Worker:
         self._held: dict[str, HeldFeed] | None = None  # read from the store at first use
         self._held_guard = threading.Lock()
         self._now_watching = (
-            NowWatching(source, store, renderer, self._configured)
+            NowWatching(source, store, self._stored_message, self._configured)
             if isinstance(source, WatchingSource)
             else None
         )
@@ -185,7 +188,7 @@ class Worker:
                 target,
                 event.identity,
                 event.watched_ts,
-                self._render(event),
+                self._stored_message(event, target),
                 Notice(event, phase=ending.phase_of(event)),
             )
             for event in detection.to_notify
@@ -216,6 +219,12 @@ class Worker:
             baseline=detection.baseline,
             overflow=detection.overflow,
         )
+
+    def _stored_message(self, event: WatchEvent, target: str) -> Message:
+        """The fallback rendering kept with a queued row, sent when its notice cannot be
+        read back: under the target's spoiler rule, so it never names a hidden episode."""
+        styler = self._stylers.get(target)
+        return self._render(event) if styler is None else styler.plain_message(Notice(event))
 
     def _configured(self, username: str) -> bool:
         """Whether `username` is a configured user (a co-watcher named in messages)."""
