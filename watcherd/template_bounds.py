@@ -52,11 +52,16 @@ class NotTextError(BoundExceededError):
     """A container where a template makes text, or anything but numbers where it adds."""
 
 
+class TooSlowError(BoundExceededError):
+    """A rendering that went past its time limit."""
+
+
 @dataclass(slots=True)
 class _Budget:
     turns: int
     written: int
     deadline: float
+    seconds: float  # the limit the deadline was set by (for the message)
 
 
 _budget: contextvars.ContextVar[_Budget] = contextvars.ContextVar("template_budget")
@@ -66,7 +71,7 @@ _budget: contextvars.ContextVar[_Budget] = contextvars.ContextVar("template_budg
 def rendering_budget(seconds: float = MAX_SECONDS) -> Iterator[None]:
     """A fresh budget (`MAX_ITERATIONS` turns, `MAX_WRITTEN` characters, `seconds` of time
     from now) for the rendering inside the block."""
-    token = _budget.set(_Budget(MAX_ITERATIONS, MAX_WRITTEN, time.monotonic() + seconds))
+    token = _budget.set(_Budget(MAX_ITERATIONS, MAX_WRITTEN, time.monotonic() + seconds, seconds))
     try:
         yield
     finally:
@@ -97,7 +102,7 @@ def check_time() -> None:
 
 def _check_deadline(budget: _Budget) -> None:
     if time.monotonic() > budget.deadline:
-        raise BoundExceededError("took longer than a message may take to render")
+        raise TooSlowError(f"took longer than {budget.seconds} s to render")
 
 
 def spend_written(length: int) -> None:

@@ -48,6 +48,7 @@ from watcherd.template_bounds import (
     BoundExceededError,
     CountingRange,
     NotTextError,
+    TooSlowError,
     check_join,
     check_percent_format,
     check_power,
@@ -302,6 +303,8 @@ def _reason(exc: BaseException) -> str:
     kind = (
         "not allowed"
         if isinstance(exc, SecurityError | NotTextError)
+        else "too slow"
+        if isinstance(exc, TooSlowError)
         else "too large"
         if isinstance(exc, BoundExceededError)
         else type(exc).__name__
