@@ -31,6 +31,32 @@ _MARKDOWN_SPECIALS = re.compile(r"([\\`*_~|>\[\]()<])")
 # What acts only at the start of a line (headings, lists, rules, setext underlines): a value
 # a template puts first on a line must not become one.
 _MARKDOWN_LINE_START = re.compile(r"^([ \t]*)([#+=-]|\d+(?=[.)]))", re.MULTILINE)
+# Every backslash of escaped Markdown escapes the character after it (a backslash of the text
+# itself is escaped too), so removing each one gives the text back.
+_MARKDOWN_ESCAPED = re.compile(r"\\(.)", re.DOTALL)
+
+
+class MarkdownText(str):
+    """Markdown that is safe to print as it is: feed text escaped by `escape(MARKDOWN, …)`, or
+    what a template wrote (like markupsafe's `Markup` for HTML).
+
+    The template engine (`watcherd.templates`) works on such a value's text (`unescape`) in
+    every filter, method, slice and operator, and escapes the result again (`of`), so nothing
+    a template does to a feed value (dropping a backslash, cutting before a `#`) makes markup
+    of it.
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, text: str) -> MarkdownText:
+        """`text` escaped for Markdown (line-start markers included); as it is when it is
+        `MarkdownText` already."""
+        return text if isinstance(text, cls) else cls(escape(MARKDOWN, text))
+
+    def unescape(self) -> str:
+        """The text this escapes (for the template's own text: itself, without backslashes)."""
+        return _MARKDOWN_ESCAPED.sub(r"\1", str(self))
 
 
 def escape(fmt: str, text: str) -> str:

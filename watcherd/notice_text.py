@@ -2,7 +2,8 @@
 
 Pure functions. Every value from the feed is neutralised (`render.neutralise`: no mention, no
 control character, one line) and then escaped for the target's format (`formats.escape`;
-for HTML marked safe, so autoescaping does not escape it twice) before a template sees it:
+marked escaped for HTML and Markdown, Markup and `formats.MarkdownText`, so autoescaping does
+not escape it twice and whatever a template does to it is escaped again) before a template sees it:
 no template, however written, can put feed text into the message as markup. Links are plain
 http(s) URLs (`render.plain_url`) or "". `spoilers = "hide"` empties the episode title and
 the overview, and leaves them out of `what`.
@@ -17,7 +18,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from watcherd.formats import HTML, escape
+from watcherd.formats import HTML, MARKDOWN, MarkdownText, escape
 from watcherd.model import CoWatch, MediaType, Notice, Phase
 from watcherd.render import (
     describe,
@@ -108,12 +109,15 @@ def ago(seconds: float) -> str:
 
 
 class _Escaper:
-    """Escapes neutralised text for one format; for HTML, marks it safe as well."""
+    """Escapes neutralised text for one format; for HTML and Markdown, marks it escaped as
+    well (Markup, `MarkdownText`), so what a template does to it is escaped again."""
 
     def __init__(self, fmt: str) -> None:
         self._fmt = fmt
 
     def __call__(self, text: str) -> str:
+        if self._fmt == MARKDOWN:
+            return MarkdownText.of(text)
         escaped = escape(self._fmt, text)
         return Markup(escaped) if self._fmt == HTML else escaped  # noqa: S704 - escaped above
 

@@ -23,7 +23,7 @@ out so that feed text reads the same through every filter, not only because of t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import update_wrapper
 from typing import Any
 
@@ -32,6 +32,7 @@ from jinja2.runtime import Undefined
 from jinja2.utils import pass_environment, pass_eval_context
 from markupsafe import Markup, escape
 
+from watcherd.formats import MarkdownText
 from watcherd.template_bounds import (
     NotTextError,
     check_join,
@@ -83,32 +84,67 @@ def _bounded(name: str, function: Callable[..., Any], *, text: bool) -> Callable
         value = args[at]
         if text and not isinstance(value, Undefined):
             check_scalar(value, f"|{name}")
-        if isinstance(value, Markup):  # the text, not its entities (see `plain`)
-            args = (*args[:at], plain(value), *args[at + 1 :])
+        # An escaped value, or escaped text given as an argument (`truncate(end=title)`):
+        # the filter works on text, and what it returns is escaped again.
+        kind = escaped_kind(value, *args[at + 1 :], *kwargs.values())
+        # `attr` gives a method of the value itself, which works on its text when called.
+        if kind is not None and name != "attr":
+            rest = args[at + 1 :]
+            if text:  # text that enters the result (`end`, `replace`'s new)
+                rest = tuple(plain(arg) for arg in rest)
+                kwargs = {key: plain(arg) for key, arg in kwargs.items()}
+            args = (*args[:at], plain(value), *rest)
         result = check_size(function(*args, **kwargs))
-        return escaped_again(result) if isinstance(value, Markup) else result
+        return escaped_again(result, kind)
 
     update_wrapper(bounded, function)
     return bounded
 
 
 def plain(value: Any) -> Any:
-    """The text of an escaped HTML value (Markup), other values as they are.
+    """The text of an escaped value (HTML's Markup, `MarkdownText`), other values as they are.
 
-    Filters, string methods and slices of an HTML value work on its text and escape what
-    they return again (`escaped_again`): on the escaped form, `upper` makes `&AMP;`,
-    `truncate` or `[:3]` cut `&amp;` to `&am`, `replace('amp', …)` reaches inside an entity,
-    and Telegram refuses the message. Unescaping gives back the neutralised text.
+    Filters, string methods, slices and operators of an escaped value work on its text and
+    escape what they return again (`escaped_again`): on the escaped form, `upper` makes
+    `&AMP;`, `truncate` or `[:3]` cut `&amp;` to `&am`, `replace('amp', …)` reaches inside an
+    entity, and Telegram refuses the message; in Markdown, `[1:]` or `replace('\\', '')`
+    drops the backslash before a `#` or a `[`, and the feed's text becomes a heading or a link.
+    Unescaping gives back the neutralised text.
     """
-    return str(value.unescape()) if isinstance(value, Markup) else value
+    if isinstance(value, Markup):
+        return str(value.unescape())
+    if isinstance(value, MarkdownText):
+        return value.unescape()
+    return value
 
 
-def escaped_again(result: Any) -> Any:
-    """A text made from an HTML value's text, escaped again (anything else as it is)."""
-    return escape(result) if isinstance(result, str) else result
+def escaped_kind(*values: Any) -> type[str] | None:
+    """`MarkdownText` or `Markup` when one of `values` is one (Markdown first: the only kind
+    a Markdown template's feed values have), else None."""
+    kinds = {type(value) for value in values if isinstance(value, MarkdownText | Markup)}
+    if not kinds:
+        return None
+    return MarkdownText if any(issubclass(kind, MarkdownText) for kind in kinds) else Markup
+
+
+def escaped_again(result: Any, kind: type[str] | None) -> Any:
+    """What an operation made from an escaped value (`kind`), its text escaped again: a string,
+    or each string of a list or tuple (`split`, `partition`, `list`); anything else as it is."""
+    if kind is None:
+        return result
+    if isinstance(result, str):
+        return MarkdownText.of(result) if kind is MarkdownText else escape(result)
+    if type(result) in (list, tuple):
+        return type(result)(escaped_again(item, kind) for item in result)
+    if isinstance(result, tuple) and hasattr(result, "_make"):  # `groupby`'s named tuples
+        return result._make(escaped_again(item, kind) for item in result)
+    if isinstance(result, Iterator):  # `map`, `select`, `unique` give their items one by one
+        return (escaped_again(item, kind) for item in result)
+    return result
 
 
 def _replace(value: Any, old: Any, new: Any, count: int | None = None) -> str:
+    # Escaped text among the arguments is escaped again by `_bounded`.
     text, before, after = (str(plain(each)) for each in (value, old, new))
     check_text(replaced_length(text, before, after))
     return text.replace(before, after, -1 if count is None else count)
@@ -123,6 +159,8 @@ def _join(
         getter = make_attrgetter(eval_ctx.environment, attribute)
         items = [getter(item) for item in items]
     check_join(str(d), items)
+    if escaped_kind(d, *items) is MarkdownText:  # escaped whole: no marker made across items
+        return MarkdownText.of(str(plain(d)).join(str(plain(item)) for item in items))
     joined: str = do_join(eval_ctx, items, d)  # Markup when escaping
     return joined
 

@@ -23,6 +23,12 @@ a filter may do to text are easier to get wrong than one rule applied at every `
 `{% filter %}` blocks are refused because their output is the one thing that does not pass
 through a `{{ … }}` (a `{% call %}` block's output is its macro's, which does).
 
+Feed values come escaped (Markup for HTML, `formats.MarkdownText` for Markdown); every filter,
+string method, slice, index, operator and loop over one works on its text and escapes what it
+makes again (`template_filters.plain`, `escaped_again`), and what a Markdown template's macro
+or `{% set %}` block renders is MarkdownText too: nothing a template does to a feed value
+(dropping a backslash, cutting before a `#`) makes markup of it.
+
 Any problem, when compiling or rendering, is a `BadTemplateError` with the template line.
 """
 
@@ -40,6 +46,7 @@ from jinja2.utils import Cycler, Joiner, Namespace
 from markupsafe import Markup
 
 from watcherd.errors import WatcherdError
+from watcherd.formats import HTML, MARKDOWN, MarkdownText
 from watcherd.render import break_mentions
 from watcherd.template_bounds import (
     MAX_SECONDS,
@@ -65,7 +72,7 @@ from watcherd.template_bounds import (
     spend_written,
     take_turn,
 )
-from watcherd.template_filters import bounded_filters, escaped_again, plain
+from watcherd.template_filters import bounded_filters, escaped_again, escaped_kind, plain
 from watcherd.template_tree import bounded_tree
 
 _TEMPLATE_FILE = "<template>"
@@ -81,6 +88,9 @@ _SAFE_STR_METHODS = frozenset(
     }
 )  # fmt: skip
 _REFUSED_NODES = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
+# The filter a Markdown template's `{% set x %}…{% endset %}` blocks pass through: a name no
+# template can write, so only the compiler places it.
+_CAPTURED = "watcherd.captured"
 
 
 class BadTemplateError(WatcherdError):
@@ -139,7 +149,7 @@ class TemplateCompiler:
     rendering given at most `time_limit` seconds."""
 
     def __init__(self, fmt: str, *, time_limit: float = MAX_SECONDS) -> None:
-        self._env = _BoundedSandbox(autoescape=fmt == "html")
+        self._env = _BoundedSandbox(autoescape=fmt == HTML, markdown=fmt == MARKDOWN)
         self._time_limit = time_limit
 
     def compile(self, source: str, known: Collection[str] | None = None) -> MessageTemplate:
@@ -175,6 +185,8 @@ class TemplateCompiler:
             for name in tree.find_all(nodes.Name):
                 if name.name in unknown:
                     raise BadTemplateError(f"'{name.name}' is undefined", name.lineno)
+        if self._env.markdown:
+            _captures_markdown(tree)
         try:
             tree = bounded_tree(tree)
             code = self._env.compile(tree, filename=_TEMPLATE_FILE)
@@ -189,13 +201,16 @@ class TemplateCompiler:
 class _BoundedSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"+", "*", "**", "%"})
 
-    def __init__(self, *, autoescape: bool) -> None:
+    def __init__(self, *, autoescape: bool, markdown: bool) -> None:
         super().__init__(autoescape=autoescape, undefined=StrictUndefined, finalize=_printed)
+        self.markdown = markdown
         self.globals.clear()
         self.globals.update(
             range=counting_range, dict=dict, namespace=Namespace, cycler=Cycler, joiner=Joiner
         )
         self.filters = bounded_filters()
+        if markdown:
+            self.filters[_CAPTURED] = _rendered
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if isinstance(obj, str):
@@ -211,34 +226,42 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
         if isinstance(value, str) and step not in (None, 1):
             # A reversed or strided string moves or drops the spaces that break a mention.
             raise SecurityError("a string sliced with a step")
-        if isinstance(value, Markup):
-            return escaped_again(plain(value)[start:stop:step])
-        return value[start:stop:step]
+        kind = escaped_kind(value)
+        return escaped_again(plain(value)[start:stop:step], kind)
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         owner = getattr(__obj, "__self__", None)
         if owner is not __self:  # the bounds' own helpers are no turn of the template's
             take_turn()  # every call, so no recursion of macros, however it branches, runs on
-        escaped = isinstance(owner, Markup)
-        if escaped:  # a method of an HTML value works on its text (`template_filters.plain`)
+        if not isinstance(owner, str):
+            result = check_size(super().call(__context, __obj, *args, **kwargs))
+            if __self.markdown and type(result) is str:
+                # A macro's, a `caller()`'s or a recursive loop's output: rendered text.
+                return MarkdownText(result)
+            return result
+        # A method of a string works on text: of an escaped value, or given escaped text
+        # (`', '.join(also_users)`, `x.replace('a', title)`), its result is escaped again.
+        name = getattr(__obj, "__name__", "")
+        items = materialised(args[0]) if name == "join" and args else []
+        kind = escaped_kind(owner, *args, *kwargs.values(), *items)
+        if kind is not None:
             owner = plain(owner)
-            __obj = getattr(owner, __obj.__name__)
+            __obj = getattr(owner, name)
             args = tuple(plain(arg) for arg in args)
-        if isinstance(owner, str):
-            name = getattr(__obj, "__name__", "")
-            if name == "replace" and len(args) >= 2:
-                check_text(replaced_length(owner, str(args[0]), str(args[1])))
-            elif name == "join" and args:
-                items = [plain(item) for item in materialised(args[0])]
-                args = (items, *args[1:])
-                check_join(owner, items)
+            kwargs = {key: plain(arg) for key, arg in kwargs.items()}
+        if name == "replace" and len(args) >= 2:
+            check_text(replaced_length(owner, str(args[0]), str(args[1])))
+        elif name == "join" and args:
+            items = [plain(item) for item in items]
+            args = (items, *args[1:])
+            check_join(owner, items)
         result = check_size(super().call(__context, __obj, *args, **kwargs))
-        return escaped_again(result) if escaped else result
+        return escaped_again(result, kind)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         check_time()
-        if isinstance(obj, Markup) and isinstance(argument, int):
-            return escaped_again(plain(obj)[argument])
+        if isinstance(obj, str) and isinstance(argument, int):
+            return escaped_again(plain(obj)[argument], escaped_kind(obj))
         return super().getitem(obj, argument)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
@@ -253,6 +276,13 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
                 size_of(right, MAX_SIZE - size_of(left))
         elif operator == "%" and isinstance(left, str):
             check_percent_format(left, right)
+        arguments = right if type(right) is tuple else (right,)
+        if escaped_kind(left, *arguments) is MarkdownText:
+            # On the text, escaped again (Markup's own operators do this for HTML).
+            if type(right) is tuple:
+                right = tuple(plain(each) for each in right)
+            result = super().call_binop(context, operator, plain(left), plain(right))
+            return check_size(escaped_again(result, MarkdownText))
         return check_size(super().call_binop(context, operator, left, right))
 
     def bounded_value(self, value: Any) -> Any:
@@ -264,18 +294,23 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
         if isinstance(iterable, CountingRange):  # counts its own turns
             yield from iterable
             return
-        for item in plain(iterable):  # an HTML value's characters, not its entities
+        kind = escaped_kind(iterable)
+        for item in plain(iterable):  # an escaped value's characters, each escaped again
             take_turn()
-            yield item
+            yield escaped_again(item, kind)
 
     def bounded_concat(self, *parts: Any) -> str:
-        """`a ~ b ~ …`: Jinja's join (escaping the rest once one part is Markup), bounded."""
+        """`a ~ b ~ …`: Jinja's join (escaping the rest once one part is Markup), bounded; with
+        `MarkdownText`, the whole text escaped again (no marker made where parts meet)."""
         for part in parts:
             if not isinstance(part, Undefined):
                 check_scalar(part, "~")
         texts = [part if isinstance(part, str) else str(part) for part in parts]
         check_text(sum(len(text) for text in texts))
-        if any(hasattr(text, "__html__") for text in texts):
+        kind = escaped_kind(*texts)
+        if kind is MarkdownText:
+            return MarkdownText.of("".join(plain(text) for text in texts))
+        if kind is not None:
             return Markup("").join(texts)
         return "".join(texts)
 
@@ -296,6 +331,19 @@ def _printed(value: Any) -> Any:
     spend_written(len(text))
     broken = break_mentions(text)
     return Markup(broken) if isinstance(value, Markup) else broken  # noqa: S704 - was Markup
+
+
+def _captures_markdown(tree: nodes.Template) -> None:
+    """Makes what each `{% set x %}…{% endset %}` block captures MarkdownText: rendered text
+    (the template's own and escaped values), as Jinja makes it Markup for HTML, so slicing it
+    later works on its text and escapes it again."""
+    for block in tree.find_all(nodes.AssignBlock):
+        block.filter = nodes.Filter(block.filter, _CAPTURED, [], [], None, None)
+
+
+def _rendered(text: str) -> MarkdownText:
+    """What a Markdown template's `{% set %}` block captured, as Markdown safe to print."""
+    return MarkdownText(text)
 
 
 def _reason(exc: BaseException) -> str:
