@@ -62,6 +62,7 @@ CASES = {
     "list-joined-into-ordered-item": ("{{ title|list|join }}", "1. one", "1. one"),
     "plus-then-slice": ("{{ (title + '')[1:] }}", "##x", "#x"),
     "percent-then-slice": ("{{ ('%s' % title)[1:] }}", "##x", "#x"),
+    "percent-dict-then-slice": ("{{ ('%(a)s' % {'a': title})[1:] }}", "## x", "# x"),
     "repeat-then-slice": ("{{ (title * 2)[1:] }}", "#x", "x#x"),
     "str-join-of-values": ("{{ ''.join([title])[1:] }}", "##x", "#x"),
     "captured-block-sliced": ("{% set b %}{{ title }}{% endset %}{{ b[1:] }}", "##x", "#x"),

@@ -137,11 +137,19 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
                 size_of(right, MAX_SIZE - size_of(left))
         elif operator == "%" and isinstance(left, str):
             check_percent_format(left, right)
-        arguments = right if type(right) is tuple else (right,)
+        arguments = (
+            right
+            if type(right) is tuple
+            else tuple(right.values())
+            if type(right) is dict
+            else (right,)
+        )
         if escaped_kind(left, *arguments) is MarkdownText:
             # On the text, escaped again (Markup's own operators do this for HTML).
             if type(right) is tuple:
                 right = tuple(plain(each) for each in right)
+            elif type(right) is dict:  # `'%(a)s' % {'a': title}`
+                right = {key: plain(each) for key, each in right.items()}
             result = super().call_binop(context, operator, plain(left), plain(right))
             return check_size(escaped_again(result, MarkdownText))
         return check_size(super().call_binop(context, operator, left, right))
