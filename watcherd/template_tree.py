@@ -1,8 +1,8 @@
 """A parsed template rewritten so that it runs within its bounds (part of `watcherd.templates`).
 
 Jinja2 compiles loops, literals, `~`, slices and output to plain Python that no sandbox hook
-sees; this routes each through a helper of the bounded environment (`_BoundedSandbox` in
-`watcherd.templates`): `bounded_loop` (each item a turn), `bounded_value` (a list, tuple or
+sees; this routes each through a helper of the bounded environment (`BoundedSandbox` in
+`watcherd.template_sandbox`): `bounded_loop` (each item a turn), `bounded_value` (a list, tuple or
 dict literal within the size bound), `bounded_concat`, `bounded_slice` (no string sliced with a
 step) and `spend_literal` (the template's own text counted as written each time it runs).
 """
