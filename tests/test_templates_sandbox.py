@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import watcherd_in_process
-from watcherd.config import load_settings
+from watcherd.config import load_settings, styles_check
 from watcherd.errors import ConfigError
 from watcherd.template_bounds import MAX_ITERATIONS
 from watcherd.templates import BadTemplateError, TemplateCompiler
@@ -177,8 +177,12 @@ UNBOUNDED = {
 
 @pytest.mark.parametrize(("template", "reason"), list(UNBOUNDED.values()), ids=list(UNBOUNDED))
 def test_unbounded_or_unneutralising_template_is_refused_at_once(
-    tmp_path: Path, template: str, reason: str
+    tmp_path: Path, template: str, reason: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The load check's time limits are the backstop; with them raised, the bound each case is
+    # about refuses it, whatever the machine's load (three test workers on two cores, say).
+    monkeypatch.setattr(styles_check, "LOAD_SECONDS", 3.0)
+    monkeypatch.setattr(styles_check, "LOAD_TOTAL_SECONDS", 4.0)
     started = time.monotonic()
     problems = load_problems(tmp_path, body=template)
 
