@@ -56,4 +56,5 @@ def test_ordinary_templates_take_a_small_part_of_the_load_limits(tmp_path: Path)
         secrets_dirs=(),
     )
 
-    assert time.monotonic() - started < styles_check.LOAD_TOTAL_SECONDS
+    # Far below the refusal limits; the wall bound leaves room for a loaded machine.
+    assert time.monotonic() - started < 3

@@ -58,7 +58,7 @@ def test_size_of_a_huge_shared_value_is_refused_after_bounded_steps() -> None:
     with pytest.raises(BoundExceededError, match=f"larger than {MAX_SIZE}"):
         size_of(doubled(200))  # 2**200 leaves
 
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 3  # bounded steps (~0.15 s), not 2**200
 
 
 def test_turn_after_the_deadline_is_refused() -> None:
