@@ -254,7 +254,7 @@ def test_user_whose_feed_was_never_read_has_no_memory(store: Store) -> None:
 # -- the outbox -------------------------------------------------------------------------------
 
 
-def test_mark_delivered_removes_only_that_row(store: Store) -> None:
+def test_mark_sent_removes_only_that_row_and_logs_it_as_delivered(store: Store) -> None:
     store.record_poll(
         "alice",
         None,
@@ -265,9 +265,10 @@ def test_mark_delivered_removes_only_that_row(store: Store) -> None:
     )
     first, second = store.pending()
 
-    store.mark_delivered(first.id)
+    store.mark_sent([first], T0 + 5)
 
     assert store.pending() == [second]
+    assert [(d.identity, d.delivered_at) for d in store.delivered()] == [("a", T0 + 5)]
 
 
 def test_mark_failed_counts_attempts_and_sets_next_try_and_last_error(store: Store) -> None:

@@ -53,7 +53,7 @@ def test_reader_on_a_file_held_by_an_older_running_writer_reads_it_and_leaves_it
     assert (status.username, status.seen, status.expired_total) == ("alice", 2, 0)
     assert [d.identity for d in pending] == ["b"]
     assert size == sum(len(content) for content in before.values())
-    old_writer.mark_delivered(pending[0].id)  # the writer goes on, its lock and schema intact
+    old_writer.mark_sent(pending[:1], 0.0)  # the writer goes on, its lock and schema intact
     assert pragma(path, "user_version") == 1
 
 

@@ -93,3 +93,14 @@ def decode(text: str) -> Notice:
         return Notice(event, also, Phase(data.get("phase", Phase.WATCHED.value)))
     except (KeyError, TypeError, IndexError, json.JSONDecodeError) as exc:
         raise ValueError(f"not a readable notice: {type(exc).__name__}") from exc
+
+
+def decode_stored(text: str | None) -> Notice | None:
+    """The notice a state row holds, or None when it holds none (a row of an older watcherd)
+    or one this watcherd cannot read: the caller then uses the row's stored rendering."""
+    if text is None:
+        return None
+    try:
+        return decode(text)
+    except ValueError:
+        return None

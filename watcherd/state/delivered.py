@@ -7,7 +7,6 @@ recap. Old rows are pruned as new ones are written.
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 from collections.abc import Sequence
 
@@ -69,10 +68,6 @@ def record_delivered(db: sqlite3.Connection, deliveries: Sequence[Delivery], now
 
 
 def _delivered_from_row(row: sqlite3.Row) -> Delivered:
-    notice = None
-    if row["notice"] is not None:
-        with contextlib.suppress(ValueError):
-            notice = notice_codec.decode(row["notice"])
     return Delivered(
         username=row["username"],
         target=row["target"],
@@ -80,5 +75,5 @@ def _delivered_from_row(row: sqlite3.Row) -> Delivered:
         watched=row["watched"],
         title=row["title"],
         delivered_at=row["delivered_at"],
-        notice=notice,
+        notice=notice_codec.decode_stored(row["notice"]),
     )

@@ -9,12 +9,11 @@ stranded deliveries (`drop`) or send them now whatever their backoff (`make_due`
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 from collections.abc import Sequence
 
 from watcherd import notice_codec
-from watcherd.model import Message, Notice
+from watcherd.model import Message
 from watcherd.state.connection import Connection
 from watcherd.state.delivered import DELIVERED_SCHEMA_VERSION, record_delivered
 from watcherd.state.records import Delivery
@@ -112,12 +111,6 @@ class OutboxQueries(Connection):
             trim_expired(db)
         return [delivery_from_row(row) for row in rows]
 
-    def mark_delivered(self, delivery_id: int) -> None:
-        """The target accepted it: it leaves the outbox (unlogged: the deliverer uses
-        `mark_sent`)."""
-        with self._transaction("record a delivery") as db:
-            db.execute("DELETE FROM outbox WHERE id = ?", (delivery_id,))
-
     def mark_sent(self, deliveries: Sequence[Delivery], now: float) -> None:
         """The target accepted a message telling `deliveries` (one row, or a digest's): they
         leave the outbox and enter the delivered log as sent at `now`, in one transaction, so
@@ -197,11 +190,7 @@ def _matching(username: str | None, target: str | None) -> tuple[str, tuple[str,
 def delivery_from_row(row: sqlite3.Row) -> Delivery:
     """An outbox row as a `Delivery`; a notice that cannot be read leaves `notice` None, so
     the row is sent as its stored default rendering rather than not at all."""
-    notice: Notice | None = None
     text = row["notice"] if "notice" in row.keys() else None  # noqa: SIM118 - sqlite3.Row
-    if text is not None:
-        with contextlib.suppress(ValueError):
-            notice = notice_codec.decode(text)
     return Delivery(
         id=row["id"],
         username=row["username"],
@@ -212,6 +201,6 @@ def delivery_from_row(row: sqlite3.Row) -> Delivery:
         attempts=row["attempts"],
         next_try=row["next_try"],
         last_error=row["last_error"],
-        notice=notice,
+        notice=notice_codec.decode_stored(text),
         created_at=row["created_at"],
     )
