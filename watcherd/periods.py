@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _EVERY = re.compile(r"^\s*(\d+)\s*(s|m|h|d)?\s*$")
 _DAILY = re.compile(r"^\s*daily\s+(\d{1,2}):(\d{2})\s*$")
+_WEEKLY = re.compile(r"^\s*(mon|tue|wed|thu|fri|sat|sun)\s+(\d{1,2}):(\d{2})\s*$", re.IGNORECASE)
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SPAN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -54,6 +56,27 @@ def parse_digest(text: str) -> Digest:
     if daily:
         return Digest(daily=_clock(daily.group(1), daily.group(2)))
     raise ValueError('expected "0" (at once), a period such as "30m" or "1h", or "daily HH:MM"')
+
+
+@dataclass(frozen=True, slots=True)
+class Recap:
+    """When a target's weekly recap leaves: on `weekday` (0 Monday … 6 Sunday) at `at`, local
+    time in the target's timezone."""
+
+    weekday: int
+    at: time
+
+
+def parse_recap(text: str) -> Recap:
+    """`"sun 18:00"` as a `Recap`.
+
+    Raises:
+        ValueError: not a weekday's three letters and an HH:MM time.
+    """
+    weekly = _WEEKLY.match(text)
+    if weekly is None:
+        raise ValueError('expected a weekday and a time such as "sun 18:00" (mon … sun)')
+    return Recap(WEEKDAYS.index(weekly.group(1).lower()), _clock(weekly.group(2), weekly.group(3)))
 
 
 def parse_quiet_hours(text: str) -> QuietHours:

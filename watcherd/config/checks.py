@@ -74,6 +74,12 @@ def cross_check(values: Mapping[str, Any], quote: Quote = repr) -> list[str]:
                 for action in actions
                 if isinstance(action, str) and action not in KNOWN_ACTIONS[judged_as]
             ]
+    listed = values.get("users")
+    if (listed is None or listed == []) and trakt.get("follow", "none") in (None, "none"):
+        problems.append(
+            "users: at least one [[users]] entry is needed"
+            ' (or trakt.follow = "friends" to follow the logged-in account\'s friends)'
+        )
     admin = _table(values.get("admin"))
     if names and isinstance(admin.get("target"), str) and admin["target"] not in names:
         problems.append(

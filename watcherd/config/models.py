@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from watcherd.periods import parse_digest, parse_quiet_hours, parse_timezone
+from watcherd.periods import parse_digest, parse_quiet_hours, parse_recap, parse_timezone
 
 ENV_PREFIX = "WATCHERD_"
 SECRET_KEYS = ("api_key", "password", "url", "client_id", "client_secret")  # secrets
@@ -86,6 +86,10 @@ class TraktSettings(_Section):
     client_secret: SecretStr | None = Field(default=None, min_length=1)
     rate_limit: int = Field(default=1000, gt=0)  # v2: GET requests in any 300 s, all users
     timeout: PositiveDuration = 15.0
+    # v2 and logged in: also poll the account's Trakt friends, or the people it follows
+    # (DESIGN.md "Following friends, not a list"), listed again every `follow_refresh`.
+    follow: Literal["friends", "following", "none"] = "none"
+    follow_refresh: PositiveDuration = 6 * 3600.0
 
     @model_validator(mode="before")
     @classmethod
@@ -170,6 +174,8 @@ class TargetSettings(_Section):
     digest: Annotated[str, AfterValidator(_valid(parse_digest))] = "0"
     quiet_hours: Annotated[str, AfterValidator(_valid(parse_quiet_hours))] | None = None
     timezone: Annotated[str, AfterValidator(_valid(parse_timezone))] = "UTC"
+    # The weekly recap of what this target was sent ("sun 18:00"); None: no recap.
+    recap: Annotated[str, AfterValidator(_valid(parse_recap))] | None = None
 
 
 class TmdbSettings(_Section):
@@ -199,6 +205,15 @@ MediaTypeName = Literal["movie", "episode"]
 
 def _both_types() -> list[MediaTypeName]:
     return ["movie", "episode"]
+
+
+class DefaultsSettings(_Section):
+    """`[defaults]`: what every followed friend gets unless a `[[users]]` entry says otherwise."""
+
+    targets: list[str] | None = None
+    actions: list[str] = Field(default_factory=lambda: ["checkin", "scrobble"], min_length=1)
+    types: list[MediaTypeName] = Field(default_factory=_both_types, min_length=1)
+    now_watching: bool = False
 
 
 class UserSettings(_Section):
@@ -254,7 +269,9 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = ScheduleSettings()
     delivery: DeliverySettings = DeliverySettings()
     targets: list[TargetSettings] = Field(min_length=1)
-    users: list[UserSettings] = Field(min_length=1)
+    # At least one, unless `trakt.follow` brings them from the account (`checks.py`).
+    users: list[UserSettings] = Field(default_factory=list)
+    defaults: DefaultsSettings = DefaultsSettings()
     tmdb: TmdbSettings | None = None
     posters: PosterSettings = PosterSettings()
 

@@ -197,6 +197,18 @@ class TraktV2Source:
                 status=200,
             ) from None
 
+    def account_list(self, what: str, page: int, limit: int) -> tuple[bytes, Pagination]:
+        """One page of a list of the logged-in account (`GET /users/me/{what}`, such as
+        `friends` or `following`), through the same budget, token and error mapping as the
+        history: the raw body and its pagination headers.
+
+        Raises:
+            TraktV2Error: no answer, or an answer that is not a 200.
+        """
+        params: dict[str, str | int] = {"page": page, "limit": limit, "extended": "full"}
+        response = self._request("me", what, params, f"{what} page {page}")
+        return response.body, Pagination.from_headers(response.headers)
+
     def close(self) -> None:
         self._session.close()
 
