@@ -13,7 +13,7 @@ from pathlib import Path
 
 from watcherd.errors import StateError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # Each entry upgrades the schema from its index to the next version, in one transaction.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -154,6 +154,26 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             state TEXT NOT NULL,       -- what was told: failing, private, expired, …
             since REAL NOT NULL
         )""",
+    ),
+    # 7: following the account's friends (DESIGN.md "Following friends, not a list") and the
+    # weekly recap. `follows`: who the account's list brought, by the slug polled and, where
+    # Trakt gives it, the stable id that survives a rename. `recaps`: each target's recap
+    # periods already queued, written with the outbox row, so a recap is queued once.
+    (
+        """CREATE TABLE follows (
+            username TEXT PRIMARY KEY,  -- the slug polled now
+            trakt_id TEXT,              -- Trakt's stable id of the account, when given
+            relation TEXT NOT NULL,     -- friends | following
+            since REAL NOT NULL,        -- first seen on the account's list
+            gone_at REAL                -- when it left the list (NULL: on it)
+        )""",
+        "CREATE UNIQUE INDEX follows_id ON follows (trakt_id) WHERE trakt_id IS NOT NULL",
+        """CREATE TABLE recaps (
+            target TEXT NOT NULL,
+            period_end REAL NOT NULL,  -- the recap time closing the week (Unix seconds)
+            queued_at REAL NOT NULL,
+            PRIMARY KEY (target, period_end)
+        ) WITHOUT ROWID""",
     ),
 )
 
