@@ -176,6 +176,8 @@ class TargetSettings(_Section):
     timezone: Annotated[str, AfterValidator(_valid(parse_timezone))] = "UTC"
     # The weekly recap of what this target was sent ("sun 18:00"); None: no recap.
     recap: Annotated[str, AfterValidator(_valid(parse_recap))] | None = None
+    recap_title: str | None = Field(default=None, max_length=2000)  # Jinja2; None: the default
+    recap_body: str | None = Field(default=None, max_length=10000)  # Jinja2; None: the default
 
 
 class TmdbSettings(_Section):

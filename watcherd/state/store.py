@@ -13,10 +13,12 @@ from watcherd.detect import UserMemory
 from watcherd.model import WatchEvent
 from watcherd.state.alerts_table import ADMIN_USERNAME, AlertsQueries
 from watcherd.state.delivered import DeliveredQueries
+from watcherd.state.follows import FollowsQueries
 from watcherd.state.heartbeat import HeartbeatQueries
 from watcherd.state.held import HELD_SCHEMA_VERSION, HeldQueries
 from watcherd.state.outbox import EXPIRED_KEPT_PER_USER, OutboxQueries, trim_expired
 from watcherd.state.queueing import queue_rows
+from watcherd.state.recaps import RECAP_USERNAME, RecapQueries
 from watcherd.state.recent import record_recent
 from watcherd.state.records import (
     Delivery,
@@ -44,6 +46,8 @@ class Store(
     WatchingQueries,
     HeartbeatQueries,
     AlertsQueries,
+    FollowsQueries,
+    RecapQueries,
 ):
     """The SQLite state file: `Store(path)` for the writer (created, upgraded, locked),
     `Store(path, exclusive=False)` for a reader (read-only, never upgraded, no lock);
@@ -217,7 +221,7 @@ class Store(
             f"""SELECT username, max(polled) AS polled, max(queued) AS queued
                 FROM ({" UNION ALL ".join(sources)}) GROUP BY username ORDER BY username"""  # noqa: S608
         )
-        wanted = {*configured, ADMIN_USERNAME}  # admin alerts are nobody's to forget
+        wanted = {*configured, ADMIN_USERNAME, RECAP_USERNAME}  # nobody's to forget
         held = []
         for row in rows:
             if row["username"] in wanted:
