@@ -28,6 +28,26 @@ class CycleStats:
     failed_deliveries: int = 0
     lags: list[float] = field(default_factory=list)
 
+    def count_poll(self, *, ok: bool, new: int) -> None:
+        """Count one poll that ended, with the new items it found."""
+        self.polls += 1
+        self.failed_polls += 0 if ok else 1
+        self.new += new
+
+    def count_round(self, delivered: int, failed: int) -> None:
+        """Count one delivery round's sends that went and that failed."""
+        self.delivered += delivered
+        self.failed_deliveries += failed
+
+    def line(self) -> str:
+        """The cycle line the daemon logs for these counts."""
+        return (
+            f"cycle: {self.polls} poll(s), {self.failed_polls} failed, {self.missed} missed;"
+            f" lag p50 {self.lag(0.5) * 1000:.0f}ms p99 {self.lag(0.99) * 1000:.0f}ms;"
+            f" {self.new} new; {self.delivered} delivered,"
+            f" {self.failed_deliveries} failed deliveries"
+        )
+
     def lag(self, quantile: float) -> float:
         """The scheduling lag (due time to start, seconds) at `quantile`, 0 without polls."""
         if not self.lags:

@@ -263,7 +263,8 @@ def oauth(settings: Settings, *, clock: Callable[[], float]) -> TraktOAuth:
 def daemon(built: Runtime, *, clock: Callable[[], float]) -> Daemon:
     """The scheduler that polls every user on the configured interval through the budget.
 
-    Before its poll threads exist, glibc is told to give them no heaps of their own
+    Before its poll threads exist, glibc is told to give them no heaps of their own, and
+    the heap's free pages go back to the system whenever the daemon falls quiet
     (`watcherd.memory`): the daemon's resident size then hardly grows with its users.
     """
     memory.one_arena()
@@ -276,4 +277,5 @@ def daemon(built: Runtime, *, clock: Callable[[], float]) -> Daemon:
         retry_every=retry_every,
         clock=clock,
         budget=built.budget,
+        trimmer=memory.HeapTrimmer(),
     )

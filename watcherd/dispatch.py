@@ -46,6 +46,10 @@ class DueQueue:
         """Returns the earliest due time queued, or None when nothing is queued."""
         return self._heap[0].when if self._heap else None
 
+    def entries(self) -> list[Due]:
+        """Every poll queued, in no particular order."""
+        return list(self._heap)
+
     def take_due(self, now: float, room: int, admit: Callable[[], bool]) -> list[Due]:
         """Remove and return, earliest first, the polls due at `now` that may start.
 

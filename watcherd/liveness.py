@@ -197,6 +197,18 @@ class Liveness:
             summary = self._cycle.summary(self._pending, now)
         self._cycle_ended(now, summary)
 
+    def tick(self, late: float) -> None:
+        """The scheduler's tick job ran and found the dispatcher `late` seconds behind (a run
+        hung, or not begun when due): within a tick, the scheduler works (`ticked`); beyond,
+        the watchdog's pings stop, said once as they do."""
+        every = self.tick_every
+        if every is None:
+            return
+        if late <= every:
+            self.ticked()
+        elif self.alive():  # said as the pings are about to stop, not every tick after
+            log.warning("the dispatcher is %.1fs late: the scheduler looks wedged", late)
+
     def ticked(self) -> None:
         """The scheduler ran its tick job, and found itself working."""
         with self._lock:

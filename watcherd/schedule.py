@@ -19,14 +19,17 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from watcherd.budget import RateBudget
 from watcherd.cadence import Cadence, CycleStats
 from watcherd.capacity import schedule_need
 from watcherd.dispatch import DueQueue, next_wake
 from watcherd.errors import StateError
+from watcherd.jobs import Jobs
 from watcherd.liveness import Liveness, dispatcher_lateness
+from watcherd.memory import HeapTrimmer
 from watcherd.timer import ApschedulerTimer, Timer
 from watcherd.worker import Worker
 
@@ -34,6 +37,15 @@ log = logging.getLogger(__name__)
 
 MAX_WORKERS = 16
 DISPATCH = "dispatch due polls"
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    """How a stop ended: whether the work in hand finished within its wait, and when each
+    user was next due (those in flight: at once), for a daemon that takes over (a reload)."""
+
+    finished: bool
+    due: Mapping[str, float] = field(default_factory=dict)
 
 
 class Daemon:
@@ -47,10 +59,12 @@ class Daemon:
         clock: the current time as Unix seconds (injected so tests control it).
         rng: the source of jitter.
         grace: how long a stop waits for polls and deliveries in hand.
-        timer: runs the jobs (default: APScheduler, built by `run`); tests pass their own.
+        timer: runs the jobs (default: APScheduler, built by `start`); tests pass their own.
         budget: the rate budget every GET spends, or None for no limit: a poll starts only
             when it can reserve its first request, so polls wait their turn in due order.
         workers: the most polls running at once (threads; fewer when there are fewer users).
+        trimmer: told each time the daemon falls quiet, with the next poll's due time, so
+            the C heap's free pages go back to the system between cycles (None: never).
     """
 
     def __init__(
@@ -66,6 +80,7 @@ class Daemon:
         timer: Timer | None = None,
         budget: RateBudget | None = None,
         workers: int = MAX_WORKERS,
+        trimmer: HeapTrimmer | None = None,
     ) -> None:
         self._worker = worker
         self._interval = interval
@@ -77,20 +92,28 @@ class Daemon:
         self._grace = grace
         self._timer = timer
         self._budget = budget
+        self._trimmer = trimmer
         self._queue = DueQueue()
         # Guards the queue, the polls in flight and when the dispatcher is armed.
         self._queue_lock = threading.Lock()
-        self._in_flight = 0
+        self._in_flight: set[str] = set()
         self._workers = workers
         self._armed: float | None = None  # -inf while the dispatcher runs
         self._dispatching_since: float | None = None
         self._liveness: Liveness | None = None
         self._stats = CycleStats()
         self._stats_lock = threading.Lock()
-        self._busy = 0
-        self._idle = threading.Condition()
-        self._stopping = threading.Event()
-        self.fatal: StateError | None = None
+        self._jobs = Jobs(clock, self._quiet if trimmer is not None else None)
+
+    @property
+    def fatal(self) -> StateError | None:
+        """The state file's failure that ended the daemon, if one did."""
+        return self._jobs.fatal
+
+    @property
+    def usernames(self) -> list[str]:
+        """The users this daemon polls, in the configured order."""
+        return self._worker.usernames
 
     def run(self, stop: threading.Event, liveness: Liveness | None = None) -> bool:
         """Poll and deliver until `stop` is set; then let the work in hand finish.
@@ -99,36 +122,7 @@ class Daemon:
         tick of a scheduler found working, and the stop. Returns True when everything in hand
         finished within the grace period.
         """
-        self._liveness = liveness
-        users = self._worker.usernames
-        workers = self._workers = max(1, min(self._workers, len(users)))
-        timer = self._timer = self._timer or ApschedulerTimer(workers)
-        start = self._clock()
-        with self._queue_lock:
-            for username in users:
-                self._queue.push(username, self._cadence.first(username, start))
-            self._arm(self._queue.next_due() or start)
-        self._every(timer, "deliver due retries", self._retry_every, start, self._deliver_due)
-        self._every(timer, "cycle summary", max(self._interval, 60.0), start, self.summarise)
-        tick_every = liveness.tick_every if liveness is not None else None
-        if liveness is not None and tick_every is not None:
-            self._every(timer, "liveness tick", tick_every, start, self._tick)
-        log.info(
-            "watching %d user(s): every %gs (+ up to %gs jitter), %d worker thread(s)",
-            len(users),
-            self._interval,
-            self._jitter,
-            workers,
-        )
-        if self._budget is not None:
-            need = schedule_need(
-                len(users), self._interval, self._budget.limit, window=self._budget.window
-            )
-            if not need.fits:  # polls wait their turn: say so once, not per poll
-                log.warning("%s", need.warning().removeprefix("warning: "))
-        timer.start()
-        if liveness is not None:
-            liveness.started(users, self._clock())
+        self.start(liveness)
         try:
             while not stop.wait(0.5):
                 if self.fatal is not None:
@@ -136,59 +130,92 @@ class Daemon:
         finally:
             if liveness is not None:
                 liveness.stopping()
-            with self._idle:
-                self._stopping.set()
-            if self._budget is not None:
-                self._budget.close()  # a page waiting for the budget gives up at once
-            timer.shutdown()
-            finished = self._wait_idle(self._grace)
-            self.summarise()
+            finished = self.stop().finished
         return finished
+
+    def start(
+        self, liveness: Liveness | None = None, *, resume: Mapping[str, float] | None = None
+    ) -> None:
+        """Start polling and delivering on the timer; returns at once.
+
+        Without `resume`, every user is polled at start (spread by the jitter) and `liveness`
+        hears that the scheduler started. With `resume` (a reload: the due times of the
+        daemon this one replaces), a user keeps their due time, brought forward to at most
+        one interval from now, a user new to the configuration is polled at start, and
+        `liveness` hears of the users and interval now configured instead.
+        """
+        self._liveness = liveness
+        users = self._worker.usernames
+        workers = self._workers = max(1, min(self._workers, len(users)))
+        timer = self._timer = self._timer or ApschedulerTimer(workers)
+        start = self._clock()
+        with self._queue_lock:
+            for username in users:
+                due = self._cadence.first(username, start)
+                if resume is not None and username in resume:
+                    due = min(resume[username], start + self._interval + self._jitter)
+                self._queue.push(username, due)
+            self._arm(self._queue.next_due() or start)
+        self._jobs.every(timer, "deliver due retries", self._retry_every, start, self._deliver_due)
+        self._jobs.every(timer, "cycle summary", max(self._interval, 60.0), start, self.summarise)
+        tick_every = liveness.tick_every if liveness is not None else None
+        if liveness is not None and tick_every is not None:
+            self._jobs.every(timer, "liveness tick", tick_every, start, self._tick)
+        self._announce(len(users), workers)
+        timer.start()
+        if liveness is None:
+            return
+        if resume is None:
+            liveness.started(users, self._clock())
+        else:
+            liveness.reconfigured(users, interval=self._interval + self._jitter, now=start)
+
+    def _announce(self, users: int, workers: int) -> None:
+        """Say what is watched how often and, once (not per poll), when the budget is short."""
+        log.info(
+            "watching %d user(s): every %gs (+ up to %gs jitter), %d worker thread(s)",
+            *(users, self._interval, self._jitter, workers),
+        )
+        budget = self._budget
+        need = budget and schedule_need(users, self._interval, budget.limit, window=budget.window)
+        if need and not need.fits:  # polls wait their turn
+            log.warning("%s", need.warning().removeprefix("warning: "))
+
+    def stop(self, grace: float | None = None) -> Stopped:
+        """Start nothing more; let the polls and deliveries in hand finish, waiting up to
+        `grace` seconds (default: the daemon's grace); log the last cycle line.
+
+        A poll waiting for the rate budget gives up at once (the budget is closed): it is
+        due again at once in `Stopped.due`, as is every poll in flight.
+        """
+        self._jobs.stop()
+        if self._budget is not None:
+            self._budget.close()  # a page waiting for the budget gives up at once
+        if self._timer is not None:
+            self._timer.shutdown()
+        finished = self._jobs.wait_idle(self._grace if grace is None else grace)
+        self.summarise()
+        now = self._clock()
+        with self._queue_lock:
+            due = {poll.username: poll.when for poll in self._queue.entries()}
+            due.update(dict.fromkeys(self._in_flight, now))
+        return Stopped(finished, due)
 
     def summarise(self) -> CycleStats:
         """Log the cycle line for the counts since the last one; returns those counts."""
         with self._stats_lock:
             stats, self._stats = self._stats, CycleStats()
-        log.info(
-            "cycle: %d poll(s), %d failed, %d missed; lag p50 %.0fms p99 %.0fms; %d new;"
-            " %d delivered, %d failed deliveries",
-            stats.polls,
-            stats.failed_polls,
-            stats.missed,
-            stats.lag(0.5) * 1000,
-            stats.lag(0.99) * 1000,
-            stats.new,
-            stats.delivered,
-            stats.failed_deliveries,
-        )
+        log.info("%s", stats.line())
         return stats
 
-    def _wait_idle(self, timeout: float) -> bool:
-        with self._idle:
-            return self._idle.wait_for(lambda: self._busy == 0, timeout=timeout)
-
-    def _job(self, step: Callable[[], None], then: Callable[[], None]) -> None:
-        """Run `step`, then `then` (which schedules the next run) unless the daemon stops."""
-        # Checked and counted together, under the same lock as the stop, so a stop never
-        # misses a job that has just begun, and nothing is scheduled once it stops.
-        with self._idle:
-            if self._stopping.is_set():
-                return
-            self._busy += 1
-        try:
-            step()
-        except StateError as exc:
-            log.error("%s", exc)  # noqa: TRY400 - the message says it all; no traceback
-            self.fatal = exc
-        except Exception:
-            # One bad user or item never stops the loop.
-            log.exception("unexpected error in a scheduled job; continuing")
-        finally:
-            with self._idle:
-                self._busy -= 1
-                if not self._stopping.is_set():
-                    then()
-                self._idle.notify_all()
+    def _quiet(self, now: float) -> None:
+        """No job is in hand: the trimmer may give the heap's free pages back."""
+        trimmer = self._trimmer
+        if trimmer is None:
+            return
+        with self._queue_lock:
+            next_due = self._queue.next_due()
+        trimmer.quiet(now, next_due)
 
     def _dispatch(self) -> None:
         """Start the polls that are due, in due order, while the pool and budget have room."""
@@ -198,9 +225,9 @@ class Daemon:
             with self._queue_lock:
                 self._dispatching_since = now
                 self._armed = -math.inf  # the run re-arms itself: a poke meanwhile waits
-                room = self._workers - self._in_flight
+                room = self._workers - len(self._in_flight)
                 due = self._queue.take_due(now, room, self._admit(now))
-                self._in_flight += len(due)
+                self._in_flight.update(poll.username for poll in due)
             for poll in due:
                 self._start_poll(poll.username)
 
@@ -211,7 +238,7 @@ class Daemon:
                 self._armed = None
                 self._arm(self._wake(now))
 
-        self._job(step, then)
+        self._jobs.run(step, then)
 
     def _admit(self, now: float) -> Callable[[], bool]:
         budget = self._budget
@@ -225,7 +252,7 @@ class Daemon:
         return next_wake(
             self._queue.next_due(),
             now,
-            pool_full=self._in_flight >= self._workers,
+            pool_full=len(self._in_flight) >= self._workers,
             next_free=self._budget.next_free if self._budget is not None else None,
         )
 
@@ -238,12 +265,12 @@ class Daemon:
         if math.isinf(when):
             return  # asleep until a poll that ends arms it
         timer = self._timer
-        assert timer is not None  # noqa: S101 - set by `run` before anything is armed
+        assert timer is not None  # noqa: S101 - set by `start` before anything is armed
         timer.at(when, self._dispatch, DISPATCH)
 
     def _start_poll(self, username: str) -> None:
         timer = self._timer
-        assert timer is not None  # noqa: S101 - set by `run` before anything is dispatched
+        assert timer is not None  # noqa: S101 - set by `start` before anything is dispatched
         timer.submit(lambda: self._poll(username), f"poll {username}")
 
     def _poll(self, username: str) -> None:
@@ -264,20 +291,13 @@ class Daemon:
             if self._liveness is not None:
                 self._liveness.poll_finished(result, report, lag=lag, now=self._clock())
             with self._stats_lock:
-                self._stats.polls += 1
-                self._stats.failed_polls += 0 if result.ok else 1
-                self._stats.new += result.new
-                self._stats.delivered += report.delivered
-                self._stats.failed_deliveries += report.failed
+                self._stats.count_poll(ok=result.ok, new=result.new)
+                self._stats.count_round(report.delivered, report.failed)
             delivered = report.delivered_for(username)
             if result.queued or delivered:
                 log.info(
                     "%s: %d new, %d queued, %d delivered, %d pending",
-                    username,
-                    result.new,
-                    result.queued,
-                    delivered,
-                    report.pending,
+                    *(username, result.new, result.queued, delivered, report.pending),
                 )
 
         def then() -> None:
@@ -290,30 +310,12 @@ class Daemon:
                     "%s: %d poll(s) missed while the last one waited or ran", username, missed
                 )
             with self._queue_lock:
-                self._in_flight -= 1
+                self._in_flight.discard(username)
                 self._queue.push(username, due)
                 # A freed thread (or returned reservation) may let a waiting poll start now.
                 self._arm(self._wake(now))
 
-        self._job(step, then)
-
-    def _every(
-        self, timer: Timer, name: str, period: float, last: float, step: Callable[[], object]
-    ) -> None:
-        """Run `step` every `period` after `last`; a run that outlasts its period is followed
-        by the next one due after it ends, never by one that overlaps it."""
-        due = last + period
-
-        def run_step() -> None:
-            step()
-
-        def then() -> None:
-            following, now = due + period, self._clock()
-            while following < now:
-                following += period
-            self._every(timer, name, period, following - period, step)
-
-        timer.at(due, lambda: self._job(run_step, then), name)
+        self._jobs.run(step, then)
 
     def _deliver_due(self) -> None:
         report = self._worker.deliver(self._clock(), keep_going=self._keep_going)
@@ -321,8 +323,7 @@ class Daemon:
         if self._liveness is not None:
             self._liveness.delivered(report, self._clock())
         with self._stats_lock:
-            self._stats.delivered += report.delivered
-            self._stats.failed_deliveries += report.failed
+            self._stats.count_round(report.delivered, report.failed)
         if report.delivered:
             log.info("retries: %d delivered, %d pending", report.delivered, report.pending)
 
@@ -337,11 +338,7 @@ class Daemon:
         if liveness is None or liveness.tick_every is None:
             return
         # Read without the queue lock: a dispatcher hung holding it must not hang the tick.
-        late = dispatcher_lateness(now, self._dispatching_since, self._armed)
-        if late <= liveness.tick_every:
-            liveness.ticked()
-        elif liveness.alive():  # said as the pings are about to stop, not every tick after
-            log.warning("the dispatcher is %.1fs late: the scheduler looks wedged", late)
+        liveness.tick(dispatcher_lateness(now, self._dispatching_since, self._armed))
 
     def _keep_going(self) -> bool:
-        return not self._stopping.is_set()
+        return not self._jobs.stopping
