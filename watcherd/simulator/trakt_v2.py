@@ -13,7 +13,8 @@ expired or revoked gets 401; a locked account's token gets 423. Then:
   separated; without them those fields are left out; another level is 400.
 - `GET /users/{slug}/watching`: 200 with the item being watched (`started_at`,
   `expires_at`), 204 when nothing is; private and unknown users, `extended`, as history.
-- `GET /users/settings`, `GET /users/{slug|me}/friends` (paged when asked).
+- `GET /users/settings`; `GET /users/{slug|me}/friends` and `/following` (`me` needs a
+  token), paged as `people_paging` says: see `trakt_v2_friends`.
 - `POST /oauth/device/code`, `/oauth/device/token`, `/oauth/token`, `/oauth/revoke`: see
   `trakt_v2_oauth`.
 
@@ -34,6 +35,7 @@ from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from watcherd.simulator.loopback import JSON, Fault, LoopbackServer, send
+from watcherd.simulator.trakt_v2_friends import PAGING_MODES, Paging
 from watcherd.simulator.trakt_v2_items import Item, cloudflare
 from watcherd.simulator.trakt_v2_limits import GetBudget
 from watcherd.simulator.trakt_v2_oauth import OAuth
@@ -62,6 +64,8 @@ class FakeTraktV2(LoopbackServer):
         clock: Unix seconds (token ages, `created_at`, rate windows); tests pass a fake one.
         rate_limit: GETs allowed in any `rate_window` seconds, all together; None: no limit.
         token_lifetime, auto_approve, strict_interval: see `trakt_v2_oauth.OAuth`.
+        people_paging: how `/friends` and `/following` page: `paged`, `optional` or
+            `unpaged` (see `trakt_v2_friends`).
     """
 
     def __init__(
@@ -75,8 +79,11 @@ class FakeTraktV2(LoopbackServer):
         token_lifetime: int = 86400,
         auto_approve: str | None = None,
         strict_interval: bool = False,
+        people_paging: Paging = "paged",
         port: int = 0,
     ) -> None:
+        if people_paging not in PAGING_MODES:
+            raise ValueError(f"people_paging must be one of {sorted(PAGING_MODES)}")
         self.client_id = client_id
         self.clock = clock
         self.budget = GetBudget(rate_limit, rate_window)
@@ -89,7 +96,7 @@ class FakeTraktV2(LoopbackServer):
         )
         self.requests: list[Recorded] = []
         self._locked: dict[str, str] = {}  # account -> "locked" or "deactivated"
-        self._users = Users(clock)
+        self._users = Users(clock, people_paging=people_paging)
         self._lock = threading.Lock()
         super().__init__(self._handler_class(), name="fake-trakt-v2", port=port)
 
@@ -121,6 +128,36 @@ class FakeTraktV2(LoopbackServer):
         """`username` and `account` become friends: `account`'s token may read `username`."""
         with self._lock:
             self._users.befriend(username, account)
+
+    def unfriend(self, username: str, account: str) -> None:
+        """`username` and `account` are friends no more."""
+        with self._lock:
+            self._users.unfriend(username, account)
+
+    def follow(self, account: str, username: str) -> None:
+        """`account` follows `username` (approved: a private profile becomes visible to it)."""
+        with self._lock:
+            self._users.follow(account, username)
+
+    def unfollow(self, account: str, username: str) -> None:
+        """`account` follows `username` no more."""
+        with self._lock:
+            self._users.unfollow(account, username)
+
+    def rename(self, old: str, new: str) -> None:
+        """The user `old` changes its slug to `new`, as on trakt.tv: its numeric id, history,
+        friendships, follows, tokens and lock go with it; `old` answers 404 from now.
+
+        Raises:
+            KeyError: no user `old`. ValueError: `new` is taken.
+        """
+        with self._lock:
+            self._users.rename(old, new)
+            for grant in self.oauth.grants.values():
+                if grant.account == old:
+                    grant.account = new
+            if old in self._locked:
+                self._locked[new] = self._locked.pop(old)
 
     def set_raw(self, username: str, body: bytes | None) -> None:
         """Serve exactly these bytes (HTTP 200) as the user's history; None: its items."""
@@ -232,7 +269,9 @@ class FakeTraktV2(LoopbackServer):
         if len(segments) == 3 and segments[0] == "users" and segments[2] == "watching":
             return self._users.answer_watching(segments[1], query, account)
         if len(segments) == 3 and segments[0] == "users" and segments[2] == "friends":
-            return self._users.answer_friends(segments[1], query, account)
+            return self._users.answer_people("friends", segments[1], query, account)
+        if len(segments) == 3 and segments[0] == "users" and segments[2] == "following":
+            return self._users.answer_people("following", segments[1], query, account)
         return 404, b"", JSON
 
     def _refuse(self, path: str, lower: dict[str, str]) -> Reply | None:

@@ -1,8 +1,10 @@
-"""The fake Trakt v2's people: their histories, privacy and friendships, and the GETs that
-read them (`/users/{slug}/history`, `/users/{slug|me}/friends`, `/users/settings`).
+"""The fake Trakt v2's people: their histories, privacy, friendships and follows, and the GETs
+that read them (`/users/{slug}/history`, `/watching`, `/users/{slug|me}/friends`,
+`/following`, `/users/settings`).
 
-What a request may see is decided here (a private user is visible to itself and its friends
-only); whether it may ask at all (headers, rate budget, token) is `trakt_v2`'s. Not
+What a request may see is decided here (a private user is visible to itself, its friends and
+the followers it approved only); whether it may ask at all (headers, rate budget, token) is
+`trakt_v2`'s. Each user has a numeric Trakt id that stays when it renames its slug. Not
 thread-safe: `FakeTraktV2` holds its lock around every call.
 """
 
@@ -14,13 +16,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from watcherd.simulator.loopback import JSON, Fault
+from watcherd.simulator.trakt_v2_friends import (
+    Paging,
+    Relation,
+    people_reply,
+    settings_user,
+)
 from watcherd.simulator.trakt_v2_items import (
     Headers,
     Item,
-    iso,
     newest_first_key,
     paged,
-    profile,
     watched_ts,
 )
 
@@ -33,9 +39,11 @@ _MEDIA = ("movie", "show", "episode")
 
 @dataclass(slots=True)
 class _User:
+    trakt_id: int
     private: bool = False
     items: list[Item] = field(default_factory=list)
     friends: dict[str, float] = field(default_factory=dict)  # account -> since (Unix seconds)
+    follows: dict[str, float] = field(default_factory=dict)  # whom it follows -> since
     raw: bytes | None = None
     faults: deque[Fault] = field(default_factory=deque)
     watching: Item | None = None  # what `/watching` answers (None: 204)
@@ -47,51 +55,88 @@ class Users:
 
     Args:
         clock: Unix seconds, for scheduled items and friendships.
+        people_paging: how the lists of people page (`trakt_v2_friends`).
     """
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float], *, people_paging: Paging = "paged") -> None:
         self._clock = clock
+        self._people_paging: Paging = people_paging
         self._users: dict[str, _User] = {}
         self._scheduled: list[tuple[float, str, Item]] = []
+        self._next_id = 1000  # numeric Trakt ids, handed out in order of first mention
 
     # -- shaping -----------------------------------------------------------------------------
 
     def add(self, username: str, items: tuple[Item, ...]) -> None:
         """Add history items to a user; they are kept newest first."""
-        user = self._users.setdefault(username, _User())
+        user = self._user(username)
         user.items.extend(items)
         user.items.sort(key=newest_first_key, reverse=True)
 
     def schedule(self, username: str, item: Item, after: float) -> None:
         """Make an item appear in a user's history `after` seconds from now."""
-        self._users.setdefault(username, _User())
+        self._user(username)
         self._scheduled.append((self._clock() + after, username, item))
 
     def set_private(self, username: str, private: bool) -> None:
         """Create a user, or change whether an existing one is private."""
-        self._users.setdefault(username, _User()).private = private
+        self._user(username).private = private
 
     def befriend(self, username: str, account: str) -> None:
         """`username` and `account` become friends, both ways, from now."""
         now = self._clock()
-        self._users.setdefault(username, _User()).friends[account] = now
-        self._users.setdefault(account, _User()).friends[username] = now
+        self._user(username).friends[account] = now
+        self._user(account).friends[username] = now
+
+    def unfriend(self, username: str, account: str) -> None:
+        """`username` and `account` are friends no more (either may have ended it)."""
+        self._user(username).friends.pop(account, None)
+        self._user(account).friends.pop(username, None)
+
+    def follow(self, account: str, username: str) -> None:
+        """`account` follows `username` from now, approved (so a private profile is visible)."""
+        self._user(username)
+        self._user(account).follows[username] = self._clock()
+
+    def unfollow(self, account: str, username: str) -> None:
+        """`account` follows `username` no more."""
+        self._user(account).follows.pop(username, None)
+
+    def rename(self, old: str, new: str) -> None:
+        """The user `old` takes the slug `new`: its id, history, privacy, friendships and
+        follows go with it (on both sides); `old` is no one any more (404).
+
+        Raises:
+            KeyError: no user `old`. ValueError: `new` is taken.
+        """
+        user = self._users.pop(old)
+        if new in self._users:
+            self._users[old] = user
+            raise ValueError(f"the slug {new!r} is taken")
+        self._users[new] = user
+        for other in self._users.values():
+            for relation in (other.friends, other.follows):
+                if old in relation:
+                    relation[new] = relation.pop(old)
+        self._scheduled = [
+            (due, new if name == old else name, item) for due, name, item in self._scheduled
+        ]
 
     def set_raw(self, username: str, body: bytes | None) -> None:
         """Serve exactly these bytes (HTTP 200) as the user's history; None: its items."""
-        self._users.setdefault(username, _User()).raw = body
+        self._user(username).raw = body
 
     def fail_next(self, username: str, faults: tuple[Fault, ...]) -> None:
         """The user's next history requests get these faults, one each."""
-        self._users.setdefault(username, _User()).faults.extend(faults)
+        self._user(username).faults.extend(faults)
 
     def set_watching(self, username: str, item: Item | None) -> None:
         """What `/users/{slug}/watching` answers from now: this item, or None for 204."""
-        self._users.setdefault(username, _User()).watching = item
+        self._user(username).watching = item
 
     def fail_next_watching(self, username: str, faults: tuple[Fault, ...]) -> None:
         """The user's next watching requests get these faults, one each."""
-        self._users.setdefault(username, _User()).watching_faults.extend(faults)
+        self._user(username).watching_faults.extend(faults)
 
     def history(self, username: str) -> list[Item]:
         """A user's items, newest first, scheduled ones that are due included.
@@ -159,17 +204,21 @@ class Users:
         """`GET /users/settings` as `account`: its profile, or 401 without a token."""
         if account is None:
             return 401, b"", JSON
-        user = self._users.get(account, _User())
+        user = self._user(account)
         document = {
-            "user": profile(account, private=user.private),
+            "user": settings_user(account, trakt_id=user.trakt_id, private=user.private),
             "account": {"timezone": "UTC", "date_format": "dmy", "time_24hr": True},
             "connections": {},
             "limits": {"list": {"count": 2, "item_count": 100}},
         }
         return 200, json.dumps(document).encode(), JSON
 
-    def answer_friends(self, slug: str, query: dict[str, str], account: str | None) -> Reply:
-        """`GET /users/{slug|me}/friends` as `account`: newest friendship first; 401/404."""
+    def answer_people(
+        self, relation: Relation, slug: str, query: dict[str, str], account: str | None
+    ) -> Reply:
+        """`GET /users/{slug|me}/friends` or `/following` as `account`: newest relationship
+        first, paged as the fake's `people_paging` says; 401 for `me` without a token, 404
+        for no such user, a private 401 for a profile `account` may not see."""
         if slug == "me":
             if account is None:
                 return 401, b"", JSON
@@ -179,16 +228,14 @@ class Users:
             return 404, b"", JSON
         if not self._visible(slug, user, account):
             return 401, b"", (*JSON, ("X-Private-User", "true"))
-        friends = [
-            {
-                "friends_at": iso(since),
-                "user": profile(name, private=self._users.get(name, _User()).private),
-            }
-            for name, since in sorted(user.friends.items(), key=lambda pair: -pair[1])
+        listed = dict(user.friends)
+        if relation == "following":  # a friendship is a follow both ways
+            listed = {**user.follows, **user.friends}
+        people = [
+            (name, since, self._user(name).trakt_id, self._user(name).private)
+            for name, since in listed.items()
         ]
-        if "page" not in query and "limit" not in query:  # 📄 Pagination Optional: all
-            return paged(friends, {"limit": str(max(1, len(friends)))}, default=DEFAULT_LIMIT)
-        return paged(friends, query, default=DEFAULT_LIMIT)
+        return people_reply(relation, people, query, self._people_paging)
 
     def _release_scheduled(self) -> None:
         now = self._clock()
@@ -210,10 +257,21 @@ class Users:
             return 401, b"", (*JSON, ("X-Private-User", "true"))
         return user
 
+    def _user(self, name: str) -> _User:
+        """The user `name`, created (public, no history, the next Trakt id) if new."""
+        user = self._users.get(name)
+        if user is None:
+            user = self._users[name] = _User(trakt_id=self._next_id)
+            self._next_id += 1
+        return user
+
     def _visible(self, slug: str, user: _User, account: str | None) -> bool:
-        return (
-            not user.private or account == slug or (account is not None and account in user.friends)
-        )
+        if not user.private or account == slug:
+            return True
+        if account is None:
+            return False
+        viewer = self._users.get(account)
+        return account in user.friends or (viewer is not None and slug in viewer.follows)
 
 
 def shaped(item: Item, extended: frozenset[str]) -> Item:
