@@ -1,14 +1,246 @@
 """Who the account's Trakt list brought (schema 7's `follows` table): see `watcherd.following`.
 
-Filled in by the follow work (issue 11).
+`record_follows` writes one listing of the account's friends (or of the people it follows) in
+one transaction: who is new, who left (kept, with their pending deliveries, until `prune`
+forgets them or they come back), who came back, and who was renamed on Trakt. A rename is
+known by Trakt's stable id, where the listing gives one: every row the state holds of the old
+slug moves to the new one, so the renamed friend keeps their cursor and pending deliveries —
+nothing is sent again and no new baseline is taken.
 """
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
 from watcherd.state.connection import Connection
 
 FOLLOWS_SCHEMA_VERSION = 7  # the first schema with the follows table
+# A friend back on the list within this long after leaving it catches up on what they watched
+# meanwhile (a listing that briefly lacked them loses nothing); back after longer, their next
+# poll takes a new baseline, so weeks of history are not sent at once.
+BACK_CATCHES_UP_WITHIN = 86400.0
+# The tables whose rows a rename moves with `UPDATE OR IGNORE`: a row the new slug already
+# holds under the same key wins, and the old slug's duplicate is deleted.
+_KEYED_TABLES = ("outbox", "recent", "watching")
+_PLAIN_TABLES = ("expired", "delivered")
+
+
+class ListedPerson(Protocol):
+    """What a listing tells of one person: the slug to poll and, when given, the stable id
+    (`watcherd.sources.trakt_v2_friends.Friend` is one)."""
+
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def trakt_id(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FollowRow:
+    """One person the account's list brought, as the state file holds them.
+
+    Attributes:
+        username: the slug polled (the latest, after a rename).
+        trakt_id: Trakt's stable id of the person, when the listing gave one.
+        relation: `friends` or `following`: the list they were last on.
+        since: when they first appeared on the list.
+        gone_at: when they left it (not polled since); None while on it.
+    """
+
+    username: str
+    trakt_id: str | None
+    relation: str
+    since: float
+    gone_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class FollowChanges:
+    """What one listing changed: slugs `added` (new: their first poll takes a baseline),
+    `gone` (no longer polled; their pending deliveries kept), `back` (on the list again),
+    `renamed` ((old, new) slug pairs whose state moved), and `rebaselined` (back after longer
+    than `BACK_CATCHES_UP_WITHIN`: their memory forgotten, so their next poll takes a
+    baseline)."""
+
+    added: tuple[str, ...] = ()
+    gone: tuple[str, ...] = ()
+    back: tuple[str, ...] = ()
+    renamed: tuple[tuple[str, str], ...] = ()
+    rebaselined: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        """Whether the listing changed who is followed, or anyone's name."""
+        return bool(self.added or self.gone or self.back or self.renamed)
 
 
 class FollowsQueries(Connection):
     """The followed friends' reads and writes (a mixin of `Store`)."""
+
+    def followed(self) -> list[FollowRow]:
+        """Everyone the account's list brought, on it or gone, by username ([] for a file
+        older than schema 7).
+
+        Raises:
+            StateError: the read failed.
+        """
+        if self.schema_version < FOLLOWS_SCHEMA_VERSION:
+            return []
+        rows = self._query(
+            "SELECT username, trakt_id, relation, since, gone_at FROM follows ORDER BY username"
+        )
+        return [
+            FollowRow(
+                username=row["username"],
+                trakt_id=row["trakt_id"],
+                relation=row["relation"],
+                since=float(row["since"]),
+                gone_at=None if row["gone_at"] is None else float(row["gone_at"]),
+            )
+            for row in rows
+        ]
+
+    def record_follows(
+        self, relation: str, people: Sequence[ListedPerson], now: float
+    ) -> FollowChanges:
+        """Record one complete listing of the account's `relation` (`friends` or `following`)
+        in one transaction; see the module docstring for what each change does.
+
+        Args:
+            relation: the list read.
+            people: everyone on it, in the listing's order; a slug (compared without case)
+                or a stable id met twice counts once, the first.
+            now: when it was read.
+
+        Returns:
+            What changed.
+
+        Raises:
+            StateError: the write failed; nothing of the listing was recorded.
+        """
+        listed = _unique(people)
+        added: list[str] = []
+        back: list[str] = []
+        renamed: list[tuple[str, str]] = []
+        rebaselined: list[str] = []
+        with self._transaction(f"record the account's {relation}") as db:
+            for person in listed:
+                row = _row_of(db, person)
+                if row is None:
+                    db.execute(
+                        "INSERT INTO follows (username, trakt_id, relation, since) VALUES"
+                        " (?, ?, ?, ?)",
+                        (person.username, person.trakt_id, relation, now),
+                    )
+                    added.append(person.username)
+                    continue
+                old = str(row["username"])
+                if old.lower() != person.username.lower():
+                    _rename(db, old, person.username)
+                    renamed.append((old, person.username))
+                gone_at = row["gone_at"]
+                if gone_at is not None:
+                    back.append(person.username)
+                    if now - float(gone_at) > BACK_CATCHES_UP_WITHIN:
+                        _forget_memory(db, person.username)
+                        rebaselined.append(person.username)
+                db.execute(
+                    """UPDATE follows SET username = ?, trakt_id = coalesce(?, trakt_id),
+                         relation = ?, gone_at = NULL WHERE username = ?""",
+                    (person.username, person.trakt_id, relation, old),
+                )
+            on_list = {person.username.lower() for person in listed}
+            left = [
+                str(each[0])
+                for each in db.execute("SELECT username FROM follows WHERE gone_at IS NULL")
+                if str(each[0]).lower() not in on_list
+            ]
+            db.executemany(
+                "UPDATE follows SET gone_at = ? WHERE username = ?",
+                [(now, name) for name in left],
+            )
+        return FollowChanges(
+            tuple(added), tuple(sorted(left)), tuple(back), tuple(renamed), tuple(rebaselined)
+        )
+
+
+def _unique(people: Sequence[ListedPerson]) -> list[ListedPerson]:
+    """`people` without a second occurrence of a slug (any case) or of a stable id."""
+    slugs: set[str] = set()
+    ids: set[str] = set()
+    kept = []
+    for person in people:
+        if person.username.lower() in slugs or (
+            person.trakt_id is not None and person.trakt_id in ids
+        ):
+            continue
+        slugs.add(person.username.lower())
+        if person.trakt_id is not None:
+            ids.add(person.trakt_id)
+        kept.append(person)
+    return kept
+
+
+def _row_of(db: sqlite3.Connection, person: ListedPerson) -> sqlite3.Row | None:
+    """The follows row that is `person`: by stable id first (a rename keeps it), else by slug.
+
+    A row holding the person's slug under another stable id is another person who had the
+    slug before: it is deleted, so the slug and the id each stay unique.
+    """
+    cursor = db.cursor()
+    cursor.row_factory = sqlite3.Row
+    by_slug = cursor.execute(
+        "SELECT * FROM follows WHERE username = ? COLLATE NOCASE", (person.username,)
+    ).fetchone()
+    if person.trakt_id is None:
+        return by_slug  # type: ignore[no-any-return]
+    by_id = cursor.execute(
+        "SELECT * FROM follows WHERE trakt_id = ?", (person.trakt_id,)
+    ).fetchone()
+    if by_id is None:
+        if by_slug is not None and by_slug["trakt_id"] not in (None, person.trakt_id):
+            db.execute("DELETE FROM follows WHERE username = ?", (by_slug["username"],))
+            return None
+        return by_slug  # type: ignore[no-any-return]
+    if by_slug is not None and by_slug["username"] != by_id["username"]:
+        db.execute("DELETE FROM follows WHERE username = ?", (by_slug["username"],))
+    return by_id  # type: ignore[no-any-return]
+
+
+def _rename(db: sqlite3.Connection, old: str, new: str) -> None:
+    """Move every row of `old` (any case) to `new`. When the state already holds a memory of
+    `new` (polled under that name before), that memory wins and `old`'s is dropped; `old`'s
+    pending, given-up and delivered rows join `new`'s either way. Why `old`'s feed was held
+    (private, unknown) concerns the old slug only: it is dropped."""
+    exists = db.execute("SELECT 1 FROM users WHERE username = ?", (new,)).fetchone()
+    if exists is None:
+        db.execute("UPDATE users SET username = ? WHERE username = ? COLLATE NOCASE", (new, old))
+        db.execute("UPDATE seen SET username = ? WHERE username = ? COLLATE NOCASE", (new, old))
+    for table in ("users", "seen", "held"):
+        db.execute(f"DELETE FROM {table} WHERE username = ? COLLATE NOCASE", (old,))  # noqa: S608
+    for table in _KEYED_TABLES:
+        db.execute(
+            f"UPDATE OR IGNORE {table} SET username = ? WHERE username = ? COLLATE NOCASE",  # noqa: S608
+            (new, old),
+        )
+        db.execute(f"DELETE FROM {table} WHERE username = ? COLLATE NOCASE", (old,))  # noqa: S608
+    for table in _PLAIN_TABLES:
+        db.execute(
+            f"UPDATE {table} SET username = ? WHERE username = ? COLLATE NOCASE",  # noqa: S608
+            (new, old),
+        )
+
+
+def _forget_memory(db: sqlite3.Connection, username: str) -> None:
+    """Forget what `username`'s feed showed (not their pending deliveries): their next poll
+    takes a baseline."""
+    db.execute(
+        """UPDATE users SET cursor = NULL, floor = NULL, fingerprint = NULL
+           WHERE username = ? COLLATE NOCASE""",
+        (username,),
+    )
+    db.execute("DELETE FROM seen WHERE username = ? COLLATE NOCASE", (username,))

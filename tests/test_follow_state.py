@@ -1,0 +1,301 @@
+"""The follows table on real state files: one listing of the account's friends recorded in one
+transaction — new friends, friends gone (their pending deliveries kept), friends back, and a
+friend renamed on Trakt, whose every row moves to the new slug by their stable id."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.state_helpers import DAY, T0, queued, remembering
+from watcherd.errors import StateError
+from watcherd.state import HeldFeed, Store
+from watcherd.state.follows import BACK_CATCHES_UP_WITHIN, FollowChanges
+
+
+@dataclass(frozen=True, slots=True)
+class Friend:
+    """A stand-in for `watcherd.sources.trakt_v2_friends.Friend`: the same fields."""
+
+    username: str
+    trakt_id: str | None = None
+    private: bool = False
+    name: str | None = None
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "state.db"
+
+
+@pytest.fixture
+def store(path: Path) -> Iterator[Store]:
+    opened = Store(path)
+    yield opened
+    opened.close()
+
+
+def rows_of(path: Path, table: str, username: str) -> list[tuple[object, ...]]:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(
+            f"SELECT * FROM {table} WHERE username = ? ORDER BY 1",  # noqa: S608
+            (username,),
+        ).fetchall()
+    finally:
+        db.close()
+
+
+def follows(store: Store) -> dict[str, tuple[str | None, str, float, float | None]]:
+    return {
+        row.username: (row.trakt_id, row.relation, row.since, row.gone_at)
+        for row in store.followed()
+    }
+
+
+def test_first_listing_adds_everyone_since_now_and_a_reader_sees_it(
+    store: Store, path: Path
+) -> None:
+    changes = store.record_follows("friends", [Friend("alice", "1"), Friend("bob", None)], now=T0)
+
+    assert changes == FollowChanges(added=("alice", "bob"))
+    assert changes.changed
+    reader = Store(path, exclusive=False)
+    try:
+        assert follows(reader) == {
+            "alice": ("1", "friends", T0, None),
+            "bob": (None, "friends", T0, None),
+        }
+    finally:
+        reader.close()
+
+
+def test_same_listing_again_changes_nothing(store: Store) -> None:
+    friends = [Friend("alice", "1"), Friend("bob", "2")]
+    store.record_follows("friends", friends, now=T0)
+
+    changes = store.record_follows("friends", friends, now=T0 + 3600)
+
+    assert changes == FollowChanges()
+    assert not changes.changed
+    assert follows(store)["alice"] == ("1", "friends", T0, None)  # since: first seen
+
+
+def test_friend_gone_is_marked_and_keeps_memory_and_pending_deliveries(
+    store: Store, path: Path
+) -> None:
+    store.record_follows("friends", [Friend("alice", "1"), Friend("bob", "2")], now=T0)
+    store.record_poll("bob", None, remembering(("v2:1", int(T0))), [], now=T0, outcome="ok")
+    store.record_poll(
+        "bob",
+        remembering(("v2:1", int(T0))),
+        remembering(("v2:1", int(T0)), ("v2:2", int(T0) + 60)),
+        [queued("mail", "v2:2", int(T0) + 60)],
+        now=T0 + 60,
+        outcome="ok: 1 new",
+    )
+
+    changes = store.record_follows("friends", [Friend("alice", "1")], now=T0 + DAY)
+
+    assert changes == FollowChanges(gone=("bob",))
+    assert follows(store)["bob"] == ("2", "friends", T0, T0 + DAY)
+    assert [d.identity for d in store.pending("bob")] == ["v2:2"]
+    assert store.memory("bob") is not None
+    # Gone once is said once: a later listing without bob changes nothing more.
+    assert store.record_follows("friends", [Friend("alice", "1")], now=T0 + 2 * DAY) == (
+        FollowChanges()
+    )
+    assert follows(store)["bob"][3] == T0 + DAY
+
+
+def test_friend_back_soon_catches_up_with_the_memory_kept(store: Store) -> None:
+    store.record_follows("friends", [Friend("bob", "2")], now=T0)
+    store.record_poll("bob", None, remembering(("v2:1", int(T0))), [], now=T0, outcome="ok")
+    store.record_follows("friends", [], now=T0 + 3600)
+
+    changes = store.record_follows("friends", [Friend("bob", "2")], now=T0 + 7 * 3600)
+
+    assert changes == FollowChanges(back=("bob",))
+    assert follows(store)["bob"] == ("2", "friends", T0, None)
+    memory = store.memory("bob")
+    assert memory is not None
+    assert set(memory.seen) == {"v2:1"}
+
+
+def test_friend_back_after_long_takes_a_new_baseline_but_keeps_pending(store: Store) -> None:
+    store.record_follows("friends", [Friend("bob", "2")], now=T0)
+    store.record_poll(
+        "bob",
+        None,
+        remembering(("v2:1", int(T0))),
+        [queued("mail", "v2:1", int(T0))],
+        now=T0,
+        outcome="ok",
+    )
+    store.record_follows("friends", [], now=T0 + 3600)
+
+    later = T0 + 3600 + BACK_CATCHES_UP_WITHIN + 1
+    changes = store.record_follows("friends", [Friend("bob", "2")], now=later)
+
+    assert changes == FollowChanges(back=("bob",), rebaselined=("bob",))
+    assert store.memory("bob") is None  # the next poll records a baseline: nothing old sent
+    assert [d.identity for d in store.pending("bob")] == ["v2:1"]
+
+
+def test_rename_by_stable_id_moves_every_row_to_the_new_slug(store: Store, path: Path) -> None:
+    store.record_follows("friends", [Friend("bob", "42"), Friend("carol", "7")], now=T0)
+    memory = remembering(("v2:1", int(T0)), ("v2:2", int(T0) + 60))
+    store.record_poll(
+        "bob",
+        None,
+        memory,
+        [queued("mail", "v2:1", int(T0)), queued("mail", "v2:2", int(T0) + 60)],
+        now=T0,
+        outcome="ok: 2 new",
+    )
+    store.mark_sent(store.pending("bob")[:1], T0 + 10)  # one delivered, one pending
+    store.hold_feed("bob", HeldFeed("bob: Trakt says no such user", T0, T0 + 3600))
+    store.close()
+    db = sqlite3.connect(path)
+    with db:
+        db.execute(
+            "INSERT INTO expired (username, target, identity, watched, title, created_at,"
+            " expired_at, attempts) VALUES ('bob', 'mail', 'v2:0', 1, 'old', 1, 2, 3)"
+        )
+        db.execute("INSERT INTO recent (key, username, watched) VALUES ('movie:trakt:1', 'bob', 5)")
+        db.execute(
+            "INSERT INTO watching (username, identity, keys, started_at, expires_at)"
+            " VALUES ('bob', 'movie:trakt:1', 'movie:trakt:1', 1, 2)"
+        )
+    db.close()
+    store = Store(path)
+    try:
+        changes = store.record_follows(
+            "friends", [Friend("robert", "42"), Friend("carol", "7")], now=T0 + DAY
+        )
+
+        assert changes == FollowChanges(renamed=(("bob", "robert"),))
+        assert follows(store) == {
+            "carol": ("7", "friends", T0, None),
+            "robert": ("42", "friends", T0, None),  # the same person: since kept
+        }
+        assert store.memory("robert") == memory  # cursor and seen kept: no new baseline
+        assert store.memory("bob") is None
+        assert [d.identity for d in store.pending("robert")] == ["v2:2"]
+        assert [d.username for d in store.delivered(target="mail")] == ["robert"]
+        assert "bob" not in store.held_feeds()  # held for the old slug: not the new one's
+        assert "robert" not in store.held_feeds()
+    finally:
+        store.close()
+    for table in ("users", "seen", "outbox", "expired", "delivered", "recent", "watching", "held"):
+        assert rows_of(path, table, "bob") == [], table
+    for table in ("users", "seen", "outbox", "expired", "delivered", "recent", "watching"):
+        assert rows_of(path, table, "robert") != [], table
+
+
+def test_rename_onto_a_slug_already_polled_keeps_that_memory(store: Store) -> None:
+    store.record_follows("friends", [Friend("bob", "42")], now=T0)
+    store.record_poll(
+        "bob",
+        None,
+        remembering(("v2:1", int(T0))),
+        [queued("mail", "v2:1", int(T0))],
+        now=T0,
+        outcome="ok",
+    )
+    newer = remembering(("v2:1", int(T0)), ("v2:5", int(T0) + 500))
+    store.record_poll("robert", None, newer, [], now=T0 + 600, outcome="ok: baseline")
+
+    store.record_follows("friends", [Friend("robert", "42")], now=T0 + DAY)
+
+    assert store.memory("robert") == newer
+    assert [d.identity for d in store.pending("robert")] == ["v2:1"]
+    assert store.memory("bob") is None
+
+
+def test_rename_of_a_friend_gone_meanwhile_is_both_renamed_and_back(store: Store) -> None:
+    store.record_follows("friends", [Friend("bob", "42")], now=T0)
+    store.record_poll("bob", None, remembering(("v2:1", int(T0))), [], now=T0, outcome="ok")
+    store.record_follows("friends", [], now=T0 + 60)
+
+    changes = store.record_follows("friends", [Friend("robert", "42")], now=T0 + 120)
+
+    assert changes == FollowChanges(back=("robert",), renamed=(("bob", "robert"),))
+    assert store.memory("robert") is not None
+
+
+def test_a_slug_taken_by_another_person_is_a_new_friend(store: Store) -> None:
+    store.record_follows("friends", [Friend("bob", "42")], now=T0)
+
+    changes = store.record_follows("friends", [Friend("bob", "99")], now=T0 + DAY)
+
+    assert changes.added == ("bob",)
+    assert follows(store) == {"bob": ("99", "friends", T0 + DAY, None)}
+
+
+def test_a_friend_first_listed_without_an_id_gets_it_when_given(store: Store) -> None:
+    store.record_follows("friends", [Friend("bob", None)], now=T0)
+
+    changes = store.record_follows("friends", [Friend("bob", "42")], now=T0 + 60)
+
+    assert changes == FollowChanges()
+    assert follows(store)["bob"][0] == "42"
+
+
+def test_slugs_compare_without_case_and_duplicates_count_once(store: Store) -> None:
+    store.record_poll("Alice", None, remembering(("v2:1", int(T0))), [], now=T0, outcome="ok")
+
+    changes = store.record_follows(
+        "friends",
+        [Friend("alice", "1"), Friend("ALICE", "1"), Friend("bob", "2"), Friend("bobby", "2")],
+        now=T0,
+    )
+
+    assert changes.added == ("alice", "bob")
+    assert set(follows(store)) == {"alice", "bob"}
+    # A rename later moves the rows kept under the listed spelling too.
+    store.record_follows("friends", [Friend("alicia", "1"), Friend("bob", "2")], now=T0 + DAY)
+    assert store.memory("alicia") is not None
+    assert store.memory("Alice") is None
+
+
+def test_switching_to_following_marks_friends_not_followed_as_gone(store: Store) -> None:
+    store.record_follows("friends", [Friend("alice", "1"), Friend("bob", "2")], now=T0)
+
+    changes = store.record_follows("following", [Friend("bob", "2")], now=T0 + 60)
+
+    assert changes.gone == ("alice",)
+    assert follows(store)["bob"][1] == "following"
+
+
+def test_a_write_failing_midway_records_nothing_of_the_listing(store: Store, path: Path) -> None:
+    store.record_follows("friends", [Friend("alice", "1")], now=T0)
+    # Marking alice gone, after bob was inserted, fails: the whole listing is rolled back.
+    db = sqlite3.connect(path)
+    with db:
+        db.execute(
+            """CREATE TRIGGER refuse_gone BEFORE UPDATE OF gone_at ON follows
+               WHEN NEW.gone_at IS NOT NULL BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"""
+        )
+    db.close()
+
+    with pytest.raises(StateError, match=r"record the account's friends.*disk trouble"):
+        store.record_follows("friends", [Friend("bob", "2")], now=T0 + 60)
+
+    assert follows(store) == {"alice": ("1", "friends", T0, None)}
+
+
+def test_rows_survive_a_reopen(path: Path) -> None:
+    first = Store(path)
+    first.record_follows("following", [Friend("alice", "1")], now=T0)
+    first.close()
+
+    again = Store(path)
+    try:
+        assert follows(again) == {"alice": ("1", "following", T0, None)}
+    finally:
+        again.close()
