@@ -90,6 +90,10 @@ class AlertBook:
         """Whether the rate budget is too small for the schedule."""
         self._set("budget", "short" if short else OK, detail)
 
+    def config(self, *, refused: bool, detail: str = "") -> None:
+        """Whether the last reload's configuration was refused (the running one is kept)."""
+        self._set("config", "refused" if refused else OK, detail)
+
     def gave_up(self, target: str, what: str) -> None:
         """A delivery to `target` was given up (`what`: the message's title)."""
         self._gave_up.setdefault(target, []).append(what)
@@ -144,6 +148,8 @@ def _title(
         return f"watcherd: {failing} feed(s) need attention"
     if "login" in changes and changes["login"].state != OK:
         return "watcherd: the Trakt login needs attention"
+    if "config" in changes and changes["config"].state != OK:
+        return "watcherd: the configuration needs attention"
     if gave_up:
         return "watcherd: deliveries given up"
     return "watcherd: back to normal"
@@ -186,6 +192,14 @@ def _other_line(change: _Change) -> str:
         return (
             f"The Trakt login was {change.state}{detail}: run `watcherd login` again;"
             " public profiles are still polled meanwhile."
+        )
+    if change.subject == "config":
+        if change.state == OK:
+            return "The configuration file loads again; its reload was applied."
+        return (
+            f"A reload was refused: the configuration file does not load{detail}. watcherd"
+            " runs on the configuration loaded before; `watcherd check-config` lists every"
+            " problem."
         )
     if change.state == OK:
         return "The rate budget is large enough for the schedule again."

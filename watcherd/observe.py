@@ -134,6 +134,16 @@ class Observer:
         except StateError as exc:
             log.warning("cycle's report not written: %s", exc)
 
+    def tell(self, now: float) -> None:
+        """Queue at once what the alerts have to tell (a reload refused need not wait for
+        the cycle's end). A state file that fails is logged."""
+        if self._alerts is None or self._admin_target is None:
+            return
+        try:
+            self._flush(self._alerts, self._admin_target, now)
+        except StateError as exc:
+            log.warning("admin alert not queued: %s", exc)
+
     def _flush(self, alerts: AlertBook, target: str, now: float) -> None:
         login = self._store.login()
         with self._lock:
