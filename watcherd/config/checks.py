@@ -1,7 +1,7 @@
 """Checks across keys, run on the merged values before and whatever pydantic says of each field,
-so a single run reports every problem: duplicate names, users routed to targets that do not
-exist, actions the feed never uses, `now_watching` without v2, a v1 login given half, and
-placeholders copied from the example unchanged."""
+so a single run reports every problem: duplicate names, users (and `[defaults]`) routed to
+targets that do not exist, actions the feed never uses, `now_watching` or `trakt.follow`
+without v2, a v1 login given half, and placeholders copied from the example unchanged."""
 
 from __future__ import annotations
 
@@ -74,8 +74,16 @@ def cross_check(values: Mapping[str, Any], quote: Quote = repr) -> list[str]:
                 for action in actions
                 if isinstance(action, str) and action not in KNOWN_ACTIONS[judged_as]
             ]
+    problems += _defaults(_table(values.get("defaults")), names, judged_as, quote)
+    follow = trakt.get("follow", "none")
+    if isinstance(follow, str) and follow != "none" and judged_as != "v2":
+        problems.append(
+            f'trakt.follow: {quote(follow)} needs api = "v2" and `watcherd login` (the'
+            " account's friends are Trakt API v2's /users/me/friends; the v1 feed has no"
+            " account to list them from)"
+        )
     listed = values.get("users")
-    if (listed is None or listed == []) and trakt.get("follow", "none") in (None, "none"):
+    if (listed is None or listed == []) and follow in (None, "none"):
         problems.append(
             "users: at least one [[users]] entry is needed"
             ' (or trakt.follow = "friends" to follow the logged-in account\'s friends)'
@@ -93,6 +101,34 @@ def cross_check(values: Mapping[str, Any], quote: Quote = repr) -> list[str]:
     elif isinstance(values.get("trakt"), Mapping):
         problems += _api_keys(trakt, api)
     return problems + _placeholders(values, judged_as)
+
+
+def _defaults(
+    defaults: Mapping[str, Any], names: Sequence[str], api: object, quote: Quote
+) -> list[str]:
+    """`[defaults]`: its targets must exist, its actions be the feed's, `now_watching` v2's."""
+    problems = []
+    routed = defaults.get("targets")
+    if names and isinstance(routed, list):
+        problems += [
+            f"defaults.targets: {quote(target)} is not a configured target"
+            f" (known: {', '.join(names)})"
+            for target in routed
+            if isinstance(target, str) and target not in names
+        ]
+    if defaults.get("now_watching") is True and api != "v2":
+        problems.append(
+            'defaults.now_watching: needs api = "v2" (what is watched now is Trakt API v2\'s'
+            " /users/{id}/watching; the v1 feed cannot say it)"
+        )
+    actions = defaults.get("actions")
+    if isinstance(api, str) and api in KNOWN_ACTIONS and isinstance(actions, list):
+        problems += [
+            f"defaults.actions: {_unknown_action(action, api, quote)}"
+            for action in actions
+            if isinstance(action, str) and action not in KNOWN_ACTIONS[api]
+        ]
+    return problems
 
 
 def _v1_keys_without_api(keys: Sequence[str]) -> str:
