@@ -127,3 +127,9 @@ class _Escaper:
         if uri is None:
             return ""
         return Markup(html.escape(uri, quote=True)) if self._fmt == HTML else uri  # noqa: S704
+
+
+def escaped(fmt: str, text: str) -> str:
+    """Neutralised `text` escaped for `fmt` and, for HTML and Markdown, marked escaped (as
+    every notice variable is), for the variables of other messages (the weekly recap)."""
+    return _Escaper(fmt)(text)

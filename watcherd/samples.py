@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from watcherd.model import CoWatch, Episode, MediaType, Movie, Notice, Phase, WatchEvent
+from watcherd.recap_summary import Binge, Day, RecapWeek, Run, UserWeek
 
 SAMPLE_TS = 1_704_139_200  # 2024-01-01 20:00 UTC
 _WHEN = datetime.fromtimestamp(SAMPLE_TS, tz=UTC)
@@ -57,3 +58,30 @@ SAMPLE_EPISODE = Notice(
 )
 SAMPLE_NOTICES = (SAMPLE_MOVIE, SAMPLE_EPISODE)
 SAMPLE_NOW = SAMPLE_TS + 60  # `now` for the samples: their co-watchers read "2 h ago"
+
+# A week for the recap templates' load check (and `test-notify`): two users, one who binged a
+# show in a run and saw films, one with a single episode, so every recap variable has a value
+# and every branch of the default template is taken.
+SAMPLE_RECAP_END = float(SAMPLE_TS + 6 * 86400 - 2 * 3600)  # Sun 2024-01-07 18:00 UTC
+SAMPLE_RECAP = RecapWeek(
+    start=SAMPLE_RECAP_END - 7 * 86400,
+    end=SAMPLE_RECAP_END,
+    timezone="UTC",
+    users=(
+        UserWeek(
+            username="alice",
+            episodes=7,
+            movies=2,
+            films=("The Girl with the Dragon Tattoo (2011)", "Arrival (2016)"),
+            binged=(Binge("Blue Mountain State", 6),),
+            longest_run=Run("Blue Mountain State", 6, "S03E01", "S03E06", "2024-01-06"),
+            busiest_day=Day("2024-01-06", 7),
+        ),
+        UserWeek(
+            username="bob",
+            episodes=1,
+            movies=0,
+            busiest_day=Day("2024-01-03", 1),
+        ),
+    ),
+)

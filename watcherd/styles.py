@@ -28,6 +28,8 @@ from watcherd.formats import HTML, MARKDOWN, TEXT, default_format, escape
 from watcherd.model import Message, Notice
 from watcherd.notice_text import VARIABLES, also_sentence, notice_variables, phase_verb
 from watcherd.periods import parse_timezone
+from watcherd.recap_summary import RecapWeek
+from watcherd.recap_text import RecapRenderer
 from watcherd.render import describe, neutralise, render
 from watcherd.samples import SAMPLE_NOTICES
 from watcherd.templates import BadTemplateError, MessageTemplate, TemplateCompiler
@@ -68,6 +70,8 @@ class Style:
     poster: bool = False
     title: str | None = None  # Jinja2 source; None: the default
     body: str | None = None
+    recap_title: str | None = None  # the weekly recap's (`watcherd.recap_text`); None: default
+    recap_body: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +101,7 @@ class Styler:
         self._posters = posters
         self._zone = parse_timezone(self.style.timezone)
         compiler = TemplateCompiler(self.style.format)
+        self._recap: RecapRenderer | None = None  # compiled when a recap is first rendered
         self._default = _Templates(compiler.compile(DEFAULT_TITLE), compiler.compile(DEFAULT_BODY))
         try:
             self._own = _Templates(
@@ -145,6 +150,20 @@ class Styler:
             format=self.style.format,
             attachments=self._attachments(notice),
         )
+
+    def recap(self, week: RecapWeek) -> Message:
+        """The weekly recap `week` in this target's format, with its `recap_title` and
+        `recap_body` (or the defaults, also when they fail for this week: logged)."""
+        if self._recap is None:
+            style = self.style
+            try:
+                self._recap = RecapRenderer(
+                    self.target, style.format, title=style.recap_title, body=style.recap_body
+                )
+            except ConfigError as exc:  # checked at load: only a template changed since
+                log.warning("%s; sent the default recap", exc)
+                self._recap = RecapRenderer(self.target, style.format, title=None, body=None)
+        return self._recap.message(week)
 
     def plain_message(self, notice: Notice) -> Message:
         """Today's plain-text message for `notice` (`render.render`) under this target's
@@ -201,6 +220,8 @@ def style_of(target: TargetSettings, fmt: str) -> Style:
         poster=target.poster,
         title=target.title,
         body=target.body,
+        recap_title=target.recap_title,
+        recap_body=target.recap_body,
     )
 
 

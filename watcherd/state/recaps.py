@@ -1,15 +1,86 @@
 """Each target's weekly recaps already queued (schema 7's `recaps` table): see `watcherd.recap`.
 
-Filled in by the recap work (issue 11).
+A recap enters the outbox in the transaction that marks its week in `recaps`: either both
+happen or neither, and a week marked is never queued again (a kill just after the commit, a
+second daemon's `once`). Its outbox row belongs to `RECAP_USERNAME`, a name no configured
+user can have (usernames are `[A-Za-z0-9_.-]`), so it never mixes with a user's rows and
+`prune` never forgets it; it carries the recap (`notice_codec.encode_recap`) in its `notice`
+column, which the notice reader takes for no notice: the row's plain-text rendering is sent
+unless the deliverer renders the recap in the target's style.
 """
 
 from __future__ import annotations
 
+from watcherd.model import Message
 from watcherd.state.connection import Connection
 
 RECAPS_SCHEMA_VERSION = 7  # the first schema with the recaps table
 RECAP_USERNAME = "(recap)"  # the outbox rows of recaps: no configured user has this name
+# Marks of weeks older than this are forgotten as new ones are written: by then the
+# delivered log holds nothing of them that could be queued again.
+RECAP_MARKS_KEPT_FOR = 35 * 86400.0
 
 
 class RecapQueries(Connection):
     """The recaps' reads and writes (a mixin of `Store`)."""
+
+    def recap_queued(self, target: str, period_end: float) -> bool:
+        """Whether the week of `target` ending at `period_end` was queued (or found empty);
+        False for a file older than the recaps table.
+
+        Raises:
+            StateError: the read failed.
+        """
+        if self.schema_version < RECAPS_SCHEMA_VERSION:
+            return False
+        rows = self._query(
+            "SELECT 1 FROM recaps WHERE target = ? AND period_end = ?", (target, period_end)
+        )
+        return bool(rows)
+
+    def queue_recap(
+        self,
+        target: str,
+        period_end: float,
+        message: Message | None,
+        recap: str | None,
+        *,
+        now: float,
+    ) -> int:
+        """Mark the week of `target` ending at `period_end` and queue its recap, in one
+        transaction; a week marked already queues nothing. Returns how many rows were queued
+        (0 or 1).
+
+        Args:
+            message: the row's plain-text rendering; None: an empty week, only marked.
+            recap: the recap as `notice_codec.encode_recap` wrote it (rendered in the
+                target's style when sent), or None.
+
+        Raises:
+            StateError: the write failed (nothing was queued or marked).
+        """
+        with self._transaction(f"queue the recap of {target}") as db:
+            marked = db.execute(
+                "INSERT OR IGNORE INTO recaps (target, period_end, queued_at) VALUES (?, ?, ?)",
+                (target, period_end, now),
+            ).rowcount
+            db.execute("DELETE FROM recaps WHERE period_end < ?", (now - RECAP_MARKS_KEPT_FOR,))
+            if not marked or message is None:
+                return 0
+            return db.execute(
+                """INSERT OR IGNORE INTO outbox (username, target, identity, watched, title,
+                       body, link, created_at, next_try, notice)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    RECAP_USERNAME,
+                    target,
+                    f"recap:{int(period_end)}",
+                    int(period_end),
+                    message.title,
+                    message.body,
+                    message.link,
+                    now,
+                    now,
+                    recap,
+                ),
+            ).rowcount

@@ -1,0 +1,256 @@
+"""The weekly recap queued from a real state file's delivered log with an injected clock:
+once at Sunday 18:00 in Berlin, across the clock changes, nothing for an empty week, one for
+a daemon stopped over several weeks, kept for a target that is down and sent once, and never
+queued twice, even by a process killed with SIGKILL just after queueing it."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.test_digest_deliverer import RecordingSender
+from watcherd import notice_codec
+from watcherd.delivery import Backoff, Deliverer
+from watcherd.model import Message
+from watcherd.recap import RecapPlanner
+from watcherd.recap_summary import RecapWeek
+from watcherd.state import Store
+from watcherd.state.recaps import RECAP_USERNAME
+from watcherd.styles import Style, Styler
+
+from .recap_helpers import deliver, episode, movie, target
+
+H = 3600.0
+DAY = 86400.0
+# Sunday 2026-03-15 18:00 in Berlin (CET, UTC+1).
+END = datetime(2026, 3, 15, 17, tzinfo=UTC).timestamp()
+START = END - 7 * DAY
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store(tmp_path / "state.db")
+    yield opened
+    opened.close()
+
+
+def recap_rows(store: Store) -> list[tuple[str, str, str]]:
+    return [
+        (row.target, row.identity, row.message.title)
+        for row in store.pending()
+        if row.username == RECAP_USERNAME
+    ]
+
+
+def queued_weeks(store: Store) -> list[RecapWeek]:
+    """The recaps kept in the recap rows' notice columns, oldest week first."""
+    reader = Store(store.path, exclusive=False)
+    try:
+        rows = reader._query(
+            "SELECT notice FROM outbox WHERE username = ? ORDER BY watched", (RECAP_USERNAME,)
+        )
+    finally:
+        reader.close()
+    weeks = [notice_codec.decode_recap(row["notice"]) for row in rows]
+    assert None not in weeks
+    return [week for week in weeks if week is not None]
+
+
+def queued_week(store: Store) -> RecapWeek:
+    """The recap kept in the single recap row."""
+    (week,) = queued_weeks(store)
+    return week
+
+
+def test_a_week_of_deliveries_is_recapped_once_at_sunday_1800_in_berlin(store: Store) -> None:
+    for number in range(1, 5):
+        deliver(
+            store,
+            "friends",
+            episode("alice", "Dark", 1, number, START + DAY + number),
+            START + DAY + 10,
+        )
+    deliver(store, "friends", movie("bob", "Heat", 1995, END - 2 * H), END - 1)
+    deliver(store, "friends", movie("bob", "Late", 2000, END - H), END + 1)  # next week's
+    deliver(store, "others", movie("bob", "Elsewhere", 2001, END - H), END - 1)  # not this target
+    planner = RecapPlanner(store, [target()], clock=lambda: END)
+
+    assert planner.queue_due(END - 1) == 0
+    assert planner.next_due(END - 1) == END
+    assert planner.queue_now() == 1
+
+    assert recap_rows(store) == [
+        ("friends", f"recap:{int(END)}", "Weekly recap: 8 Mar \u2013 15 Mar 2026")
+    ]
+    week = queued_week(store)
+    assert (week.start, week.end, week.timezone) == (START, END, "Europe/Berlin")
+    assert [(u.username, u.episodes, u.movies) for u in week.users] == [
+        ("alice", 4, 0),
+        ("bob", 0, 1),
+    ]
+    run = week.users[0].longest_run
+    assert run is not None
+    assert run.episodes == 4
+    assert planner.queue_due(END + 60) == 0
+    assert planner.queue_due(END + 6 * DAY) == 0
+    assert planner.next_due(END + 60) == END + 7 * DAY
+    assert len(recap_rows(store)) == 1
+
+
+@pytest.mark.parametrize(
+    ("end", "inside", "outside"),
+    [
+        # Spring: the week is 167 h; 16:30 UTC on the Sunday before is 17:30 CET, before it.
+        (datetime(2026, 3, 29, 16, tzinfo=UTC).timestamp(),
+         datetime(2026, 3, 22, 17, 0, 1, tzinfo=UTC).timestamp(),
+         datetime(2026, 3, 22, 16, 30, tzinfo=UTC).timestamp()),
+        # Autumn: the week is 169 h; 16:30 UTC on the Sunday before is 18:30 CEST, inside.
+        (datetime(2026, 10, 25, 17, tzinfo=UTC).timestamp(),
+         datetime(2026, 10, 18, 16, 30, tzinfo=UTC).timestamp(),
+         datetime(2026, 10, 18, 15, 59, tzinfo=UTC).timestamp()),
+    ],
+    ids=["clocks-forward", "clocks-back"],
+)  # fmt: skip
+def test_a_week_with_a_clock_change_is_one_local_week(
+    store: Store, end: float, inside: float, outside: float
+) -> None:
+    deliver(store, "friends", movie("alice", "In", 2000, inside - 60), inside)
+    deliver(store, "friends", movie("carol", "Out", 2000, outside - 60), outside)
+    deliver(store, "friends", movie("alice", "Last", 2001, end - 61), end - 1)
+    planner = RecapPlanner(store, [target()], clock=lambda: end)
+
+    assert planner.queue_due(end - 1) == 1  # the week before, which holds carol's film
+    assert planner.queue_due(end) == 1
+
+    before, week = queued_weeks(store)
+    assert [(u.username, u.movies) for u in before.users] == [("carol", 1)]
+    assert [(u.username, u.movies) for u in week.users] == [("alice", 2)]
+    assert before.end == week.start
+
+
+def test_an_empty_week_is_marked_and_sends_nothing(store: Store) -> None:
+    store.queue_alerts("friends", [], {}, now=START)  # nothing
+    planner = RecapPlanner(store, [target()], clock=lambda: END)
+
+    assert planner.queue_due(END + 5) == 0
+
+    assert recap_rows(store) == []
+    assert store.recap_queued("friends", END)
+    assert planner.next_due(END + 5) == END + 7 * DAY
+
+
+def test_a_daemon_stopped_for_three_weeks_sends_one_recap_of_the_latest(store: Store) -> None:
+    for index in range(3):
+        at = START + index * 7 * DAY + DAY
+        deliver(store, "friends", movie("alice", f"Film {index}", 2000, at - 60), at)
+    planner = RecapPlanner(store, [target()], clock=lambda: 0.0)
+
+    now = END + 14 * DAY + 3 * H  # three recap times have passed since the first week began
+    assert planner.queue_due(now) == 1
+
+    week = queued_week(store)
+    assert week.end == datetime(2026, 3, 29, 16, tzinfo=UTC).timestamp()  # summer time
+    assert week.users[0].films == ("Film 2 (2000)",)
+    assert planner.queue_due(now + H) == 0
+
+
+def test_targets_without_a_recap_are_left_alone(store: Store) -> None:
+    deliver(store, "friends", movie("alice", "Heat", 1995, END - H), END - 1)
+    planner = RecapPlanner(store, [target(recap=None)], clock=lambda: END)
+    assert planner.queue_due(END + 1) == 0
+    assert planner.next_due(END + 1) is None
+
+
+def test_a_target_down_at_recap_time_gets_the_recap_once_when_it_is_back(store: Store) -> None:
+    deliver(store, "friends", movie("alice", "Heat", 1995, END - H), END - 1)
+    planner = RecapPlanner(store, [target()], clock=lambda: END)
+    sender = RecordingSender(down=True)
+    deliverer = Deliverer(
+        store,
+        {"friends": sender},
+        backoff=Backoff(initial=30.0, maximum=3600.0),
+        max_age=7 * DAY,
+        executor=None,
+        stylers={"friends": Styler("friends", Style(format="markdown"))},
+    )
+    assert planner.queue_due(END) == 1
+
+    down = deliverer.deliver(END + 1)
+    assert (down.failed, down.delivered, len(recap_rows(store))) == (1, 0, 1)
+    assert planner.queue_due(END + 2) == 0  # kept in the outbox, not queued again
+
+    sender.down = False
+    assert deliverer.deliver(END + 2).delivered == 0  # waiting for its retry time
+    back = deliverer.deliver(END + 40)
+    assert back.delivered == 1
+    assert deliverer.deliver(END + 4000).delivered == 0
+    assert [message.title for message in sender.sent] == ["Weekly recap: 8 Mar \u2013 15 Mar 2026"]
+    assert "alice: 1 film" in sender.sent[0].body
+    assert recap_rows(store) == []
+    # The recap itself is in the delivered log, and next week it is not counted as a watch.
+    assert [row.username for row in store.delivered(target="friends", since=END)] == [
+        RECAP_USERNAME
+    ]
+    assert planner.queue_due(END + 7 * DAY) == 0
+
+
+def test_the_same_week_is_queued_once_whoever_asks(store: Store) -> None:
+    first = store.queue_recap("friends", END, Message("t", "b"), "{}", now=END)
+    second = store.queue_recap("friends", END, Message("t", "b"), "{}", now=END + 1)
+    assert (first, second) == (1, 0)
+    assert len(recap_rows(store)) == 1
+
+
+def test_old_marks_are_forgotten_as_new_ones_are_written(store: Store) -> None:
+    store.queue_recap("friends", END, None, None, now=END)
+    store.queue_recap("friends", END + 42 * DAY, None, None, now=END + 42 * DAY)
+    assert not store.recap_queued("friends", END)
+    assert store.recap_queued("friends", END + 42 * DAY)
+
+
+KILLED_AFTER_QUEUEING = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    sys.path.insert(0, {root!r})
+    from tests.recap_helpers import target
+    from watcherd.recap import RecapPlanner
+    from watcherd.state import Store
+
+    store = Store(Path({path!r}))
+    queued = RecapPlanner(store, [target()], clock=lambda: {now!r}).queue_now()
+    print(queued, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+def test_a_kill_9_just_after_queueing_never_queues_the_recap_twice(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = Store(path)
+    deliver(store, "friends", movie("alice", "Heat", 1995, END - H), END - 1)
+    store.close()
+    script = KILLED_AFTER_QUEUEING.format(
+        root=str(Path(__file__).resolve().parent.parent), path=str(path), now=END + 30
+    )
+
+    killed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert killed.stdout.strip() == "1"
+    reopened = Store(path)
+    try:
+        assert len(recap_rows(reopened)) == 1
+        assert RecapPlanner(reopened, [target()], clock=lambda: END + 60).queue_now() == 0
+        assert len(recap_rows(reopened)) == 1
+    finally:
+        reopened.close()
