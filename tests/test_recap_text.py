@@ -12,6 +12,8 @@ import pytest
 
 from tests.test_templates_sandbox import config, load_problems
 from watcherd.config import load_settings
+from watcherd.model import Message
+from watcherd.recap import styled_recap
 from watcherd.recap_summary import Binge, Day, RecapWeek, Run, UserWeek
 from watcherd.recap_text import RecapRenderer, recap_variables
 from watcherd.samples import SAMPLE_RECAP
@@ -143,3 +145,18 @@ def test_good_recap_templates_load(tmp_path: Path) -> None:
         secrets_dirs=(),
     )
     assert settings.targets[0].recap_title == "{{ week }}"
+
+
+def test_a_style_that_breaks_at_send_time_sends_the_stored_plain_recap(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken(Styler):
+        def recap(self, week: RecapWeek) -> Message:
+            raise RuntimeError("exploded")
+
+    stored = Message("Weekly recap: stored", "alice: 1 film")
+    with caplog.at_level(logging.WARNING):
+        assert styled_recap(Broken("friends"), SAMPLE_RECAP, stored) is stored
+    assert "rendering the recap for friends failed (RuntimeError)" in caplog.text
+    styled = styled_recap(Styler("friends", Style(format="html")), SAMPLE_RECAP, stored)
+    assert styled.body.startswith("<b>alice</b>")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from watcherd import notice_codec
+from watcherd.model import Message
 from watcherd.periods import Recap, parse_recap
 from watcherd.recap_summary import RecapWeek, summarise
 from watcherd.recap_text import RecapRenderer
@@ -33,6 +34,7 @@ from watcherd.state.recaps import RECAP_USERNAME
 if TYPE_CHECKING:
     from watcherd.config.models import TargetSettings
     from watcherd.state import Store
+    from watcherd.styles import Styler
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,21 @@ def local_instant(day: date, at: time, zone: ZoneInfo) -> float:
         else:
             low = middle
     return high
+
+
+def styled_recap(styler: Styler, week: RecapWeek, stored: Message) -> Message:
+    """A queued recap as its target's style words it when sent (`Styler.recap`), or the
+    row's `stored` plain rendering when that fails at run time (logged: a default beats
+    nothing)."""
+    try:
+        return styler.recap(week)
+    except Exception as exc:  # noqa: BLE001 - any failure of a style falls back, never drops
+        log.warning(
+            "rendering the recap for %s failed (%s); sending the plain recap instead",
+            styler.target,
+            type(exc).__name__,
+        )
+        return stored
 
 
 class RecapPlanner:
