@@ -79,6 +79,9 @@ class Observer:
         metrics: the Prometheus metrics, or None without `[http]`.
         alerts: the admin alerts' book, or None without `[admin]`.
         admin_target: where the alerts go (required with `alerts`).
+
+    Raises:
+        StateError: with `alerts`, the login in the state file could not be read.
     """
 
     def __init__(
@@ -96,7 +99,9 @@ class Observer:
         self._alerts = alerts
         self._admin_target = admin_target
         self._lock = threading.Lock()  # polls end on several threads; the book is not shared
-        self._had_login = False
+        # A login in the state file at the start was had: refused before the first cycle
+        # ends (its refresh due at once, Trakt revoked it meanwhile), it is still told.
+        self._had_login = alerts is not None and store.login() is not None
 
     def poll_finished(
         self, result: PollResult, report: DeliveryReport, *, lag: float, now: float
