@@ -4,7 +4,6 @@ of the follow keys; and following refused at start without a login."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from watcherd.config import Settings, load_settings
 from watcherd.detect import FirstRun, Policy
 from watcherd.errors import ConfigError
 from watcherd.following import baselined, describe_origin, require_login, resolve
+from watcherd.sources.trakt_v2_friends import Friend
 from watcherd.state import Login, Store
 from watcherd.worker import UserPlan
 
@@ -27,14 +27,9 @@ url = "json://127.0.0.1:9/chat"
 """
 
 
-@dataclass(frozen=True, slots=True)
-class Friend:
-    """A stand-in for `watcherd.sources.trakt_v2_friends.Friend`: the same fields."""
-
-    username: str
-    trakt_id: str | None = None
-    private: bool = False
-    name: str | None = None
+def friend(username: str, trakt_id: str | None = None) -> Friend:
+    """A person on the account's list, as `AccountPeople.list` gives them."""
+    return Friend(username, trakt_id, private=False, name=None)
 
 
 def write(folder: Path, trakt: str = "", rest: str = "") -> Path:
@@ -77,7 +72,7 @@ def test_listed_users_come_first_in_order_then_the_account_s_people_with_default
 ) -> None:
     settings = settings_of(tmp_path, 'follow = "friends"', FOLLOWING)
 
-    following = resolve(settings, [Friend("carol", "3"), Friend("bob", "2"), Friend("amy", "1")])
+    following = resolve(settings, [friend("carol", "3"), friend("bob", "2"), friend("amy", "1")])
 
     assert following.usernames == ["zed", "Bob", "carol", "amy"]
     assert [following.origin(name) for name in following.usernames] == [
@@ -103,7 +98,7 @@ def test_listed_users_come_first_in_order_then_the_account_s_people_with_default
 def test_an_entry_for_a_friend_overrides_the_defaults_key_by_key(tmp_path: Path) -> None:
     settings = settings_of(tmp_path, 'follow = "friends"', FOLLOWING)
 
-    bob = resolve(settings, [Friend("bob", "2")]).users[1]
+    bob = resolve(settings, [friend("bob", "2")]).users[1]
 
     assert bob.username == "Bob"  # polled as listed; the slug compared without case
     assert bob.targets == ["mail"]  # set by the entry
@@ -116,7 +111,7 @@ def test_follow_none_or_a_list_never_read_polls_the_listed_users_only(tmp_path: 
     off = settings_of(tmp_path, "", FOLLOWING)
     on = settings_of(tmp_path, 'follow = "friends"', FOLLOWING)
 
-    for following in (resolve(off, [Friend("carol", "3")]), resolve(on, None)):
+    for following in (resolve(off, [friend("carol", "3")]), resolve(on, None)):
         assert following.usernames == ["zed", "Bob"]
         assert following.origin("bob") == "listed"
         assert following.from_account_only == frozenset()
@@ -125,7 +120,7 @@ def test_follow_none_or_a_list_never_read_polls_the_listed_users_only(tmp_path: 
 def test_a_slug_watcherd_cannot_poll_is_skipped_with_a_line(tmp_path: Path) -> None:
     settings = settings_of(tmp_path, 'follow = "following"', FOLLOWING)
 
-    following = resolve(settings, [Friend("no/slash", "9"), Friend("carol", "3")])
+    following = resolve(settings, [friend("no/slash", "9"), friend("carol", "3")])
 
     assert following.usernames == ["zed", "Bob", "carol"]
     assert following.relation == "following"
@@ -142,7 +137,7 @@ def test_a_slug_watcherd_cannot_poll_is_skipped_with_a_line(tmp_path: Path) -> N
 def test_settings_of_the_following_hold_every_polled_user(tmp_path: Path) -> None:
     settings = settings_of(tmp_path, 'follow = "friends"', FOLLOWING)
 
-    polled = resolve(settings, [Friend("carol", "3")]).settings(settings)
+    polled = resolve(settings, [friend("carol", "3")]).settings(settings)
 
     assert [user.username for user in polled.users] == ["zed", "Bob", "carol"]
     assert polled.targets_of(polled.users[2]) == ["chat"]
@@ -165,7 +160,7 @@ def test_origins_read_as_a_person_says_them(origin: str, relation: str, said: st
 
 def test_account_only_users_take_a_baseline_whatever_first_run_says(tmp_path: Path) -> None:
     settings = settings_of(tmp_path, 'follow = "friends"', '[[users]]\nusername = "zed"\n')
-    following = resolve(settings, [Friend("carol", "3")])
+    following = resolve(settings, [friend("carol", "3")])
     everything = Policy(FirstRun.ALL)
     plans = [UserPlan("zed", ("mail",), everything), UserPlan("carol", ("chat",), everything)]
 

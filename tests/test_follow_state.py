@@ -6,25 +6,20 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.state_helpers import DAY, T0, queued, remembering
 from watcherd.errors import StateError
+from watcherd.sources.trakt_v2_friends import Friend
 from watcherd.state import HeldFeed, Store
 from watcherd.state.follows import BACK_CATCHES_UP_WITHIN, FollowChanges
 
 
-@dataclass(frozen=True, slots=True)
-class Friend:
-    """A stand-in for `watcherd.sources.trakt_v2_friends.Friend`: the same fields."""
-
-    username: str
-    trakt_id: str | None = None
-    private: bool = False
-    name: str | None = None
+def friend(username: str, trakt_id: str | None = None) -> Friend:
+    """A person on the account's list, as `AccountPeople.list` gives them."""
+    return Friend(username, trakt_id, private=False, name=None)
 
 
 @pytest.fixture
@@ -60,7 +55,7 @@ def follows(store: Store) -> dict[str, tuple[str | None, str, float, float | Non
 def test_first_listing_adds_everyone_since_now_and_a_reader_sees_it(
     store: Store, path: Path
 ) -> None:
-    changes = store.record_follows("friends", [Friend("alice", "1"), Friend("bob", None)], now=T0)
+    changes = store.record_follows("friends", [friend("alice", "1"), friend("bob", None)], now=T0)
 
     assert changes == FollowChanges(added=("alice", "bob"))
     assert changes.changed
@@ -75,7 +70,7 @@ def test_first_listing_adds_everyone_since_now_and_a_reader_sees_it(
 
 
 def test_same_listing_again_changes_nothing(store: Store) -> None:
-    friends = [Friend("alice", "1"), Friend("bob", "2")]
+    friends = [friend("alice", "1"), friend("bob", "2")]
     store.record_follows("friends", friends, now=T0)
 
     changes = store.record_follows("friends", friends, now=T0 + 3600)
@@ -88,7 +83,7 @@ def test_same_listing_again_changes_nothing(store: Store) -> None:
 def test_friend_gone_is_marked_and_keeps_memory_and_pending_deliveries(
     store: Store, path: Path
 ) -> None:
-    store.record_follows("friends", [Friend("alice", "1"), Friend("bob", "2")], now=T0)
+    store.record_follows("friends", [friend("alice", "1"), friend("bob", "2")], now=T0)
     store.record_poll("bob", None, remembering(("v2:1", int(T0))), [], now=T0, outcome="ok")
     store.record_poll(
         "bob",
@@ -99,25 +94,25 @@ def test_friend_gone_is_marked_and_keeps_memory_and_pending_deliveries(
         outcome="ok: 1 new",
     )
 
-    changes = store.record_follows("friends", [Friend("alice", "1")], now=T0 + DAY)
+    changes = store.record_follows("friends", [friend("alice", "1")], now=T0 + DAY)
 
     assert changes == FollowChanges(gone=("bob",))
     assert follows(store)["bob"] == ("2", "friends", T0, T0 + DAY)
     assert [d.identity for d in store.pending("bob")] == ["v2:2"]
     assert store.memory("bob") is not None
     # Gone once is said once: a later listing without bob changes nothing more.
-    assert store.record_follows("friends", [Friend("alice", "1")], now=T0 + 2 * DAY) == (
+    assert store.record_follows("friends", [friend("alice", "1")], now=T0 + 2 * DAY) == (
         FollowChanges()
     )
     assert follows(store)["bob"][3] == T0 + DAY
 
 
 def test_friend_back_soon_catches_up_with_the_memory_kept(store: Store) -> None:
-    store.record_follows("friends", [Friend("bob", "2")], now=T0)
+    store.record_follows("friends", [friend("bob", "2")], now=T0)
     store.record_poll("bob", None, remembering(("v2:1", int(T0))), [], now=T0, outcome="ok")
     store.record_follows("friends", [], now=T0 + 3600)
 
-    changes = store.record_follows("friends", [Friend("bob", "2")], now=T0 + 7 * 3600)
+    changes = store.record_follows("friends", [friend("bob", "2")], now=T0 + 7 * 3600)
 
     assert changes == FollowChanges(back=("bob",))
     assert follows(store)["bob"] == ("2", "friends", T0, None)
@@ -127,7 +122,7 @@ def test_friend_back_soon_catches_up_with_the_memory_kept(store: Store) -> None:
 
 
 def test_friend_back_after_long_takes_a_new_baseline_but_keeps_pending(store: Store) -> None:
-    store.record_follows("friends", [Friend("bob", "2")], now=T0)
+    store.record_follows("friends", [friend("bob", "2")], now=T0)
     store.record_poll(
         "bob",
         None,
@@ -139,7 +134,7 @@ def test_friend_back_after_long_takes_a_new_baseline_but_keeps_pending(store: St
     store.record_follows("friends", [], now=T0 + 3600)
 
     later = T0 + 3600 + BACK_CATCHES_UP_WITHIN + 1
-    changes = store.record_follows("friends", [Friend("bob", "2")], now=later)
+    changes = store.record_follows("friends", [friend("bob", "2")], now=later)
 
     assert changes == FollowChanges(back=("bob",), rebaselined=("bob",))
     assert store.memory("bob") is None  # the next poll records a baseline: nothing old sent
@@ -147,7 +142,7 @@ def test_friend_back_after_long_takes_a_new_baseline_but_keeps_pending(store: St
 
 
 def test_rename_by_stable_id_moves_every_row_to_the_new_slug(store: Store, path: Path) -> None:
-    store.record_follows("friends", [Friend("bob", "42"), Friend("carol", "7")], now=T0)
+    store.record_follows("friends", [friend("bob", "42"), friend("carol", "7")], now=T0)
     memory = remembering(("v2:1", int(T0)), ("v2:2", int(T0) + 60))
     store.record_poll(
         "bob",
@@ -175,7 +170,7 @@ def test_rename_by_stable_id_moves_every_row_to_the_new_slug(store: Store, path:
     store = Store(path)
     try:
         changes = store.record_follows(
-            "friends", [Friend("robert", "42"), Friend("carol", "7")], now=T0 + DAY
+            "friends", [friend("robert", "42"), friend("carol", "7")], now=T0 + DAY
         )
 
         assert changes == FollowChanges(renamed=(("bob", "robert"),))
@@ -198,7 +193,7 @@ def test_rename_by_stable_id_moves_every_row_to_the_new_slug(store: Store, path:
 
 
 def test_rename_onto_a_slug_already_polled_keeps_that_memory(store: Store) -> None:
-    store.record_follows("friends", [Friend("bob", "42")], now=T0)
+    store.record_follows("friends", [friend("bob", "42")], now=T0)
     store.record_poll(
         "bob",
         None,
@@ -210,7 +205,7 @@ def test_rename_onto_a_slug_already_polled_keeps_that_memory(store: Store) -> No
     newer = remembering(("v2:1", int(T0)), ("v2:5", int(T0) + 500))
     store.record_poll("robert", None, newer, [], now=T0 + 600, outcome="ok: baseline")
 
-    store.record_follows("friends", [Friend("robert", "42")], now=T0 + DAY)
+    store.record_follows("friends", [friend("robert", "42")], now=T0 + DAY)
 
     assert store.memory("robert") == newer
     assert [d.identity for d in store.pending("robert")] == ["v2:1"]
@@ -218,29 +213,29 @@ def test_rename_onto_a_slug_already_polled_keeps_that_memory(store: Store) -> No
 
 
 def test_rename_of_a_friend_gone_meanwhile_is_both_renamed_and_back(store: Store) -> None:
-    store.record_follows("friends", [Friend("bob", "42")], now=T0)
+    store.record_follows("friends", [friend("bob", "42")], now=T0)
     store.record_poll("bob", None, remembering(("v2:1", int(T0))), [], now=T0, outcome="ok")
     store.record_follows("friends", [], now=T0 + 60)
 
-    changes = store.record_follows("friends", [Friend("robert", "42")], now=T0 + 120)
+    changes = store.record_follows("friends", [friend("robert", "42")], now=T0 + 120)
 
     assert changes == FollowChanges(back=("robert",), renamed=(("bob", "robert"),))
     assert store.memory("robert") is not None
 
 
 def test_a_slug_taken_by_another_person_is_a_new_friend(store: Store) -> None:
-    store.record_follows("friends", [Friend("bob", "42")], now=T0)
+    store.record_follows("friends", [friend("bob", "42")], now=T0)
 
-    changes = store.record_follows("friends", [Friend("bob", "99")], now=T0 + DAY)
+    changes = store.record_follows("friends", [friend("bob", "99")], now=T0 + DAY)
 
     assert changes.added == ("bob",)
     assert follows(store) == {"bob": ("99", "friends", T0 + DAY, None)}
 
 
 def test_a_friend_first_listed_without_an_id_gets_it_when_given(store: Store) -> None:
-    store.record_follows("friends", [Friend("bob", None)], now=T0)
+    store.record_follows("friends", [friend("bob", None)], now=T0)
 
-    changes = store.record_follows("friends", [Friend("bob", "42")], now=T0 + 60)
+    changes = store.record_follows("friends", [friend("bob", "42")], now=T0 + 60)
 
     assert changes == FollowChanges()
     assert follows(store)["bob"][0] == "42"
@@ -251,29 +246,29 @@ def test_slugs_compare_without_case_and_duplicates_count_once(store: Store) -> N
 
     changes = store.record_follows(
         "friends",
-        [Friend("alice", "1"), Friend("ALICE", "1"), Friend("bob", "2"), Friend("bobby", "2")],
+        [friend("alice", "1"), friend("ALICE", "1"), friend("bob", "2"), friend("bobby", "2")],
         now=T0,
     )
 
     assert changes.added == ("alice", "bob")
     assert set(follows(store)) == {"alice", "bob"}
     # A rename later moves the rows kept under the listed spelling too.
-    store.record_follows("friends", [Friend("alicia", "1"), Friend("bob", "2")], now=T0 + DAY)
+    store.record_follows("friends", [friend("alicia", "1"), friend("bob", "2")], now=T0 + DAY)
     assert store.memory("alicia") is not None
     assert store.memory("Alice") is None
 
 
 def test_switching_to_following_marks_friends_not_followed_as_gone(store: Store) -> None:
-    store.record_follows("friends", [Friend("alice", "1"), Friend("bob", "2")], now=T0)
+    store.record_follows("friends", [friend("alice", "1"), friend("bob", "2")], now=T0)
 
-    changes = store.record_follows("following", [Friend("bob", "2")], now=T0 + 60)
+    changes = store.record_follows("following", [friend("bob", "2")], now=T0 + 60)
 
     assert changes.gone == ("alice",)
     assert follows(store)["bob"][1] == "following"
 
 
 def test_a_write_failing_midway_records_nothing_of_the_listing(store: Store, path: Path) -> None:
-    store.record_follows("friends", [Friend("alice", "1")], now=T0)
+    store.record_follows("friends", [friend("alice", "1")], now=T0)
     # Marking alice gone, after bob was inserted, fails: the whole listing is rolled back.
     db = sqlite3.connect(path)
     with db:
@@ -284,14 +279,14 @@ def test_a_write_failing_midway_records_nothing_of_the_listing(store: Store, pat
     db.close()
 
     with pytest.raises(StateError, match=r"record the account's friends.*disk trouble"):
-        store.record_follows("friends", [Friend("bob", "2")], now=T0 + 60)
+        store.record_follows("friends", [friend("bob", "2")], now=T0 + 60)
 
     assert follows(store) == {"alice": ("1", "friends", T0, None)}
 
 
 def test_rows_survive_a_reopen(path: Path) -> None:
     first = Store(path)
-    first.record_follows("following", [Friend("alice", "1")], now=T0)
+    first.record_follows("following", [friend("alice", "1")], now=T0)
     first.close()
 
     again = Store(path)

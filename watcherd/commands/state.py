@@ -11,9 +11,10 @@ import logging
 from collections.abc import Callable, Collection
 
 from watcherd.commands.runtime import EXIT_FAILED, EXIT_OK, Console, Runtime, count
-from watcherd.commands.state_show import describe_state
+from watcherd.commands.state_show import describe_state, on_the_list
 from watcherd.config import Settings
 from watcherd.errors import ConfigError, StateError
+from watcherd.following import resolve
 from watcherd.state import UNCONFIGURED_KEPT_FOR, Store
 
 log = logging.getLogger("watcherd")
@@ -22,7 +23,8 @@ log = logging.getLogger("watcherd")
 def show(settings: Settings, open_reader: Callable[[], Store], console: Console, now: float) -> int:
     """Print each user's cursor, remembered items, last poll, pending and given-up deliveries,
     which pending deliveries wait for targets no longer configured, which users are no longer
-    configured (and when they will be forgotten), and the state file's size.
+    configured (and when they will be forgotten), and the state file's size; with
+    `trakt.follow` on, who came from the account's list and who left it.
 
     Given the settings, a way to open the state file read-only (called only when it exists)
     and the current time (for "next try in"). Returns 0.
@@ -43,12 +45,15 @@ def show(settings: Settings, open_reader: Callable[[], Store], console: Console,
         return EXIT_OK
     try:
         statuses = store.statuses()
-        held = store.unconfigured([user.username for user in settings.users])
+        followed = store.followed()
+        # With trakt.follow on, the people on the account's list are configured too.
+        polled = resolve(settings, on_the_list(settings, followed)).usernames
+        held = store.unconfigured(polled)
         size = store.file_size()
         login = store.login()
     finally:
         store.close()
-    console.say(describe_state(settings, statuses, held, size, now, login=login))
+    console.say(describe_state(settings, statuses, held, size, now, login=login, followed=followed))
     return EXIT_OK
 
 
@@ -212,6 +217,7 @@ def check_known(
     targets = {each.name for each in settings.targets}
     if store is not None:
         users.update(held.username for held in store.unconfigured(users))
+        users.update(row.username for row in store.followed())  # on the account's list or left
         targets.update(each for _, each in store.pending_pairs())
     problems = [
         f"state {command}: {option} {name!r}: no such {kind}"

@@ -1,14 +1,16 @@
-"""The text of `watcherd state show`: per user, then what needs a person's decision —
-pending deliveries that wait for targets no longer configured, users no longer configured."""
+"""The text of `watcherd state show`: per user (marked when the account's Trakt list brought
+them), then what needs a person's decision — pending deliveries that wait for targets no
+longer configured, people who left the account's list, users no longer configured."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from watcherd.commands.runtime import count, format_time
 from watcherd.config import Settings
 from watcherd.digest import Release, releases_of
+from watcherd.following import describe_list, describe_origin, resolve
 from watcherd.state import (
     EXPIRED_KEPT_PER_USER,
     UNCONFIGURED_KEPT_FOR,
@@ -16,6 +18,7 @@ from watcherd.state import (
     Login,
     UserStatus,
 )
+from watcherd.state.follows import FollowRow
 
 KEPT_DAYS = round(UNCONFIGURED_KEPT_FOR / 86400)
 
@@ -28,15 +31,27 @@ def describe_state(
     now: float,
     *,
     login: Login | None = None,
+    followed: Sequence[FollowRow] = (),
 ) -> str:
     """Everything `state show` prints after opening the file.
 
     Given the settings (which users and targets are configured), the users' statuses, the
-    users no longer configured that the file still holds, its size in bytes, `now`, and the
-    Trakt login the file holds (said for v2, or whenever there is one).
+    users no longer configured that the file still holds, its size in bytes, `now`, the
+    Trakt login the file holds (said for v2, or whenever there is one), and who the
+    account's list brought (`Store.followed()`: with `trakt.follow` on, each user's origin is
+    marked, and the people who left the list are said with their pending deliveries).
     """
+    following = resolve(settings, on_the_list(settings, followed))
+    relation = settings.trakt.follow
+    left = {
+        row.username.lower(): row
+        for row in followed
+        if relation != "none"  # off: the list's rows are history, its people unconfigured
+        and row.gone_at is not None
+        and row.username.lower() not in following.origins
+    }
     by_name = {status.username: status for status in statuses}
-    for user in settings.users:
+    for user in following.users:
         by_name.setdefault(user.username, UserStatus(user.username, None, 0, None, None, ()))
     targets = {target.name for target in settings.targets}
     held_by_name = {user.username: user for user in held}
@@ -45,7 +60,18 @@ def describe_state(
         lines.append(describe_login(login, now, renewable=settings.trakt.client_secret is not None))
     releases = releases_of(settings.targets)
     for name in sorted(by_name):
-        lines.append(describe_status(by_name[name], now, targets, held_by_name.get(name), releases))
+        gone = left.get(name.lower())
+        prune = held_by_name.get(name)
+        text = describe_status(
+            by_name[name], now, targets, prune if gone is None else None, releases
+        )
+        head, _, rest = text.partition("\n")
+        origin = following.origins.get(name.lower())
+        if origin is not None and origin != "listed":
+            text = f"{head} [{describe_origin(origin, relation)}]\n{rest}"
+        elif gone is not None:
+            text = f"{head}\n{describe_left(gone, prune, now)}\n{rest}"
+        lines.append(text)
     stranded: dict[str, Counter[str]] = {}
     for status in by_name.values():
         for delivery in status.pending:
@@ -59,15 +85,52 @@ def describe_state(
             " for it"
             f" ({per_user}); `watcherd state drop --target {target}` removes them"
         )
-    if held:
+    lines += describe_gone(left.values(), by_name)
+    unlisted = [user for user in held if user.username.lower() not in left]
+    if unlisted:
         lines.append(
             f"users no longer configured (forgotten {KEPT_DAYS} days after their last poll): "
             + ", ".join(
                 f"{user.username} (forgotten {describe_prune(user, now, short=True)})"
-                for user in held
+                for user in unlisted
             )
         )
     return "\n".join(lines)
+
+
+def on_the_list(settings: Settings, followed: Sequence[FollowRow]) -> list[FollowRow] | None:
+    """The people the state file says are on the account's list now, or None when
+    `trakt.follow` is off (then only the listed users count)."""
+    if settings.trakt.follow == "none":
+        return None
+    return [row for row in followed if row.gone_at is None]
+
+
+def describe_left(row: FollowRow, prune: HeldUser | None, now: float) -> str:
+    """The line under a user who left the account's list: since when, that they are no
+    longer polled, and when their state is forgotten (`prune`) unless they come back."""
+    line = (
+        f"  left:       the account's {describe_list(row.relation)} at {format_time(row.gone_at)};"
+    )
+    line += " no longer polled"
+    if prune is not None:
+        line += f"; forgotten {describe_prune(prune, now)} unless back on the list"
+    return line
+
+
+def describe_gone(rows: Iterable[FollowRow], by_name: Mapping[str, UserStatus]) -> list[str]:
+    """One line naming the people who left the account's list with deliveries still
+    pending, and the command that drops them."""
+    pending = {status.username.lower(): len(status.pending) for status in by_name.values()}
+    waiting = [row for row in rows if pending.get(row.username.lower(), 0)]
+    if not waiting:
+        return []
+    named = ", ".join(
+        f"{row.username} {pending[row.username.lower()]}"
+        for row in sorted(waiting, key=lambda row: row.username)
+    )
+    line = "left the account's list with deliveries still pending (kept, sent as usual):"
+    return [f"{line} {named}; `watcherd state drop --user NAME` removes them"]
 
 
 def describe_status(

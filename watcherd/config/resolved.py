@@ -10,10 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
-from watcherd.config.models import Settings
+from watcherd.config.models import Settings, UserSettings
 
 MASK = "**********"
-_OPTIONAL_TARGET_KEYS = ("title", "body", "format", "quiet_hours")
+_OPTIONAL_TARGET_KEYS = (
+    "title",
+    "body",
+    "format",
+    "quiet_hours",
+    "recap",
+    "recap_title",
+    "recap_body",
+)
 _TOML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
@@ -39,16 +47,8 @@ def render_resolved(settings: Settings, describe_url: Callable[[str], str]) -> s
         "[trakt]",
         f"api = {_toml(trakt.api)}",
         f"base_url = {_toml(_without_password(trakt.base_url))}",
+        *_api_lines(settings),
     ]
-    if trakt.api == "v2":
-        lines.append(f"client_id = {_toml(MASK)}")
-        if trakt.client_secret is not None:
-            lines.append(f"client_secret = {_toml(MASK)}")
-        lines.append(f"rate_limit = {trakt.rate_limit}")
-    else:
-        lines.append(f"api_key = {_toml(MASK)}")
-    if trakt.username is not None:
-        lines += [f"username = {_toml(trakt.username)}", f"password = {_toml(MASK)}"]
     lines += [
         f"timeout = {trakt.timeout:g}",
         "",
@@ -99,6 +99,18 @@ def render_resolved(settings: Settings, describe_url: Callable[[str], str]) -> s
     if settings.admin is not None:
         admin = settings.admin
         lines += ["", "[admin]", f"target = {_toml(admin.target)}", f"after = {admin.after}"]
+    if trakt.follow != "none" or settings.defaults.model_fields_set:
+        # What every followed friend gets unless a [[users]] entry of theirs says otherwise.
+        defaults = settings.defaults
+        routed = UserSettings(username="defaults", targets=defaults.targets)
+        lines += [
+            "",
+            "[defaults]",
+            f"targets = {_toml_list(settings.targets_of(routed))}",
+            f"actions = {_toml_list(defaults.actions)}",
+            f"types = {_toml_list(list(defaults.types))}",
+            f"now_watching = {_toml_bool(defaults.now_watching)}",
+        ]
     for user in settings.users:
         lines += [
             "",
@@ -110,6 +122,26 @@ def render_resolved(settings: Settings, describe_url: Callable[[str], str]) -> s
             f"now_watching = {_toml_bool(user.now_watching)}",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _api_lines(settings: Settings) -> list[str]:
+    """The [trakt] keys of the API in use, secrets masked, and the follow keys when on."""
+    trakt = settings.trakt
+    if trakt.api != "v2":
+        lines = [f"api_key = {_toml(MASK)}"]
+    else:
+        lines = [f"client_id = {_toml(MASK)}"]
+        if trakt.client_secret is not None:
+            lines.append(f"client_secret = {_toml(MASK)}")
+        lines.append(f"rate_limit = {trakt.rate_limit}")
+        if trakt.follow != "none":  # off (the default) is said by its absence, as v1's login
+            lines += [
+                f"follow = {_toml(trakt.follow)}",
+                f"follow_refresh = {trakt.follow_refresh:g}",
+            ]
+    if trakt.username is not None:
+        lines += [f"username = {_toml(trakt.username)}", f"password = {_toml(MASK)}"]
+    return lines
 
 
 def _without_password(url: str) -> str:
