@@ -172,6 +172,20 @@ class RateBudget:
             self._allowance = remaining
             self._allowance_until = min(until, now + self._max_pause)
 
+    def inherit(self, other: RateBudget) -> None:
+        """Take over what `other` (the budget of the configuration a reload replaces) has
+        spent: its requests still in the window, its pause and Trakt's reported allowance,
+        so a reload never lets more requests go than the window allows. Call it before
+        this budget is used."""
+        with other._lock:
+            sent = list(other._sent)
+            paused, allowance = other._paused_until, other._allowance
+            allowance_until = other._allowance_until
+        with self._lock:
+            self._sent.extend(sent)  # the newest `limit` of them, in order
+            self._paused_until = max(self._paused_until, paused)
+            self._allowance, self._allowance_until = allowance, allowance_until
+
     def close(self) -> None:
         """No request may go any more (the daemon stops): waiting ones are woken, refused."""
         self._closed.set()

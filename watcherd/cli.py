@@ -35,6 +35,7 @@ from watcherd.commands import setup as setup_commands
 from watcherd.commands import simulate as simulate_command
 from watcherd.commands import state as state_commands
 from watcherd.commands import test_notify as test_notify_command
+from watcherd.commands.reload import reload_on_sighup
 from watcherd.commands.runtime import (
     EXIT_CONFIG,
     EXIT_FAILED,
@@ -84,19 +85,30 @@ class Cli:
     # -- building ----------------------------------------------------------------------------
 
     def settings(
-        self, args: argparse.Namespace, *, quiet: bool = False, check_urls: bool = True
+        self,
+        args: argparse.Namespace,
+        *,
+        quiet: bool = False,
+        check_urls: bool = True,
+        reload: bool = False,
     ) -> Settings:
         """Load the settings and set up logging at `--log-level`, else the configuration's
         `log_level`; when `quiet` and neither the flag nor an explicit `log_level` (file,
         environment or secret file) asks for a level, at WARNING, so all going well writes
         nothing; in `--log-format`, else `log_format`. `check_urls` has Apprise check every
-        target URL. Raises ConfigError naming every problem of the configuration."""
+        target URL. For a `reload`, the redactor learns the new secrets before anything is
+        logged of them and logging is left as it is. Raises ConfigError naming every problem
+        of the configuration."""
         settings = load_settings(
             resolve_config_path(args.config, self.environ),
             self.environ,
             secrets_dirs=self.secrets_dirs,
             check_target_urls=self.check_target_urls if check_urls else None,
         )
+        if reload:
+            self.redact.learn(settings.secrets())
+            warn_about_politeness(settings, self.console)
+            return settings
         self.redact = LearningRedactor(settings.secrets())
         self.console.redact = self.redact
         level = args.log_level or settings.log_level
@@ -115,8 +127,18 @@ class Cli:
     def notifiers(self, settings: Settings) -> dict[str, Notifier]:
         return compose.notifiers(settings, self.stdout)
 
-    def runtime(self, settings: Settings) -> Runtime:
-        return compose.runtime(settings, self.notifiers(settings), **self._parts())
+    def runtime(self, settings: Settings, running: Runtime | None = None) -> Runtime:
+        """The runtime of `settings`; a reload's on the `running` one's state file and
+        budget."""
+        if running is None:
+            return compose.runtime(settings, self.notifiers(settings), **self._parts())
+        return compose.runtime(
+            settings,
+            self.notifiers(settings),
+            **self._parts(),
+            store=running.store,
+            spent=running.budget,
+        )
 
     def _parts(self) -> compose_readonly.Parts:
         """The clock, the redactor and the token learner every builder is handed."""
@@ -136,14 +158,21 @@ class Cli:
     # -- commands: each builds, then hands in ------------------------------------------------
 
     def run(self, args: argparse.Namespace) -> int:
-        # First of all, so a SIGTERM while Apprise loads still means "stop cleanly, exit 0".
-        stop = threading.Event()
+        # First of all, so a SIGTERM while Apprise loads still means "stop cleanly, exit 0",
+        # and a SIGHUP (reload) never kills a daemon still starting: it reloads once started.
+        stop, reload = threading.Event(), threading.Event()
         stop_on_signals(stop)
+        reload_on_sighup(reload)
         settings = self.settings(args)
         warn_about_politeness(settings, self.console)
         runtime = self.runtime(settings)
         del settings  # the runtime keeps what it needs of them, not every user's model
-        return daemon_commands.run(runtime, self.daemon(runtime), stop, clock=self.clock)
+        parts = daemon_commands.ReloadParts(
+            reload, lambda: self.settings(args, reload=True), self.runtime, self.daemon
+        )
+        return daemon_commands.run(
+            runtime, self.daemon(runtime), stop, clock=self.clock, reload=parts
+        )
 
     def once(self, args: argparse.Namespace) -> int:
         # For cron: a run that went well writes nothing, so cron mails only what needs a person.

@@ -57,17 +57,23 @@ def runtime(
     clock: Callable[[], float],
     redact: Redactor,
     learn: Learn,
+    store: Store | None = None,
+    spent: RateBudget | None = None,
 ) -> Runtime:
     """The state file, the feed and the worker of a polling command; users no longer
-    configured are pruned first when their time has come.
+    configured are pruned first when their time has come. A reload passes the state file
+    already open (`store`) and the budget it replaces (`spent`), whose spending the new one
+    takes over.
 
     Raises:
         StateError: the state file cannot be opened. ConfigError: see `feed`.
     """
-    store = Store(settings.state_file, redact=redact)
+    store = store or Store(settings.state_file, redact=redact)
     configured = [user.username for user in settings.users]
     state_commands.forget_unconfigured(store, configured, clock())
     built = feed(settings, store, clock=clock, learn=learn)
+    if built.budget is not None and spent is not None:
+        built.budget.inherit(spent)
     backoff = Backoff(settings.delivery.retry_initial, settings.delivery.retry_max)
     executor = ThreadPoolExecutor(
         max_workers=max(1, min(8, len(senders))), thread_name_prefix="deliver"

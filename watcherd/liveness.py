@@ -209,6 +209,17 @@ class Liveness:
         elif self.alive():  # said as the pings are about to stop, not every tick after
             log.warning("the dispatcher is %.1fs late: the scheduler looks wedged", late)
 
+    def reloading(self) -> None:
+        """A reload began: systemd hears RELOADING=1 (the watchdog is still pinged)."""
+        self._notifier.reloading("reloading the configuration")
+
+    def reloaded(self, status: str, observer: PollObserver | None) -> None:
+        """A reload ended (applied or refused, said in `status`): systemd hears READY=1; the
+        next polls are reported to `observer`."""
+        with self._lock:
+            self._observer = observer
+        self._notifier.ready(status)
+
     def ticked(self) -> None:
         """The scheduler ran its tick job, and found itself working."""
         with self._lock:

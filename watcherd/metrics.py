@@ -10,6 +10,7 @@ secret. prometheus-client's own registry writes the exposition format.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -92,11 +93,40 @@ class Metrics:
             )
             budget.set_function(budget_left)
         self.budget_left = budget_left
-        for name in self._users:
+        self._label(self._users, self._targets)
+
+    def reconfigure(self, users: Iterable[str], targets: Iterable[str]) -> None:
+        """A reload changed the configured users or targets: the label values of those
+        removed go (a scrape no longer shows them), those added start at zero, the others
+        keep counting."""
+        users, targets = list(users), set(targets)
+        wanted = set(users)
+        with self._lock:
+            gone_users = [name for name in self._users if name not in wanted]
+            gone_targets = self._targets - targets
+            new_users = [name for name in users if name not in self._users]
+            self._users = {
+                name: self._users.get(name, UserHealth(None, None, None)) for name in users
+            }
+            new_targets, self._targets = targets - self._targets, targets
+        for name in gone_users:
+            for outcome in POLL_OUTCOMES:
+                self._polls.remove(name, outcome)
+            self._new.remove(name)
+            with contextlib.suppress(KeyError):  # set once the user's feed was read
+                self._last_success.remove(name)
+        for target in gone_targets:
+            for outcome in DELIVERY_OUTCOMES:
+                self._deliveries.remove(target, outcome)
+        self._label(new_users, new_targets)
+
+    def _label(self, users: Iterable[str], targets: Iterable[str]) -> None:
+        """Every label value of `users` and `targets` shown from the start, at zero."""
+        for name in users:
             for outcome in POLL_OUTCOMES:
                 self._polls.labels(name, outcome)
             self._new.labels(name)
-        for target in self._targets:
+        for target in targets:
             for outcome in DELIVERY_OUTCOMES:
                 self._deliveries.labels(target, outcome)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -79,6 +80,12 @@ class SdNotifier:
     def watchdog(self) -> bool:
         """Ping the watchdog (`WATCHDOG=1`)."""
         return self.send("WATCHDOG=1")
+
+    def reloading(self, status: str) -> bool:
+        """Tell systemd the configuration is being reloaded (`RELOADING=1`, with the
+        monotonic time it began); `ready` says when it is done."""
+        usec = time.monotonic_ns() // 1000
+        return self.send("RELOADING=1", f"MONOTONIC_USEC={usec}", _status(status))
 
     def stopping(self, status: str) -> bool:
         """Tell systemd the daemon is shutting down (`STOPPING=1`), and why."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -34,7 +35,8 @@ class StatusServer:
     """
 
     def __init__(self, host: str, port: int, metrics: Metrics, *, interval: float) -> None:
-        handler = _handler(metrics, interval)
+        self.interval = interval  # a reload may change it
+        handler = _handler(metrics, lambda: self.interval)
         try:
             self._server = ThreadingHTTPServer((host, port), handler)
         except OSError as exc:
@@ -59,7 +61,7 @@ class StatusServer:
         self._server.server_close()
 
 
-def _handler(metrics: Metrics, interval: float) -> type[BaseHTTPRequestHandler]:
+def _handler(metrics: Metrics, interval: Callable[[], float]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "watcherd"
         sys_version = ""
@@ -69,7 +71,7 @@ def _handler(metrics: Metrics, interval: float) -> type[BaseHTTPRequestHandler]:
             if path == "/metrics":
                 self._answer(200, CONTENT_TYPE_LATEST, metrics.exposition())
             elif path == "/healthz":
-                healthy, body = metrics.health(interval)
+                healthy, body = metrics.health(interval())
                 payload = json.dumps(body, sort_keys=True).encode()
                 self._answer(200 if healthy else 503, "application/json", payload)
             else:

@@ -8,8 +8,10 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from watcherd.commands.operating import operated
+from watcherd.commands.reload import Build, Load, MakeDaemon, Reloader, Serving
 from watcherd.commands.runtime import (
     EXIT_FAILED,
     EXIT_OK,
@@ -27,6 +29,17 @@ from watcherd.sdnotify import SdNotifier, notifier_for_this_process
 log = logging.getLogger("watcherd")
 
 
+@dataclass(frozen=True, slots=True)
+class ReloadParts:
+    """What `run` needs to reload: the event SIGHUP sets, and how to load the configuration,
+    build its runtime (handed the running one) and its daemon (see `Reloader`)."""
+
+    requested: threading.Event
+    load: Load
+    build: Build
+    make_daemon: MakeDaemon
+
+
 def run(
     runtime: Runtime,
     daemon: Daemon,
@@ -35,10 +48,13 @@ def run(
     notifier: SdNotifier | None = None,
     heartbeats: HeartbeatWriter | None = None,
     clock: Callable[[], float] = time.time,
+    reload: ReloadParts | None = None,
 ) -> int:
     """Poll and deliver on the schedule until `stop` is set, writing the heartbeat in the
     state file each poll cycle and telling systemd (when it listens) how it goes; with
-    `[http]` serving `/healthz` and `/metrics`, with `[admin]` queueing the admin alerts.
+    `[http]` serving `/healthz` and `/metrics`, with `[admin]` queueing the admin alerts; with
+    `reload`, applying the configuration again each time its `requested` event is set
+    (SIGHUP).
 
     Given the built runtime and its daemon; `notifier` (default: from `$NOTIFY_SOCKET`),
     `heartbeats` (default: the runtime's state file) and `clock` for tests. Returns 0 when
@@ -63,13 +79,29 @@ def run(
         interval=schedule.interval + schedule.jitter,
         observer=operating.observer,
     )
-    if operating.server is not None:
-        operating.server.start()
+    serving = Serving(runtime, daemon)
+    reloader = None
+    if reload is not None:
+        reloader = Reloader(
+            reload.load,
+            reload.build,
+            reload.make_daemon,
+            operating=operating,
+            liveness=liveness,
+            clock=clock,
+        )
+    operating.start()
     try:
-        finished = daemon.run(stop, liveness)
+        daemon.start(liveness)
+        while not stop.wait(0.5) and serving.daemon.fatal is None:
+            if reload is not None and reloader is not None and reload.requested.is_set():
+                reload.requested.clear()
+                serving = reloader.reload(serving)
     finally:
-        if operating.server is not None:
-            operating.server.close()
+        liveness.stopping()
+        finished = serving.daemon.stop().finished
+        operating.close()
+    runtime, daemon = serving.runtime, serving.daemon
     if not finished:
         log.warning("work still in hand after the grace period; exiting without it")
         runtime.store.close()

@@ -41,13 +41,16 @@ class Runtime:
     budget: RateBudget | None = None
     closers: tuple[Callable[[], None], ...] = ()
 
-    def close(self) -> None:
-        """Finish the deliveries in hand, then close the feed source and the state file."""
-        self.executor.shutdown(wait=True)
+    def close(self, *, keep_store: bool = False, wait: bool = True) -> None:
+        """Finish the deliveries in hand (unless not to `wait` for them), then close the feed
+        source and the state file (not the state file with `keep_store`: a reload hands it to
+        the next runtime)."""
+        self.executor.shutdown(wait=wait)
         self.source.close()
         for close in self.closers:
             close()
-        self.store.close()
+        if not keep_store:
+            self.store.close()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,137 @@
+"""SIGHUP: the configuration read again and applied to the running daemon.
+
+The new configuration is loaded and built first, beside the running one; only when that
+worked does the running daemon stop starting polls, let those in flight finish, and hand its
+due times, its rate budget's spending and the open state file to a daemon built from the new
+configuration. Nothing is lost: the state file holds every cursor and pending delivery, and
+deliveries waiting for a target that is gone stay in it (`state show` lists them). A
+configuration that does not load is logged, told to the admin target, and the running one
+is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from watcherd.commands.operating import Operating
+from watcherd.commands.runtime import Runtime
+from watcherd.config import Settings
+from watcherd.errors import ConfigError, StateError
+from watcherd.liveness import Liveness
+from watcherd.schedule import Daemon
+
+log = logging.getLogger("watcherd")
+
+# How long a reload waits for the polls and deliveries in flight (each bounded by its own
+# timeouts); past it, the new configuration starts beside what is left, which writes its
+# results to the same state file.
+RELOAD_WAIT = 60.0
+# What a reload cannot change in a running process: kept as it was, said once.
+NEEDS_RESTART = ("state_file", "log_level", "log_format")
+
+
+@dataclass(slots=True)
+class Serving:
+    """The runtime and daemon serving now."""
+
+    runtime: Runtime
+    daemon: Daemon
+
+
+Load = Callable[[], Settings]
+Build = Callable[[Settings, Runtime], Runtime]
+MakeDaemon = Callable[[Runtime], Daemon]
+
+
+def reload_on_sighup(requested: threading.Event) -> None:
+    """Make SIGHUP set `requested` (the daemon's loop reloads when it sees it)."""
+
+    def handle(_signum: int, _frame: object) -> None:
+        requested.set()
+
+    signal.signal(signal.SIGHUP, handle)
+
+
+class Reloader:
+    """Applies a reloaded configuration to what serves.
+
+    Args:
+        load: reads and validates the configuration again (raises ConfigError).
+        build: the runtime of new settings, handed the running runtime (its state file and
+            budget are carried over; raises ConfigError or StateError).
+        make_daemon: the daemon of a runtime.
+        operating: the metrics, server and alerts, reconfigured in place.
+        liveness: tells systemd RELOADING=1 and READY=1, and hears of the new users.
+        clock: the current time as Unix seconds.
+    """
+
+    def __init__(
+        self,
+        load: Load,
+        build: Build,
+        make_daemon: MakeDaemon,
+        *,
+        operating: Operating,
+        liveness: Liveness,
+        clock: Callable[[], float],
+    ) -> None:
+        self._load = load
+        self._build = build
+        self._make_daemon = make_daemon
+        self._operating = operating
+        self._liveness = liveness
+        self._clock = clock
+
+    def reload(self, serving: Serving) -> Serving:
+        """Read the configuration again and apply it; returns what serves afterwards (the
+        same runtime and daemon when the new configuration was refused)."""
+        log.info("received SIGHUP: reloading the configuration")
+        self._liveness.reloading()
+        try:
+            settings = self._load()
+            self._keep_fixed(serving.runtime.settings, settings)
+            runtime = self._build(settings, serving.runtime)
+        except (ConfigError, StateError) as exc:
+            problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+            for problem in problems:
+                log.error("reload refused: %s", problem)  # noqa: TRY400 - one line each
+            log.error("reload refused: still running the configuration loaded before")  # noqa: TRY400
+            self._operating.reload_refused(problems, self._clock())
+            self._liveness.reloaded("reload refused; running as before", None)
+            return serving
+        return self._swap(serving, runtime)
+
+    def _swap(self, serving: Serving, runtime: Runtime) -> Serving:
+        old = serving.runtime
+        stopped = serving.daemon.stop(RELOAD_WAIT)
+        if not stopped.finished:
+            log.warning(
+                "reload: work still in hand after %.0fs; the new configuration starts beside it",
+                RELOAD_WAIT,
+            )
+        old.close(keep_store=True, wait=stopped.finished)
+        daemon = self._make_daemon(runtime)
+        observer = self._operating.reconfigure(runtime)
+        self._operating.reload_applied(self._clock())
+        self._liveness.reloaded(_summary(old, runtime), observer)
+        daemon.start(self._liveness, resume=stopped.due)
+        log.info("reloaded: %s", _summary(old, runtime))
+        return Serving(runtime, daemon)
+
+    def _keep_fixed(self, running: Settings, loaded: Settings) -> None:
+        for key in NEEDS_RESTART:
+            if getattr(running, key) != getattr(loaded, key):
+                log.warning("reload: %s changed; it takes effect at the next restart", key)
+
+
+def _summary(old: Runtime, new: Runtime) -> str:
+    """`3 user(s) (1 added, 1 removed), 2 target(s)`."""
+    before, after = set(old.worker.usernames), new.worker.usernames
+    added = sum(1 for name in after if name not in before)
+    removed = len(before - set(after))
+    targets = len(new.notifiers)
+    return f"{len(after)} user(s) ({added} added, {removed} removed), {targets} target(s)"
