@@ -192,7 +192,8 @@ def test_a_target_down_at_recap_time_gets_the_recap_once_when_it_is_back(store: 
     assert back.delivered == 1
     assert deliverer.deliver(END + 4000).delivered == 0
     assert [message.title for message in sender.sent] == ["Weekly recap: 8 Mar \u2013 15 Mar 2026"]
-    assert "alice: 1 film" in sender.sent[0].body
+    assert "alice" in sender.sent[0].body
+    assert ": 1 film" in sender.sent[0].body
     assert recap_rows(store) == []
     # The recap itself is in the delivered log, and next week it is not counted as a watch.
     assert [row.username for row in store.delivered(target="friends", since=END)] == [
@@ -254,3 +255,27 @@ def test_a_kill_9_just_after_queueing_never_queues_the_recap_twice(tmp_path: Pat
         assert len(recap_rows(reopened)) == 1
     finally:
         reopened.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs the deliverer to word recap rows with styled_recap (notes/recap.md, step 1)",
+)
+def test_a_recap_is_worded_in_its_targets_style_when_it_is_sent(store: Store) -> None:
+    deliver(store, "friends", movie("a_lice", "Heat", 1995, END - H), END - 1)
+    RecapPlanner(store, [target()], clock=lambda: END).queue_now()
+    sender = RecordingSender()
+    deliverer = Deliverer(
+        store,
+        {"friends": sender},
+        backoff=Backoff(),
+        max_age=None,
+        executor=None,
+        stylers={"friends": Styler("friends", Style(format="markdown"))},
+    )
+
+    assert deliverer.deliver(END + 1).delivered == 1
+
+    (message,) = sender.sent
+    assert message.format == "markdown"
+    assert message.body.startswith("**a\\_lice**: 1 film\nfilms: Heat \\(1995\\)")
