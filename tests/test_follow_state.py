@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.state_helpers import DAY, T0, queued, remembering
+from tests.state_helpers import DAY, T0, file_bytes, queued, remembering
 from watcherd.errors import StateError
 from watcherd.sources.trakt_v2_friends import Friend
 from watcherd.state import HeldFeed, Store
@@ -294,3 +294,13 @@ def test_rows_survive_a_reopen(path: Path) -> None:
         assert follows(again) == {"alice": ("1", "following", T0, None)}
     finally:
         again.close()
+
+
+def test_an_unchanged_listing_of_thousands_writes_nothing(store: Store, path: Path) -> None:
+    people = [friend(f"friend{index:04d}", str(index)) for index in range(3000)]
+    assert len(store.record_follows("friends", people, now=T0).added) == 3000
+    before = file_bytes(path)
+
+    assert store.record_follows("friends", people, now=T0 + 3600) == FollowChanges()
+
+    assert file_bytes(path) == before  # no page written: not even the write-ahead log grew

@@ -11,7 +11,7 @@ nothing is sent again and no new baseline is taken.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -93,16 +93,7 @@ class FollowsQueries(Connection):
         rows = self._query(
             "SELECT username, trakt_id, relation, since, gone_at FROM follows ORDER BY username"
         )
-        return [
-            FollowRow(
-                username=row["username"],
-                trakt_id=row["trakt_id"],
-                relation=row["relation"],
-                since=float(row["since"]),
-                gone_at=None if row["gone_at"] is None else float(row["gone_at"]),
-            )
-            for row in rows
-        ]
+        return [_follow_row(row) for row in rows]
 
     def record_follows(
         self, relation: str, people: Sequence[ListedPerson], now: float
@@ -128,43 +119,54 @@ class FollowsQueries(Connection):
         renamed: list[tuple[str, str]] = []
         rebaselined: list[str] = []
         with self._transaction(f"record the account's {relation}") as db:
+            # Read once and kept in step with the writes: a listing of thousands of people
+            # costs one read and a write per change, not a lookup per person.
+            known = _Known(_follow_row(row) for row in _rows(db, "SELECT * FROM follows"))
             for person in listed:
-                row = _row_of(db, person)
+                row, displaced = known.row_of(person)
+                if displaced is not None:
+                    db.execute("DELETE FROM follows WHERE username = ?", (displaced.username,))
+                    known.forget(displaced)
                 if row is None:
                     db.execute(
                         "INSERT INTO follows (username, trakt_id, relation, since) VALUES"
                         " (?, ?, ?, ?)",
                         (person.username, person.trakt_id, relation, now),
                     )
+                    known.put(FollowRow(person.username, person.trakt_id, relation, now, None))
                     added.append(person.username)
                     continue
-                old = str(row["username"])
-                if old.lower() != person.username.lower():
-                    _rename(db, old, person.username)
-                    renamed.append((old, person.username))
-                gone_at = row["gone_at"]
-                if gone_at is not None:
+                if row.username.lower() != person.username.lower():
+                    _rename(db, row.username, person.username)
+                    renamed.append((row.username, person.username))
+                if row.gone_at is not None:
                     back.append(person.username)
-                    if now - float(gone_at) > BACK_CATCHES_UP_WITHIN:
+                    if now - row.gone_at > BACK_CATCHES_UP_WITHIN:
                         _forget_memory(db, person.username)
                         rebaselined.append(person.username)
-                db.execute(
-                    """UPDATE follows SET username = ?, trakt_id = coalesce(?, trakt_id),
-                         relation = ?, gone_at = NULL WHERE username = ?""",
-                    (person.username, person.trakt_id, relation, old),
+                now_row = FollowRow(
+                    person.username, person.trakt_id or row.trakt_id, relation, row.since, None
                 )
+                if now_row != row:
+                    db.execute(
+                        """UPDATE follows SET username = ?, trakt_id = ?, relation = ?,
+                             gone_at = NULL WHERE username = ?""",
+                        (now_row.username, now_row.trakt_id, relation, row.username),
+                    )
+                    known.forget(row)
+                    known.put(now_row)
             on_list = {person.username.lower() for person in listed}
-            left = [
-                str(each[0])
-                for each in db.execute("SELECT username FROM follows WHERE gone_at IS NULL")
-                if str(each[0]).lower() not in on_list
-            ]
+            left = sorted(
+                row.username
+                for row in known.rows()
+                if row.gone_at is None and row.username.lower() not in on_list
+            )
             db.executemany(
                 "UPDATE follows SET gone_at = ? WHERE username = ?",
                 [(now, name) for name in left],
             )
         return FollowChanges(
-            tuple(added), tuple(sorted(left)), tuple(back), tuple(renamed), tuple(rebaselined)
+            tuple(added), tuple(left), tuple(back), tuple(renamed), tuple(rebaselined)
         )
 
 
@@ -185,30 +187,59 @@ def _unique(people: Sequence[ListedPerson]) -> list[ListedPerson]:
     return kept
 
 
-def _row_of(db: sqlite3.Connection, person: ListedPerson) -> sqlite3.Row | None:
-    """The follows row that is `person`: by stable id first (a rename keeps it), else by slug.
+class _Known:
+    """The follows rows of a listing's transaction, by lower-case slug and by stable id."""
 
-    A row holding the person's slug under another stable id is another person who had the
-    slug before: it is deleted, so the slug and the id each stay unique.
-    """
+    def __init__(self, rows: Iterable[FollowRow]) -> None:
+        self._by_slug: dict[str, FollowRow] = {}
+        self._by_id: dict[str, FollowRow] = {}
+        for row in rows:
+            self.put(row)
+
+    def rows(self) -> list[FollowRow]:
+        return list(self._by_slug.values())
+
+    def put(self, row: FollowRow) -> None:
+        self._by_slug[row.username.lower()] = row
+        if row.trakt_id is not None:
+            self._by_id[row.trakt_id] = row
+
+    def forget(self, row: FollowRow) -> None:
+        self._by_slug.pop(row.username.lower(), None)
+        if row.trakt_id is not None:
+            self._by_id.pop(row.trakt_id, None)
+
+    def row_of(self, person: ListedPerson) -> tuple[FollowRow | None, FollowRow | None]:
+        """The row that is `person` (by stable id first: a rename keeps it; else by slug),
+        and a row to delete: one holding the person's slug under another stable id, another
+        person who had the slug before (so the slug and the id each stay unique)."""
+        by_slug = self._by_slug.get(person.username.lower())
+        if person.trakt_id is None:
+            return by_slug, None
+        by_id = self._by_id.get(person.trakt_id)
+        if by_id is None:
+            if by_slug is not None and by_slug.trakt_id not in (None, person.trakt_id):
+                return None, by_slug
+            return by_slug, None
+        if by_slug is not None and by_slug is not by_id:
+            return by_id, by_slug
+        return by_id, None
+
+
+def _rows(db: sqlite3.Connection, sql: str) -> list[sqlite3.Row]:
     cursor = db.cursor()
     cursor.row_factory = sqlite3.Row
-    by_slug = cursor.execute(
-        "SELECT * FROM follows WHERE username = ? COLLATE NOCASE", (person.username,)
-    ).fetchone()
-    if person.trakt_id is None:
-        return by_slug  # type: ignore[no-any-return]
-    by_id = cursor.execute(
-        "SELECT * FROM follows WHERE trakt_id = ?", (person.trakt_id,)
-    ).fetchone()
-    if by_id is None:
-        if by_slug is not None and by_slug["trakt_id"] not in (None, person.trakt_id):
-            db.execute("DELETE FROM follows WHERE username = ?", (by_slug["username"],))
-            return None
-        return by_slug  # type: ignore[no-any-return]
-    if by_slug is not None and by_slug["username"] != by_id["username"]:
-        db.execute("DELETE FROM follows WHERE username = ?", (by_slug["username"],))
-    return by_id  # type: ignore[no-any-return]
+    return cursor.execute(sql).fetchall()
+
+
+def _follow_row(row: sqlite3.Row) -> FollowRow:
+    return FollowRow(
+        username=row["username"],
+        trakt_id=row["trakt_id"],
+        relation=row["relation"],
+        since=float(row["since"]),
+        gone_at=None if row["gone_at"] is None else float(row["gone_at"]),
+    )
 
 
 def _rename(db: sqlite3.Connection, old: str, new: str) -> None:
