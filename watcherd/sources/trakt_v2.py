@@ -15,22 +15,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
-
-import requests
-import urllib3
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+from urllib.parse import quote, urlencode
 
 from watcherd import __version__, http_body
-from watcherd.http_body import BodyRefusedError, connection_reason, read_bounded
+from watcherd.http_body import BodyRefusedError
 from watcherd.model import FeedPage
 from watcherd.sources.trakt_v2_errors import Kind, TraktV2Error, not_a_feed, raise_for_response
+from watcherd.sources.trakt_v2_http import Transport, TransportError
 from watcherd.sources.trakt_v2_parse import HistoryReader, Pagination, decode_page
 from watcherd.sources.trakt_v2_watching import Watching, parse_watching
 
@@ -48,14 +43,15 @@ EXTENDED = "full,images"
 class _Response:
     username: str
     status: int
-    headers: requests.structures.CaseInsensitiveDict[str]
+    headers: Mapping[str, str]  # case-insensitive
     body: bytes
     secrets: tuple[str, ...]  # what must not appear in an error about it
 
 
 class TraktV2Source:
-    """Reads `/users/{id}/history` (and `/watching`) of Trakt API v2 with one pooled HTTP
-    session; items come with overviews and posters (`extended=full,images`).
+    """Reads `/users/{id}/history` (and `/watching`) of Trakt API v2 over a pool of
+    kept-alive connections (`trakt_v2_http`); items come with overviews and posters
+    (`extended=full,images`).
 
     Args:
         base_url: e.g. `https://api.trakt.tv` (no trailing slash needed).
@@ -99,24 +95,13 @@ class TraktV2Source:
         self._first_page_limit = first_page_limit
         self._max_items = max_items
         self._timeout = timeout
-        self._timeouts = (connect_timeout or timeout, timeout)
-        self._session = http_body.session(
-            self._base_url, http_body.trakt_v2_headers(client_id, user_agent)
+        self._transport = Transport(
+            self._base_url,
+            http_body.trakt_v2_headers(client_id, user_agent),
+            connect_timeout=connect_timeout or timeout,
+            read_timeout=timeout,
+            retries=retries,
         )
-        # respect_retry_after_header=False: urllib3 otherwise retries a 429 or 503 that says
-        # Retry-After whatever `status` says, and turns it into a RetryError.
-        retry = Retry(
-            total=retries,
-            connect=retries,
-            read=0,
-            status=0,
-            other=0,
-            redirect=0,
-            respect_retry_after_header=False,
-        )
-        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=16)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
 
     def fetch(
         self,
@@ -210,7 +195,7 @@ class TraktV2Source:
         return response.body, Pagination.from_headers(response.headers)
 
     def close(self) -> None:
-        self._session.close()
+        self._transport.close()
 
     def _items(self, response: _Response, reader: HistoryReader) -> list[Any]:
         items, problem = decode_page(response.body)
@@ -234,21 +219,21 @@ class TraktV2Source:
         Raises:
             TraktV2Error: no answer, or an answer that is not a 200 or 204.
         """
-        url = f"{self._base_url}/users/{quote(username, safe='')}/{what}"
+        target = f"/users/{quote(username, safe='')}/{what}?{urlencode(params)}"
         token = self._token()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         secrets = (self._client_id, token or "")
         self._before_request()
         log.debug("GET %s of %s", shown, username)
         try:
-            with self._session.get(
-                url, params=params, headers=headers, timeout=self._timeouts, stream=True
-            ) as response:
-                # The timeout bounds each read; this bounds the whole body, so a server that
-                # trickles bytes cannot hold a poll (and its worker thread) for ever.
-                deadline = time.monotonic() + BODY_DEADLINE_FACTOR * self._timeout
-                body = read_bounded(response, max_bytes=MAX_BODY_BYTES, deadline=deadline)
-                result = _Response(username, response.status_code, response.headers, body, secrets)
+            # The timeout bounds each read; the deadline bounds the whole body, so a server
+            # that trickles bytes cannot hold a poll (and its worker thread) for ever.
+            answer = self._transport.get(
+                target,
+                headers,
+                max_bytes=MAX_BODY_BYTES,
+                body_seconds=BODY_DEADLINE_FACTOR * self._timeout,
+            )
         except BodyRefusedError as exc:
             if exc.too_large:
                 raise self._network(
@@ -259,20 +244,11 @@ class TraktV2Source:
             raise self._network(
                 username, what, "response too slow to arrive; gave up reading it"
             ) from None
-        except requests.Timeout as exc:
-            raise self._network(username, what, f"timed out after {self._timeout:g}s") from exc
-        except requests.ConnectionError as exc:
-            reason = connection_reason(exc)
-            if reason == "timed out":  # a read timeout, once urllib3 gave up retrying it
-                raise self._network(username, what, f"timed out after {self._timeout:g}s") from exc
-            raise self._network(username, what, f"cannot reach Trakt ({reason})") from exc
-        except requests.RequestException as exc:
-            raise self._network(username, what, f"request failed ({type(exc).__name__})") from exc
-        except urllib3.exceptions.ReadTimeoutError as exc:
-            raise self._network(username, what, f"timed out after {self._timeout:g}s") from exc
-        except urllib3.exceptions.HTTPError as exc:
-            broken = f"response broken off ({type(exc).__name__})"
-            raise self._network(username, what, broken) from exc
+        except TransportError as exc:
+            failure = f"timed out after {self._timeout:g}s" if exc.timed_out else exc.failure
+            raise self._network(username, what, failure) from exc
+        result = _Response(username, answer.status, answer.headers, answer.body, secrets)
+        body = result.body
         log.debug("%s of %s: HTTP %s, %d bytes", shown, username, result.status, len(body))
         if result.status == 204 and what != "history":  # "nothing": only watching says it
             return result

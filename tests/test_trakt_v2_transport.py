@@ -1,0 +1,388 @@
+"""The v2 source's own HTTP transport (`trakt_v2_http`, `trakt_v2_wire`) against loopback
+servers answering raw bytes: every answer a server or a proxy can give is read, or failed
+with the text requests' failures were given before (measured on the requests version, then
+kept); kept-alive connections reused and renewed; proxies and TLS as requests honoured them."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.raw_http import RawServer, Script, answer, chunked, reset, tunnel
+from watcherd.sources import trakt_v2
+from watcherd.sources.trakt_v2 import TraktV2Source
+from watcherd.sources.trakt_v2_errors import Kind, TraktV2Error
+
+CLIENT_ID = "cid-SECRET-0123456789abcdef"
+ITEM = {
+    "id": 5,
+    "watched_at": "2023-11-14T22:13:20.000Z",
+    "action": "watch",
+    "type": "movie",
+    "movie": {"title": "M", "year": 2000, "ids": {"trakt": 1, "slug": "m"}},
+}
+BODY = json.dumps([ITEM]).encode()
+PAGE = ("X-Pagination-Page: 1", "X-Pagination-Page-Count: 1", "X-Pagination-Item-Count: 1")
+OK = answer("200 OK", BODY, "Content-Type: application/json", *PAGE)
+
+
+@pytest.fixture
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE"):
+        for spelled in (name, name.lower()):
+            monkeypatch.delenv(spelled, raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+
+
+@pytest.fixture
+def sources(no_proxy: None) -> Iterator[Callable[..., TraktV2Source]]:
+    made: list[TraktV2Source] = []
+
+    def make(base_url: str, **options: Any) -> TraktV2Source:
+        settings: dict[str, Any] = {"timeout": 2.0, "retries": 0, **options}
+        made.append(TraktV2Source(base_url, CLIENT_ID, **settings))
+        return made[-1]
+
+    yield make
+    for source in made:
+        source.close()
+
+
+def sends(data: bytes, *, keep: bool = True) -> Script:
+    def script(connection: socket.socket, _: int) -> bool:
+        connection.sendall(data)
+        return keep
+
+    return script
+
+
+def hangs_up(connection: socket.socket, _: int) -> bool:
+    return False
+
+
+def resets(connection: socket.socket, _: int) -> bool:
+    reset(connection)
+    return False
+
+
+READ = "v2:5"
+H200 = b"HTTP/1.1 200 OK\r\n"
+UNREADABLE = "cannot reach Trakt (connection error)"
+BROKEN = "response broken off (ProtocolError)"
+
+
+def encoded(body: bytes, *headers: str) -> Script:
+    return sends(answer("200 OK", body, *headers))
+
+
+def cut(head: bytes) -> Script:
+    return sends(H200 + head, keep=False)
+
+
+ANSWERS: list[tuple[str, Script, str]] = [
+    ("length", sends(OK), READ),
+    ("chunked", encoded(chunked(BODY[:9], BODY[9:]), "Transfer-Encoding: chunked"), READ),
+    ("gzip", encoded(gzip.compress(BODY), "Content-Encoding: gzip"), READ),
+    (
+        "gzip-two-members",
+        encoded(gzip.compress(BODY[:9]) + gzip.compress(BODY[9:]), "Content-Encoding: gzip"),
+        READ,
+    ),
+    ("deflate", encoded(zlib.compress(BODY), "Content-Encoding: deflate"), READ),
+    ("deflate-raw", encoded(zlib.compress(BODY, wbits=-15), "Content-Encoding: deflate"), READ),
+    ("unknown-encoding-left-as-is", encoded(BODY, "Content-Encoding: br"), READ),
+    ("to-the-close", cut(b"Connection: close\r\n\r\n" + BODY), READ),
+    ("http-1.0", sends(b"HTTP/1.0 200 OK\r\n\r\n" + BODY, keep=False), READ),
+    ("after-100-continue", sends(b"HTTP/1.1 100 Continue\r\n\r\n" + OK), READ),
+    ("folded-header", encoded(BODY, "X-Long: a", " b"), READ),
+    ("length-not-a-number", cut(b"Content-Length: x\r\n\r\n[]"), ""),
+    ("closed-at-once", hangs_up, "cannot reach Trakt (connection closed by the server)"),
+    ("reset-at-once", resets, "cannot reach Trakt (connection reset)"),
+    ("not-http", sends(b"SSH-2.0-OpenSSH\r\n"), UNREADABLE),
+    ("blank-line-then-close", sends(b"\r\n", keep=False), UNREADABLE),
+    ("too-many-headers", sends(H200 + b"X-H: 1\r\n" * 101 + b"\r\n"), UNREADABLE),
+    ("header-too-long", sends(H200 + b"X-L: " + b"a" * 70_000 + b"\r\n\r\n"), UNREADABLE),
+    ("cut-in-headers", cut(b"Content-Length: 10\r\n"), BROKEN),
+    ("cut-in-body", cut(b"Content-Length: 1000\r\n\r\n["), BROKEN),
+    ("cut-in-chunk", cut(b"Transfer-Encoding: chunked\r\n\r\n5\r\n["), BROKEN),
+    ("bad-chunk-size", cut(b"Transfer-Encoding: chunked\r\n\r\nZZ\r\n[]\r\n0\r\n\r\n"), BROKEN),
+    (
+        "bad-gzip",
+        encoded(b"not gzip", "Content-Encoding: gzip"),
+        "response broken off (DecodeError)",
+    ),
+    (
+        "two-lengths",
+        cut(b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n[]"),
+        "request failed (InvalidHeader)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"), [a[1:] for a in ANSWERS], ids=[a[0] for a in ANSWERS]
+)
+def test_each_answer_is_read_or_failed_as_requests_failed_it(
+    sources: Callable[..., TraktV2Source], script: Script, expected: str
+) -> None:
+    with RawServer(script) as server:
+        source = sources(server.base_url)
+        if " " in expected:  # a failure's phrase, not an identity
+            with pytest.raises(TraktV2Error) as caught:
+                source.fetch("alice")
+            assert str(caught.value) == f"alice: history {expected}"
+            assert (caught.value.kind, caught.value.permanent) == (Kind.NETWORK, False)
+        else:
+            page = source.fetch("alice")
+            assert [event.identity for event in page.events] == ([expected] if expected else [])
+
+
+def test_a_status_is_never_retried(sources: Callable[..., TraktV2Source]) -> None:
+    down = answer("503 Service Unavailable", b"<html>down</html>", "Content-Type: text/html")
+    with RawServer(sends(down)) as server:
+        with pytest.raises(TraktV2Error) as caught:
+            sources(server.base_url, retries=2).fetch("alice")
+        assert len(server.requests) == 1
+    assert caught.value.kind is Kind.BLOCKED
+
+
+def test_204_has_no_body_and_keeps_the_connection(sources: Callable[..., TraktV2Source]) -> None:
+    with RawServer(sends(b"HTTP/1.1 204 No Content\r\n\r\n")) as server:
+        source = sources(server.base_url)
+        assert source.watching("alice") is None
+        assert source.watching("alice") is None
+        assert server.connections == 1
+
+
+def test_requests_go_over_one_kept_alive_connection(sources: Callable[..., TraktV2Source]) -> None:
+    with RawServer(sends(OK)) as server:
+        source = sources(server.base_url)
+        for _ in range(3):
+            source.fetch("alice")
+        assert (len(server.requests), server.connections) == (3, 1)
+
+
+def test_a_connection_closed_after_an_answer_is_not_reused(
+    sources: Callable[..., TraktV2Source],
+) -> None:
+    with RawServer(sends(answer("200 OK", BODY, "Connection: close"), keep=False)) as server:
+        source = sources(server.base_url)
+        source.fetch("alice")
+        source.fetch("alice")
+        assert server.connections == 2
+
+
+def test_a_kept_connection_the_server_dropped_is_renewed_and_the_get_goes_once(
+    sources: Callable[..., TraktV2Source],
+) -> None:
+    # The second request arrives on the kept connection, which the server closes unanswered
+    # (an idle timeout racing the request); the third is the same GET on a new connection.
+    def script(connection: socket.socket, number: int) -> bool:
+        if number == 1:
+            return False
+        connection.sendall(OK)
+        return True
+
+    with RawServer(script) as server:
+        source = sources(server.base_url)
+        source.fetch("alice")
+        page = source.fetch("alice")
+        assert [e.identity for e in page.events] == ["v2:5"]
+        assert (len(server.requests), server.connections) == (3, 2)
+
+
+def test_a_new_connection_closed_unanswered_is_not_asked_again(
+    sources: Callable[..., TraktV2Source],
+) -> None:
+    with RawServer(hangs_up) as server:
+        with pytest.raises(TraktV2Error, match="connection closed by the server"):
+            sources(server.base_url, retries=2).fetch("alice")
+        assert len(server.requests) == 1
+
+
+def test_a_connection_refused_is_tried_again_retries_times(
+    sources: Callable[..., TraktV2Source], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    attempts: list[object] = []
+    connect = socket.create_connection
+
+    def counted(*args: Any, **kwargs: Any) -> socket.socket:
+        attempts.append(args[0])
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", counted)
+    with pytest.raises(TraktV2Error) as caught:
+        sources(f"http://127.0.0.1:{port}", retries=2).fetch("alice")
+    assert str(caught.value) == "alice: history cannot reach Trakt (connection refused)"
+    assert len(attempts) == 3
+
+
+def test_gzip_is_asked_for_and_a_bomb_is_refused_by_its_decoded_size(
+    sources: Callable[..., TraktV2Source], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(trakt_v2, "MAX_BODY_BYTES", 4096)
+    bomb = gzip.compress(b"[" + b" " * 1_000_000 + b"]")
+    with RawServer(sends(answer("200 OK", bomb, "Content-Encoding: gzip"))) as server:
+        with pytest.raises(TraktV2Error, match="larger than") as caught:
+            sources(server.base_url).fetch("alice")
+        assert b"\r\nAccept-Encoding: gzip, deflate\r\n" in server.requests[0]
+    assert len(bomb) < 4096
+    assert caught.value.kind is Kind.NETWORK
+
+
+def test_a_token_with_a_line_break_is_refused_unsent_and_unshown(
+    sources: Callable[..., TraktV2Source],
+) -> None:
+    token = "tok-SECRET\r\nX-Injected: 1"
+    with RawServer(sends(OK)) as server:
+        with pytest.raises(TraktV2Error) as caught:
+            sources(server.base_url, token=lambda: token).fetch("alice")
+        assert server.requests == []
+    assert str(caught.value) == "alice: history request failed (InvalidHeader)"
+
+
+def test_parallel_polls_share_the_pool_without_mixing_answers(
+    sources: Callable[..., TraktV2Source],
+) -> None:
+    def script(connection: socket.socket, number: int) -> bool:
+        body = json.dumps([{**ITEM, "id": number + 100}]).encode()
+        connection.sendall(answer("200 OK", body))
+        return True
+
+    with RawServer(script) as server:
+        source = sources(server.base_url)
+        seen: list[str] = []
+        lock = threading.Lock()
+
+        def poll() -> None:
+            for _ in range(25):
+                (event,) = source.fetch("alice").events
+                with lock:
+                    seen.append(event.identity)
+
+        threads = [threading.Thread(target=poll) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(seen) == sorted(f"v2:{n + 100}" for n in range(200))
+        assert server.connections <= 8
+
+
+# -- proxies and TLS, as requests honoured them -------------------------------------------
+
+
+def test_http_proxy_from_the_environment_gets_the_whole_url_and_its_credentials(
+    sources: Callable[..., TraktV2Source], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with RawServer(sends(OK)) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"http://user:p%40ss@127.0.0.1:{proxy.port}")
+        sources("http://trakt.example:8080").fetch("alice")
+        (head,) = proxy.requests
+    line, *fields = head.decode().split("\r\n")
+    assert line.startswith("GET http://trakt.example:8080/users/alice/history?page=1&")
+    assert "Proxy-Authorization: Basic dXNlcjpwQHNz" in fields  # user:p@ss
+    assert "Host: trakt.example:8080" in fields
+
+
+def test_no_proxy_sends_the_request_straight(
+    sources: Callable[..., TraktV2Source], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with RawServer(sends(OK)) as proxy, RawServer(sends(OK)) as origin:
+        monkeypatch.setenv("HTTP_PROXY", proxy.base_url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        sources(origin.base_url).fetch("alice")
+        assert (len(proxy.requests), len(origin.requests)) == (0, 1)
+
+
+def test_a_socks_proxy_is_said_in_each_error_without_its_credentials(
+    sources: Callable[..., TraktV2Source], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://user:SECRET@127.0.0.1:1")
+    with pytest.raises(TraktV2Error) as caught:
+        sources("https://api.trakt.tv").fetch("alice")
+    assert "socks5:// proxy is not supported" in str(caught.value)
+    assert "SECRET" not in str(caught.value)
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture
+def tls_server(certificate: tuple[Path, Path]) -> Iterator[RawServer]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    with RawServer(sends(OK), tls=context) as server:
+        yield server
+
+
+def test_https_is_verified_against_the_ca_bundle_requests_would_use(
+    sources: Callable[..., TraktV2Source],
+    monkeypatch: pytest.MonkeyPatch,
+    tls_server: RawServer,
+    certificate: tuple[Path, Path],
+) -> None:
+    with pytest.raises(TraktV2Error) as caught:  # certifi's bundle does not know it
+        sources(tls_server.base_url).fetch("alice")
+    assert str(caught.value) == "alice: history cannot reach Trakt (connection error)"
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+    page = sources(tls_server.base_url).fetch("alice")
+    assert [e.identity for e in page.events] == ["v2:5"]
+
+
+def test_https_through_a_proxy_goes_through_a_connect_tunnel(
+    sources: Callable[..., TraktV2Source],
+    monkeypatch: pytest.MonkeyPatch,
+    tls_server: RawServer,
+    certificate: tuple[Path, Path],
+) -> None:
+    def proxying(connection: socket.socket, _: int) -> bool:
+        tunnel(connection, tls_server.port)
+        return False
+
+    with RawServer(proxying) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", f"http://u:pw@127.0.0.1:{proxy.port}")
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+        page = sources(tls_server.base_url).fetch("alice")
+        (connect,) = proxy.requests
+    assert [e.identity for e in page.events] == ["v2:5"]
+    assert connect.startswith(f"CONNECT 127.0.0.1:{tls_server.port} HTTP/1.1\r\n".encode())
+    assert b"\r\nProxy-Authorization: Basic dTpwdw==" in connect
+    assert tls_server.requests[0].startswith(b"GET /users/alice/history?")
+
+
+def test_a_proxy_refusing_the_tunnel_is_a_connection_error(
+    sources: Callable[..., TraktV2Source], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused = answer("407 Proxy Authentication Required", b"")
+    with RawServer(sends(refused)) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.base_url)
+        with pytest.raises(TraktV2Error) as caught:
+            sources("https://api.trakt.tv").fetch("alice")
+    assert str(caught.value) == "alice: history cannot reach Trakt (connection error)"
