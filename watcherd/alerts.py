@@ -11,6 +11,7 @@ neither repeats nor forgets. All changes of one flush are one message: when Trak
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -128,14 +129,17 @@ class AlertBook:
             lines.append(_gave_up_line(target, titles))
         self._told.update(result.told)
         if lines:
-            result.notices.append(
-                AdminNotice(
-                    key=f"admin:{now:.0f}",
-                    title=_title(feeds, changes, gave_up),
-                    body="\n".join(lines),
-                )
-            )
+            title, body = _title(feeds, changes, gave_up), "\n".join(lines)
+            result.notices.append(AdminNotice(_key(now, title, body), title, body))
         return result
+
+
+def _key(now: float, title: str, body: str) -> str:
+    """The outbox identity of a message: its second and a digest of its text, so two
+    flushes within one second (a refused reload told at once, then a cycle's end) are two
+    rows, not one silently ignored as a duplicate; the same text twice in a second is one."""
+    digest = hashlib.sha256(f"{title}\n{body}".encode()).hexdigest()[:16]
+    return f"admin:{int(now)}:{digest}"
 
 
 def _title(
