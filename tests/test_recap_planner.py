@@ -279,3 +279,22 @@ def test_a_recap_is_worded_in_its_targets_style_when_it_is_sent(store: Store) ->
     (message,) = sender.sent
     assert message.format == "markdown"
     assert message.body.startswith("**a\\_lice**: 1 film\nfilms: Heat \\(1995\\)")
+
+
+def test_a_changed_timezone_or_recap_time_never_tells_a_delivery_twice(store: Store) -> None:
+    deliver(store, "friends", movie("alice", "Heat", 1995, END - 3 * DAY), END - 3 * DAY)
+    utc_end = END + H  # Sunday 18:00 UTC, an hour after 18:00 in Berlin
+    assert RecapPlanner(store, [target(timezone="UTC")], clock=lambda: 0.0).queue_due(utc_end) == 1
+
+    # Moved to Berlin: its Sunday 18:00 came an hour before the recap just sent.
+    berlin = RecapPlanner(store, [target()], clock=lambda: 0.0)
+    assert berlin.queue_due(utc_end + 60) == 0
+    # Moved to Wednesday: the week starts where the last recap ended.
+    deliver(store, "friends", movie("bob", "Ran", 1985, END + DAY), END + DAY)
+    wednesday = RecapPlanner(store, [target(recap="wed 18:00")], clock=lambda: 0.0)
+    assert wednesday.queue_due(END + 3 * DAY) == 1
+
+    first, second = queued_weeks(store)
+    assert [u.username for u in first.users] == ["alice"]
+    assert [u.username for u in second.users] == ["bob"]
+    assert second.start == utc_end

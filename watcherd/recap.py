@@ -11,7 +11,8 @@ that exists twice is reached at its first occurrence, as digests do.
 yet, as an outbox row of the pseudo-user `RECAP_USERNAME`, in the transaction that records it
 in `recaps`: a kill just after never queues it twice, and the outbox's retries carry it to a
 target that is down. A daemon stopped over several recap times queues only the latest. An
-empty week is recorded and sends nothing.
+empty week is recorded and sends nothing. A week never reaches back before the end of the
+target's previous recap (its recap time or timezone changed): nothing is told twice.
 """
 
 from __future__ import annotations
@@ -147,6 +148,10 @@ class RecapPlanner:
             if self._store.recap_queued(plan.name, end):
                 continue
             start, _ = period_before(plan.recap, plan.zone, end)
+            # A recap time or timezone changed since the last recap: the week starts where
+            # that one ended, so nothing is told twice (and nothing at all when it ended later).
+            latest = self._store.latest_recap(plan.name)
+            start = max(start, min(latest, end)) if latest is not None else start
             week = summarise(
                 self._store.delivered(target=plan.name, since=start),
                 start=start,

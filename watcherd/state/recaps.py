@@ -38,6 +38,18 @@ class RecapQueries(Connection):
         )
         return bool(rows)
 
+    def latest_recap(self, target: str) -> float | None:
+        """The end of the latest week of `target` marked (queued or found empty), or None.
+
+        Raises:
+            StateError: the read failed.
+        """
+        if self.schema_version < RECAPS_SCHEMA_VERSION:
+            return None
+        rows = self._query("SELECT max(period_end) FROM recaps WHERE target = ?", (target,))
+        value = rows[0][0]
+        return None if value is None else float(value)
+
     def queue_recap(
         self,
         target: str,
