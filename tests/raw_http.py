@@ -31,6 +31,16 @@ def answer(status: str, body: bytes, *headers: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+def sends(data: bytes, *, keep: bool = True) -> Script:
+    """A script answering every request with `data`; `keep`: keep the connection open."""
+
+    def script(connection: socket.socket, _: int) -> bool:
+        connection.sendall(data)
+        return keep
+
+    return script
+
+
 def chunked(*parts: bytes) -> bytes:
     """`parts` as a chunked body, with its final empty chunk."""
     return b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in parts) + b"0\r\n\r\n"

@@ -13,13 +13,15 @@ identity is known, the end of the history, or `max_items`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_plus
 
 from watcherd import __version__, http_body
 from watcherd.http_body import BodyRefusedError
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 8 * 1024 * 1024  # a 250-item page is ~250 KB; anything near this is not a feed
 BODY_DEADLINE_FACTOR = 4  # the whole body must arrive within this many read timeouts
 MAX_LIMIT = 250  # Trakt clamps `limit` here
+UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]+")  # what `quote` leaves as it is: a Trakt slug
 # Overviews (`full`) and posters (`images`) come with the items in the same request: a poster
 # or an overview must never cost a request per item.
 EXTENDED = "full,images"
@@ -219,7 +222,8 @@ class TraktV2Source:
         Raises:
             TraktV2Error: no answer, or an answer that is not a 200 or 204.
         """
-        target = f"/users/{quote(username, safe='')}/{what}?{urlencode(params)}"
+        slug = username if UNQUOTED.fullmatch(username) else quote(username, safe="")
+        target = f"/users/{slug}/{what}?{_query(params)}"
         token = self._token()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         secrets = (self._client_id, token or "")
@@ -266,6 +270,19 @@ class TraktV2Source:
         return TraktV2Error(
             f"{username}: {endpoint} {failure}", kind=Kind.NETWORK, username=username
         )
+
+
+def _query(params: Mapping[str, str | int]) -> str:
+    """`urlencode(params)`, with the few names and values a source sends quoted once."""
+    return "&".join(
+        f"{_quoted(name)}={value if isinstance(value, int) else _quoted(value)}"
+        for name, value in params.items()
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _quoted(text: str) -> str:
+    return quote_plus(text)
 
 
 def fingerprint(body: bytes) -> str:

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from io import BufferedReader
 from pathlib import Path
+from typing import cast
 from urllib.parse import unquote, urlsplit
 
 import certifi
@@ -43,6 +44,7 @@ from watcherd.sources.trakt_v2_wire import (
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 INVALID_HEADER = TWO_LENGTHS  # requests' InvalidHeader, for a value with a line break
+BUFFER = 64 * 1024  # a first page and its headers arrive in one read
 STALE = (ClosedError, ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
 
 
@@ -70,7 +72,7 @@ class _Connection:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.reader: BufferedReader = sock.makefile("rb")
+        self.reader = cast(BufferedReader, sock.makefile("rb", buffering=BUFFER))
 
     def dropped(self) -> bool:
         """Whether the server closed (or wrote to) this idle connection since its last

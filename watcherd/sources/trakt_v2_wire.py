@@ -144,8 +144,10 @@ def _status(line: bytes) -> tuple[bytes, int]:
 
 
 def _fields(reader: Lines) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    last = ""
+    block = _whole_block(reader)
+    if block is not None:
+        return _parsed(block)
+    lines: list[bytes] = []
     for _ in range(MAX_HEADERS + 1):
         line = reader.readline(MAX_LINE + 1)
         if len(line) > MAX_LINE:
@@ -153,18 +155,42 @@ def _fields(reader: Lines) -> dict[str, str]:
         if not line:
             raise WireError(BROKEN)  # the connection closed within the headers
         if line in (b"\r\n", b"\n"):
-            return fields
-        text = line.decode("latin-1").rstrip("\r\n")
-        if text[:1] in (" ", "\t") and last:  # an obsolete folded line continues the last
-            fields[last] = f"{fields[last]} {text.strip()}"
+            return _parsed(lines)
+        lines.append(line.rstrip(b"\r\n"))
+    raise WireError(UNREADABLE)  # more than MAX_HEADERS
+
+
+def _whole_block(reader: Lines) -> list[bytes] | None:
+    """The header lines, read at once when they have all arrived (the usual case: one
+    read brings them), up to their blank line; None to read them line by line."""
+    if not isinstance(reader, BufferedReader):
+        return None
+    arrived = reader.peek(MAX_LINE)
+    if arrived.startswith(b"\r\n"):  # no headers at all
+        reader.read(2)
+        return []
+    end = arrived.find(b"\r\n\r\n", 0, MAX_LINE)
+    if end < 0 or arrived.count(b"\n", 0, end) != arrived.count(b"\r\n", 0, end):
+        return None  # not all there, or a line ended by a bare LF: read line by line
+    return reader.read(end + 4)[:end].split(b"\r\n")  # each line within MAX_LINE
+
+
+def _parsed(lines: list[bytes]) -> dict[str, str]:
+    if len(lines) > MAX_HEADERS:
+        raise WireError(UNREADABLE)
+    fields: dict[str, str] = {}
+    last = ""
+    for line in b"\n".join(lines).decode("latin-1").split("\n"):
+        if line[:1] in (" ", "\t") and last:  # an obsolete folded line continues the last
+            fields[last] = f"{fields[last]} {line.strip()}"
             continue
-        name, colon, value = text.partition(":")
+        name, colon, value = line.partition(":")
         if not colon:
             continue  # as http.client, a line without a colon is ignored
         last = name.strip().lower()
         value = value.strip()
         fields[last] = f"{fields[last]}, {value}" if last in fields else value
-    raise WireError(UNREADABLE)  # more than MAX_HEADERS
+    return fields
 
 
 def _framed(version: bytes, status: int, fields: dict[str, str]) -> Head:

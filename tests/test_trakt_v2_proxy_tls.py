@@ -1,0 +1,148 @@
+"""The v2 transport's proxies and TLS, as requests honoured them: proxies from the
+environment (`HTTP_PROXY`, `HTTPS_PROXY` through a CONNECT tunnel, `NO_PROXY`, credentials),
+certificates verified against the CA bundle requests would use, against loopback servers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import ssl
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.raw_http import RawServer, answer, sends, tunnel
+from watcherd.sources.trakt_v2 import TraktV2Source
+from watcherd.sources.trakt_v2_errors import TraktV2Error
+
+ITEM = {
+    "id": 5,
+    "watched_at": "2023-11-14T22:13:20.000Z",
+    "action": "watch",
+    "type": "movie",
+    "movie": {"title": "M", "year": 2000, "ids": {"trakt": 1, "slug": "m"}},
+}
+OK = answer("200 OK", json.dumps([ITEM]).encode(), "Content-Type: application/json")
+SETTINGS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture
+def sources(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., TraktV2Source]]:
+    for name in (*SETTINGS, *(setting.lower() for setting in SETTINGS)):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    made: list[TraktV2Source] = []
+
+    def make(base_url: str) -> TraktV2Source:
+        made.append(TraktV2Source(base_url, "cid-SECRET-0123456789", timeout=2.0, retries=0))
+        return made[-1]
+
+    yield make
+    for source in made:
+        source.close()
+
+
+def test_http_proxy_from_the_environment_gets_the_whole_url_and_its_credentials(
+    sources: Callable[..., TraktV2Source], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with RawServer(sends(OK)) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"http://user:p%40ss@127.0.0.1:{proxy.port}")
+        sources("http://trakt.example:8080").fetch("alice")
+        (head,) = proxy.requests
+    line, *fields = head.decode().split("\r\n")
+    assert line.startswith("GET http://trakt.example:8080/users/alice/history?page=1&")
+    assert "Proxy-Authorization: Basic dXNlcjpwQHNz" in fields  # user:p@ss
+    assert "Host: trakt.example:8080" in fields
+
+
+def test_no_proxy_sends_the_request_straight(
+    sources: Callable[..., TraktV2Source], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with RawServer(sends(OK)) as proxy, RawServer(sends(OK)) as origin:
+        monkeypatch.setenv("HTTP_PROXY", proxy.base_url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        sources(origin.base_url).fetch("alice")
+        assert (len(proxy.requests), len(origin.requests)) == (0, 1)
+
+
+def test_a_socks_proxy_is_said_in_each_error_without_its_credentials(
+    sources: Callable[..., TraktV2Source], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://user:SECRET@127.0.0.1:1")
+    with pytest.raises(TraktV2Error) as caught:
+        sources("https://api.trakt.tv").fetch("alice")
+    assert "socks5:// proxy is not supported" in str(caught.value)
+    assert "SECRET" not in str(caught.value)
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture
+def tls_server(certificate: tuple[Path, Path]) -> Iterator[RawServer]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    with RawServer(sends(OK), tls=context) as server:
+        yield server
+
+
+def test_https_is_verified_against_the_ca_bundle_requests_would_use(
+    sources: Callable[..., TraktV2Source],
+    monkeypatch: pytest.MonkeyPatch,
+    tls_server: RawServer,
+    certificate: tuple[Path, Path],
+) -> None:
+    with pytest.raises(TraktV2Error) as caught:  # certifi's bundle does not know it
+        sources(tls_server.base_url).fetch("alice")
+    assert str(caught.value) == "alice: history cannot reach Trakt (connection error)"
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+    page = sources(tls_server.base_url).fetch("alice")
+    assert [e.identity for e in page.events] == ["v2:5"]
+
+
+def test_https_through_a_proxy_goes_through_a_connect_tunnel(
+    sources: Callable[..., TraktV2Source],
+    monkeypatch: pytest.MonkeyPatch,
+    tls_server: RawServer,
+    certificate: tuple[Path, Path],
+) -> None:
+    def proxying(connection: socket.socket, _: int) -> bool:
+        tunnel(connection, tls_server.port)
+        return False
+
+    with RawServer(proxying) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", f"http://u:pw@127.0.0.1:{proxy.port}")
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+        page = sources(tls_server.base_url).fetch("alice")
+        (connect,) = proxy.requests
+    assert [e.identity for e in page.events] == ["v2:5"]
+    assert connect.startswith(f"CONNECT 127.0.0.1:{tls_server.port} HTTP/1.1\r\n".encode())
+    assert b"\r\nProxy-Authorization: Basic dTpwdw==" in connect
+    assert tls_server.requests[0].startswith(b"GET /users/alice/history?")
+
+
+def test_a_proxy_refusing_the_tunnel_is_a_connection_error(
+    sources: Callable[..., TraktV2Source], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused = answer("407 Proxy Authentication Required", b"")
+    with RawServer(sends(refused)) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.base_url)
+        with pytest.raises(TraktV2Error) as caught:
+            sources("https://api.trakt.tv").fetch("alice")
+    assert str(caught.value) == "alice: history cannot reach Trakt (connection error)"
