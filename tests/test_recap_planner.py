@@ -298,3 +298,16 @@ def test_a_changed_timezone_or_recap_time_never_tells_a_delivery_twice(store: St
     assert [u.username for u in first.users] == ["alice"]
     assert [u.username for u in second.users] == ["bob"]
     assert second.start == utc_end
+
+
+def test_due_tells_what_would_be_queued_and_writes_nothing(store: Store) -> None:
+    deliver(store, "friends", movie("alice", "Heat", 1995, END - H), END - 1)
+    planner = RecapPlanner(store, [target(), target("quiet")], clock=lambda: END)
+
+    ((name, week),) = planner.due(END)  # "quiet" was sent nothing: left out
+
+    assert name == "friends"
+    assert [u.username for u in week.users] == ["alice"]
+    assert not store.recap_queued("friends", END)
+    assert not store.recap_queued("quiet", END)
+    assert recap_rows(store) == []

@@ -142,7 +142,20 @@ class RecapPlanner:
             StateError: the state file could not be read or written (what was committed
                 before stays).
         """
-        queued = 0
+        return sum(self._queue(plan, week, now) for plan, week in self._due_weeks(now))
+
+    def due(self, now: float) -> list[tuple[str, RecapWeek]]:
+        """The recaps `queue_due` would queue at `now`, by target name, writing nothing (for
+        `once --dry-run`); empty weeks are left out.
+
+        Raises:
+            StateError: the state file could not be read.
+        """
+        return [(plan.name, week) for plan, week in self._due_weeks(now) if not week.empty]
+
+    def _due_weeks(self, now: float) -> list[tuple[_Plan, RecapWeek]]:
+        """Each target's latest week due at `now` and not marked yet, summed up."""
+        due = []
         for plan in self._plans:
             end = last_recap_at(plan.recap, plan.zone, now)
             if self._store.recap_queued(plan.name, end):
@@ -159,8 +172,8 @@ class RecapPlanner:
                 timezone=plan.timezone,
                 skip_users=(ADMIN_USERNAME, RECAP_USERNAME),
             )
-            queued += self._queue(plan, week, now)
-        return queued
+            due.append((plan, week))
+        return due
 
     def next_due(self, now: float) -> float | None:
         """When `queue_due` next has work: `now`'s latest recap time when it is not queued
