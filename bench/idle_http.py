@@ -1,0 +1,337 @@
+"""Issue 10's benchmark: what `[http] listen` costs an idle daemon. Three `watcherd run`
+children on `api = "v2"` start together against one loopback fake Trakt v2, with the same
+number of users, the same feeds and the same schedule: `on` has `[http] listen` and its
+`/metrics` is scraped every 15 s as Prometheus would; `off` has no `[http]`; `quiet` listens
+but is never scraped (what the server costs by merely waiting). Side by side in the same
+seconds, so whatever else loads the machine loads all three. Over the window, after the first
+poll cycle settled: the CPU (user + system) each used, and each one's RSS (sampled with every
+scrape; the last and the largest sample). Goal (issue 10): `on` within 5% of `off`'s CPU and
+within 2 MiB of its RSS.
+
+    .venv/bin/python bench/idle_http.py [--rounds 3] [--seconds 180] [--users 20]
+                                        [--interval 60] [--json PATH]
+
+Each round starts a fresh fake and folder; the order the daemons are started in rotates. The
+fake and the scraper live in this process, so their CPU never counts in a child's. As a figure
+of `bench/run.py`: `idle_http(ctx)` (quick: 6 s, 3 users; full: 180 s, 20 users).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+
+import psutil  # type: ignore[import-untyped]
+from harness import (
+    Context,
+    Daemon,
+    deep_backlog,
+    median,
+    ratio,
+    start_daemon,
+    usernames,
+    wait_until,
+)
+from report import Figure, Row
+from v2figures import CLIENT_ID, UNBOUNDED, v2_history, write_v2_config
+
+from watcherd.simulator.sink import WebhookSink
+from watcherd.simulator.trakt_v2 import FakeTraktV2
+
+MIB = 1024 * 1024
+SCRAPE_EVERY = 15.0  # Prometheus' usual scrape_interval
+FEED_SIZE = 20
+CPU_GOAL = 1.05  # on / off
+RSS_GOAL_MIB = 2.0  # on - off
+SIDES = ("on", "off", "quiet")
+Launch = Callable[[Path], Daemon]
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """One round's sizes: users per daemon, their poll interval, the measured window."""
+
+    users: int = 20
+    interval: float = 60.0
+    seconds: float = 180.0
+    scrape_every: float = SCRAPE_EVERY
+
+
+@dataclass(slots=True)
+class Side:
+    """What one daemon used over the window: CPU seconds, RSS samples (bytes)."""
+
+    cpu: float = 0.0
+    rss: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Round:
+    """One round: each side's use, how many scrapes of `on` there were (and failed)."""
+
+    sides: dict[str, Side]
+    scrapes: int
+    failed_scrapes: int
+    seconds: float
+    order: tuple[str, ...]
+
+
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def _get(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 - loopback http
+            answer.read()
+            return int(answer.status) == 200
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _config(
+    folder: Path, *, fake: FakeTraktV2, sink: WebhookSink, names: list[str], setup: Setup,
+    listen: str | None,
+) -> Path:  # fmt: skip
+    path = write_v2_config(
+        folder,
+        base_url=fake.base_url,
+        target_url=sink.url(),
+        users=names,
+        interval=setup.interval,
+        jitter=0,
+        rate_limit=UNBOUNDED,
+    )
+    if listen is not None:
+        with path.open("a", encoding="utf-8") as config:
+            config.write(f'[http]\nlisten = "{listen}"\n')
+    return path
+
+
+def _polled_everyone(fake: FakeTraktV2, names: list[str]) -> bool:
+    return all(fake.count(f"/users/{name}/history") >= 1 for name in names)
+
+
+def measure_round(
+    workdir: Path,
+    sink: WebhookSink,
+    setup: Setup,
+    *,
+    order: Sequence[str] = SIDES,
+    launch: Launch = start_daemon,
+) -> Round:
+    """Run the three daemons side by side for one window (started in `order`, each by
+    `launch` given its configuration); returns what each used.
+
+    Raises:
+        RuntimeError: a daemon did not poll every user, died, or did not exit 0.
+    """
+    ports = {side: _free_port() for side in ("on", "quiet")}
+    names = {side: usernames(f"idle-{side}-", setup.users) for side in SIDES}
+    with FakeTraktV2(CLIENT_ID) as fake:
+        deep_backlog(fake)
+        items = v2_history(FEED_SIZE)
+        for side_names in names.values():
+            for name in side_names:
+                fake.add(name, *items)
+        configs = {
+            side: _config(
+                workdir / side,
+                fake=fake,
+                sink=sink,
+                names=names[side],
+                setup=setup,
+                listen=f"127.0.0.1:{ports[side]}" if side in ports else None,
+            )
+            for side in SIDES
+        }
+        daemons: dict[str, Daemon] = {side: launch(configs[side]) for side in order}
+        try:
+            return _window(fake, daemons=daemons, names=names, ports=ports, setup=setup)
+        finally:
+            codes = {side: daemon.stop() for side, daemon in daemons.items()}
+            for side, code in codes.items():
+                if code != 0:
+                    tail = daemons[side].log().strip().splitlines()[-3:]
+                    raise RuntimeError(f"the {side} daemon exited {code}: {' / '.join(tail)}")
+
+
+def _window(
+    fake: FakeTraktV2,
+    *,
+    daemons: dict[str, Daemon],
+    names: dict[str, list[str]],
+    ports: dict[str, int],
+    setup: Setup,
+) -> Round:
+    for side, daemon in daemons.items():
+        if not wait_until(partial(_polled_everyone, fake, names[side]), 120, step=0.25):
+            tail = " / ".join(daemon.log().strip().splitlines()[-3:])
+            raise RuntimeError(f"the {side} daemon did not poll every user within 120 s: {tail}")
+        if daemon.process.poll() is not None:
+            raise RuntimeError(f"the {side} daemon died: {daemon.log()[-300:]}")
+    metrics = f"http://127.0.0.1:{ports['on']}/metrics"
+    if not wait_until(lambda: _get(metrics), 30, step=0.25):
+        raise RuntimeError("the on daemon's /metrics never answered 200")
+    time.sleep(min(2.0, setup.seconds / 4))  # the first cycle's deliveries and writes settle
+    processes = {side: psutil.Process(d.process.pid) for side, d in daemons.items()}
+    sides = {side: Side() for side in daemons}
+    scrapes = failed = 0
+    started = time.monotonic()
+    cpu_at_start = {side: _cpu(p) for side, p in processes.items()}
+    while True:
+        ok = _get(metrics)
+        scrapes, failed = scrapes + 1, failed + (not ok)
+        for side, process in processes.items():
+            sides[side].rss.append(int(process.memory_info().rss))
+        left = started + setup.seconds - time.monotonic()
+        if left <= 0:
+            break
+        time.sleep(min(setup.scrape_every, left))
+    elapsed = time.monotonic() - started
+    for side, process in processes.items():
+        sides[side].cpu = _cpu(process) - cpu_at_start[side]
+        sides[side].rss.append(int(process.memory_info().rss))
+    return Round(sides, scrapes, failed, elapsed, tuple(daemons))
+
+
+def rows(rounds: Sequence[Round], setup: Setup) -> list[Row]:
+    """The figure's rows over `rounds` (medians): CPU and RSS of `on` against `off`, and of
+    `quiet` against `off`."""
+
+    def cpu(side: str) -> float:
+        return median([r.sides[side].cpu for r in rounds])
+
+    def rss(side: str) -> float:
+        return median([r.sides[side].rss[-1] for r in rounds]) / MIB
+
+    on_ratio = ratio(cpu("on"), cpu("off"))
+    per_scrape = median([(r.sides["on"].cpu - r.sides["quiet"].cpu) / r.scrapes for r in rounds])
+    waiting = median([(r.sides["quiet"].cpu - r.sides["off"].cpu) / r.seconds for r in rounds])
+    growth = median([(max(r.sides["on"].rss) - max(r.sides["off"].rss)) / MIB for r in rounds])
+    window = f"{setup.seconds:g} s idle, {setup.users} users polled every {setup.interval:g} s"
+    return [
+        Row(
+            f"idle http: CPU of `run`, /metrics scraped every {setup.scrape_every:g} s vs no"
+            f" [http] ({window})",
+            "s",
+            cpu("on"),
+            cpu("off"),
+            on_ratio,
+            f"ratio ≤ {CPU_GOAL:g}",
+            None if on_ratio is None else on_ratio <= CPU_GOAL,
+        ),
+        Row(
+            "idle http: CPU of `run`, [http] never scraped vs no [http]",
+            "s",
+            cpu("quiet"),
+            cpu("off"),
+            ratio(cpu("quiet"), cpu("off")),
+        ),
+        Row(
+            "idle http: CPU per scrape of /metrics (scraped − never scraped)",  # noqa: RUF001
+            "ms",
+            per_scrape * 1000,
+            None,
+            None,
+        ),
+        Row(
+            "idle http: CPU of the server waiting (never scraped − no [http])",  # noqa: RUF001
+            "ms/min",
+            waiting * 60_000,
+            None,
+            None,
+        ),
+        Row(
+            "idle http: RSS at the end, scraped vs no [http]",
+            "MiB",
+            rss("on"),
+            rss("off"),
+            ratio(rss("on"), rss("off")),
+        ),
+        Row(
+            "idle http: RSS scraped − no [http] (largest samples)",  # noqa: RUF001 - minus
+            "MiB",
+            growth,
+            None,
+            None,
+            f"≤ {RSS_GOAL_MIB:g}",
+            growth <= RSS_GOAL_MIB,
+        ),
+    ]
+
+
+def idle_http(ctx: Context) -> Figure:
+    """The figure for `bench/run.py`: one round (quick: 6 s, 3 users; full: 180 s, 20)."""
+    quick = ctx.profile.name == "quick"
+    setup = Setup(users=3, interval=2, seconds=6, scrape_every=1) if quick else Setup()
+    figure = Figure("11_idle_http", "11. idle with [http]", "baseline")
+    result = measure_round(ctx.workdir / "idle-http", ctx.receiver, setup)
+    if result.failed_scrapes:
+        raise RuntimeError(f"{result.failed_scrapes} of {result.scrapes} scrapes failed")
+    figure.rows = rows([result], setup)
+    figure.details = {"setup": asdict(setup), "round": asdict(result)}
+    return figure
+
+
+def _percent(value: float, base: float) -> str:
+    return "—" if base == 0 else f"{(value / base - 1) * 100:+.0f}%"
+
+
+def _line(number: int, result: Round) -> str:
+    on, off, quiet = (result.sides[side] for side in ("on", "off", "quiet"))
+    return (
+        f"round {number}: CPU s on {on.cpu:.3f}, off {off.cpu:.3f}, quiet {quiet.cpu:.3f}"
+        f" (on {_percent(on.cpu, off.cpu)}, quiet {_percent(quiet.cpu, off.cpu)}"
+        f" of off); RSS MiB on {on.rss[-1] / MIB:.1f}, off {off.rss[-1] / MIB:.1f},"
+        f" quiet {quiet.rss[-1] / MIB:.1f} (on {(max(on.rss) - max(off.rss)) / MIB:+.2f});"
+        f" {result.scrapes} scrapes, {result.failed_scrapes} failed; order {result.order}"
+    )
+
+
+def main(argv: list[str] | None = None, launch: Launch = start_daemon) -> int:
+    """Run `--rounds` rounds, print each and the medians; `--json` keeps the raw figures."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=180.0)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--interval", type=float, default=60.0)
+    parser.add_argument("--json", type=Path, help="where each round's raw figures go")
+    args = parser.parse_args(argv)
+    setup = Setup(users=args.users, interval=args.interval, seconds=args.seconds)
+    rounds: list[Round] = []
+    with WebhookSink() as sink, tempfile.TemporaryDirectory(prefix="watcherd-idle-") as folder:
+        for number in range(args.rounds):
+            order = SIDES[number % 3 :] + SIDES[: number % 3]
+            result = measure_round(
+                Path(folder) / f"round{number}", sink, setup, order=order, launch=launch
+            )
+            rounds.append(result)
+            print(_line(number + 1, result), flush=True)
+    for row in rows(rounds, setup):
+        base = "—" if row.base is None else f"{row.base:.3f}"
+        print(f"{row.figure} [{row.unit}]: {row.watcherd:.3f} vs {base} (goal {row.goal or '—'})")
+    if args.json is not None:
+        document = {"setup": asdict(setup), "rounds": [asdict(r) for r in rounds]}
+        args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
