@@ -54,6 +54,7 @@ from watcherd.schedule import Daemon
 from watcherd.simulator import FakeTraktV1
 from watcherd.simulator.activity import Activity
 from watcherd.simulator.trakt_v2 import FakeTraktV2
+from watcherd.sources.trakt_v2_friends import Friend
 from watcherd.state import Login, Store
 
 log = logging.getLogger("watcherd")
@@ -127,9 +128,14 @@ class Cli:
     def notifiers(self, settings: Settings) -> dict[str, Notifier]:
         return compose.notifiers(settings, self.stdout)
 
-    def runtime(self, settings: Settings, running: Runtime | None = None) -> Runtime:
+    def runtime(
+        self,
+        settings: Settings,
+        running: Runtime | None = None,
+        friends: Sequence[Friend] | None = None,
+    ) -> Runtime:
         """The runtime of `settings`; a reload's on the `running` one's state file and
-        budget."""
+        budget, with the account's list when just read (`friends`)."""
         if running is None:
             return compose.runtime(settings, self.notifiers(settings), **self._parts())
         return compose.runtime(
@@ -138,6 +144,7 @@ class Cli:
             **self._parts(),
             store=running.store,
             spent=running.budget,
+            friends=friends,
         )
 
     def _parts(self) -> compose_readonly.Parts:
@@ -263,7 +270,9 @@ class Cli:
     def check_config(self, args: argparse.Namespace) -> int:
         settings = self.settings(args)
         self.notifiers(settings)  # an Apprise URL that does not load is a configuration error
-        return setup_commands.check_config(settings, self.console)
+        return setup_commands.check_config(
+            settings, self.console, lambda: Store(settings.state_file, exclusive=False)
+        )
 
     def test_notify(self, args: argparse.Namespace) -> int:
         settings = self.settings(args)

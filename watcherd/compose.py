@@ -7,12 +7,13 @@ build through its constructor.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TextIO
 
-from watcherd import __version__, digest, memory, styles
+from watcherd import __version__, account_follows, digest, memory, styles
+from watcherd import following as following_mod
 from watcherd.auth.oauth import TraktOAuth
 from watcherd.auth.tokens import CachedLogin, TokenKeeper
 from watcherd.budget import RateBudget
@@ -30,6 +31,7 @@ from watcherd.schedule import Daemon
 from watcherd.sources.tmdb import TmdbPosters
 from watcherd.sources.trakt_v1 import TraktV1Source
 from watcherd.sources.trakt_v2 import TraktV2Source
+from watcherd.sources.trakt_v2_friends import AccountPeople, Friend
 from watcherd.sources.trakt_v2_login import Keeper, RetryRefusedToken, SentToken, StoredToken
 from watcherd.state import Store
 from watcherd.styles import PosterSource, Styler
@@ -59,21 +61,24 @@ def runtime(
     learn: Learn,
     store: Store | None = None,
     spent: RateBudget | None = None,
+    friends: Sequence[Friend] | None = None,
 ) -> Runtime:
     """The state file, the feed and the worker of a polling command; users no longer
     configured are pruned first when their time has come. A reload passes the state file
     already open (`store`) and the budget it replaces (`spent`), whose spending the new one
-    takes over.
+    takes over. With `trakt.follow`, the account's list is read (unless the caller has just
+    read it: `friends`) and its people polled too (`account_follows`).
 
     Raises:
         StateError: the state file cannot be opened. ConfigError: see `feed`.
     """
     store = store or Store(settings.state_file, redact=redact)
-    configured = [user.username for user in settings.users]
-    state_commands.forget_unconfigured(store, configured, clock())
     built = feed(settings, store, clock=clock, learn=learn)
     if built.budget is not None and spent is not None:
         built.budget.inherit(spent)
+    following = account_follows.follow(settings, store, built.people, now=clock(), friends=friends)
+    listed, settings = settings, following.settings(settings)
+    state_commands.forget_unconfigured(store, following.usernames, clock())
     backoff = Backoff(settings.delivery.retry_initial, settings.delivery.retry_max)
     executor = ThreadPoolExecutor(
         max_workers=max(1, min(8, len(senders))), thread_name_prefix="deliver"
@@ -82,7 +87,7 @@ def runtime(
         built.source,
         store,
         senders,
-        plans(settings),
+        following_mod.baselined(plans(settings), following),
         backoff=backoff,
         max_age=settings.delivery.max_age,
         executor=executor,
@@ -93,7 +98,9 @@ def runtime(
     return Runtime(
         # Each user lives on as the worker's plan: the pydantic models of thousands of users
         # (~0.6 KiB each with their lists; bench figure 3) are not kept beside them.
-        settings.model_copy(update={"users": []}),
+        # With `trakt.follow`, the `[[users]]` entries are kept: a refresh of the list joins
+        # them again.
+        listed.model_copy(update={"users": listed.users if following.relation != "none" else []}),
         store,
         built.source,
         senders,
@@ -101,6 +108,8 @@ def runtime(
         executor,
         budget=built.budget,
         closers=built.closers,
+        people=built.people,
+        following=following,
     )
 
 
@@ -241,11 +250,15 @@ def v2_feed(
         user_agent=f"watcherd/{__version__}",
         timeout=trakt.timeout,
     )
+    people = AccountPeople(
+        v2, sent, keeper, rate_limits=gate, secrets=(trakt.client_id.get_secret_value(),)
+    )
     return Feed(
         RetryRefusedToken(PacedSource(v2, gate), sent, keeper),
         budget,
         viewer=lambda: account() or "",
         closers=closers,
+        people=people,
     )
 
 

@@ -91,12 +91,21 @@ def run(
             clock=clock,
         )
     operating.start()
+    refresh_every = runtime.settings.trakt.follow_refresh
+    next_refresh = clock() + refresh_every
     try:
         daemon.start(liveness)
         while not stop.wait(0.5) and serving.daemon.fatal is None:
-            if reload is not None and reloader is not None and reload.requested.is_set():
+            if reload is None or reloader is None:
+                continue
+            if reload.requested.is_set():
                 reload.requested.clear()
-                serving = reloader.reload(serving)
+                serving = reloader.reload(serving)  # the account's list is read again too
+                refresh_every = serving.runtime.settings.trakt.follow_refresh
+                next_refresh = clock() + refresh_every
+            elif clock() >= next_refresh:
+                serving = reloader.refresh(serving)
+                next_refresh = clock() + refresh_every
     finally:
         liveness.stopping()
         finished = serving.daemon.stop().finished

@@ -14,15 +14,17 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from watcherd import account_follows
 from watcherd.commands.operating import Operating
 from watcherd.commands.runtime import Runtime
 from watcherd.config import Settings
 from watcherd.errors import ConfigError, StateError
 from watcherd.liveness import Liveness
 from watcherd.schedule import Daemon
+from watcherd.sources.trakt_v2_friends import Friend
 
 log = logging.getLogger("watcherd")
 
@@ -43,7 +45,7 @@ class Serving:
 
 
 Load = Callable[[], Settings]
-Build = Callable[[Settings, Runtime], Runtime]
+Build = Callable[[Settings, Runtime, Sequence[Friend] | None], Runtime]
 MakeDaemon = Callable[[Runtime], Daemon]
 
 
@@ -94,7 +96,7 @@ class Reloader:
         try:
             settings = self._load()
             self._keep_fixed(serving.runtime.settings, settings)
-            runtime = self._build(settings, serving.runtime)
+            runtime = self._build(settings, serving.runtime, None)
         except (ConfigError, StateError) as exc:
             problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
             for problem in problems:
@@ -104,6 +106,32 @@ class Reloader:
             self._liveness.reloaded("reload refused; running as before", None)
             return serving
         return self._swap(serving, runtime)
+
+    def refresh(self, serving: Serving) -> Serving:
+        """Read the account's list again (`trakt.follow`, every `follow_refresh`): when it
+        changed who is polled, the running configuration is applied again with it (as a
+        reload does, without reading the file); otherwise nothing changes. A list that
+        cannot be read keeps everyone polled as before (logged)."""
+        runtime = serving.runtime
+        relation, people, following = (
+            runtime.settings.trakt.follow,
+            runtime.people,
+            runtime.following,
+        )
+        if relation == "none" or people is None or following is None:
+            return serving
+        friends = account_follows.read(people, relation)
+        if friends is None or not account_follows.changed(runtime.settings, following, friends):
+            return serving
+        log.info("the account's list changed: applying it")
+        self._liveness.reloading()
+        try:
+            built = self._build(runtime.settings, runtime, friends)
+        except (ConfigError, StateError) as exc:
+            log.error("the account's list not applied: %s", exc)  # noqa: TRY400
+            self._liveness.reloaded("list not applied; running as before", None)
+            return serving
+        return self._swap(serving, built)
 
     def _swap(self, serving: Serving, runtime: Runtime) -> Serving:
         old = serving.runtime

@@ -14,8 +14,10 @@ from typing import TextIO
 from watcherd import logs
 from watcherd.budget import RateBudget
 from watcherd.config import Settings
+from watcherd.following import Following
 from watcherd.notify import Notifier
 from watcherd.sources import FeedSource
+from watcherd.sources.trakt_v2_friends import AccountPeople
 from watcherd.state import Store
 from watcherd.worker import Worker
 
@@ -40,6 +42,9 @@ class Runtime:
     executor: ThreadPoolExecutor
     budget: RateBudget | None = None
     closers: tuple[Callable[[], None], ...] = ()
+    # `trakt.follow`: the account's list, and who is polled from it and why.
+    people: AccountPeople | None = None
+    following: Following | None = None
 
     def close(self, *, keep_store: bool = False, wait: bool = True) -> None:
         """Finish the deliveries in hand (unless not to `wait` for them), then close the feed
@@ -61,6 +66,7 @@ class Feed:
     budget: RateBudget | None = None
     viewer: Callable[[], str] = lambda: ""
     closers: tuple[Callable[[], None], ...] = ()
+    people: AccountPeople | None = None  # v2: the logged-in account's friends and following
 
 
 @dataclass(slots=True)

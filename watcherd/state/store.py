@@ -13,7 +13,7 @@ from watcherd.detect import UserMemory
 from watcherd.model import WatchEvent
 from watcherd.state.alerts_table import ADMIN_USERNAME, AlertsQueries
 from watcherd.state.delivered import DeliveredQueries
-from watcherd.state.follows import FollowsQueries
+from watcherd.state.follows import FOLLOWS_SCHEMA_VERSION, FollowsQueries
 from watcherd.state.heartbeat import HeartbeatQueries
 from watcherd.state.held import HELD_SCHEMA_VERSION, HeldQueries
 from watcherd.state.outbox import EXPIRED_KEPT_PER_USER, OutboxQueries, trim_expired
@@ -247,6 +247,8 @@ class Store(
         tables = ["seen", "outbox", "expired", "held", "users"]
         if self.schema_version >= NOTICE_SCHEMA_VERSION:
             tables += ["recent", "watching"]
+        if self.schema_version >= FOLLOWS_SCHEMA_VERSION:
+            tables.append("follows")  # a friend who left and was forgotten is not "left" for ever
         with self._transaction("prune users no longer configured") as db:
             for table in tables:
                 db.executemany(f"DELETE FROM {table} WHERE username = ?", names)  # noqa: S608
