@@ -1,0 +1,155 @@
+"""End to end: `trakt.follow = "friends"` on the installed `watcherd` command against the
+loopback fake Trakt v2 — the account's friends polled without listing them, a private friend
+who approved the account read, new friends baselined, friends gone no longer polled, a
+friend renamed on Trakt keeping their state, `[defaults]` and a `[[users]]` override, the
+list read again on schedule while the daemon runs, and follow without a login refused."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import WATCHERD, JsonReceiver, await_condition, clean_env, watcherd
+from tests.test_e2e_v2 import CLIENT_ID, CLIENT_SECRET, WAIT, fake, movies, titles
+from watcherd.simulator.trakt_v2 import FakeTraktV2
+
+pytestmark = pytest.mark.e2e
+__all__ = ["fake"]  # the fixture, shared with test_e2e_v2
+
+
+def write_follow_config(
+    folder: Path, fake: FakeTraktV2, targets: dict[str, str], *, extra: str = ""
+) -> Path:
+    lines = [
+        'state_file = "state.db"',
+        'log_level = "INFO"',
+        "[trakt]",
+        'api = "v2"',
+        f'base_url = "{fake.base_url}"',
+        f'client_id = "{CLIENT_ID}"',
+        f'client_secret = "{CLIENT_SECRET}"',
+        'follow = "friends"',
+        'follow_refresh = "2s"',
+        "timeout = 5",
+        "[schedule]",
+        "interval = 1",
+        "jitter = 0",
+        "[delivery]",
+        "retry_initial = 0.5",
+        "retry_max = 2",
+    ]
+    for name, url in targets.items():
+        lines += ["[[targets]]", f'name = "{name}"', f'url = "{url}"']
+    path = folder / "watcherd.toml"
+    path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
+    return path
+
+
+def log_in(config: Path) -> None:
+    login = subprocess.run(
+        [WATCHERD, "login", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=WAIT,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert login.returncode == 0, login.stdout + login.stderr
+
+
+def test_follow_without_login_is_refused_with_one_clear_line(
+    tmp_path: Path, fake: FakeTraktV2, receiver: JsonReceiver
+) -> None:
+    config = write_follow_config(tmp_path, fake, {"r": receiver.url()})
+
+    result = watcherd("once", config=config)
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(
+        'watcherd: configuration: trakt.follow = "friends": needs `watcherd login` first'
+    ), result.stderr
+    assert fake.count("/users/me/friends") == 0
+
+
+def test_friends_followed_added_gone_renamed_with_defaults_and_an_override(
+    tmp_path: Path, fake: FakeTraktV2, receiver: JsonReceiver, receiver2: JsonReceiver
+) -> None:
+    fake.oauth.auto_approve = "sean"
+    for name, private in (("alice", False), ("hidden", True), ("carol", False)):
+        fake.add_user(name, private=private)
+        fake.add(name, *movies(name, 1, 2))
+    fake.befriend("alice", "sean")
+    fake.befriend("hidden", "sean")  # private, but a friend of the account: readable
+    targets = {"r": receiver.url(), "other": receiver2.url()}
+    override = '[defaults]\ntargets = ["r"]\n[[users]]\nusername = "alice"\ntargets = ["other"]\n'
+    config = write_follow_config(tmp_path, fake, targets, extra=override)
+    log_in(config)
+
+    first = watcherd("once", config=config)  # both baselined: nothing old sent
+    assert first.returncode == 0, first.stderr
+    now = int(time.time())
+    fake.add("alice", *movies("alice", 10, 1, at=now))
+    fake.add("hidden", *movies("hidden", 10, 1, at=now))
+    second = watcherd("once", config=config)
+    assert second.returncode == 0, second.stderr
+    assert receiver.titles() == titles(1, "hidden", 10)  # [defaults]: r
+    assert receiver2.titles() == titles(1, "alice", 10)  # alice's entry: other
+
+    # carol becomes a friend, hidden is renamed on Trakt, alice leaves (still listed).
+    fake.befriend("carol", "sean")
+    fake.rename("hidden", "hidden2")
+    fake.unfriend("alice", "sean")
+    fake.add("hidden2", *movies("hidden2", 20, 1, at=now + 1))
+    third = watcherd("once", config=config)
+    shown = watcherd("state", "show", config=config).stdout
+
+    assert third.returncode == 0, third.stderr
+    # The rename kept hidden's memory: only the new item, none re-sent, no new baseline.
+    assert receiver.titles() == [*titles(1, "hidden", 10), *titles(1, "hidden2", 20)]
+    assert fake.count("/users/hidden/history") == 2  # never asked for under the old name again
+    assert "carol [from the account's friends]" in shown, shown
+    assert "hidden2 [from the account's friends]" in shown, shown
+    assert "\nalice\n" in shown, shown  # left the list, still listed: polled as listed
+    assert receiver2.titles() == titles(1, "alice", 10)  # carol's old films not sent
+    assert fake.count("/users/me/friends") == 3
+    for output in (first, second, third):
+        assert CLIENT_SECRET not in output.stdout + output.stderr
+
+
+def test_the_running_daemon_reads_the_list_again_on_schedule(
+    tmp_path: Path, fake: FakeTraktV2, receiver: JsonReceiver
+) -> None:
+    fake.oauth.auto_approve = "sean"
+    fake.add_user("alice")
+    fake.add("alice", *movies("alice", 1, 1))
+    fake.befriend("alice", "sean")
+    config = write_follow_config(tmp_path, fake, {"r": receiver.url()})
+    log_in(config)
+    daemon = subprocess.Popen(
+        [WATCHERD, "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    try:
+        await_condition(lambda: fake.count("/users/alice/history") >= 1, "alice polled")
+        fake.add_user("dave")
+        fake.add("dave", *movies("dave", 1, 1))
+        fake.befriend("dave", "sean")
+        # No signal: follow_refresh (2 s) brings dave in, baselined.
+        await_condition(lambda: fake.count("/users/dave/history") >= 1, "dave polled")
+        fake.add("dave", *movies("dave", 5, 1, at=int(time.time())))
+        await_condition(lambda: receiver.count() >= 1, "dave's new film delivered")
+    finally:
+        daemon.terminate()
+        _, err = daemon.communicate(timeout=30)
+
+    assert daemon.returncode == 0, err
+    assert receiver.titles() == titles(1, "dave", 5)
+    assert "following dave: new on the account's friends" in err
+    assert "reloaded: 2 user(s) (1 added, 0 removed)" in err
