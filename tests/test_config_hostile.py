@@ -203,7 +203,10 @@ STRUCTURE = {
         env={"WATCHERD_USERS": "[]"},
         problems=(
             "targets: List should have at least 1 item",
-            'users: at least one [[users]] entry is needed (or trakt.follow = "friends" to follow the logged-in account\'s friends)',
+            (
+                "users: at least one [[users]] entry is needed"
+                ' (or trakt.follow = "friends" to follow the logged-in account\'s friends)'
+            ),
         ),
         command="run",
     ),

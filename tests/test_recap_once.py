@@ -19,10 +19,6 @@ from watcherd.state.recaps import RECAP_USERNAME
 
 from .recap_helpers import deliver, episode, movie
 
-pytestmark = pytest.mark.xfail(
-    strict=True, reason="needs RecapPlanner wired into `once` (notes/recap.md, step 2)"
-)
-
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_process_cli: None) -> None:

@@ -257,10 +257,6 @@ def test_a_kill_9_just_after_queueing_never_queues_the_recap_twice(tmp_path: Pat
         reopened.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the deliverer to word recap rows with styled_recap (notes/recap.md, step 1)",
-)
 def test_a_recap_is_worded_in_its_targets_style_when_it_is_sent(store: Store) -> None:
     deliver(store, "friends", movie("a_lice", "Heat", 1995, END - H), END - 1)
     RecapPlanner(store, [target()], clock=lambda: END).queue_now()

@@ -27,6 +27,7 @@ from watcherd.logs import Redactor
 from watcherd.notify import Notifier, build_notifiers, register_console
 from watcherd.pacing import PacedSource, RateGate
 from watcherd.posters import PosterCache
+from watcherd.recap import RecapPlanner
 from watcherd.schedule import Daemon
 from watcherd.sources.tmdb import TmdbPosters
 from watcherd.sources.trakt_v1 import TraktV1Source
@@ -110,6 +111,7 @@ def runtime(
         closers=built.closers,
         people=built.people,
         following=following,
+        recaps=RecapPlanner(store, settings.targets, clock),
     )
 
 
@@ -297,4 +299,5 @@ def daemon(built: Runtime, *, clock: Callable[[], float]) -> Daemon:
         clock=clock,
         budget=built.budget,
         trimmer=memory.HeapTrimmer(),
+        recaps=built.recaps,
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from watcherd.digest import Release, split
 from watcherd.model import Message, Notice
+from watcherd.recap import styled_recap
 from watcherd.state import Delivery, Store
 from watcherd.styles import Styler
 
@@ -46,6 +47,8 @@ class Rendering:
         log: a default beats nothing), the plain message under the target's spoiler rule
         (`Styler.plain_message`): the stored one names the episode even where it is hidden."""
         styler = self._stylers.get(delivery.target)
+        if styler is not None and delivery.recap is not None:
+            return styled_recap(styler, delivery.recap, delivery.message)
         if styler is None or delivery.notice is None:
             return delivery.message
         try:

@@ -30,6 +30,7 @@ from watcherd.errors import StateError
 from watcherd.jobs import Jobs
 from watcherd.liveness import Liveness, dispatcher_lateness
 from watcherd.memory import HeapTrimmer
+from watcherd.recap import RecapPlanner
 from watcherd.timer import ApschedulerTimer, Timer
 from watcherd.worker import Worker
 
@@ -81,8 +82,10 @@ class Daemon:
         budget: RateBudget | None = None,
         workers: int = MAX_WORKERS,
         trimmer: HeapTrimmer | None = None,
+        recaps: RecapPlanner | None = None,
     ) -> None:
         self._worker = worker
+        self._recaps = recaps
         self._interval = interval
         self._jitter = jitter
         self._retry_every = retry_every
@@ -318,6 +321,8 @@ class Daemon:
         self._jobs.run(step, then)
 
     def _deliver_due(self) -> None:
+        if self._recaps is not None:  # a recap due is queued, then sent with the retries
+            self._recaps.queue_due(self._clock())
         report = self._worker.deliver(self._clock(), keep_going=self._keep_going)
         self._worker.checkpoint()
         if self._liveness is not None:

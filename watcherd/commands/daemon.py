@@ -135,6 +135,8 @@ def once(runtime: Runtime, console: Console, clock: Callable[[], float]) -> int:
                 pool.map(lambda name: worker.poll(name, clock()), users)
             )
         now = clock()
+        if runtime.recaps is not None:  # a recap due is queued, then delivered with the rest
+            runtime.recaps.queue_due(now)
         report = worker.deliver(now, ignore_backoff=True)
         waiting = worker.waiting(now)
     finally:

@@ -16,6 +16,7 @@ from watcherd.budget import RateBudget
 from watcherd.config import Settings
 from watcherd.following import Following
 from watcherd.notify import Notifier
+from watcherd.recap import RecapPlanner
 from watcherd.sources import FeedSource
 from watcherd.sources.trakt_v2_friends import AccountPeople
 from watcherd.state import Store
@@ -45,6 +46,7 @@ class Runtime:
     # `trakt.follow`: the account's list, and who is polled from it and why.
     people: AccountPeople | None = None
     following: Following | None = None
+    recaps: RecapPlanner | None = None  # the targets' weekly recaps (None: not planned)
 
     def close(self, *, keep_store: bool = False, wait: bool = True) -> None:
         """Finish the deliveries in hand (unless not to `wait` for them), then close the feed

@@ -16,6 +16,7 @@ from watcherd import notice_codec
 from watcherd.model import Message
 from watcherd.state.connection import Connection
 from watcherd.state.delivered import DELIVERED_SCHEMA_VERSION, record_delivered
+from watcherd.state.recaps import RECAP_USERNAME
 from watcherd.state.records import Delivery
 
 # `state show` lists each user's given-up deliveries; older ones than these are pruned.
@@ -203,4 +204,5 @@ def delivery_from_row(row: sqlite3.Row) -> Delivery:
         last_error=row["last_error"],
         notice=notice_codec.decode_stored(text),
         created_at=row["created_at"],
+        recap=notice_codec.decode_recap(text) if row["username"] == RECAP_USERNAME else None,
     )

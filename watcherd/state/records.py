@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from watcherd.model import Message, Notice
+from watcherd.recap_summary import RecapWeek
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,9 @@ class Delivery:
     # before schema 6, or whose notice cannot be read: `message` is sent as it is).
     notice: Notice | None = None
     created_at: float = 0.0
+    # A weekly recap's row (`RECAP_USERNAME`): the week, worded in the target's style when
+    # sent (None: not a recap, or one this watcherd cannot read: `message` is sent).
+    recap: RecapWeek | None = None
 
 
 @dataclass(frozen=True, slots=True)
