@@ -291,58 +291,23 @@ class Cli:
         settings = self.settings(args)
         oauth = self.oauth(settings)
         try:
-            writer, stored = self._login_writer(settings), self._stored_login(settings)
+            writer, stored = login_commands.stored_and_writer(
+                settings, self.redact.learn, self.console.redact
+            )
             return command(oauth, writer, stored, self.console)
         finally:
             oauth.close()
 
-    def _stored_login(self, settings: Settings) -> Login | None:
-        login = login_commands.stored_login(
-            settings.state_file, lambda: Store(settings.state_file, exclusive=False)
-        )
-        if login is not None:
-            self.redact.learn((login.access_token, login.refresh_token))
-        return login
-
-    def _login_writer(self, settings: Settings) -> Callable[[Login | None], bool]:
-        def write(login: Login | None) -> bool:
-            if login is not None:
-                self.redact.learn((login.access_token, login.refresh_token))
-            return login_commands.write_login(
-                settings.state_file,
-                lambda: Store(settings.state_file, redact=self.console.redact),
-                login,
-            )
-
-        return write
-
     def state(self, args: argparse.Namespace) -> int:
         settings = self.settings(args)
-        if args.user and args.only_user and args.user != args.only_user:
-            raise ConfigError([f"state {args.action}: two different users named; name one"])
-        username = args.only_user or args.user  # `state drop alice` means `--user alice`
-
-        writer = functools.partial(Store, settings.state_file, redact=self.console.redact)
-        if args.action == "reset":
-            return state_commands.reset(settings, writer, self.console, username)
-        if args.action == "drop":
-            return state_commands.drop(
-                settings, writer, self.console, username=username, target=args.target
-            )
-        if args.action == "retry":
-            return state_commands.retry(
-                settings,
-                lambda: self.runtime(settings),
-                self.console,
-                self.clock,
-                username=username,
-                target=args.target,
-            )
-        return state_commands.show(
+        return state_commands.dispatch(
+            args,
             settings,
-            lambda: Store(settings.state_file, exclusive=False),
-            self.console,
-            self.clock(),
+            writer=functools.partial(Store, settings.state_file, redact=self.console.redact),
+            reader=lambda: Store(settings.state_file, exclusive=False),
+            runtime=lambda: self.runtime(settings),
+            console=self.console,
+            clock=self.clock,
         )
 
 

@@ -235,3 +235,23 @@ def _daemon_holds(path: Path) -> bool:
 
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} minutes" if seconds >= 120 else f"{seconds:.0f} seconds"
+
+
+def stored_and_writer(
+    settings: Settings, learn: Callable[[tuple[str, str]], None], redact: Callable[[str], str]
+) -> tuple[Callable[[Login | None], bool], Login | None]:
+    """For `login` and `logout`: the writer of the state file's login row, and the login it
+    holds now (None: none, or no state file yet). Every token read or written is taught to
+    the redactor (`learn`) first; `redact` cleans the state file's errors."""
+    stored = stored_login(settings.state_file, lambda: Store(settings.state_file, exclusive=False))
+    if stored is not None:
+        learn((stored.access_token, stored.refresh_token))
+
+    def write(login: Login | None) -> bool:
+        if login is not None:
+            learn((login.access_token, login.refresh_token))
+        return write_login(
+            settings.state_file, lambda: Store(settings.state_file, redact=redact), login
+        )
+
+    return write, stored

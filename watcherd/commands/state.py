@@ -7,6 +7,7 @@ others open it as the writer, so they are refused while a daemon holds it.
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Callable, Collection
 
@@ -18,6 +19,34 @@ from watcherd.following import resolve
 from watcherd.state import UNCONFIGURED_KEPT_FOR, Store
 
 log = logging.getLogger("watcherd")
+
+
+def dispatch(
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    writer: Callable[[], Store],
+    reader: Callable[[], Store],
+    runtime: Callable[[], Runtime],
+    console: Console,
+    clock: Callable[[], float],
+) -> int:
+    """`watcherd state show|reset|drop|retry`: the action `args` names, on the state file
+    opened by `writer` (or read by `reader`), with the runtime `runtime` builds for `retry`.
+
+    Raises:
+        ConfigError: two different users named, or a name neither configured nor held.
+    """
+    if args.user and args.only_user and args.user != args.only_user:
+        raise ConfigError([f"state {args.action}: two different users named; name one"])
+    username = args.only_user or args.user  # `state drop alice` means `--user alice`
+    if args.action == "reset":
+        return reset(settings, writer, console, username)
+    if args.action == "drop":
+        return drop(settings, writer, console, username=username, target=args.target)
+    if args.action == "retry":
+        return retry(settings, runtime, console, clock, username=username, target=args.target)
+    return show(settings, reader, console, clock())
 
 
 def show(settings: Settings, open_reader: Callable[[], Store], console: Console, now: float) -> int:
