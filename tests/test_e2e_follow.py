@@ -94,6 +94,14 @@ def test_friends_followed_added_gone_renamed_with_defaults_and_an_override(
     now = int(time.time())
     fake.add("alice", *movies("alice", 10, 1, at=now))
     fake.add("hidden", *movies("hidden", 10, 1, at=now))
+    dry = watcherd("once", "--dry-run", config=config)  # the friends too, nothing sent
+    explained = watcherd("explain", "hidden", config=config)
+    assert dry.returncode == 0, dry.stderr
+    assert "hidden film 10" in dry.stdout, dry.stdout
+    assert "alice film 10" in dry.stdout, dry.stdout
+    assert explained.returncode == 0, explained.stderr
+    assert "hidden film 10" in explained.stdout, explained.stdout
+    assert receiver.count() == receiver2.count() == 0
     second = watcherd("once", config=config)
     assert second.returncode == 0, second.stderr
     assert receiver.titles() == titles(1, "hidden", 10)  # [defaults]: r
@@ -104,13 +112,14 @@ def test_friends_followed_added_gone_renamed_with_defaults_and_an_override(
     fake.rename("hidden", "hidden2")
     fake.unfriend("alice", "sean")
     fake.add("hidden2", *movies("hidden2", 20, 1, at=now + 1))
+    asked_as_hidden = fake.count("/users/hidden/history")
     third = watcherd("once", config=config)
     shown = watcherd("state", "show", config=config).stdout
 
     assert third.returncode == 0, third.stderr
     # The rename kept hidden's memory: only the new item, none re-sent, no new baseline.
     assert receiver.titles() == [*titles(1, "hidden", 10), *titles(1, "hidden2", 20)]
-    assert fake.count("/users/hidden/history") == 2  # never asked for under the old name again
+    assert fake.count("/users/hidden/history") == asked_as_hidden  # the old name: not asked
     assert "carol [from the account's friends]" in shown, shown
     assert "hidden2 [from the account's friends]" in shown, shown
     assert "\nalice\n" in shown, shown  # left the list, still listed: polled as listed

@@ -192,7 +192,7 @@ class Cli:
     def explain(self, args: argparse.Namespace) -> int:
         settings = self.settings(args, quiet=True)
         opened = functools.partial(compose_readonly.preview, settings, **self._parts())
-        plans = compose.plans(settings)
+        plans = compose_readonly.followed_plans(settings, self.console.redact)
         return explain_command.explain(args.user, plans, opened, self.console, self.clock)
 
     def health(self, args: argparse.Namespace) -> int:

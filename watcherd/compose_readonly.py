@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
-from watcherd import compose, digest
+from watcherd import account_follows, compose, digest
+from watcherd import following as following_mod
 from watcherd.commands.dry_run import DryRun
 from watcherd.commands.preview import Captured, Preview, ReadOnlyToken
 from watcherd.commands.runtime import Feed
@@ -26,7 +27,7 @@ from watcherd.posters import SamplePoster
 from watcherd.state import Store
 from watcherd.state.snapshot import copy_in_memory
 from watcherd.styles import Styler
-from watcherd.worker import Backoff, Worker
+from watcherd.worker import Backoff, UserPlan, Worker
 
 Learn = Callable[[Iterable[str]], None]
 
@@ -98,6 +99,21 @@ def _copy_with_feed(
         raise
 
 
+def followed_plans(settings: Settings, redact: Redactor) -> list[UserPlan]:
+    """Every user's plan as the daemon last polled them: the `[[users]]` entries and, with
+    `trakt.follow`, the account's people as the state file last recorded them (read-only;
+    nothing asked of Trakt)."""
+    if settings.trakt.follow == "none" or not settings.state_file.exists():
+        return compose.plans(settings)
+    reader = Store(settings.state_file, exclusive=False, redact=redact)
+    try:
+        rows = [row for row in reader.followed() if row.gone_at is None]
+    finally:
+        reader.close()
+    following = following_mod.resolve(settings, rows)
+    return following_mod.baselined(compose.plans(following.settings(settings)), following)
+
+
 def _copy(settings: Settings, redact: Redactor) -> Store:
     """The state file's copy in memory; an empty one when there is no file yet (nothing
     was polled: every user's next poll is a first one)."""
@@ -129,6 +145,12 @@ def dry_run(
         StateError: the state file cannot be read (see `copy_in_memory`).
     """
     copy, built = _copy_with_feed(settings, clock=clock, redact=redact, learn=learn)
+    try:  # the account's list as `once` would read it, recorded in the copy only
+        following = account_follows.follow(settings, copy, built.feed.people, now=clock())
+    except BaseException:
+        copy.close()
+        raise
+    settings = following.settings(settings)
     captured = Captured()
     folder = tempfile.TemporaryDirectory(prefix="watcherd-dry-run-")
     releases = digest.releases_of(settings.targets)
@@ -136,7 +158,7 @@ def dry_run(
         built.feed.source,
         copy,
         {target.name: captured.sender(target.name) for target in settings.targets},
-        compose.plans(settings),
+        following_mod.baselined(compose.plans(settings), following),
         backoff=Backoff(settings.delivery.retry_initial, settings.delivery.retry_max),
         max_age=settings.delivery.max_age,
         viewer=built.feed.viewer,
