@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -278,3 +279,17 @@ def images() -> Iterator[ImageServer]:
     """A loopback server of posters (real PNGs, and routes that 404, hang, are huge or HTML)."""
     with ImageServer() as server:
         yield server
+
+
+@pytest.fixture
+def notify_socket() -> Iterator[tuple[socket.socket, str]]:
+    """A bound datagram socket like systemd's, and its path (short: sun_path holds 108)."""
+    folder = Path(tempfile.mkdtemp(prefix="wd-"))
+    path = folder / "notify"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(path))
+    listener.settimeout(60)  # bounds a broken run; messages normally arrive within a second
+    yield listener, str(path)
+    listener.close()
+    path.unlink()
+    folder.rmdir()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import WATCHERD, JsonReceiver, await_condition, clean_env, watcherd
-from tests.test_e2e_v2 import CLIENT_ID, CLIENT_SECRET, WAIT, fake, movies, titles
+from tests.test_e2e_v2 import CLIENT_ID, CLIENT_SECRET, fake, log_in, movies, titles
 from watcherd.simulator.trakt_v2 import FakeTraktV2
 
 pytestmark = pytest.mark.e2e
@@ -46,19 +46,6 @@ def write_follow_config(
     path = folder / "watcherd.toml"
     path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
     return path
-
-
-def log_in(config: Path) -> None:
-    login = subprocess.run(
-        [WATCHERD, "login", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=WAIT,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-    assert login.returncode == 0, login.stdout + login.stderr
 
 
 def test_follow_without_login_is_refused_with_one_clear_line(

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import signal
 import socket
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,20 +14,6 @@ from watcherd.simulator import FakeTraktV1, movie
 
 pytestmark = pytest.mark.e2e
 T0 = 1_700_000_000
-
-
-@pytest.fixture
-def notify_socket() -> Iterator[tuple[socket.socket, str]]:
-    """A bound datagram socket like systemd's, and its path (short: sun_path holds 108)."""
-    folder = Path(tempfile.mkdtemp(prefix="wd-"))
-    path = folder / "notify"
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    listener.bind(str(path))
-    listener.settimeout(60)  # bounds a broken run; messages normally arrive within a second
-    yield listener, str(path)
-    listener.close()
-    path.unlink()
-    folder.rmdir()
 
 
 def _receive_until(listener: socket.socket, prefix: str, into: list[str]) -> None:

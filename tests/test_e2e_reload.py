@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import signal
 import socket
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -102,20 +100,6 @@ def test_sighup_with_a_broken_file_keeps_the_running_configuration_and_tells_the
     assert "problems at users[0].colour" in bodies[0]
     assert "The configuration file loads again" in bodies[1]
     assert "New Movie (2024)" in receiver.titles()[0]
-
-
-@pytest.fixture
-def notify_socket() -> Iterator[tuple[socket.socket, str]]:
-    """A bound datagram socket like systemd's, and its path (short: sun_path holds 108)."""
-    folder = Path(tempfile.mkdtemp(prefix="wd-"))
-    path = folder / "notify"
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    listener.bind(str(path))
-    listener.settimeout(60)  # bounds a broken run; messages normally arrive within a second
-    yield listener, str(path)
-    listener.close()
-    path.unlink()
-    folder.rmdir()
 
 
 def test_sighup_tells_systemd_reloading_then_ready(

@@ -70,6 +70,21 @@ def write_v2_config(
     return path
 
 
+def log_in(config: Path) -> subprocess.CompletedProcess[str]:
+    """`watcherd login` on the installed command, approved by the fake; asserted to succeed."""
+    login = subprocess.run(
+        [WATCHERD, "login", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=WAIT,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert login.returncode == 0, login.stdout + login.stderr
+    return login
+
+
 def movies(username: str, first: int, count: int, *, at: int = BASE) -> list[dict[str, Any]]:
     """`count` checkins of `username` from history id `first`, one a minute from `at`."""
     return [
@@ -201,16 +216,7 @@ def test_after_login_as_an_approved_friend_a_private_user_is_read_at_once(
     assert before.returncode == 1
     assert "the profile is private" in before.stderr
 
-    login = subprocess.run(
-        [WATCHERD, "login", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=WAIT,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-    assert login.returncode == 0, login.stdout + login.stderr
+    login = log_in(config)
     baseline = once(config)  # at once, though the hour is not up
     assert baseline.returncode == 0, baseline.stderr
     assert fake.count("/users/hidden/history") == 2
