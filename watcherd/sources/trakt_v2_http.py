@@ -227,9 +227,9 @@ class Transport:
         for attempt in range(self._retries + 1):
             try:
                 return self._open()
-            except (TimeoutError, ssl.SSLError, ssl.CertificateError):
-                raise  # not a connection refused or a name not found: trying again won't do
-            except OSError:
+            except (ssl.SSLError, ssl.CertificateError):
+                raise  # as urllib3: a TLS failure is not tried again, it would fail the same
+            except OSError:  # refused, no such name, timed out: as urllib3's connect retries
                 if attempt == self._retries:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
