@@ -612,3 +612,31 @@ def test_schedule_need_warning_says_what_is_asked_and_what_is_got(
     users: int, interval: float, limit: int, window: float, line: str
 ) -> None:
     assert schedule_need(users, interval, limit, window=window).warning() == line
+
+
+def test_a_reload_resizes_the_budget_in_use_keeping_what_the_window_holds() -> None:
+    budget = RateBudget(5, window=300, margin=0)
+    for second in range(5):
+        budget.take(1000.0 + second)
+    assert budget.remaining(1010.0) == 0
+
+    budget.resize(8)  # rate_limit raised: three more may go now
+    assert budget.remaining(1010.0) == 3
+    budget.resize(3)  # lowered: the newest three still count, so none may go
+    assert budget.remaining(1010.0) == 0
+    assert budget.next_free(1010.0) == 1002.0 + 300
+    with pytest.raises(ValueError, match="at least 1"):
+        budget.resize(0)
+
+
+def test_a_closed_budget_reopened_for_the_next_daemon_lets_requests_go_again() -> None:
+    budget = RateBudget(2, window=300, margin=0)
+    gate = RateGate(budget, clock=lambda: 1000.0)
+    budget.close()
+    with pytest.raises(BudgetClosedError):
+        gate()
+
+    budget.reopen()
+    gate()
+
+    assert budget.remaining(1000.0) == 1

@@ -6,6 +6,7 @@ list read again on schedule while the daemon runs, and follow without a login re
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -149,3 +150,72 @@ def test_the_running_daemon_reads_the_list_again_on_schedule(
     assert receiver.titles() == titles(1, "dave", 5)
     assert "following dave: new on the account's friends" in err
     assert "reloaded: 2 user(s) (1 added, 0 removed)" in err
+    # Read again every 2 s; applied once, when it changed.
+    assert fake.count("/users/me/friends") >= 2
+    assert err.count("reloaded:") == 1, err
+
+
+def test_sighup_reads_the_list_again(
+    tmp_path: Path, fake: FakeTraktV2, receiver: JsonReceiver
+) -> None:
+    fake.oauth.auto_approve = "sean"
+    fake.add_user("alice")
+    fake.befriend("alice", "sean")
+    config = write_follow_config(tmp_path, fake, {"r": receiver.url()})
+    config.write_text(config.read_text(encoding="utf-8").replace('"2s"', '"6h"'), encoding="utf-8")
+    log_in(config)
+    daemon = subprocess.Popen(
+        [WATCHERD, "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    try:
+        await_condition(lambda: fake.count("/users/alice/history") >= 1, "alice polled")
+        fake.add_user("erin")
+        fake.befriend("erin", "sean")
+        daemon.send_signal(signal.SIGHUP)
+        await_condition(lambda: fake.count("/users/erin/history") >= 1, "erin polled")
+    finally:
+        daemon.terminate()
+        _, err = daemon.communicate(timeout=30)
+
+    assert daemon.returncode == 0, err
+    assert fake.count("/users/me/friends") == 2  # at start, and on SIGHUP
+    assert "reloaded: 2 user(s) (1 added, 0 removed)" in err
+
+
+def test_a_list_that_cannot_be_read_keeps_everyone_followed_and_once_says_so(
+    tmp_path: Path, fake: FakeTraktV2, receiver: JsonReceiver
+) -> None:
+    fake.oauth.auto_approve = "sean"
+    for name in ("alice", "bob"):
+        fake.add_user(name)
+        fake.add(name, *movies(name, 1, 1))
+        fake.befriend(name, "sean")
+    config = write_follow_config(tmp_path, fake, {"r": receiver.url()})
+    log_in(config)
+    assert watcherd("once", config=config).returncode == 0  # baselines, the list recorded
+
+    # Trakt answers an empty list: taken for a fault, nobody marked gone.
+    fake.unfriend("alice", "sean")
+    fake.unfriend("bob", "sean")
+    now = int(time.time())
+    fake.add("alice", *movies("alice", 10, 1, at=now))
+    empty = watcherd("once", config=config)
+    shown = watcherd("state", "show", config=config).stdout
+    # Logged out: the list as last read is followed (public profiles read without a login).
+    assert watcherd("logout", config=config).returncode == 0
+    fake.add("bob", *movies("bob", 10, 1, at=now))
+    logged_out = watcherd("once", config=config)
+
+    assert empty.returncode == 1
+    assert "watcherd: the account's friends came back empty while 2 were followed" in empty.stderr
+    assert "left:" not in shown, shown
+    assert "alice [from the account's friends]" in shown, shown
+    assert logged_out.returncode == 1
+    assert (
+        "watcherd: not logged in: following the account's friends as last read" in logged_out.stderr
+    )
+    assert receiver.titles() == [*titles(1, "alice", 10), *titles(1, "bob", 10)]

@@ -1,17 +1,21 @@
 """Reading the account's Trakt list (`trakt.follow`) into who is polled, for the daemon's
 start, its reloads and its scheduled refreshes, and for `once`.
 
-The list is read whole through the rate budget (`AccountPeople`), recorded in the state file
-(new people baselined, people gone kept with their pending deliveries, renames carried over:
-`FollowsQueries.record_follows`) and joined with the `[[users]]` entries (`following`). When
-it cannot be read, the list as the state file last recorded it is followed, and the log says
-so: a Trakt outage never stops anyone being polled.
+The list is read whole through the rate budget (`AccountPeople`), joined with the
+`[[users]]` entries (`following`) and recorded in the state file (new people baselined,
+people gone kept with their pending deliveries, renames carried over:
+`FollowsQueries.record_follows`) — recorded when the caller says, so a reload records it only
+once the polls of the configuration it replaces have finished. When the list cannot be read,
+or comes back empty while people were followed, the list as the state file last recorded it is
+followed and the problem is said: a Trakt outage never stops anyone being polled, and never
+marks anyone gone.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from watcherd.config import Settings
 from watcherd.errors import FeedError
@@ -20,7 +24,27 @@ from watcherd.sources.trakt_v2_friends import AccountPeople, Friend
 from watcherd.state import Store
 from watcherd.state.follows import ListedPerson
 
-log = logging.getLogger("watcherd")
+log = logging.getLogger(__name__)
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Followed:
+    """Who is polled, why, and what is left to do.
+
+    Attributes:
+        following: the users and their origins.
+        problem: why the list as last recorded is followed instead of one read now (None:
+            read now, or `trakt.follow` is off); `once` says it and exits 1.
+        record: writes the list read now to the state file (nothing to write: does nothing).
+    """
+
+    following: Following
+    problem: str | None = None
+    record: Callable[[], None] = _nothing
 
 
 def follow(
@@ -30,58 +54,78 @@ def follow(
     *,
     now: float,
     friends: Sequence[Friend] | None = None,
-) -> Following:
+) -> Followed:
     """Who is polled under `settings`: the `[[users]]` entries and, with `trakt.follow` on,
     the account's list — `friends` when the caller has just read it, else read now with
-    `people`, else (it cannot be read) as the state file last recorded it.
+    `people`, else (it cannot be read, or there is no login any more) as the state file last
+    recorded it.
 
     Raises:
-        ConfigError: `trakt.follow` is on and the state file holds no login.
-        StateError: the state file could not record or give the list.
+        ConfigError: `trakt.follow` is on, the state file holds no login and no list was ever
+            recorded (`watcherd login` first).
+        StateError: the state file could not give the list.
     """
     relation = settings.trakt.follow
     if relation == "none":
-        return resolve(settings, None)
-    require_login(settings, store)
-    if friends is None and people is not None:
-        friends = read(people, relation)
-    listed: Sequence[ListedPerson]
-    if friends is not None:
-        changes = store.record_follows(relation, friends, now)
-        for name in changes.added:
-            log.info("following %s: new on the account's %s", name, describe_list(relation))
-        for old, new in changes.renamed:
-            log.info("following %s: renamed from %s on Trakt; their state moved", new, old)
-        for name in changes.gone:
-            log.info(
-                "no longer following %s: gone from the account's %s (pending deliveries"
-                " kept: `watcherd state show`)",
-                name,
-                describe_list(relation),
-            )
-        listed = friends
-    else:
-        listed = [row for row in store.followed() if row.gone_at is None]
-    following = resolve(settings, listed)
+        return Followed(resolve(settings, None))
+    recorded = [row for row in store.followed() if row.gone_at is None]
+    problem = None
+    if store.login() is None:
+        if not recorded:
+            require_login(settings, store)
+        friends = None
+        problem = (
+            f"not logged in: following the account's {describe_list(relation)} as last read;"
+            " run `watcherd login` again to read the list"
+        )
+    elif friends is None and people is not None:
+        friends, problem = read(people, relation)
+    if friends is not None and not friends and recorded:
+        problem = (
+            f"the account's {describe_list(relation)} came back empty while"
+            f" {len(recorded)} were followed: taken for a fault, the list as last read is"
+            ' followed (if the account really has none now, set follow = "none")'
+        )
+        friends = None
+    if problem is not None:
+        log.warning("%s", problem)
+    following = resolve(settings, friends if friends is not None else recorded)
     for line in following.skipped:
         log.warning("%s", line)
-    return following
+    if friends is None:
+        return Followed(following, problem)
+    listed = list(friends)
+    return Followed(following, problem, lambda: _record(store, relation, listed, now))
 
 
-def read(people: AccountPeople, relation: str) -> list[Friend] | None:
-    """The account's list read now, or None (logged) when it cannot be."""
+def read(people: AccountPeople, relation: str) -> tuple[list[Friend] | None, str | None]:
+    """The account's list read now, or (None, why) when it cannot be."""
     try:
-        return people.list("following" if relation == "following" else "friends")
+        return people.list("following" if relation == "following" else "friends"), None
     except FeedError as exc:
-        log.warning(
-            "cannot read the account's %s (%s); following the list as last read",
-            describe_list(relation),
-            exc,
+        problem = (
+            f"cannot read the account's {describe_list(relation)} ({exc}); following the list"
+            " as last read"
         )
-        return None
+        return None, problem
 
 
 def changed(settings: Settings, following: Following, friends: Sequence[Friend]) -> bool:
     """Whether `friends`, read now, changes who `settings` has polled from what `following`
     says (a person added, gone or renamed)."""
     return resolve(settings, friends).origins != following.origins
+
+
+def _record(store: Store, relation: str, friends: Sequence[ListedPerson], now: float) -> None:
+    changes = store.record_follows(relation, friends, now)
+    for name in changes.added:
+        log.info("following %s: new on the account's %s", name, describe_list(relation))
+    for old, new in changes.renamed:
+        log.info("following %s: renamed from %s on Trakt; their state moved", new, old)
+    for name in changes.gone:
+        log.info(
+            "no longer following %s: gone from the account's %s (pending deliveries kept:"
+            " `watcherd state show`)",
+            name,
+            describe_list(relation),
+        )

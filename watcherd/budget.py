@@ -172,19 +172,23 @@ class RateBudget:
             self._allowance = remaining
             self._allowance_until = min(until, now + self._max_pause)
 
-    def inherit(self, other: RateBudget) -> None:
-        """Take over what `other` (the budget of the configuration a reload replaces) has
-        spent: its requests still in the window, its pause and Trakt's reported allowance,
-        so a reload never lets more requests go than the window allows. Call it before
-        this budget is used."""
-        with other._lock:
-            sent = list(other._sent)
-            paused, allowance = other._paused_until, other._allowance
-            allowance_until = other._allowance_until
+    def resize(self, limit: int) -> None:
+        """A reload changed `rate_limit`: allow `limit` requests per window from now, the
+        requests already in the window still counted (the newest `limit` of them kept).
+
+        Raises:
+            ValueError: for a limit below 1.
+        """
+        if limit < 1:
+            raise ValueError(f"rate limit must be at least 1, not {limit}")
         with self._lock:
-            self._sent.extend(sent)  # the newest `limit` of them, in order
-            self._paused_until = max(self._paused_until, paused)
-            self._allowance, self._allowance_until = allowance, allowance_until
+            self.limit = limit
+            self._sent = deque(self._sent, maxlen=limit)
+
+    def reopen(self) -> None:
+        """Requests may go again after `close` (a reload: the next daemon spends this budget,
+        so what the last one spent still counts)."""
+        self._closed.clear()
 
     def close(self) -> None:
         """No request may go any more (the daemon stops): waiting ones are woken, refused."""

@@ -145,6 +145,7 @@ class Cli:
             store=running.store,
             spent=running.budget,
             friends=friends,
+            defer_follows=True,
         )
 
     def _parts(self) -> compose_readonly.Parts:

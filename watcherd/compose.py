@@ -63,21 +63,25 @@ def runtime(
     store: Store | None = None,
     spent: RateBudget | None = None,
     friends: Sequence[Friend] | None = None,
+    defer_follows: bool = False,
 ) -> Runtime:
     """The state file, the feed and the worker of a polling command; users no longer
     configured are pruned first when their time has come. A reload passes the state file
-    already open (`store`) and the budget it replaces (`spent`), whose spending the new one
-    takes over. With `trakt.follow`, the account's list is read (unless the caller has just
-    read it: `friends`) and its people polled too (`account_follows`).
+    already open (`store`) and the rate budget in use (`spent`), which the new runtime goes on
+    spending. With `trakt.follow`, the account's list is read (unless the caller has just
+    read it: `friends`), its people polled too and the list recorded in the state file — or,
+    with `defer_follows`, recorded when the caller calls `Runtime.settle` (a reload, once the
+    polls it replaces have finished: `account_follows`).
 
     Raises:
         StateError: the state file cannot be opened. ConfigError: see `feed`.
     """
     store = store or Store(settings.state_file, redact=redact)
-    built = feed(settings, store, clock=clock, learn=learn)
-    if built.budget is not None and spent is not None:
-        built.budget.inherit(spent)
-    following = account_follows.follow(settings, store, built.people, now=clock(), friends=friends)
+    built = feed(settings, store, clock=clock, learn=learn, budget=spent)
+    followed = account_follows.follow(settings, store, built.people, now=clock(), friends=friends)
+    if not defer_follows:
+        followed.record()
+    following = followed.following
     listed, settings = settings, following.settings(settings)
     state_commands.forget_unconfigured(store, following.usernames, clock())
     backoff = Backoff(settings.delivery.retry_initial, settings.delivery.retry_max)
@@ -111,6 +115,8 @@ def runtime(
         closers=built.closers,
         people=built.people,
         following=following,
+        settle=followed.record if defer_follows else None,
+        follow_problem=followed.problem,
         recaps=RecapPlanner(store, settings.targets, clock),
     )
 
@@ -185,12 +191,19 @@ def posters(settings: Settings, folder: Path, clock: Callable[[], float]) -> Pos
     )
 
 
-def feed(settings: Settings, store: Store, *, clock: Callable[[], float], learn: Learn) -> Feed:
+def feed(
+    settings: Settings,
+    store: Store,
+    *,
+    clock: Callable[[], float],
+    learn: Learn,
+    budget: RateBudget | None = None,
+) -> Feed:
     """The feed source `trakt.api` names. v2's spends one rate budget on every GET (a 429
     pauses them all), carries the login's token when there is one (the state file holds it;
     without the client secret it is used until it runs out, said once here) and retries a
     poll once after its token was refused; `viewer` names the account it reads as. `learn`
-    is told every token met, so the log redactor masks it.
+    is told every token met, so the log redactor masks it. `budget`: a reload's, in use.
 
     Raises:
         ConfigError: v2 without a client id (load_settings refuses that first).
@@ -220,7 +233,7 @@ def feed(settings: Settings, store: Store, *, clock: Callable[[], float], learn:
     else:
         keeper = StoredToken(logins, clock=clock, learn=learn)
         keeper.say_unrenewable()
-    return v2_feed(settings, keeper, keeper.account, clock=clock, closers=closers)
+    return v2_feed(settings, keeper, keeper.account, clock=clock, closers=closers, budget=budget)
 
 
 def v2_feed(
@@ -230,10 +243,12 @@ def v2_feed(
     *,
     clock: Callable[[], float],
     closers: tuple[Callable[[], None], ...] = (),
+    budget: RateBudget | None = None,
 ) -> Feed:
     """The v2 history source: one rate budget for every GET (a 429 pauses them all), the
     token `keeper` hands out on each request, a poll retried once after its token was
-    refused; `account` names whom the feeds are read as.
+    refused; `account` names whom the feeds are read as; `budget` (a reload's) is the one in
+    use, else a new one of `rate_limit`.
 
     Raises:
         ConfigError: no client id (load_settings refuses that first).
@@ -241,7 +256,7 @@ def v2_feed(
     trakt = settings.trakt
     if trakt.client_id is None:  # load_settings refuses this; say so rather than assert
         raise ConfigError(['trakt.client_id: required with api = "v2"'])
-    budget = RateBudget(trakt.rate_limit)
+    budget = budget or RateBudget(trakt.rate_limit)  # a reload's: the one in use
     gate = RateGate(budget, clock=clock)
     sent = SentToken(keeper)
     v2 = TraktV2Source(

@@ -146,10 +146,12 @@ def dry_run(
     """
     copy, built = _copy_with_feed(settings, clock=clock, redact=redact, learn=learn)
     try:  # the account's list as `once` would read it, recorded in the copy only
-        following = account_follows.follow(settings, copy, built.feed.people, now=clock())
+        followed = account_follows.follow(settings, copy, built.feed.people, now=clock())
+        followed.record()
     except BaseException:
         copy.close()
         raise
+    following = followed.following
     settings = following.settings(settings)
     captured = Captured()
     folder = tempfile.TemporaryDirectory(prefix="watcherd-dry-run-")

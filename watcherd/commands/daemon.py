@@ -89,6 +89,7 @@ def run(
             operating=operating,
             liveness=liveness,
             clock=clock,
+            stop=stop,
         )
     operating.start()
     refresh_every = runtime.settings.trakt.follow_refresh
@@ -142,6 +143,7 @@ def once(runtime: Runtime, console: Console, clock: Callable[[], float]) -> int:
     finally:
         runtime.close()
     failed = [result for result in results if not result.ok]
+    stale_list = runtime.follow_problem  # the users were polled, but from an old list
     log.info(
         "once: %d user(s) polled, %d failed; %d new; %d delivered, %d pending",
         len(results),
@@ -153,6 +155,8 @@ def once(runtime: Runtime, console: Console, clock: Callable[[], float]) -> int:
     for result in failed:
         reason = (result.error or "").removeprefix(f"{result.username}: ")
         console.error(f"feed of {result.username} not read: {reason}")
+    if stale_list is not None:
+        console.error(stale_list)
     # What a digest or quiet hours hold is not failing: it waits for its time, said once.
     kept = report.pending - waiting.count
     if kept:
@@ -167,4 +171,4 @@ def once(runtime: Runtime, console: Console, clock: Callable[[], float]) -> int:
             f"{count(report.expired, 'delivery', 'deliveries')} given up after"
             " delivery.max_age (see `watcherd state show`)"
         )
-    return EXIT_FAILED if failed or kept or report.expired else EXIT_OK
+    return EXIT_FAILED if failed or stale_list or kept or report.expired else EXIT_OK

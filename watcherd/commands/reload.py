@@ -16,6 +16,7 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from watcherd import account_follows
 from watcherd.commands.operating import Operating
@@ -26,7 +27,7 @@ from watcherd.liveness import Liveness
 from watcherd.schedule import Daemon
 from watcherd.sources.trakt_v2_friends import Friend
 
-log = logging.getLogger("watcherd")
+log = logging.getLogger(__name__)
 
 # How long a reload waits for the polls and deliveries in flight (each bounded by its own
 # timeouts); past it, the new configuration starts beside what is left, which writes its
@@ -44,6 +45,7 @@ class Serving:
     daemon: Daemon
 
 
+T = TypeVar("T")
 Load = Callable[[], Settings]
 Build = Callable[[Settings, Runtime, Sequence[Friend] | None], Runtime]
 MakeDaemon = Callable[[Runtime], Daemon]
@@ -80,6 +82,7 @@ class Reloader:
         operating: Operating,
         liveness: Liveness,
         clock: Callable[[], float],
+        stop: threading.Event,
     ) -> None:
         self._load = load
         self._build = build
@@ -87,16 +90,19 @@ class Reloader:
         self._operating = operating
         self._liveness = liveness
         self._clock = clock
+        self._stop = stop
 
     def reload(self, serving: Serving) -> Serving:
         """Read the configuration again and apply it; returns what serves afterwards (the
-        same runtime and daemon when the new configuration was refused)."""
+        same runtime and daemon when the new configuration was refused, or a stop came)."""
         log.info("received SIGHUP: reloading the configuration")
         self._liveness.reloading()
         try:
             settings = self._load()
             self._keep_fixed(serving.runtime.settings, settings)
-            runtime = self._build(settings, serving.runtime, None)
+            runtime = self._interruptible(
+                serving, lambda: self._build(settings, serving.runtime, None)
+            )
         except (ConfigError, StateError) as exc:
             problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
             for problem in problems:
@@ -105,7 +111,7 @@ class Reloader:
             self._operating.reload_refused(problems, self._clock())
             self._liveness.reloaded("reload refused; running as before", None)
             return serving
-        return self._swap(serving, runtime)
+        return self._swap(serving, runtime, reloaded=True)
 
     def refresh(self, serving: Serving) -> Serving:
         """Read the account's list again (`trakt.follow`, every `follow_refresh`): when it
@@ -113,14 +119,15 @@ class Reloader:
         reload does, without reading the file); otherwise nothing changes. A list that
         cannot be read keeps everyone polled as before (logged)."""
         runtime = serving.runtime
-        relation, people, following = (
-            runtime.settings.trakt.follow,
-            runtime.people,
-            runtime.following,
-        )
+        relation, people = runtime.settings.trakt.follow, runtime.people
+        following = runtime.following
         if relation == "none" or people is None or following is None:
             return serving
-        friends = account_follows.read(people, relation)
+        friends, problem = self._interruptible(
+            serving, lambda: account_follows.read(people, relation)
+        )
+        if problem is not None:
+            log.warning("%s", problem)
         if friends is None or not account_follows.changed(runtime.settings, following, friends):
             return serving
         log.info("the account's list changed: applying it")
@@ -131,10 +138,39 @@ class Reloader:
             log.error("the account's list not applied: %s", exc)  # noqa: TRY400
             self._liveness.reloaded("list not applied; running as before", None)
             return serving
-        return self._swap(serving, built)
+        return self._swap(serving, built, reloaded=False)
 
-    def _swap(self, serving: Serving, runtime: Runtime) -> Serving:
+    def _interruptible(self, serving: Serving, work: Callable[[], T]) -> T:
+        """`work()` on a thread of its own while this one watches for a stop: a stop closes
+        the rate budget, so a request waiting for it gives up at once and `work` ends soon
+        (a stop is never held behind a reload waiting for the budget)."""
+        done: list[T] = []
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                done.append(work())
+            except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+                failed.append(exc)
+
+        thread = threading.Thread(target=run, name="reload", daemon=True)
+        thread.start()
+        budget = serving.runtime.budget
+        while thread.is_alive():
+            thread.join(0.25)
+            if self._stop.is_set() and budget is not None:
+                budget.close()
+        if failed:
+            raise failed[0]
+        return done[0]
+
+    def _swap(self, serving: Serving, runtime: Runtime, *, reloaded: bool) -> Serving:
+        """Stop the running daemon (the polls in flight finish), then start `runtime`'s.
+        A stop that came meanwhile keeps what serves: the new runtime is closed unused."""
         old = serving.runtime
+        if self._stop.is_set():
+            runtime.close(keep_store=True)
+            return serving
         stopped = serving.daemon.stop(RELOAD_WAIT)
         if not stopped.finished:
             log.warning(
@@ -142,13 +178,28 @@ class Reloader:
                 RELOAD_WAIT,
             )
         old.close(keep_store=True, wait=stopped.finished)
+        if runtime.budget is not None:  # the same budget, spent by the next daemon
+            runtime.budget.resize(runtime.settings.trakt.rate_limit)
+            runtime.budget.reopen()
+        self._settle(runtime)
         daemon = self._make_daemon(runtime)
         observer = self._operating.reconfigure(runtime)
-        self._operating.reload_applied(self._clock())
+        if reloaded:
+            self._operating.reload_applied(self._clock())
         self._liveness.reloaded(_summary(old, runtime), observer)
         daemon.start(self._liveness, resume=stopped.due)
         log.info("reloaded: %s", _summary(old, runtime))
         return Serving(runtime, daemon)
+
+    def _settle(self, runtime: Runtime) -> None:
+        """Record the account's list the new runtime was built from, now that no poll of the
+        last one runs (a rename moves a user's rows only once nobody writes them)."""
+        if runtime.settle is None:
+            return
+        try:
+            runtime.settle()
+        except StateError as exc:
+            log.error("the account's list not recorded: %s", exc)  # noqa: TRY400
 
     def _keep_fixed(self, running: Settings, loaded: Settings) -> None:
         for key in NEEDS_RESTART:

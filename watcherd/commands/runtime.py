@@ -47,6 +47,8 @@ class Runtime:
     people: AccountPeople | None = None
     following: Following | None = None
     recaps: RecapPlanner | None = None  # the targets' weekly recaps (None: not planned)
+    settle: Callable[[], None] | None = None  # a reload's: records the account's list read
+    follow_problem: str | None = None  # why the list as last recorded is followed
 
     def close(self, *, keep_store: bool = False, wait: bool = True) -> None:
         """Finish the deliveries in hand (unless not to `wait` for them), then close the feed
