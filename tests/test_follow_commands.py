@@ -27,7 +27,7 @@ CLIENT_ID = "clientID-follow-cmd-Zz9Xx8"
 
 def friend(username: str, trakt_id: str | None = None) -> Friend:
     """A person on the account's list, as `AccountPeople.list` gives them."""
-    return Friend(username, trakt_id, private=False, name=None)
+    return Friend(username, trakt_id)
 
 
 @pytest.fixture(autouse=True)
@@ -153,7 +153,7 @@ def test_check_config_says_who_is_followed_and_why_reading_only(
         '# who is followed (trakt.follow = "friends"), as the state file last listed them',
         "# (a friend's [[users]] entry sets what it names; [defaults] gives the rest):",
         "#   zed: listed",
-        "#   Alice: listed and a friend",
+        "#   alice: listed and a friend",
         "#   bob: from the account's friends",
         (
             "# left the account's list (no longer polled; pending deliveries kept, see `watcherd"
@@ -197,7 +197,7 @@ def test_state_show_marks_origins_and_the_friend_who_left_with_pending(
 
     assert shown.code == 0, shown.err
     lines = shown.out.splitlines()
-    assert "Alice [listed and a friend]" in lines
+    assert "alice [listed and a friend]" in lines
     assert "bob [from the account's friends]" in lines
     assert "zed" in lines
     dave = lines.index("dave")

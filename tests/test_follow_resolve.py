@@ -29,7 +29,7 @@ url = "json://127.0.0.1:9/chat"
 
 def friend(username: str, trakt_id: str | None = None) -> Friend:
     """A person on the account's list, as `AccountPeople.list` gives them."""
-    return Friend(username, trakt_id, private=False, name=None)
+    return Friend(username, trakt_id)
 
 
 def write(folder: Path, trakt: str = "", rest: str = "") -> Path:
@@ -74,7 +74,7 @@ def test_listed_users_come_first_in_order_then_the_account_s_people_with_default
 
     following = resolve(settings, [friend("carol", "3"), friend("bob", "2"), friend("amy", "1")])
 
-    assert following.usernames == ["zed", "Bob", "carol", "amy"]
+    assert following.usernames == ["zed", "bob", "carol", "amy"]
     assert [following.origin(name) for name in following.usernames] == [
         "listed",
         "both",
@@ -100,7 +100,7 @@ def test_an_entry_for_a_friend_overrides_the_defaults_key_by_key(tmp_path: Path)
 
     bob = resolve(settings, [friend("bob", "2")]).users[1]
 
-    assert bob.username == "Bob"  # polled as listed; the slug compared without case
+    assert bob.username == "bob"  # entry "Bob" matched without case; polled under the slug
     assert bob.targets == ["mail"]  # set by the entry
     assert bob.actions == ["checkin", "scrobble", "watch"]  # the rest from [defaults]
     assert bob.now_watching is True

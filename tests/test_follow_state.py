@@ -19,7 +19,7 @@ from watcherd.state.follows import BACK_CATCHES_UP_WITHIN, FollowChanges
 
 def friend(username: str, trakt_id: str | None = None) -> Friend:
     """A person on the account's list, as `AccountPeople.list` gives them."""
-    return Friend(username, trakt_id, private=False, name=None)
+    return Friend(username, trakt_id)
 
 
 @pytest.fixture
@@ -223,13 +223,102 @@ def test_rename_of_a_friend_gone_meanwhile_is_both_renamed_and_back(store: Store
     assert store.memory("robert") is not None
 
 
+def polled(store: Store, username: str, *items: tuple[str, int], pending: int = 0) -> None:
+    """`username` polled once: `items` remembered, the first `pending` of them queued."""
+    memory = remembering(*items)
+    queue = [queued("mail", identity, watched) for identity, watched in items[:pending]]
+    store.record_poll(username, None, memory, queue, now=T0, outcome="ok")
+
+
 def test_a_slug_taken_by_another_person_is_a_new_friend(store: Store) -> None:
     store.record_follows("friends", [friend("bob", "42")], now=T0)
+    polled(store, "bob", ("v2:1", int(T0)), pending=1)
 
     changes = store.record_follows("friends", [friend("bob", "99")], now=T0 + DAY)
 
     assert changes.added == ("bob",)
     assert follows(store) == {"bob": ("99", "friends", T0 + DAY, None)}
+    assert store.memory("bob") is None  # the new person's first poll takes a baseline
+    assert [d.identity for d in store.pending("bob")] == ["v2:1"]  # kept: sent or dropped
+
+
+def test_a_friend_listed_without_an_id_now_is_still_the_same_person(store: Store) -> None:
+    store.record_follows("friends", [friend("bob", "42")], now=T0)
+    polled(store, "bob", ("v2:1", int(T0)))
+
+    assert store.record_follows("friends", [friend("bob")], now=T0 + 60) == FollowChanges()
+    assert store.memory("bob") is not None
+
+
+@pytest.mark.parametrize("newest_first", [True, False], ids=["new-bob-first", "robert-first"])
+def test_a_slug_freed_and_taken_in_one_listing_keeps_each_persons_state(
+    store: Store, newest_first: bool
+) -> None:
+    # A (42) renames bob -> robert while B (99) takes "bob": whatever the order Trakt lists
+    # them in, A keeps cursor and pending, B starts with a baseline of their own.
+    store.record_follows("friends", [friend("bob", "42")], now=T0)
+    polled(store, "bob", ("v2:1", 1000), ("v2:2", 1100), pending=1)
+    a, b = friend("robert", "42"), friend("bob", "99")
+
+    changes = store.record_follows("friends", [b, a] if newest_first else [a, b], now=T0 + DAY)
+
+    assert changes.renamed == (("bob", "robert"),)
+    assert changes.added == ("bob",)
+    assert follows(store) == {
+        "bob": ("99", "friends", T0 + DAY, None),
+        "robert": ("42", "friends", T0, None),
+    }
+    assert store.memory("robert") == remembering(("v2:1", 1000), ("v2:2", 1100))
+    assert [d.identity for d in store.pending("robert")] == ["v2:1"]
+    assert store.memory("bob") is None
+    assert store.pending("bob") == []
+
+
+def test_two_friends_swapping_slugs_keep_their_own_state(store: Store) -> None:
+    store.record_follows("friends", [friend("bob", "42"), friend("carol", "77")], now=T0)
+    polled(store, "bob", ("v2:1", 1000))
+    polled(store, "carol", ("v2:7", 7000), pending=1)
+
+    changes = store.record_follows(
+        "friends", [friend("carol", "42"), friend("bob", "77")], now=T0 + DAY
+    )
+
+    assert sorted(changes.renamed) == [("bob", "carol"), ("carol", "bob")]
+    assert (changes.added, changes.gone) == ((), ())
+    assert store.memory("carol") == remembering(("v2:1", 1000))
+    assert store.memory("bob") == remembering(("v2:7", 7000))
+    assert [d.identity for d in store.pending("bob")] == ["v2:7"]
+    assert follows(store) == {
+        "bob": ("77", "friends", T0, None),
+        "carol": ("42", "friends", T0, None),
+    }
+
+
+def test_a_chain_of_renames_in_one_listing_moves_each_in_turn(store: Store) -> None:
+    # bob -> carol while carol -> dave: listed with bob's move first.
+    store.record_follows("friends", [friend("bob", "42"), friend("carol", "77")], now=T0)
+    polled(store, "bob", ("v2:1", 1000))
+    polled(store, "carol", ("v2:7", 7000))
+
+    store.record_follows("friends", [friend("carol", "42"), friend("dave", "77")], now=T0 + DAY)
+
+    assert store.memory("carol") == remembering(("v2:1", 1000))
+    assert store.memory("dave") == remembering(("v2:7", 7000))
+    assert store.memory("bob") is None
+    assert set(follows(store)) == {"carol", "dave"}
+
+
+def test_a_renamed_friend_takes_the_slug_of_one_who_left(store: Store) -> None:
+    store.record_follows("friends", [friend("bob", "42"), friend("carol", "77")], now=T0)
+    polled(store, "bob", ("v2:1", 1000))
+    polled(store, "carol", ("v2:7", 7000), pending=1)
+
+    changes = store.record_follows("friends", [friend("carol", "42")], now=T0 + DAY)
+
+    assert changes.renamed == (("bob", "carol"),)
+    assert store.memory("carol") == remembering(("v2:1", 1000))  # bob's, not the old carol's
+    assert follows(store) == {"carol": ("42", "friends", T0, None)}
+    assert [d.identity for d in store.pending("carol")] == ["v2:7"]  # kept, not lost
 
 
 def test_a_friend_first_listed_without_an_id_gets_it_when_given(store: Store) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.state_helpers import remembering
 from watcherd.compose import plans as plans_of
 from watcherd.config import Settings, load_settings
 from watcherd.errors import DeliveryError
@@ -101,13 +102,12 @@ def fake(clock: Clock) -> Iterator[FakeTraktV2]:
         yield server
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    path = tmp_path / "watcherd.toml"
+def settings_in(folder: Path, users: str = "") -> Settings:
+    path = folder / "watcherd.toml"
     # first_run = "all" sends a listed user's whole feed at first: never a new friend's.
     path.write_text(
         f"""\
-state_file = "{tmp_path / "state.db"}"
+state_file = "{folder / "state.db"}"
 first_run = "all"
 [trakt]
 api = "v2"
@@ -116,10 +116,15 @@ follow = "friends"
 [[targets]]
 name = "t"
 url = "json://127.0.0.1:9/t"
-""",
+{users}""",
         encoding="utf-8",
     )
     return load_settings(path, {}, secrets_dirs=())
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return settings_in(tmp_path)
 
 
 @pytest.fixture
@@ -228,3 +233,56 @@ def test_a_friend_who_left_is_not_polled_and_their_pending_delivery_is_still_sen
     assert fake.count("/users/bob/history") == history_gets  # not polled any more
     assert len(target.titles) == 1
     assert "Bob New" in target.titles[0]  # kept, sent once the target came back
+
+
+def test_an_entry_in_another_case_polls_the_friend_under_the_slug_keeping_the_memory(
+    fake: FakeTraktV2, clock: Clock, account: tuple[Account, Target], store: Store, tmp_path: Path
+) -> None:
+    follow, target = account
+    fake.add("bob", watched("Old One", 1, 1))
+    fake.befriend("bob", ACCOUNT)
+    following, worker = follow.refresh(clock.now)
+    poll_all(following, worker, clock.now)  # baselined as a new friend under "bob"
+    fake.add("bob", watched("Before The Entry", 5, 2))
+    clock.now = T0 + 600
+    poll_all(following, worker, clock.now)
+    assert len(target.titles) == 1
+
+    # An entry "Bob" (first_run = "all") for him: his settings, his slug, his memory.
+    follow.settings = settings_in(tmp_path, '[[users]]\nusername = "Bob"\n')
+    fake.add("bob", watched("After The Entry", 15, 3))
+    clock.now = T0 + 1200
+    following, worker = follow.refresh(clock.now)
+    assert following.usernames == ["bob"]
+    assert following.origin("Bob") == "both"
+    result = worker.poll("bob", clock.now)
+    worker.deliver(clock.now)
+
+    assert result.ok  # not a 404 for "Bob"
+    assert not result.baseline
+    assert [title for title in target.titles if "After The Entry" in title] == target.titles[1:]
+    assert len(target.titles) == 2  # nothing sent again
+    assert store.memory("Bob") is None
+
+
+def test_a_memory_kept_under_the_entry_s_spelling_moves_to_the_slug(
+    fake: FakeTraktV2, clock: Clock, account: tuple[Account, Target], store: Store, tmp_path: Path
+) -> None:
+    # Polled as "Bob" before following was on (Trakt answers any case; the fake does not,
+    # so the memory is written as that poll wrote it).
+    follow, target = account
+    fake.add("bob", watched("Old One", 1, 1), watched("Old Two", 2, 2))
+    store.record_poll(
+        "Bob", None, remembering(("v2:1", T0 + 60), ("v2:2", T0 + 120)), [], now=T0, outcome="ok"
+    )
+    follow.settings = settings_in(tmp_path, '[[users]]\nusername = "Bob"\n')
+    fake.befriend("bob", ACCOUNT)
+    clock.now = T0 + 600
+
+    _, worker = follow.refresh(clock.now)
+    result = worker.poll("bob", clock.now)
+    worker.deliver(clock.now)
+
+    assert store.memory("Bob") is None
+    assert not result.baseline  # the memory came along: first_run = "all" sends nothing again
+    assert target.titles == []

@@ -32,6 +32,7 @@ from watcherd.sources.trakt_v2_friends import (
     parse_person,
 )
 from watcherd.sources.trakt_v2_login import Keeper, SentToken
+from watcherd.sources.trakt_v2_parse import Pagination
 from watcherd.state import Login, Store
 
 T0 = 1_700_000_000.0
@@ -68,6 +69,18 @@ class ScriptedKeeper:
         self.refused.append(token)
         self.current = self.renewed.pop(0) if self.renewed else None
         return self.current
+
+
+class PagesOf:
+    """A lister answering each page from `pages` (its rows as JSON), saying there are as many
+    pages as it holds: what a server that pages, or ignores `page`, may send."""
+
+    def __init__(self, pages: dict[int, list[Any]]) -> None:
+        self.pages = pages
+
+    def account_list(self, what: str, page: int, limit: int) -> tuple[bytes, Pagination]:
+        body = json.dumps(self.pages.get(page, [])).encode()
+        return body, Pagination(page, limit, len(self.pages), None)
 
 
 class RateLimits:
@@ -168,27 +181,27 @@ def row(**user: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("raw", "friend"),
     [
-        (row(), Friend("ann", "1234", private=False, name="Ann Arbor")),
-        (row(private=True, name=None), Friend("ann", "1234", private=True, name=None)),
+        (row(), Friend("ann", "1234")),
+        (row(private=True, name=None), Friend("ann", "1234")),
         (
             row(ids={"slug": "ann", "uuid": "b658"}),
-            Friend("ann", "uuid:b658", private=False, name="Ann Arbor"),
+            Friend("ann", "uuid:b658"),
         ),
         (
             row(ids={"slug": "ann", "trakt": True}),
-            Friend("ann", None, private=False, name="Ann Arbor"),
+            Friend("ann", None),
         ),
         (
             row(ids={"slug": "ann", "trakt": None}),
-            Friend("ann", None, private=False, name="Ann Arbor"),
+            Friend("ann", None),
         ),
         (
             row(ids={"slug": "ann", "trakt": "77"}),
-            Friend("ann", "77", private=False, name="Ann Arbor"),
+            Friend("ann", "77"),
         ),
-        (row(ids={"slug": "ann"}), Friend("ann", None, private=False, name="Ann Arbor")),
-        (row(name="Ann\u202e\x1b[31m"), Friend("ann", "1234", private=False, name="Ann??[31m")),
-        (row(private="yes"), Friend("ann", "1234", private=False, name="Ann Arbor")),
+        (row(ids={"slug": "ann"}), Friend("ann", None)),
+        (row(name="Ann\u202e\x1b[31m"), Friend("ann", "1234")),
+        (row(private="yes"), Friend("ann", "1234")),
     ],
     ids=[
         "full",
@@ -246,10 +259,47 @@ def test_page_skips_bad_rows_one_line_each_and_keeps_the_good() -> None:
 
 
 def test_page_problems_are_bounded() -> None:
-    friends, problems = parse_people(json.dumps(["junk"] * 500).encode())
-    assert friends == []
+    friends, problems = parse_people(json.dumps([row(), *(["junk"] * 500)]).encode())
+    assert names(friends) == ["ann"]
     assert len(problems) == 21
     assert problems[-1] == "friends: 480 more people skipped"
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [{"user": {"username": "ann", "ids": {"trakt": 5}}}] * 2,  # a shape without slugs
+        ["junk"],
+        [{"error": "try later"}],
+    ],
+    ids=["no-slugs", "strings", "an-error-object"],
+)
+def test_a_page_of_rows_none_a_person_is_an_error_not_nobody(rows: list[object]) -> None:
+    # Taken for "no friends", it would stop everyone being polled.
+    with pytest.raises(TraktV2Error, match=r"row\(s\), none a usable person") as caught:
+        parse_people(json.dumps(rows).encode())
+    assert caught.value.kind is Kind.NOT_A_FEED
+
+
+def test_an_empty_list_is_read_as_nobody() -> None:
+    assert parse_people(b"[]") == ([], [])
+
+
+def test_a_later_page_with_nothing_usable_fails_the_listing_not_ends_it() -> None:
+    pages = {1: [row(ids={"slug": f"p{n}", "trakt": n}) for n in range(1, 3)], 2: ["junk"]}
+    lister = AccountPeople(PagesOf(pages), SentToken(ScriptedKeeper("tok")), ScriptedKeeper("tok"))
+    with pytest.raises(TraktV2Error, match="none a usable person"):
+        lister.list("friends")
+
+
+def test_a_later_page_of_only_repeats_ends_the_listing() -> None:
+    first = [row(ids={"slug": f"p{n}", "trakt": n}) for n in range(1, 3)]
+    lister = AccountPeople(
+        PagesOf({1: first, 2: first, 3: [row(ids={"slug": "p9", "trakt": 9})]}),
+        SentToken(ScriptedKeeper("tok")),
+        ScriptedKeeper("tok"),
+    )
+    assert names(lister.list("friends")) == ["p1", "p2"]  # a server ignoring `page`
 
 
 @pytest.mark.parametrize(
@@ -303,7 +353,7 @@ def test_following_lists_the_follows_and_the_friends(
     clock.now = T0 + 1
     fake.follow(ACCOUNT, "carol")
     following = people(fake.base_url, logged_in(fake), sources).list("following")
-    assert [(f.username, f.private) for f in following] == [("carol", True), ("ann", False)]
+    assert names(following) == ["carol", "ann"]  # carol private: listed all the same
     assert list_requests(fake, "following") == [{"page": "1", "limit": "250", "extended": "full"}]
 
 
@@ -338,7 +388,6 @@ def test_a_renamed_friend_keeps_the_stable_id_under_the_new_slug(
     assert (before.username, after.username) == ("carol", "carol-k")
     assert after.trakt_id == before.trakt_id
     assert after.trakt_id is not None
-    assert after.private is True
 
 
 def test_every_page_is_spent_from_the_rate_budget(

@@ -5,7 +5,7 @@ not a list").
 listed users first, in their order, then every person on the list who is not listed, with
 `[defaults]`. A `[[users]]` entry for a person on the list sets, key by key, what it names;
 `[defaults]` gives the rest. Usernames compare without case: Trakt's slugs are lower case,
-a configured username may not be.
+a configured username may not be; a person on the list is polled under their slug.
 """
 
 from __future__ import annotations
@@ -105,7 +105,11 @@ def resolve(settings: Settings, people: Sequence[ListedPerson] | None) -> Follow
     for user in settings.users:
         name = user.username.lower()
         if name in on_list:
-            users.append(_with_defaults(settings, user))
+            # Polled and kept under the slug Trakt lists, whatever the entry's spelling: the
+            # same state whether or not the person has an entry (`record_follows` moves a
+            # memory kept under the entry's spelling to the slug).
+            slug = on_list[name].username
+            users.append(_with_defaults(settings, user).model_copy(update={"username": slug}))
             origins[name] = "both"
         else:
             users.append(user)

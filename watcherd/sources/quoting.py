@@ -10,7 +10,12 @@ from __future__ import annotations
 EXCERPT = 60
 
 
+def printable(text: str) -> str:
+    """`text` with every non-printable character (control, bidirectional, …) as "?"."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
 def clip(text: str) -> str:
     """`text` with every non-printable character as "?", cut to `EXCERPT` (ending "…")."""
-    printable = "".join(ch if ch.isprintable() else "?" for ch in text)
-    return printable if len(printable) <= EXCERPT else printable[: EXCERPT - 1] + "…"
+    shown = printable(text)
+    return shown if len(shown) <= EXCERPT else shown[: EXCERPT - 1] + "…"

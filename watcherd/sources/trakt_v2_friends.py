@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from watcherd.redact import Redactor
-from watcherd.sources.fields import optional_text
 from watcherd.sources.quoting import clip
 from watcherd.sources.trakt_v2_errors import (
     Kind,
@@ -41,7 +40,6 @@ PAGE_LIMIT = 250  # Trakt's largest page
 MAX_PAGES = 40  # 10,000 people: past that, a server paging for ever
 MAX_PROBLEMS = 20  # a hostile body can hold millions of bad rows: name a few, count the rest
 MAX_SLUG = 100
-MAX_NAME = 100
 ACCOUNT = "me"  # whose lists these are, in errors (as `account_list` names it)
 
 
@@ -54,14 +52,13 @@ class Friend:
         trakt_id: the stable id when the API gives one, which stays when the slug changes:
             `ids.trakt` as text (`"1234"`), else `"uuid:"` and `ids.uuid`; None when the
             API gives neither.
-        private: the profile is private (readable only as an approved friend).
-        name: the display name, if any (printable, clipped).
+
+    A row's `private` and `name` are not kept: a private friend is read through the login
+    like any other, and watcherd names people by the slug it polls.
     """
 
     username: str
     trakt_id: str | None
-    private: bool
-    name: str | None
 
 
 class AccountLister(Protocol):
@@ -93,7 +90,8 @@ def parse_people(
         saying why (at most MAX_PROBLEMS lines, then a count).
 
     Raises:
-        TraktV2Error: (`NOT_A_FEED`) the body is not a JSON list.
+        TraktV2Error: (`NOT_A_FEED`) the body is not a JSON list, or holds rows none of
+            which is a usable person.
     """
     page = _parse_page(body, relation, secrets)
     return page.friends, page.problems
@@ -117,11 +115,23 @@ def _parse_page(body: bytes, relation: str, secrets: Sequence[str]) -> _Page:
         )
     friends: list[Friend] = []
     problems = [f"{relation}: {problem}"] if problem else []
+    first = ""
     for index, row in enumerate(rows):
         try:
             friends.append(parse_person(row))
         except ValueError as exc:
             problems.append(f"{relation}: person {index} skipped: {exc}")
+            first = first or Redactor(secrets)(str(exc))
+    if rows and not friends:
+        # Rows, none of them a person: a changed shape, an edge's error page as JSON … never
+        # "nobody", which would stop everyone on the list being polled.
+        raise TraktV2Error(
+            f"{ACCOUNT}: {relation}: {len(rows)} row(s), none a usable person (the first:"
+            f" {first}): {_excerpt(body, secrets)}",
+            kind=Kind.NOT_A_FEED,
+            username=ACCOUNT,
+            status=200,
+        )
     if len(problems) > MAX_PROBLEMS:
         more = len(problems) - MAX_PROBLEMS
         problems = [*problems[:MAX_PROBLEMS], f"{relation}: {more} more people skipped"]
@@ -149,13 +159,7 @@ def parse_person(row: object) -> Friend:
         raise ValueError(f"user.ids.slug is not a slug: {clip(slug)!r}")
     if user.get("deleted") is True:
         raise ValueError(f"{slug}: the account is deleted")
-    name = optional_text(user.get("name"))
-    return Friend(
-        username=slug,
-        trakt_id=_stable_id(ids),
-        private=user.get("private") is True,
-        name=None if name is None else _printable(name)[:MAX_NAME],
-    )
+    return Friend(username=slug, trakt_id=_stable_id(ids))
 
 
 class AccountPeople:
@@ -225,6 +229,8 @@ class AccountPeople:
                 people.append(friend)
                 fresh += 1
             rows = parsed.rows
+            # A page of only repeats (a server ignoring `page`) ends the read; a page of rows
+            # none usable has raised above, so it never passes for the end of the list.
             if not rows or (page > 1 and not fresh) or pagination.is_last(page, rows, PAGE_LIMIT):
                 log.debug("%s: %d people in %d page(s)", relation, len(people), page)
                 return people
@@ -303,10 +309,6 @@ def _stable_id(ids: Mapping[str, Any]) -> str | None:
     if isinstance(uuid, str) and uuid and len(uuid) <= MAX_SLUG and uuid.isprintable():
         return "uuid:" + uuid
     return None
-
-
-def _printable(text: str) -> str:
-    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 def _excerpt(body: bytes, secrets: Sequence[str]) -> str:

@@ -12,20 +12,17 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from watcherd.state.connection import Connection
+from watcherd.state.follows_moves import displace, forget_memory, move, respell
 
 FOLLOWS_SCHEMA_VERSION = 7  # the first schema with the follows table
 # A friend back on the list within this long after leaving it catches up on what they watched
 # meanwhile (a listing that briefly lacked them loses nothing); back after longer, their next
 # poll takes a new baseline, so weeks of history are not sent at once.
 BACK_CATCHES_UP_WITHIN = 86400.0
-# The tables whose rows a rename moves with `UPDATE OR IGNORE`: a row the new slug already
-# holds under the same key wins, and the old slug's duplicate is deleted.
-_KEYED_TABLES = ("outbox", "recent", "watching")
-_PLAIN_TABLES = ("expired", "delivered")
 
 
 class ListedPerson(Protocol):
@@ -122,11 +119,18 @@ class FollowsQueries(Connection):
             # Read once and kept in step with the writes: a listing of thousands of people
             # costs one read and a write per change, not a lookup per person.
             known = _Known(_follow_row(row) for row in _rows(db, "SELECT * FROM follows"))
+            # Stable ids first, every rename at once: a slug freed and taken in the same
+            # listing (bob renamed, another person now bob; or two people swapping) never
+            # hands one person's state to another, whatever the listing's order.
+            matched = _apply_renames(db, known, listed, renamed)
             for person in listed:
-                row, displaced = known.row_of(person)
-                if displaced is not None:
-                    db.execute("DELETE FROM follows WHERE username = ?", (displaced.username,))
-                    known.forget(displaced)
+                row = matched.get(id(person))
+                if row is None:
+                    row = known.slug(person.username)
+                    if row is not None and _other_person(row, person):
+                        displace(db, row.username)  # someone else had the slug: a new person
+                        known.forget(row)
+                        row = None
                 if row is None:
                     db.execute(
                         "INSERT INTO follows (username, trakt_id, relation, since) VALUES"
@@ -136,13 +140,10 @@ class FollowsQueries(Connection):
                     known.put(FollowRow(person.username, person.trakt_id, relation, now, None))
                     added.append(person.username)
                     continue
-                if row.username.lower() != person.username.lower():
-                    _rename(db, row.username, person.username)
-                    renamed.append((row.username, person.username))
                 if row.gone_at is not None:
                     back.append(person.username)
                     if now - row.gone_at > BACK_CATCHES_UP_WITHIN:
-                        _forget_memory(db, person.username)
+                        forget_memory(db, person.username)
                         rebaselined.append(person.username)
                 now_row = FollowRow(
                     person.username, person.trakt_id or row.trakt_id, relation, row.since, None
@@ -155,6 +156,7 @@ class FollowsQueries(Connection):
                     )
                     known.forget(row)
                     known.put(now_row)
+            respell(db, [person.username for person in listed])
             on_list = {person.username.lower() for person in listed}
             left = sorted(
                 row.username
@@ -209,21 +211,59 @@ class _Known:
         if row.trakt_id is not None:
             self._by_id.pop(row.trakt_id, None)
 
-    def row_of(self, person: ListedPerson) -> tuple[FollowRow | None, FollowRow | None]:
-        """The row that is `person` (by stable id first: a rename keeps it; else by slug),
-        and a row to delete: one holding the person's slug under another stable id, another
-        person who had the slug before (so the slug and the id each stay unique)."""
-        by_slug = self._by_slug.get(person.username.lower())
-        if person.trakt_id is None:
-            return by_slug, None
-        by_id = self._by_id.get(person.trakt_id)
-        if by_id is None:
-            if by_slug is not None and by_slug.trakt_id not in (None, person.trakt_id):
-                return None, by_slug
-            return by_slug, None
-        if by_slug is not None and by_slug is not by_id:
-            return by_id, by_slug
-        return by_id, None
+    def slug(self, username: str) -> FollowRow | None:
+        """The row holding `username` (any case)."""
+        return self._by_slug.get(username.lower())
+
+    def stable(self, trakt_id: str | None) -> FollowRow | None:
+        """The row of the person with stable id `trakt_id`."""
+        return None if trakt_id is None else self._by_id.get(trakt_id)
+
+
+def _apply_renames(
+    db: sqlite3.Connection,
+    known: _Known,
+    listed: Sequence[ListedPerson],
+    renamed: list[tuple[str, str]],
+) -> dict[int, FollowRow]:
+    """Match the listed people by stable id and move each renamed one's rows to their new
+    slug; returns each matched person's row (by `id(person)`), renamed ones as moved.
+
+    Every renamed person's rows first go to a name no slug can have (slugs hold no space),
+    so each old slug is free before any new one is taken. A new slug still held then
+    belongs to a person not on the list by id: that person is displaced (`displace`).
+    """
+    matched: dict[int, FollowRow] = {}
+    moving: list[tuple[ListedPerson, FollowRow]] = []
+    for person in listed:
+        row = known.stable(person.trakt_id)
+        if row is None:
+            continue
+        matched[id(person)] = row
+        if row.username.lower() != person.username.lower():
+            moving.append((person, row))
+    parked: list[tuple[ListedPerson, FollowRow, str]] = []
+    for person, row in moving:
+        aside = f"(renaming {row.trakt_id})"
+        move(db, row.username, aside)
+        known.forget(row)
+        parked.append((person, row, aside))
+    for person, row, aside in parked:
+        holder = known.slug(person.username)
+        if holder is not None:
+            displace(db, holder.username)
+            known.forget(holder)
+        move(db, aside, person.username)
+        moved = replace(row, username=person.username)
+        known.put(moved)
+        matched[id(person)] = moved
+        renamed.append((row.username, person.username))
+    return matched
+
+
+def _other_person(row: FollowRow, person: ListedPerson) -> bool:
+    """Whether `row` and `person`, holding the same slug, are told apart by their ids."""
+    return None not in (row.trakt_id, person.trakt_id) and row.trakt_id != person.trakt_id
 
 
 def _rows(db: sqlite3.Connection, sql: str) -> list[sqlite3.Row]:
@@ -240,38 +280,3 @@ def _follow_row(row: sqlite3.Row) -> FollowRow:
         since=float(row["since"]),
         gone_at=None if row["gone_at"] is None else float(row["gone_at"]),
     )
-
-
-def _rename(db: sqlite3.Connection, old: str, new: str) -> None:
-    """Move every row of `old` (any case) to `new`. When the state already holds a memory of
-    `new` (polled under that name before), that memory wins and `old`'s is dropped; `old`'s
-    pending, given-up and delivered rows join `new`'s either way. Why `old`'s feed was held
-    (private, unknown) concerns the old slug only: it is dropped."""
-    exists = db.execute("SELECT 1 FROM users WHERE username = ?", (new,)).fetchone()
-    if exists is None:
-        db.execute("UPDATE users SET username = ? WHERE username = ? COLLATE NOCASE", (new, old))
-        db.execute("UPDATE seen SET username = ? WHERE username = ? COLLATE NOCASE", (new, old))
-    for table in ("users", "seen", "held"):
-        db.execute(f"DELETE FROM {table} WHERE username = ? COLLATE NOCASE", (old,))  # noqa: S608
-    for table in _KEYED_TABLES:
-        db.execute(
-            f"UPDATE OR IGNORE {table} SET username = ? WHERE username = ? COLLATE NOCASE",  # noqa: S608
-            (new, old),
-        )
-        db.execute(f"DELETE FROM {table} WHERE username = ? COLLATE NOCASE", (old,))  # noqa: S608
-    for table in _PLAIN_TABLES:
-        db.execute(
-            f"UPDATE {table} SET username = ? WHERE username = ? COLLATE NOCASE",  # noqa: S608
-            (new, old),
-        )
-
-
-def _forget_memory(db: sqlite3.Connection, username: str) -> None:
-    """Forget what `username`'s feed showed (not their pending deliveries): their next poll
-    takes a baseline."""
-    db.execute(
-        """UPDATE users SET cursor = NULL, floor = NULL, fingerprint = NULL
-           WHERE username = ? COLLATE NOCASE""",
-        (username,),
-    )
-    db.execute("DELETE FROM seen WHERE username = ? COLLATE NOCASE", (username,))
