@@ -275,7 +275,7 @@ def test_trakt_down_for_a_dozen_users_is_one_alert_and_their_recovery_one_more(
     assert down_title == ATTENTION.format(len(USERS))
     assert re.fullmatch(
         rf"Feeds failing 2 polls in a row \(Trakt itself may be down\): {named}\."
-        r" Last error: u\d\d: Trakt is unavailable \(HTTP 503[^)]*\); retrying later may help"
+        r" Last error: u\d\d: Trakt is unavailable \(HTTP 503[^)]*\); retrying later may help\."
         r" watcherd keeps trying; `watcherd state show` lists each error\.",
         down,
     ), down

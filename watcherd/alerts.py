@@ -169,7 +169,8 @@ def _names(changes: list[_Change]) -> str:
 def _feeds_line(kind: str, changes: list[_Change], after: int, now: float) -> str:
     names = _names(changes)
     detail = neutralise(changes[0].detail, 200) if changes[0].detail else ""
-    last = f" Last error: {detail}" if detail else ""
+    # The error is a sentence of its own: ended, so the next one does not run on from it.
+    last = f" Last error: {detail.rstrip('.')}." if detail else ""
     if kind == "failing":
         many = " (Trakt itself may be down)" if len(changes) > NAMED_IN_FULL else ""
         return (
