@@ -16,6 +16,7 @@ from watcherd.digest import Release, split
 from watcherd.model import Message, Notice
 from watcherd.recap import styled_recap
 from watcherd.state import Delivery, Store
+from watcherd.state.recaps import RECAP_USERNAME
 from watcherd.styles import Styler
 
 log = logging.getLogger(__name__)
@@ -127,15 +128,17 @@ class HeldRows:
 
         With quiet hours and no digest, only what the quiet hours held is one digest; a row
         they never held (queued outside them, waiting only for a retry) goes as its own
-        message after it, as at once.
+        message after it, as at once. A weekly recap goes last, after the digest.
         """
         release = self._releases[target]
         if not release.digest.immediate:
             return digest_parts(target, released, rendering, now, max_length)
-        held = [row for row in released if release.release_at(row.created_at) > row.created_at]
+        rows = [row for row in released if row.username != RECAP_USERNAME]
+        held = [row for row in rows if release.release_at(row.created_at) > row.created_at]
         held_ids = {row.id for row in held}
-        alone = [[row] for row in released if row.id not in held_ids]
-        return digest_parts(target, held, rendering, now, max_length) + alone
+        alone = [[row] for row in rows if row.id not in held_ids]
+        recaps = [[row] for row in released if row.username == RECAP_USERNAME]
+        return digest_parts(target, held, rendering, now, max_length) + alone + recaps
 
     def released_before(self, target: str, bound: float) -> float:
         """The `created_at` bound for `Store.expire` that gives up the target's rows released
@@ -166,7 +169,9 @@ def released_rows(
     Those whose release time (from `created_at` by `release`, so a changed configuration
     applies to what already waits) has come. Nothing leaves inside quiet hours, retries
     included; nothing while a row of a failed digest waits for its retry time, unless
-    `ignore_backoff`: then they go together, in order, once its time has come.
+    `ignore_backoff`: then they go together, in order, once its time has come. A weekly
+    recap released with them goes last, so it never cuts the digest in two (it is a message
+    of its own).
     """
     if release.outside_quiet(now) > now:
         return []
@@ -174,12 +179,19 @@ def released_rows(
     if not ignore_backoff and any(row.attempts and row.next_try > now for row in released):
         return []
     # Each user's items together, oldest first, so a binge reads (and folds) as one run;
-    # the users in the order of their oldest item.
+    # the users in the order of their oldest item; recaps after them all.
     first: dict[str, int] = {}
     for row in released:
         first[row.username] = min(row.watched, first.get(row.username, row.watched))
     return sorted(
-        released, key=lambda row: (first[row.username], row.username, row.watched, row.id)
+        released,
+        key=lambda row: (
+            row.username == RECAP_USERNAME,
+            first[row.username],
+            row.username,
+            row.watched,
+            row.id,
+        ),
     )
 
 
