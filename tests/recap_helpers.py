@@ -1,15 +1,19 @@
-"""Helpers shared by the recap tests: notices of episodes and films, and a delivered log
-written the way the deliverer writes it (queued by a poll, then `mark_sent`)."""
+"""Helpers shared by the recap tests: notices of episodes and films, a delivered log written
+the way the deliverer writes it (queued by a poll, then `mark_sent`), and a recap that ran
+before (a target's first recap week seen is only marked, never told)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from types import MappingProxyType
 
+from watcherd import notice_codec
 from watcherd.config.models import TargetSettings
 from watcherd.detect import UserMemory
 from watcherd.model import Episode, MediaType, Message, Movie, Notice, Phase, WatchEvent
+from watcherd.recap_summary import RecapWeek
 from watcherd.state import QueuedMessage, Store
+from watcherd.state.recaps import RECAP_USERNAME
 
 
 def episode(
@@ -48,8 +52,8 @@ def movie(username: str, title: str, year: int | None, watched: float) -> Notice
     )
 
 
-def deliver(store: Store, target: str, notice: Notice, at: float) -> None:
-    """Queue `notice` for `target` as a poll does, then record it sent at `at`."""
+def queue_item(store: Store, target: str, notice: Notice, at: float) -> None:
+    """Queue `notice` for `target` as a poll at `at` does."""
     event = notice.event
     store.record_poll(
         event.username,
@@ -72,8 +76,36 @@ def deliver(store: Store, target: str, notice: Notice, at: float) -> None:
         now=at,
         outcome="ok",
     )
-    rows = [row for row in store.pending(event.username, target) if row.identity == event.identity]
+
+
+def deliver(store: Store, target: str, notice: Notice, at: float) -> None:
+    """Queue `notice` for `target` as a poll does, then record it sent by a round begun at `at`."""
+    queue_item(store, target, notice, at)
+    identity = notice.event.identity
+    rows = [row for row in store.pending(notice.event.username, target) if row.identity == identity]
     store.mark_sent(rows, at)
+
+
+def recap_rows(store: Store) -> list[tuple[str, str, str]]:
+    return [
+        (row.target, row.identity, row.message.title)
+        for row in store.pending()
+        if row.username == RECAP_USERNAME
+    ]
+
+
+def queued_weeks(store: Store) -> list[RecapWeek]:
+    """The recaps kept in the recap rows' notice columns, oldest week first."""
+    reader = Store(store.path, exclusive=False)
+    try:
+        rows = reader._query(
+            "SELECT notice FROM outbox WHERE username = ? ORDER BY watched", (RECAP_USERNAME,)
+        )
+    finally:
+        reader.close()
+    weeks = [notice_codec.decode_recap(row["notice"]) for row in rows]
+    assert None not in weeks
+    return [week for week in weeks if week is not None]
 
 
 def target(name: str = "friends", **keys: object) -> TargetSettings:
@@ -86,3 +118,9 @@ def target(name: str = "friends", **keys: object) -> TargetSettings:
     }
     values.update(keys)
     return TargetSettings.model_validate(values)
+
+
+def recapped(store: Store, end: float, name: str = "friends") -> None:
+    """Mark the recap week of target `name` ending at `end` done, telling nothing, as a recap
+    that ran then did: the weeks after it are told (the first week seen is only marked)."""
+    store.queue_recap(name, end, lambda _rows: None, since=end, now=end)

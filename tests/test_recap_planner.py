@@ -1,7 +1,9 @@
 """The weekly recap queued from a real state file's delivered log with an injected clock:
 once at Sunday 18:00 in Berlin, across the clock changes, nothing for an empty week, one for
 a daemon stopped over several weeks, kept for a target that is down and sent once, and never
-queued twice, even by a process killed with SIGKILL just after queueing it."""
+queued twice, even by a process killed with SIGKILL just after queueing it. Each test starts
+from a recap that ran the week before (`recapped`): a first week seen is only marked
+(tests/test_recap_edges.py)."""
 
 from __future__ import annotations
 
@@ -12,26 +14,28 @@ import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.test_digest_deliverer import RecordingSender
-from watcherd import notice_codec
 from watcherd.delivery import Backoff, Deliverer
 from watcherd.model import Message
-from watcherd.recap import RecapPlanner
+from watcherd.periods import parse_recap
+from watcherd.recap import RecapPlanner, period_before
 from watcherd.recap_summary import RecapWeek
-from watcherd.state import Store
+from watcherd.state import Delivered, Store
 from watcherd.state.recaps import RECAP_USERNAME
 from watcherd.styles import Style, Styler
 
-from .recap_helpers import deliver, episode, movie, target
+from .recap_helpers import deliver, episode, movie, queued_weeks, recap_rows, recapped, target
 
 H = 3600.0
 DAY = 86400.0
 # Sunday 2026-03-15 18:00 in Berlin (CET, UTC+1).
 END = datetime(2026, 3, 15, 17, tzinfo=UTC).timestamp()
 START = END - 7 * DAY
+SUNDAY_1800, BERLIN = parse_recap("sun 18:00"), ZoneInfo("Europe/Berlin")
 
 
 @pytest.fixture
@@ -41,28 +45,6 @@ def store(tmp_path: Path) -> Iterator[Store]:
     opened.close()
 
 
-def recap_rows(store: Store) -> list[tuple[str, str, str]]:
-    return [
-        (row.target, row.identity, row.message.title)
-        for row in store.pending()
-        if row.username == RECAP_USERNAME
-    ]
-
-
-def queued_weeks(store: Store) -> list[RecapWeek]:
-    """The recaps kept in the recap rows' notice columns, oldest week first."""
-    reader = Store(store.path, exclusive=False)
-    try:
-        rows = reader._query(
-            "SELECT notice FROM outbox WHERE username = ? ORDER BY watched", (RECAP_USERNAME,)
-        )
-    finally:
-        reader.close()
-    weeks = [notice_codec.decode_recap(row["notice"]) for row in rows]
-    assert None not in weeks
-    return [week for week in weeks if week is not None]
-
-
 def queued_week(store: Store) -> RecapWeek:
     """The recap kept in the single recap row."""
     (week,) = queued_weeks(store)
@@ -70,6 +52,7 @@ def queued_week(store: Store) -> RecapWeek:
 
 
 def test_a_week_of_deliveries_is_recapped_once_at_sunday_1800_in_berlin(store: Store) -> None:
+    recapped(store, START)
     for number in range(1, 5):
         deliver(
             store,
@@ -121,6 +104,8 @@ def test_a_week_of_deliveries_is_recapped_once_at_sunday_1800_in_berlin(store: S
 def test_a_week_with_a_clock_change_is_one_local_week(
     store: Store, end: float, inside: float, outside: float
 ) -> None:
+    before, _ = period_before(SUNDAY_1800, BERLIN, end)
+    recapped(store, period_before(SUNDAY_1800, BERLIN, before)[0])  # the recap two weeks before
     deliver(store, "friends", movie("alice", "In", 2000, inside - 60), inside)
     deliver(store, "friends", movie("carol", "Out", 2000, outside - 60), outside)
     deliver(store, "friends", movie("alice", "Last", 2001, end - 61), end - 1)
@@ -136,7 +121,7 @@ def test_a_week_with_a_clock_change_is_one_local_week(
 
 
 def test_an_empty_week_is_marked_and_sends_nothing(store: Store) -> None:
-    store.queue_alerts("friends", [], {}, now=START)  # nothing
+    recapped(store, START)
     planner = RecapPlanner(store, [target()], clock=lambda: END)
 
     assert planner.queue_due(END + 5) == 0
@@ -147,6 +132,7 @@ def test_an_empty_week_is_marked_and_sends_nothing(store: Store) -> None:
 
 
 def test_a_daemon_stopped_for_three_weeks_sends_one_recap_of_the_latest(store: Store) -> None:
+    recapped(store, START)
     for index in range(3):
         at = START + index * 7 * DAY + DAY
         deliver(store, "friends", movie("alice", f"Film {index}", 2000, at - 60), at)
@@ -169,6 +155,7 @@ def test_targets_without_a_recap_are_left_alone(store: Store) -> None:
 
 
 def test_a_target_down_at_recap_time_gets_the_recap_once_when_it_is_back(store: Store) -> None:
+    recapped(store, START)
     deliver(store, "friends", movie("alice", "Heat", 1995, END - H), END - 1)
     planner = RecapPlanner(store, [target()], clock=lambda: END)
     sender = RecordingSender(down=True)
@@ -203,15 +190,21 @@ def test_a_target_down_at_recap_time_gets_the_recap_once_when_it_is_back(store: 
 
 
 def test_the_same_week_is_queued_once_whoever_asks(store: Store) -> None:
-    first = store.queue_recap("friends", END, Message("t", "b"), "{}", now=END)
-    second = store.queue_recap("friends", END, Message("t", "b"), "{}", now=END + 1)
-    assert (first, second) == (1, 0)
+    calls: list[int] = []
+
+    def compose(rows: list[Delivered]) -> tuple[Message, str]:
+        calls.append(len(rows))
+        return Message("t", "b"), "{}"
+
+    first = store.queue_recap("friends", END, compose, since=START, now=END)
+    second = store.queue_recap("friends", END, compose, since=START, now=END + 1)
+    assert (first, second, calls) == (1, 0, [0])
     assert len(recap_rows(store)) == 1
 
 
 def test_old_marks_are_forgotten_as_new_ones_are_written(store: Store) -> None:
-    store.queue_recap("friends", END, None, None, now=END)
-    store.queue_recap("friends", END + 42 * DAY, None, None, now=END + 42 * DAY)
+    recapped(store, END)
+    recapped(store, END + 42 * DAY)
     assert not store.recap_queued("friends", END)
     assert store.recap_queued("friends", END + 42 * DAY)
 
@@ -236,6 +229,7 @@ KILLED_AFTER_QUEUEING = textwrap.dedent(
 def test_a_kill_9_just_after_queueing_never_queues_the_recap_twice(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     store = Store(path)
+    recapped(store, START)
     deliver(store, "friends", movie("alice", "Heat", 1995, END - H), END - 1)
     store.close()
     script = KILLED_AFTER_QUEUEING.format(
@@ -258,6 +252,7 @@ def test_a_kill_9_just_after_queueing_never_queues_the_recap_twice(tmp_path: Pat
 
 
 def test_a_recap_is_worded_in_its_targets_style_when_it_is_sent(store: Store) -> None:
+    recapped(store, START)
     deliver(store, "friends", movie("a_lice", "Heat", 1995, END - H), END - 1)
     RecapPlanner(store, [target()], clock=lambda: END).queue_now()
     sender = RecordingSender()
@@ -278,6 +273,7 @@ def test_a_recap_is_worded_in_its_targets_style_when_it_is_sent(store: Store) ->
 
 
 def test_a_changed_timezone_or_recap_time_never_tells_a_delivery_twice(store: Store) -> None:
+    recapped(store, START)
     deliver(store, "friends", movie("alice", "Heat", 1995, END - 3 * DAY), END - 3 * DAY)
     utc_end = END + H  # Sunday 18:00 UTC, an hour after 18:00 in Berlin
     assert RecapPlanner(store, [target(timezone="UTC")], clock=lambda: 0.0).queue_due(utc_end) == 1
@@ -297,6 +293,8 @@ def test_a_changed_timezone_or_recap_time_never_tells_a_delivery_twice(store: St
 
 
 def test_due_tells_what_would_be_queued_and_writes_nothing(store: Store) -> None:
+    recapped(store, START)
+    recapped(store, START, "quiet")
     deliver(store, "friends", movie("alice", "Heat", 1995, END - H), END - 1)
     planner = RecapPlanner(store, [target(), target("quiet")], clock=lambda: END)
 

@@ -8,11 +8,15 @@ does not exist (02:30 when the clocks go forward) is reached when the clocks jum
 that exists twice is reached at its first occurrence, as digests do.
 
 `RecapPlanner.queue_due` queues the latest recap whose time has come and that is not queued
-yet, as an outbox row of the pseudo-user `RECAP_USERNAME`, in the transaction that records it
-in `recaps`: a kill just after never queues it twice, and the outbox's retries carry it to a
-target that is down. A daemon stopped over several recap times queues only the latest. An
-empty week is recorded and sends nothing. A week never reaches back before the end of the
-target's previous recap (its recap time or timezone changed): nothing is told twice.
+yet, as an outbox row of the pseudo-user `RECAP_USERNAME`, in the transaction that reads the
+week's deliveries and records it in `recaps`: a kill just after never queues it twice, the
+outbox's retries carry it to a target that is down, and a delivery recorded after it counts
+in the next week (`watcherd.state.delivered`), never in none. A daemon stopped over several
+recap times queues only the latest. An empty week is recorded and sends nothing. A week never
+reaches back before the end of the target's previous recap (its recap time or timezone
+changed): nothing is told twice. The first time a target's recap is seen (no week of it
+recorded: recap just enabled, or a new install), its latest week is recorded without being
+told, so enabling it on a Wednesday sends nothing until the Sunday after.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from watcherd.state.recaps import RECAP_USERNAME
 
 if TYPE_CHECKING:
     from watcherd.config.models import TargetSettings
-    from watcherd.state import Store
+    from watcherd.state import Delivered, Store
     from watcherd.styles import Styler
 
 log = logging.getLogger(__name__)
@@ -136,43 +140,47 @@ class RecapPlanner:
         """Queue every target's latest recap due at `now` and not queued yet.
 
         Each in one transaction with its mark, so it is queued once whatever happens after.
-        Returns how many recap messages were queued (an empty week is marked, not queued).
+        Returns how many recap messages were queued (an empty week, or the first one seen of
+        a target, is marked, not queued).
 
         Raises:
             StateError: the state file could not be read or written (what was committed
                 before stays).
         """
-        return sum(self._queue(plan, week, now) for plan, week in self._due_weeks(now))
+        return sum(self._queue(plan, end, start, now) for plan, end, start in self._due(now))
 
     def due(self, now: float) -> list[tuple[str, RecapWeek]]:
         """The recaps `queue_due` would queue at `now`, by target name, writing nothing (for
-        `once --dry-run`); empty weeks are left out.
+        `once --dry-run`); empty weeks and first sights are left out.
 
         Raises:
             StateError: the state file could not be read.
         """
-        return [(plan.name, week) for plan, week in self._due_weeks(now) if not week.empty]
+        weeks = []
+        for plan, end, start in self._due(now):
+            if start is not None:
+                week = plan.week(self._store.delivered(target=plan.name, since=start), start, end)
+                if not week.empty:
+                    weeks.append((plan.name, week))
+        return weeks
 
-    def _due_weeks(self, now: float) -> list[tuple[_Plan, RecapWeek]]:
-        """Each target's latest week due at `now` and not marked yet, summed up."""
-        due = []
+    def _due(self, now: float) -> list[tuple[_Plan, float, float | None]]:
+        """Each target whose latest recap time at `now` is not marked yet: (plan, the week's
+        end, its start), the start None when the target has no week marked at all (first
+        sight: the week is marked, not told)."""
+        due: list[tuple[_Plan, float, float | None]] = []
         for plan in self._plans:
             end = last_recap_at(plan.recap, plan.zone, now)
             if self._store.recap_queued(plan.name, end):
                 continue
-            start, _ = period_before(plan.recap, plan.zone, end)
+            latest = self._store.latest_recap(plan.name)
+            if latest is None:
+                due.append((plan, end, None))
+                continue
             # A recap time or timezone changed since the last recap: the week starts where
             # that one ended, so nothing is told twice (and nothing at all when it ended later).
-            latest = self._store.latest_recap(plan.name)
-            start = max(start, min(latest, end)) if latest is not None else start
-            week = summarise(
-                self._store.delivered(target=plan.name, since=start),
-                start=start,
-                end=end,
-                timezone=plan.timezone,
-                skip_users=(ADMIN_USERNAME, RECAP_USERNAME),
-            )
-            due.append((plan, week))
+            start, _ = period_before(plan.recap, plan.zone, end)
+            due.append((plan, end, max(start, min(latest, end))))
         return due
 
     def next_due(self, now: float) -> float | None:
@@ -185,24 +193,39 @@ class RecapPlanner:
             times.append(next_recap_at(plan.recap, plan.zone, now) if queued else last)
         return min(times, default=None)
 
-    def _queue(self, plan: _Plan, week: RecapWeek, now: float) -> int:
-        if week.empty:
-            self._store.queue_recap(plan.name, week.end, None, None, now=now)
-            log.info("recap for %s: nothing was sent this week; none queued", plan.name)
-            return 0
-        # The row's stored rendering, in plain text: what `state show` lists, and what is
-        # sent where the target's style cannot render the recap.
-        message = plan.plain.message(week)
-        count = self._store.queue_recap(
-            plan.name, week.end, message, notice_codec.encode_recap(week), now=now
-        )
-        if count:
+    def _queue(self, plan: _Plan, end: float, start: float | None, now: float) -> int:
+        if start is None:
+            self._store.queue_recap(plan.name, end, lambda _rows: None, since=end, now=now)
+            first = datetime.fromtimestamp(next_recap_at(plan.recap, plan.zone, now), plan.zone)
             log.info(
-                "recap for %s queued: %d user(s), %d watch(es)",
+                "recap for %s: new; the week to now is not told, the first recap is sent %s",
                 plan.name,
-                len(week.users),
-                sum(user.watches for user in week.users),
+                f"{first:%a %d %b %Y %H:%M} ({plan.timezone})",
             )
+            return 0
+        weeks: list[RecapWeek] = []
+
+        def compose(rows: list[Delivered]) -> tuple[Message, str] | None:
+            # Read in the transaction that marks the week: no delivery recorded meanwhile
+            # is missed. The row's stored rendering is plain text: what `state show` lists,
+            # and what is sent where the target's style cannot render the recap.
+            week = plan.week(rows, start, end)
+            weeks.append(week)
+            if week.empty:
+                return None
+            return plan.plain.message(week), notice_codec.encode_recap(week)
+
+        count = self._store.queue_recap(plan.name, end, compose, since=start, now=now)
+        for week in weeks:
+            if week.empty:
+                log.info("recap for %s: nothing was sent this week; none queued", plan.name)
+            elif count:
+                log.info(
+                    "recap for %s queued: %d user(s), %d watch(es)",
+                    plan.name,
+                    len(week.users),
+                    sum(user.watches for user in week.users),
+                )
         return count
 
 
@@ -215,6 +238,16 @@ class _Plan:
         self.timezone = target.timezone
         self.zone = ZoneInfo(target.timezone)
         self.plain = RecapRenderer.of_target(target, "text")
+
+    def week(self, delivered: Sequence[Delivered], start: float, end: float) -> RecapWeek:
+        """The week [start, end) of what `delivered` holds, users' own rows only."""
+        return summarise(
+            delivered,
+            start=start,
+            end=end,
+            timezone=self.timezone,
+            skip_users=(ADMIN_USERNAME, RECAP_USERNAME),
+        )
 
     @classmethod
     def of(cls, target: TargetSettings) -> _Plan:
