@@ -6,6 +6,7 @@ deliveries, and `state drop --user` removing them. Real state files, no network.
 from __future__ import annotations
 
 import io
+import sqlite3
 import time
 import tomllib
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from tests.conftest import watcherd_in_process as watcherd
 from tests.state_helpers import DAY, file_bytes, queued, remembering
+from watcherd.alerts import AdminNotice
 from watcherd.commands.runtime import Console, format_time
 from watcherd.commands.setup import check_config
 from watcherd.config import Settings, load_settings
@@ -233,3 +235,37 @@ def test_state_show_with_follow_off_shows_friends_as_users_no_longer_configured(
     assert len(no_longer) == 1
     assert "bob (forgotten" in no_longer[0]
     assert "dave (forgotten" in no_longer[0]
+
+
+def test_pending_recaps_and_admin_alerts_are_shown_as_such_and_droppable(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, state: Path
+) -> None:
+    config = write(tmp_path)
+    store = Store(state)
+    store.queue_alerts("mail", [AdminNotice("a1", "Trakt is down", "since 10:00")], {}, now=T0)
+    db = sqlite3.connect(state)
+    with db:
+        db.execute(
+            """INSERT INTO outbox (username, target, identity, watched, title, body, created_at,
+                 next_try) VALUES ('(recap)', 'mail', 'recap:1', 1, 'Our week', 'b', ?, ?)""",
+            (T0, T0),
+        )
+    db.close()
+    store.close()
+
+    shown = watcherd(capsys, "state", "show", "--config", str(config))
+
+    lines = shown.out.splitlines()
+    recap = lines.index(
+        "(recap) — weekly recaps waiting to be sent (no Trakt user); `watcherd state drop"
+        ' --user "(recap)"` drops them'
+    )
+    assert lines[recap + 1] == "  pending:    1"  # no cursor, memory or poll: never polled
+    assert any(line.startswith("(admin) — admin alerts waiting to be sent") for line in lines)
+    for pseudo in ("(recap)", "(admin)"):
+        dropped = watcherd(capsys, "state", "drop", "--user", pseudo, "--config", str(config))
+        assert dropped.code == 0, dropped.err
+        assert f"dropped 1 pending delivery of {pseudo}" in dropped.out
+    assert "(recap)" not in watcherd(capsys, "state", "show", "--config", str(config)).out
+    reset = watcherd(capsys, "state", "reset", "(recap)", "--config", str(config))
+    assert reset.code == 2  # no memory to reset: not a user

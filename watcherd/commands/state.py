@@ -12,13 +12,13 @@ import logging
 from collections.abc import Callable, Collection
 
 from watcherd.commands.runtime import EXIT_FAILED, EXIT_OK, Console, Runtime, count
-from watcherd.commands.state_show import describe_state, on_the_list
+from watcherd.commands.state_show import PSEUDO_USERS, describe_state, on_the_list
 from watcherd.config import Settings
 from watcherd.errors import ConfigError, StateError
 from watcherd.following import resolve
 from watcherd.state import UNCONFIGURED_KEPT_FOR, Store
 
-log = logging.getLogger("watcherd")
+log = logging.getLogger(__name__)
 
 
 def dispatch(
@@ -247,7 +247,10 @@ def check_known(
     if store is not None:
         users.update(held.username for held in store.unconfigured(users))
         users.update(row.username for row in store.followed())  # on the account's list or left
-        targets.update(each for _, each in store.pending_pairs())
+        pairs = store.pending_pairs()
+        targets.update(each for _, each in pairs)
+        if command != "reset":  # admin alerts and recaps pending: shown, so droppable
+            users.update(name for name, _ in pairs if name in PSEUDO_USERS)
     problems = [
         f"state {command}: {option} {name!r}: no such {kind}"
         f" (known: {', '.join(sorted(known)) or 'none'})"

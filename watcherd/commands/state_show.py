@@ -18,9 +18,13 @@ from watcherd.state import (
     Login,
     UserStatus,
 )
+from watcherd.state.alerts_table import ADMIN_USERNAME
 from watcherd.state.follows import FollowRow
+from watcherd.state.recaps import RECAP_USERNAME
 
 KEPT_DAYS = round(UNCONFIGURED_KEPT_FOR / 86400)
+# The outbox's rows that are no Trakt user's: what each holds, for `state show`.
+PSEUDO_USERS = {ADMIN_USERNAME: "admin alerts", RECAP_USERNAME: "weekly recaps"}
 
 
 def describe_state(
@@ -144,6 +148,12 @@ def describe_status(
     given) are marked, and so is a user no longer configured (`held`); a row its target's
     digest or quiet hours (`releases`) hold says until when."""
     header = status.username
+    pseudo = PSEUDO_USERS.get(status.username)
+    if pseudo is not None:
+        header += (
+            f" — {pseudo} waiting to be sent (no Trakt user);"
+            f' `watcherd state drop --user "{status.username}"` drops them'
+        )
     if held is not None:
         header += (
             f" — no longer configured; forgotten {describe_prune(held, now)}"
@@ -157,6 +167,8 @@ def describe_status(
         + (f" ({status.last_outcome})" if status.last_outcome else ""),
         f"  pending:    {len(status.pending)}",
     ]
+    if pseudo is not None:
+        del lines[1:4]  # never polled: no cursor, memory or poll to tell
     if status.held is not None:
         # A private or unknown user, asked again at most hourly: say why and until when.
         reason = status.held.reason.removeprefix(f"{status.username}: ")
