@@ -202,6 +202,30 @@ def carried_from(content: dict[str, Any], keep: Sequence[str]) -> Carried:
     return Carried(tuple(summaries), sources)
 
 
+def rebuilt(content: dict[str, Any]) -> tuple[Run, list[Summary], Carried]:
+    """A `document` read back: its run, every figure's summary, and which of them it had
+    itself carried from an earlier run, so its README block can be written again without
+    measuring anything (`bench/run.py --readme-from`)."""
+    loads = content.get("load_average") or {}
+    run = Run(
+        command=content["command"],
+        profile=content["profile"],
+        runs=content["runs"],
+        started=datetime.fromisoformat(content["date"]),
+        seconds=content["seconds"],
+        watcherd_version=content["watcherd_version"],
+        machine=content["machine"],
+        code=content["code"],
+        load_average=(tuple(loads.get("start") or ()), tuple(loads.get("end") or ())),
+    )
+    every = carried_from(content, list(content["figures"]))
+    carried = Carried(
+        tuple(s for s in every.summaries if "carried_from" in content["figures"][s.key]),
+        {k: v for k, v in every.sources.items() if "carried_from" in content["figures"][k]},
+    )
+    return run, list(every.summaries), carried
+
+
 def readme_block(
     run: Run, summaries: Sequence[Summary], results_link: str, carried: Carried | None = None
 ) -> str:

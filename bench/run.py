@@ -3,6 +3,7 @@ baseline measured in the same run or a fixed reference.
 
     .venv/bin/python bench/run.py [--quick] [--runs N] [--only 1,4] [--output PATH]
                                   [--readme PATH | --no-readme]
+    .venv/bin/python bench/run.py --readme-from bench/results.json [--readme PATH]
 
 Starts a loopback fake Trakt v1 server and a loopback Apprise json:// receiver in this
 process, runs the installed `watcherd` command as child processes with generated
@@ -21,6 +22,8 @@ lost), each such figure named on stderr with its cause; 2 when README could not 
 
 `--quick` is a tiny configuration that proves every part works; it writes
 `bench/results-quick.json` and leaves README alone unless `--readme` names a file.
+`--readme-from` measures nothing: it writes README's block again from a results JSON (a run
+made with `--no-readme`, or on another checkout), exactly as that run would have.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from record import (
     machine,
     now,
     readme_block,
+    rebuilt,
     tables,
     write_between_markers,
     write_json,
@@ -93,6 +97,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
             " unchanged, and README says which run and commit each comes from"
         ),
     )
+    parser.add_argument(
+        "--readme-from",
+        type=Path,
+        help="measure nothing: write README's block from this results JSON",
+    )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--readme", type=Path, help="the README whose markers get the tables")
     where.add_argument("--no-readme", action="store_true", help="write no README")
@@ -118,6 +127,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
+    if args.readme_from is not None:
+        return _readme_from(args.readme_from, args.readme)
     command = shlex.join(["bench/run.py", *(sys.argv[1:] if argv is None else argv)])
     started, clock, load_start = now(), time.monotonic(), os.getloadavg()
     code_at_start = code_version(ROOT)
@@ -174,6 +185,23 @@ def main(argv: list[str] | None = None) -> int:
     for line in failed:
         print(f"not measured: {line}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _readme_from(results: Path, readme: Path | None) -> int:
+    """Write README's block from `results` (a `bench/results.json`), measuring nothing."""
+    if readme is None:
+        print("--readme-from: no README to write (--no-readme)", file=sys.stderr)
+        return 2
+    run, summaries, carried = rebuilt(json.loads(results.read_text(encoding="utf-8")))
+    link = os.path.relpath(results.resolve(), readme.resolve().parent)
+    try:
+        write_between_markers(readme, readme_block(run, summaries, link, carried))
+    except (MarkerError, OSError) as exc:
+        print(f"README not written: {exc}", file=sys.stderr)
+        return 2
+    print(tables(summaries))
+    print(f"tables written into {readme}")
+    return 0
 
 
 def _code(at_start: dict[str, object], at_end: dict[str, object]) -> dict[str, object]:

@@ -267,6 +267,34 @@ def test_figures_not_measured_again_are_carried_with_the_run_and_commit_that_mea
     assert "| 3 | 1 | 3 | ratio ≤ 1.0 | NO" in block
 
 
+def test_readme_block_written_again_from_the_json_is_the_one_its_run_wrote(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    earlier, later = tmp_path / "earlier.json", tmp_path / "later.json"
+    written, rewritten = tmp_path / "written.md", tmp_path / "rewritten.md"
+    for readme in (written, rewritten):
+        readme.write_text(f"# R\n{BEGIN}\nold\n{END}\ntail\n", encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(run, "FIGURES", {"1": ("1_x", "baseline", _goal_not_met)})
+        assert run.main(["--quick", "--output", str(earlier), "--no-readme"]) == 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            run,
+            "FIGURES",
+            {"1": ("1_x", "baseline", _not_measured), "2": ("2_y", "reference", _second_figure)},
+        )
+        keep = ["--keep", str(earlier), "--output", str(later), "--readme", str(written)]
+        assert run.main(["--quick", "--only", "2", *keep]) == 0
+
+    code = run.main(["--readme-from", str(later), "--readme", str(rewritten)])
+
+    capsys.readouterr()
+    assert code == 0
+    assert rewritten.read_text(encoding="utf-8") == written.read_text(encoding="utf-8")
+    assert "carried unchanged from an earlier one" in " ".join(rewritten.read_text().split())
+    assert run.main(["--readme-from", str(later), "--no-readme"]) == 2
+
+
 v2figures = _bench_module("v2figures")
 
 
