@@ -269,3 +269,26 @@ def test_pending_recaps_and_admin_alerts_are_shown_as_such_and_droppable(
     assert "(recap)" not in watcherd(capsys, "state", "show", "--config", str(config)).out
     reset = watcherd(capsys, "state", "reset", "(recap)", "--config", str(config))
     assert reset.code == 2  # no memory to reset: not a user
+
+
+@pytest.mark.parametrize(
+    ("refresh", "follow", "warned"),
+    [
+        ("1m", "friends", True),
+        ("299s", "following", True),
+        ("5m", "friends", False),
+        ("1m", "none", False),
+    ],
+)
+def test_check_config_warns_of_a_follow_refresh_under_five_minutes(
+    tmp_path: Path, refresh: str, follow: str, warned: bool
+) -> None:
+    path = write(tmp_path, follow=follow)
+    path.write_text(path.read_text().replace('"2h"', f'"{refresh}"'))
+
+    _, err = run_check_config(settings_of(path), reader=False)
+
+    assert ("warning: trakt.follow_refresh is" in err) is warned, err
+    if warned:
+        assert "more often than every 5 minutes" in err
+        assert "api.trakt.tv" in err

@@ -5,13 +5,24 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from watcherd.capacity import schedule_need
-from watcherd.commands.runtime import EXIT_OK, Console, count, format_time, warn_about_politeness
+from watcherd.commands.runtime import (
+    EXIT_OK,
+    TRAKT_HOST,
+    Console,
+    count,
+    format_time,
+    warn_about_politeness,
+)
 from watcherd.config import Settings, render_resolved
 from watcherd.errors import StateError
 from watcherd.following import Following, describe_list, describe_origin, resolve
 from watcherd.notify import describe_url
 from watcherd.redact import Redactor
 from watcherd.state import Store
+from watcherd.state.follows import on_the_list
+
+# Reading the account's list more often than this asks api.trakt.tv for what barely changes.
+MIN_POLITE_FOLLOW_REFRESH = 300.0
 
 
 def check_config(
@@ -31,6 +42,7 @@ def check_config(
     if settings.trakt.follow != "none":
         following, followed_lines = describe_followed(settings, open_reader)
     warn_about_politeness(settings, console)
+    warn_about_follow_refresh(settings, console)
     warn_about_budget(settings, console, following)
     # Masked where each secret stands (render_resolved); a search through the whole text for
     # secret strings would mask names and paths that merely equal a piece of one. The API key
@@ -72,7 +84,7 @@ def describe_followed(
             " when `watcherd run` or `once` starts"
         )
         return None, lines
-    following = resolve(settings, [row for row in rows if row.gone_at is None])
+    following = resolve(settings, on_the_list(rows))
     lines += [
         f"{head}, as the state file last listed them",
         "(a friend's [[users]] entry sets what it names; [defaults] gives the rest):",
@@ -89,6 +101,24 @@ def describe_followed(
         )
         lines += [f"  {row.username}: left at {format_time(row.gone_at)}" for row in gone]
     return following, lines
+
+
+def warn_about_follow_refresh(settings: Settings, console: Console) -> None:
+    """Warn on stderr when `trakt.follow` reads the account's list from api.trakt.tv more
+    often than every `MIN_POLITE_FOLLOW_REFRESH` (as `warn_about_politeness` warns of the
+    schedule's interval)."""
+    refresh = settings.trakt.follow_refresh
+    if (
+        settings.trakt.follow != "none"
+        and TRAKT_HOST in settings.trakt.base_url
+        and refresh < MIN_POLITE_FOLLOW_REFRESH
+    ):
+        console.error(
+            f"warning: trakt.follow_refresh is {refresh:g}s; reading the account's"
+            f" {describe_list(settings.trakt.follow)} from {TRAKT_HOST} more often than every"
+            f" {MIN_POLITE_FOLLOW_REFRESH / 60:g} minutes spends the rate budget on a list that"
+            " rarely changes (a friend added shows up at the next read, or at once on SIGHUP)"
+        )
 
 
 def warn_about_budget(

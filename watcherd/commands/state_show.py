@@ -20,6 +20,7 @@ from watcherd.state import (
 )
 from watcherd.state.alerts_table import ADMIN_USERNAME
 from watcherd.state.follows import FollowRow
+from watcherd.state.follows import on_the_list as still_on_list
 from watcherd.state.recaps import RECAP_USERNAME
 
 KEPT_DAYS = round(UNCONFIGURED_KEPT_FOR / 86400)
@@ -107,7 +108,7 @@ def on_the_list(settings: Settings, followed: Sequence[FollowRow]) -> list[Follo
     `trakt.follow` is off (then only the listed users count)."""
     if settings.trakt.follow == "none":
         return None
-    return [row for row in followed if row.gone_at is None]
+    return still_on_list(followed)
 
 
 def describe_left(row: FollowRow, prune: HeldUser | None, now: float) -> str:

@@ -75,6 +75,11 @@ class FollowChanges:
         return bool(self.added or self.gone or self.back or self.renamed)
 
 
+def on_the_list(rows: Iterable[FollowRow]) -> list[FollowRow]:
+    """The people of `rows` still on the account's list (not gone), in order."""
+    return [row for row in rows if row.gone_at is None]
+
+
 class FollowsQueries(Connection):
     """The followed friends' reads and writes (a mixin of `Store`)."""
 
