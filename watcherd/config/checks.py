@@ -54,27 +54,8 @@ def cross_check(values: Mapping[str, Any], quote: Quote = repr) -> list[str]:
     ]
     judged_as = "v1" if v1_keys else api
     for index, user in users.items():
-        routed = user.get("targets")
-        if names and isinstance(routed, list):
-            problems += [
-                f"users[{index}].targets: {quote(target)} is not a configured target"
-                f" (known: {', '.join(names)})"
-                for target in routed
-                if isinstance(target, str) and target not in names
-            ]
-        if user.get("now_watching") is True and judged_as != "v2":
-            problems.append(
-                f'users[{index}].now_watching: needs api = "v2" (what is watched now is'
-                " Trakt API v2's /users/{id}/watching; the v1 feed cannot say it)"
-            )
-        actions = user.get("actions")
-        if isinstance(judged_as, str) and judged_as in KNOWN_ACTIONS and isinstance(actions, list):
-            problems += [
-                f"users[{index}].actions: {_unknown_action(action, judged_as, quote)}"
-                for action in actions
-                if isinstance(action, str) and action not in KNOWN_ACTIONS[judged_as]
-            ]
-    problems += _defaults(_table(values.get("defaults")), names, judged_as, quote)
+        problems += _routing(f"users[{index}]", user, names, judged_as, quote)
+    problems += _routing("defaults", _table(values.get("defaults")), names, judged_as, quote)
     follow = trakt.get("follow", "none")
     if isinstance(follow, str) and follow != "none" and judged_as != "v2":
         problems.append(
@@ -103,28 +84,29 @@ def cross_check(values: Mapping[str, Any], quote: Quote = repr) -> list[str]:
     return problems + _placeholders(values, judged_as)
 
 
-def _defaults(
-    defaults: Mapping[str, Any], names: Sequence[str], api: object, quote: Quote
+def _routing(
+    where: str, table: Mapping[str, Any], names: Sequence[str], api: object, quote: Quote
 ) -> list[str]:
-    """`[defaults]`: its targets must exist, its actions be the feed's, `now_watching` v2's."""
+    """A `[[users]]` entry's or `[defaults]`' (`where`) keys that name other things: its
+    targets must exist, its actions be the feed's, `now_watching` v2's."""
     problems = []
-    routed = defaults.get("targets")
+    routed = table.get("targets")
     if names and isinstance(routed, list):
         problems += [
-            f"defaults.targets: {quote(target)} is not a configured target"
+            f"{where}.targets: {quote(target)} is not a configured target"
             f" (known: {', '.join(names)})"
             for target in routed
             if isinstance(target, str) and target not in names
         ]
-    if defaults.get("now_watching") is True and api != "v2":
+    if table.get("now_watching") is True and api != "v2":
         problems.append(
-            'defaults.now_watching: needs api = "v2" (what is watched now is Trakt API v2\'s'
+            f'{where}.now_watching: needs api = "v2" (what is watched now is Trakt API v2\'s'
             " /users/{id}/watching; the v1 feed cannot say it)"
         )
-    actions = defaults.get("actions")
+    actions = table.get("actions")
     if isinstance(api, str) and api in KNOWN_ACTIONS and isinstance(actions, list):
         problems += [
-            f"defaults.actions: {_unknown_action(action, api, quote)}"
+            f"{where}.actions: {_unknown_action(action, api, quote)}"
             for action in actions
             if isinstance(action, str) and action not in KNOWN_ACTIONS[api]
         ]
