@@ -31,6 +31,7 @@ from watcherd.sources.trakt_v2_errors import (
 )
 from watcherd.sources.trakt_v2_login import Keeper, SentToken
 from watcherd.sources.trakt_v2_parse import MAX_ID, Pagination, decode_page
+from watcherd.state.follows import unique_people
 
 log = logging.getLogger(__name__)
 
@@ -210,8 +211,6 @@ class AccountPeople:
         if self._keeper.token() is None:
             raise _login_needed(relation, "not logged in")
         people: list[Friend] = []
-        slugs: set[str] = set()
-        stable: set[str] = set()
         listing = _Listing()
         for page in range(1, self._max_pages + 1):
             body, pagination = self._page(relation, page, listing)
@@ -219,15 +218,9 @@ class AccountPeople:
             parsed = _parse_page(body, relation, secrets)
             for problem in parsed.problems:
                 log.warning("%s", problem)
-            fresh = 0
-            for friend in parsed.friends:
-                if friend.username.lower() in slugs or friend.trakt_id in stable:
-                    continue
-                slugs.add(friend.username.lower())
-                if friend.trakt_id is not None:
-                    stable.add(friend.trakt_id)
-                people.append(friend)
-                fresh += 1
+            before = len(people)
+            people = unique_people([*people, *parsed.friends])
+            fresh = len(people) - before
             rows = parsed.rows
             # A page of only repeats (a server ignoring `page`) ends the read; a page of rows
             # none usable has raised above, so it never passes for the end of the list.

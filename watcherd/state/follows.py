@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from watcherd.state.connection import Connection
 from watcherd.state.follows_moves import displace, forget_memory, move, respell
@@ -34,6 +34,9 @@ class ListedPerson(Protocol):
 
     @property
     def trakt_id(self) -> str | None: ...
+
+
+Person = TypeVar("Person", bound=ListedPerson)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +118,7 @@ class FollowsQueries(Connection):
         Raises:
             StateError: the write failed; nothing of the listing was recorded.
         """
-        listed = _unique(people)
+        listed = unique_people(people)
         added: list[str] = []
         back: list[str] = []
         renamed: list[tuple[str, str]] = []
@@ -177,11 +180,11 @@ class FollowsQueries(Connection):
         )
 
 
-def _unique(people: Sequence[ListedPerson]) -> list[ListedPerson]:
+def unique_people(people: Sequence[Person]) -> list[Person]:
     """`people` without a second occurrence of a slug (any case) or of a stable id."""
     slugs: set[str] = set()
     ids: set[str] = set()
-    kept = []
+    kept: list[Person] = []
     for person in people:
         if person.username.lower() in slugs or (
             person.trakt_id is not None and person.trakt_id in ids
