@@ -6,43 +6,18 @@ loopback; a hand-driven clock, no sleeps."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from watcherd import __version__
+from tests.login_helpers import ACCOUNT, CLIENT_ID, CLIENT_SECRET, T0, Clock, clock, fake
+from tests.test_fake_trakt_v2 import headers
 from watcherd.simulator.trakt_v2 import FakeTraktV2
 from watcherd.simulator.trakt_v2_friends import Paging
 from watcherd.simulator.trakt_v2_items import history_movie
 
-T0 = 1_700_000_000
-CLIENT_ID = "cid-friends-fake-0123456789"
-CLIENT_SECRET = "csecret-friends-fake-9876543210"
-ACCOUNT = "sean"
-
-
-class Clock:
-    """Unix seconds that move only when a test says so."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def fake(clock: Clock) -> Iterator[FakeTraktV2]:
-    with FakeTraktV2(CLIENT_ID, CLIENT_SECRET, clock=clock) as server:
-        server.add_user(ACCOUNT)
-        yield server
+__all__ = ["clock", "fake"]  # fixtures
 
 
 def token_of(fake: FakeTraktV2, account: str = ACCOUNT) -> str:
@@ -51,15 +26,8 @@ def token_of(fake: FakeTraktV2, account: str = ACCOUNT) -> str:
 
 
 def get(fake: FakeTraktV2, path: str, token: str | None = None, **params: Any) -> requests.Response:
-    headers = {
-        "Content-Type": "application/json",
-        "trakt-api-key": CLIENT_ID,
-        "trakt-api-version": "2",
-        "User-Agent": f"watcherd/{__version__}",
-    }
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    return requests.get(fake.base_url + path, headers=headers, params=params, timeout=5)
+    sent = headers(token, trakt_api_key=CLIENT_ID)
+    return requests.get(fake.base_url + path, headers=sent, params=params, timeout=5)
 
 
 def slugs(response: requests.Response) -> list[str]:

@@ -5,33 +5,23 @@ friend renamed on Trakt, whose every row moves to the new slug by their stable i
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.state_helpers import DAY, T0, file_bytes, queued, remembering
+from tests.test_state import path, store
 from watcherd.errors import StateError
 from watcherd.sources.trakt_v2_friends import Friend
 from watcherd.state import HeldFeed, Store
 from watcherd.state.follows import BACK_CATCHES_UP_WITHIN, FollowChanges
 
+__all__ = ["path", "store"]  # fixtures
+
 
 def friend(username: str, trakt_id: str | None = None) -> Friend:
     """A person on the account's list, as `AccountPeople.list` gives them."""
     return Friend(username, trakt_id)
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "state.db"
-
-
-@pytest.fixture
-def store(path: Path) -> Iterator[Store]:
-    opened = Store(path)
-    yield opened
-    opened.close()
 
 
 def rows_of(path: Path, table: str, username: str) -> list[tuple[object, ...]]:
@@ -123,14 +113,7 @@ def test_friend_back_soon_catches_up_with_the_memory_kept(store: Store) -> None:
 
 def test_friend_back_after_long_takes_a_new_baseline_but_keeps_pending(store: Store) -> None:
     store.record_follows("friends", [friend("bob", "2")], now=T0)
-    store.record_poll(
-        "bob",
-        None,
-        remembering(("v2:1", int(T0))),
-        [queued("mail", "v2:1", int(T0))],
-        now=T0,
-        outcome="ok",
-    )
+    polled(store, "bob", ("v2:1", int(T0)), pending=1)
     store.record_follows("friends", [], now=T0 + 3600)
 
     later = T0 + 3600 + BACK_CATCHES_UP_WITHIN + 1
@@ -194,14 +177,7 @@ def test_rename_by_stable_id_moves_every_row_to_the_new_slug(store: Store, path:
 
 def test_rename_onto_a_slug_already_polled_keeps_that_memory(store: Store) -> None:
     store.record_follows("friends", [friend("bob", "42")], now=T0)
-    store.record_poll(
-        "bob",
-        None,
-        remembering(("v2:1", int(T0))),
-        [queued("mail", "v2:1", int(T0))],
-        now=T0,
-        outcome="ok",
-    )
+    polled(store, "bob", ("v2:1", int(T0)), pending=1)
     newer = remembering(("v2:1", int(T0)), ("v2:5", int(T0) + 500))
     store.record_poll("robert", None, newer, [], now=T0 + 600, outcome="ok: baseline")
 

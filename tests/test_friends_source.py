@@ -13,7 +13,16 @@ from typing import Any
 
 import pytest
 
-from tests.login_helpers import Canned
+from tests.login_helpers import (
+    ACCOUNT,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    T0,
+    Canned,
+    Clock,
+    clock,
+    fake,
+)
 from watcherd.auth.oauth import TraktOAuth
 from watcherd.auth.tokens import TokenKeeper
 from watcherd.budget import RateBudget
@@ -35,21 +44,8 @@ from watcherd.sources.trakt_v2_login import Keeper, SentToken
 from watcherd.sources.trakt_v2_parse import Pagination
 from watcherd.state import Login, Store
 
-T0 = 1_700_000_000.0
 DAY = 86400.0
-CLIENT_ID = "cid-friends-SECRET-0123456789"
-CLIENT_SECRET = "csecret-friends-SECRET-9876543210"
-ACCOUNT = "sean"
-
-
-class Clock:
-    """Unix seconds that move only when a test says so."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+__all__ = ["clock", "fake"]  # fixtures
 
 
 class ScriptedKeeper:
@@ -91,18 +87,6 @@ class RateLimits:
 
     def rate_limited(self, retry_after: float | None, ratelimit: Any = None) -> None:
         self.told.append(retry_after)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def fake(clock: Clock) -> Iterator[FakeTraktV2]:
-    with FakeTraktV2(CLIENT_ID, CLIENT_SECRET, clock=clock) as server:
-        server.add_user(ACCOUNT)
-        yield server
 
 
 @pytest.fixture
@@ -286,7 +270,10 @@ def test_an_empty_list_is_read_as_nobody() -> None:
 
 
 def test_a_later_page_with_nothing_usable_fails_the_listing_not_ends_it() -> None:
-    pages = {1: [row(ids={"slug": f"p{n}", "trakt": n}) for n in range(1, 3)], 2: ["junk"]}
+    pages: dict[int, list[Any]] = {
+        1: [row(ids={"slug": f"p{n}", "trakt": n}) for n in range(1, 3)],
+        2: ["junk"],
+    }
     lister = AccountPeople(PagesOf(pages), SentToken(ScriptedKeeper("tok")), ScriptedKeeper("tok"))
     with pytest.raises(TraktV2Error, match="none a usable person"):
         lister.list("friends")
@@ -304,7 +291,7 @@ def test_a_later_page_of_only_repeats_ends_the_listing() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b'{"error":"cid-friends-SECRET-0123456789 is odd"}', b"<html>", b"", b"[" * 100_000],
+    [f'{{"error":"{CLIENT_ID} is odd"}}'.encode(), b"<html>", b"", b"[" * 100_000],
     ids=["object-echoing-the-client-id", "html", "empty", "too-deep"],
 )
 def test_body_that_is_not_a_list_is_an_error_without_secrets(body: bytes) -> None:
