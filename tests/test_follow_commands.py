@@ -153,7 +153,8 @@ def test_check_config_says_who_is_followed_and_why_reading_only(
     comments = [line for line in out.splitlines() if line.startswith("#")]
     assert comments == [
         '# who is followed (trakt.follow = "friends"), as the state file last listed them',
-        "# (a friend's [[users]] entry sets what it names; [defaults] gives the rest):",
+        "# (a friend's [[users]] entry sets what it names, [defaults] the rest; an entry matches",
+        "# without case, and a friend is polled under the name Trakt lists):",
         "#   zed: listed",
         "#   alice: listed and a friend",
         "#   bob: from the account's friends",

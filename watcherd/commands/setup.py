@@ -87,7 +87,8 @@ def describe_followed(
     following = resolve(settings, on_the_list(rows))
     lines += [
         f"{head}, as the state file last listed them",
-        "(a friend's [[users]] entry sets what it names; [defaults] gives the rest):",
+        "(a friend's [[users]] entry sets what it names, [defaults] the rest; an entry matches",
+        "without case, and a friend is polled under the name Trakt lists):",
     ]
     lines += [
         f"  {user.username}: {describe_origin(following.origin(user.username), follow)}"
