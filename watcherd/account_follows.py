@@ -22,7 +22,7 @@ from watcherd.errors import FeedError
 from watcherd.following import Following, describe_list, require_login, resolve
 from watcherd.sources.trakt_v2_friends import AccountPeople, Friend
 from watcherd.state import Store
-from watcherd.state.follows import ListedPerson
+from watcherd.state.follows import ListedPerson, on_the_list
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def follow(
     relation = settings.trakt.follow
     if relation == "none":
         return Followed(resolve(settings, None))
-    recorded = [row for row in store.followed() if row.gone_at is None]
+    recorded = on_the_list(store.followed())
     problem = None
     if store.login() is None:
         if not recorded:

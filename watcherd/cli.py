@@ -173,6 +173,7 @@ class Cli:
         reload_on_sighup(reload)
         settings = self.settings(args)
         warn_about_politeness(settings, self.console)
+        setup_commands.warn_about_follow_refresh(settings, self.console)
         runtime = self.runtime(settings)
         del settings  # the runtime keeps what it needs of them, not every user's model
         parts = daemon_commands.ReloadParts(

@@ -25,6 +25,7 @@ from watcherd.logs import Redactor
 from watcherd.notify import Notifier
 from watcherd.posters import SamplePoster
 from watcherd.state import Store
+from watcherd.state.follows import on_the_list
 from watcherd.state.snapshot import copy_in_memory
 from watcherd.styles import Styler
 from watcherd.worker import Backoff, UserPlan, Worker
@@ -107,7 +108,7 @@ def followed_plans(settings: Settings, redact: Redactor) -> list[UserPlan]:
         return compose.plans(settings)
     reader = Store(settings.state_file, exclusive=False, redact=redact)
     try:
-        rows = [row for row in reader.followed() if row.gone_at is None]
+        rows = on_the_list(reader.followed())
     finally:
         reader.close()
     following = following_mod.resolve(settings, rows)
