@@ -219,3 +219,35 @@ def test_a_list_that_cannot_be_read_keeps_everyone_followed_and_once_says_so(
         "watcherd: not logged in: following the account's friends as last read" in logged_out.stderr
     )
     assert receiver.titles() == [*titles(1, "alice", 10), *titles(1, "bob", 10)]
+
+
+def test_a_friend_renamed_while_the_daemon_runs_is_found_under_the_new_name_at_once(
+    tmp_path: Path, fake: FakeTraktV2, receiver: JsonReceiver
+) -> None:
+    fake.oauth.auto_approve = "sean"
+    fake.add_user("hidden")
+    fake.add("hidden", *movies("hidden", 1, 1))
+    fake.befriend("hidden", "sean")
+    config = write_follow_config(tmp_path, fake, {"r": receiver.url()})
+    config.write_text(config.read_text(encoding="utf-8").replace('"2s"', '"6h"'), encoding="utf-8")
+    log_in(config)
+    daemon = subprocess.Popen(
+        [WATCHERD, "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    try:
+        await_condition(lambda: fake.count("/users/hidden/history") >= 2, "hidden polled")
+        fake.rename("hidden", "hidden2")
+        fake.add("hidden2", *movies("hidden2", 5, 1, at=int(time.time())))
+        # The old name's 404 brings the list forward: hours before follow_refresh.
+        await_condition(lambda: receiver.count() >= 1, "the renamed friend's new film")
+    finally:
+        daemon.terminate()
+        _, err = daemon.communicate(timeout=30)
+
+    assert daemon.returncode == 0, err
+    assert receiver.titles() == titles(1, "hidden2", 5)  # nothing old sent again
+    assert "following hidden2: renamed from hidden on Trakt; their state moved" in err

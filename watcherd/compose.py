@@ -114,7 +114,8 @@ def runtime(
         budget=built.budget,
         closers=built.closers,
         people=built.people,
-        following=following,
+        # Without a list followed, every user's model is not kept beside the plans.
+        following=following if following.relation != "none" else None,
         settle=followed.record if defer_follows else None,
         follow_problem=followed.problem,
         recaps=RecapPlanner(store, settings.targets, clock),

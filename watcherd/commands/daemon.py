@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from watcherd.commands.operating import operated
-from watcherd.commands.reload import Build, Load, MakeDaemon, Reloader, Serving
+from watcherd.commands.reload import Build, ListWatch, Load, MakeDaemon, Reloader, Serving
 from watcherd.commands.runtime import (
     EXIT_FAILED,
     EXIT_OK,
@@ -27,6 +27,9 @@ from watcherd.schedule import Daemon
 from watcherd.sdnotify import SdNotifier, notifier_for_this_process
 
 log = logging.getLogger("watcherd")
+# The least time between two readings of the account's list brought forward by an unknown
+# friend (a friend deleted for good is unknown at each of their hourly checks).
+EARLY_REFRESH_SPACING = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +75,13 @@ def run(
     except WatcherdError:
         runtime.close()
         raise
+    watch = ListWatch(operating.observer, runtime.following)
     liveness = Liveness(
         notifier or notifier_for_this_process(),
         heartbeats or runtime.store,
         pid=os.getpid(),
         interval=schedule.interval + schedule.jitter,
-        observer=operating.observer,
+        observer=watch,
     )
     serving = Serving(runtime, daemon)
     reloader = None
@@ -90,10 +94,12 @@ def run(
             liveness=liveness,
             clock=clock,
             stop=stop,
+            watch=watch,
         )
     operating.start()
     refresh_every = runtime.settings.trakt.follow_refresh
     next_refresh = clock() + refresh_every
+    early_refresh = clock()
     try:
         daemon.start(liveness)
         while not stop.wait(0.5) and serving.daemon.fatal is None:
@@ -104,9 +110,11 @@ def run(
                 serving = reloader.reload(serving)  # the account's list is read again too
                 refresh_every = serving.runtime.settings.trakt.follow_refresh
                 next_refresh = clock() + refresh_every
-            elif clock() >= next_refresh:
+            elif clock() >= next_refresh or (watch.soon.is_set() and clock() >= early_refresh):
+                watch.soon.clear()  # an unknown friend's new name: read the list before its time
                 serving = reloader.refresh(serving)
                 next_refresh = clock() + refresh_every
+                early_refresh = clock() + EARLY_REFRESH_SPACING
     finally:
         liveness.stopping()
         finished = serving.daemon.stop().finished

@@ -23,7 +23,10 @@ from watcherd.commands.operating import Operating
 from watcherd.commands.runtime import Runtime
 from watcherd.config import Settings
 from watcherd.errors import ConfigError, StateError
-from watcherd.liveness import Liveness
+from watcherd.following import Following
+from watcherd.liveness import Liveness, PollObserver
+from watcherd.model import DeliveryReport, PollResult
+from watcherd.observe import feed_state
 from watcherd.schedule import Daemon
 from watcherd.sources.trakt_v2_friends import Friend
 
@@ -60,6 +63,40 @@ def reload_on_sighup(requested: threading.Event) -> None:
     signal.signal(signal.SIGHUP, handle)
 
 
+class ListWatch:
+    """Hears every poll for the observer, and asks for the account's list to be read again
+    soon when a friend the list alone brought is unknown to Trakt (most likely renamed: their
+    new name is on the list, and a rename keeps their state).
+
+    Args:
+        inner: the observer the polls are reported to (the metrics and alerts).
+        following: who is polled and why (None: no list is followed).
+    """
+
+    def __init__(self, inner: PollObserver, following: Following | None) -> None:
+        self.soon = threading.Event()
+        self._inner = inner
+        self._from_list = following.from_account_only if following is not None else frozenset()
+
+    def follow(self, inner: PollObserver, following: Following | None) -> None:
+        """A reload: report to `inner`, and watch the users of `following`."""
+        self._inner = inner
+        self._from_list = following.from_account_only if following is not None else frozenset()
+
+    def poll_finished(
+        self, result: PollResult, report: DeliveryReport, *, lag: float, now: float
+    ) -> None:
+        self._inner.poll_finished(result, report, lag=lag, now=now)
+        if result.username in self._from_list and feed_state(result)[0] == "unknown":
+            self.soon.set()
+
+    def delivered(self, report: DeliveryReport, now: float) -> None:
+        self._inner.delivered(report, now)
+
+    def cycle_finished(self, now: float) -> None:
+        self._inner.cycle_finished(now)
+
+
 class Reloader:
     """Applies a reloaded configuration to what serves.
 
@@ -83,6 +120,7 @@ class Reloader:
         liveness: Liveness,
         clock: Callable[[], float],
         stop: threading.Event,
+        watch: ListWatch | None = None,
     ) -> None:
         self._load = load
         self._build = build
@@ -91,6 +129,7 @@ class Reloader:
         self._liveness = liveness
         self._clock = clock
         self._stop = stop
+        self._watch = watch
 
     def reload(self, serving: Serving) -> Serving:
         """Read the configuration again and apply it; returns what serves afterwards (the
@@ -186,7 +225,11 @@ class Reloader:
         observer = self._operating.reconfigure(runtime)
         if reloaded:
             self._operating.reload_applied(self._clock())
-        self._liveness.reloaded(_summary(old, runtime), observer)
+        heard: PollObserver = observer
+        if self._watch is not None:
+            self._watch.follow(observer, runtime.following)
+            heard = self._watch
+        self._liveness.reloaded(_summary(old, runtime), heard)
         daemon.start(self._liveness, resume=stopped.due)
         log.info("reloaded: %s", _summary(old, runtime))
         return Serving(runtime, daemon)
