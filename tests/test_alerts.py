@@ -140,3 +140,16 @@ def test_feed_text_in_an_error_cannot_mention_anyone() -> None:
     body = alerts.flush(T0).notices[0].body
     assert "@everyone" not in body
     assert "@\u200beveryone" in body
+
+
+def test_a_user_no_longer_polled_has_their_alert_closed_without_a_message() -> None:
+    book = AlertBook(after=1, told={"feed:hidden": Told("unknown", 100.0)})
+    book.poll("alice", state="failing", detail="x")
+    book.unwatched(["hidden", "alice", "nobody"])
+
+    flush = book.flush(200.0)
+
+    assert flush.notices == []  # alice's failure is forgotten, hidden closed silently
+    assert flush.told == {"feed:hidden": Told("ok", 200.0)}
+    book.poll("hidden", state="unknown")  # back under that name and unknown: told again
+    assert [n.title for n in book.flush(300.0).notices] == ["watcherd: 1 feed(s) need attention"]

@@ -300,7 +300,7 @@ def test_run_tells_the_admin_a_rate_budget_too_small_for_the_schedule_once(
             built.close()
         assert len(rows) == 1
     (row,) = rows
-    assert row.message.title == "watcherd: back to normal"  # no feed, login or give-up
+    assert row.message.title == "watcherd: the rate budget is too small"
     assert row.message.body.startswith("The rate budget is too small for the schedule (")
     assert "rate_limit 1 allows one poll of each user every" in row.message.body
 

@@ -12,7 +12,7 @@ neither repeats nor forgets. All changes of one flush are one message: when Trak
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from watcherd.logs import duration
@@ -71,6 +71,7 @@ class AlertBook:
         self._failures: dict[str, int] = {}
         self._changes: dict[str, _Change] = {}
         self._gave_up: dict[str, list[str]] = {}
+        self._closed: set[str] = set()  # subjects closed without a message (`unwatched`)
 
     def poll(self, username: str, *, state: str, detail: str = "") -> None:
         """A poll of `username` ended: `state` is "ok", "failing" (any failure), "private"
@@ -82,6 +83,18 @@ class AlertBook:
         else:
             self._failures.pop(username, None)
         self._set(f"feed:{username}", state, detail)
+
+    def unwatched(self, usernames: Iterable[str]) -> None:
+        """Users no longer polled (gone from the configuration or the account's list, or
+        renamed on Trakt): what the admin was told of their feeds is closed without a message,
+        so a renamed friend's old name is not left failing for ever."""
+        for name in usernames:
+            subject = f"feed:{name}"
+            self._failures.pop(name, None)
+            self._changes.pop(subject, None)
+            told = self._told.get(subject)
+            if told is not None and told.state != OK:
+                self._closed.add(subject)
 
     def login(self, *, state: str, detail: str = "") -> None:
         """The login's state: "ok", "refused" or "expired"."""
@@ -113,6 +126,8 @@ class AlertBook:
         changes, self._changes = self._changes, {}
         gave_up, self._gave_up = self._gave_up, {}
         result = Flush()
+        closed, self._closed = self._closed, set()
+        result.told.update({subject: Told(OK, now) for subject in closed})
         lines: list[str] = []
         feeds: dict[str, list[_Change]] = {}
         for change in changes.values():
@@ -154,6 +169,8 @@ def _title(
         return "watcherd: the Trakt login needs attention"
     if "config" in changes and changes["config"].state != OK:
         return "watcherd: the configuration needs attention"
+    if "budget" in changes and changes["budget"].state != OK:
+        return "watcherd: the rate budget is too small"
     if gave_up:
         return "watcherd: deliveries given up"
     return "watcherd: back to normal"

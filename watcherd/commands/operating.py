@@ -42,6 +42,7 @@ class Operating:
         self.alerts: AlertBook | None = None
         self._listen: str | None = None
         self._after: int | None = None
+        self._users: list[str] = []
         self.observer = self._apply(runtime)
 
     def start(self) -> None:
@@ -82,6 +83,10 @@ class Operating:
     def _apply(self, runtime: Runtime) -> Observer:
         settings = runtime.settings
         users = runtime.worker.usernames
+        if self.alerts is not None:  # a reload: users no longer polled leave the alerts
+            kept = set(users)
+            self.alerts.unwatched(name for name in self._users if name not in kept)
+        self._users = list(users)
         self._budget = runtime.budget
         self._serve(settings, users)
         admin = settings.admin
