@@ -12,7 +12,6 @@ heads it read, in order.
 from __future__ import annotations
 
 import contextlib
-import json
 import selectors
 import socket
 import ssl
@@ -131,23 +130,3 @@ def tunnel(client: socket.socket, port: int) -> None:
                     if not data:
                         return
                     key.data.sendall(data)
-
-
-def main() -> None:
-    """`python -m tests.raw_http`: serve, in a process of its own, a one-item v2 history page
-    to every request (kept alive); prints `port N` once listening, serves until killed."""
-    item = {
-        "id": 5,
-        "watched_at": "2023-11-14T22:13:20.000Z",
-        "action": "watch",
-        "type": "movie",
-        "movie": {"title": "M", "year": 2000, "ids": {"trakt": 1, "slug": "m"}},
-    }
-    page = answer("200 OK", json.dumps([item] * 10).encode(), "Content-Type: application/json")
-    with RawServer(sends(page)) as server:
-        print(f"port {server.port}", flush=True)
-        threading.Event().wait()
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,7 @@
-"""The v2 transport's proxies and TLS, as requests honoured them: proxies from the
-environment (`HTTP_PROXY`, `HTTPS_PROXY` through a CONNECT tunnel, `NO_PROXY`, credentials),
-certificates verified against the CA bundle requests would use, against loopback servers."""
+"""The v2 transport's proxies and TLS (`trakt_v2_pool`), as requests honoured them: proxies
+from the environment (`HTTP_PROXY`, `HTTPS_PROXY` through a CONNECT tunnel, `NO_PROXY`,
+credentials), certificates verified against the CA bundle requests would use, against loopback
+servers."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def test_http_proxy_from_the_environment_gets_the_whole_url_and_its_credentials(
         (head,) = proxy.requests
     line, *fields = head.decode().split("\r\n")
     assert line.startswith("GET http://trakt.example:8080/users/alice/history?page=1&")
-    assert "Proxy-Authorization: Basic dXNlcjpwQHNz" in fields  # user:p@ss
+    assert "proxy-authorization: basic dxnlcjpwqhnz" in map(str.lower, fields)  # user:p@ss
     assert "Host: trakt.example:8080" in fields
 
 
@@ -132,8 +133,8 @@ def test_https_through_a_proxy_goes_through_a_connect_tunnel(
         page = sources(tls_server.base_url).fetch("alice")
         (connect,) = proxy.requests
     assert [e.identity for e in page.events] == ["v2:5"]
-    assert connect.startswith(f"CONNECT 127.0.0.1:{tls_server.port} HTTP/1.1\r\n".encode())
-    assert b"\r\nProxy-Authorization: Basic dTpwdw==" in connect
+    assert connect.startswith(f"CONNECT 127.0.0.1:{tls_server.port} HTTP/1.".encode())
+    assert b"\r\nproxy-authorization: basic dtpwdw==" in connect.lower()
     assert tls_server.requests[0].startswith(b"GET /users/alice/history?")
 
 
@@ -146,3 +147,25 @@ def test_a_proxy_refusing_the_tunnel_is_a_connection_error(
         with pytest.raises(TraktV2Error) as caught:
             sources("https://api.trakt.tv").fetch("alice")
     assert str(caught.value) == "alice: history cannot reach Trakt (connection error)"
+
+
+def test_https_through_an_https_proxy_is_tunnelled_inside_its_tls(
+    sources: Callable[..., TraktV2Source],
+    monkeypatch: pytest.MonkeyPatch,
+    tls_server: RawServer,
+    certificate: tuple[Path, Path],
+) -> None:
+    def proxying(connection: socket.socket, _: int) -> bool:
+        tunnel(connection, tls_server.port)
+        return False
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    with RawServer(proxying, tls=context) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", f"https://u:pw@127.0.0.1:{proxy.port}")
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+        page = sources(tls_server.base_url).fetch("alice")
+        (connect,) = proxy.requests
+    assert [e.identity for e in page.events] == ["v2:5"]
+    assert connect.startswith(f"CONNECT 127.0.0.1:{tls_server.port} HTTP/1.".encode())
+    assert tls_server.requests[0].startswith(b"GET /users/alice/history?")

@@ -1,7 +1,7 @@
-"""The v2 source's own HTTP transport (`trakt_v2_http`, `trakt_v2_wire`) against loopback
-servers answering raw bytes: every answer a server or a proxy can give is read, or failed
-with the text requests' failures were given before (measured on the requests version, then
-kept); kept-alive connections reused and renewed; proxies and TLS as requests honoured them."""
+"""The v2 source's HTTP transport (`trakt_v2_http` on urllib3) against loopback servers
+answering raw bytes: every answer a server or a proxy can give is read, or failed with the
+text requests' failures were given (measured on the requests version, then kept); kept-alive
+connections reused and renewed; no status retried; a gzip bomb refused by its decoded size."""
 
 from __future__ import annotations
 
@@ -216,13 +216,13 @@ def test_a_connection_refused_is_tried_again_retries_times(
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     attempts: list[object] = []
-    connect = socket.create_connection
+    connect = socket.socket.connect
 
-    def counted(*args: Any, **kwargs: Any) -> socket.socket:
-        attempts.append(args[0])
-        return connect(*args, **kwargs)
+    def counted(sock: socket.socket, address: Any) -> None:
+        attempts.append(address)
+        connect(sock, address)
 
-    monkeypatch.setattr(socket, "create_connection", counted)
+    monkeypatch.setattr(socket.socket, "connect", counted)
     with pytest.raises(TraktV2Error) as caught:
         sources(f"http://127.0.0.1:{port}", retries=2).fetch("alice")
     assert str(caught.value) == "alice: history cannot reach Trakt (connection refused)"
@@ -237,7 +237,7 @@ def test_gzip_is_asked_for_and_a_bomb_is_refused_by_its_decoded_size(
     with RawServer(sends(answer("200 OK", bomb, "Content-Encoding: gzip"))) as server:
         with pytest.raises(TraktV2Error, match="larger than") as caught:
             sources(server.base_url).fetch("alice")
-        assert b"\r\nAccept-Encoding: gzip, deflate\r\n" in server.requests[0]
+        assert "Accept-Encoding: gzip, deflate" in server.requests[0].decode().split("\r\n")
     assert len(bomb) < 4096
     assert caught.value.kind is Kind.NETWORK
 
@@ -279,3 +279,14 @@ def test_parallel_polls_share_the_pool_without_mixing_answers(
             thread.join()
         assert sorted(seen) == sorted(f"v2:{n + 100}" for n in range(200))
         assert server.connections <= 8
+
+
+def test_a_closed_source_still_gets_over_a_new_connection(
+    sources: Callable[..., TraktV2Source],
+) -> None:
+    with RawServer(sends(OK)) as server:
+        source = sources(server.base_url)
+        source.fetch("alice")
+        source.close()
+        assert [e.identity for e in source.fetch("alice").events] == ["v2:5"]
+        assert server.connections == 2

@@ -53,7 +53,7 @@ class _Response:
 
 class TraktV2Source:
     """Reads `/users/{id}/history` (and `/watching`) of Trakt API v2 over a pool of
-    kept-alive connections (`trakt_v2_http`); items come with overviews and posters
+    kept-alive connections (`trakt_v2_http`, on urllib3); items come with overviews and posters
     (`extended=full,images`).
 
     Args:
