@@ -306,7 +306,9 @@ def _line(number: int, result: Round) -> str:
 
 
 def main(argv: list[str] | None = None, launch: Launch = start_daemon) -> int:
-    """Run `--rounds` rounds, print each and the medians; `--json` keeps the raw figures."""
+    """Run `--rounds` rounds, print each and the medians; `--json` keeps the raw figures.
+    Returns 0, or 1 when a round could not be measured (each said on stderr; the medians are
+    those of the rounds measured)."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=180.0)
@@ -316,21 +318,29 @@ def main(argv: list[str] | None = None, launch: Launch = start_daemon) -> int:
     args = parser.parse_args(argv)
     setup = Setup(users=args.users, interval=args.interval, seconds=args.seconds)
     rounds: list[Round] = []
+    failed: list[int] = []
     with WebhookSink() as sink, tempfile.TemporaryDirectory(prefix="watcherd-idle-") as folder:
         for number in range(args.rounds):
             order = SIDES[number % 3 :] + SIDES[: number % 3]
-            result = measure_round(
-                Path(folder) / f"round{number}", sink, setup, order=order, launch=launch
-            )
+            try:
+                result = measure_round(
+                    Path(folder) / f"round{number}", sink, setup, order=order, launch=launch
+                )
+            except RuntimeError as exc:  # the rounds measured before are still reported
+                failed.append(number + 1)
+                print(f"round {number + 1}: not measured: {exc}", file=sys.stderr, flush=True)
+                continue
             rounds.append(result)
             print(_line(number + 1, result), flush=True)
+    if not rounds:
+        return 1
     for row in rows(rounds, setup):
         base = "—" if row.base is None else f"{row.base:.3f}"
         print(f"{row.figure} [{row.unit}]: {row.watcherd:.3f} vs {base} (goal {row.goal or '—'})")
     if args.json is not None:
         document = {"setup": asdict(setup), "rounds": [asdict(r) for r in rounds]}
         args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
