@@ -167,11 +167,12 @@ def _whole(response: urllib3.BaseHTTPResponse, max_bytes: int, deadline: float) 
     pieces: list[bytes] = []
     size = 0
     whole = False
+    decode = "content-encoding" in response.headers  # else no decoder and its buffer
     try:
         while True:
             # read1 returns what has arrived instead of waiting for a whole piece, so the
             # deadline is checked as bytes trickle in; decoded, so the cap holds on a bomb.
-            piece = response.read1(PIECE, decode_content=True)
+            piece = response.read1(PIECE, decode_content=decode)
             if not piece:
                 whole = True
                 break
