@@ -54,7 +54,7 @@ def code_version(root: Path) -> dict[str, Any]:
         done = subprocess.run(
             ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
         )
-        return done.stdout.strip() if done.returncode == 0 else ""
+        return done.stdout.rstrip() if done.returncode == 0 else ""  # " M path" keeps its space
 
     changed = git("status", "--porcelain", "--", "watcherd", "bench", "pyproject.toml")
     return {

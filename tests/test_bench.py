@@ -331,3 +331,17 @@ def test_run_whose_tree_moved_names_the_commit_at_its_start_and_end() -> None:
     assert (
         f"at commit `{'b' * 10}` when it ended (it began at `{'a' * 10}` plus uncommitted" in block
     )
+
+
+def test_uncommitted_changes_are_named_by_their_whole_paths(tmp_path: Path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "watcherd").mkdir()
+    (tmp_path / "watcherd" / "a.py").write_text("a = 1\n")
+    git("add", "watcherd/a.py")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "-m", "a")
+    (tmp_path / "watcherd" / "a.py").write_text("a = 2\n")  # " M watcherd/a.py"
+
+    assert record.code_version(tmp_path)["uncommitted_changes"] == ["watcherd/a.py"]
