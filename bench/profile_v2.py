@@ -8,7 +8,8 @@ A fake Trakt v2 is served by a child process (so its CPU is neither profiled nor
 users are polled once to record their first page, then `--rounds` times one after another
 on this thread (`Worker.poll`, as `watcherd once` does it on its threads): CPU per poll
 (`time.process_time`), then the same first-page URLs with a bare `requests.Session` and
-`.json()`, then the profile of the watcherd rounds, sorted by own time. It reports; it
+`.json()`, then the v2 source alone (`TraktV2Source.fetch`, without the worker and the
+state file), then the profile of the watcherd rounds, sorted by own time. It reports; it
 never asserts.
 """
 
@@ -32,6 +33,7 @@ from v2figures import CLIENT_ID, USER_AGENT, v2_history, write_v2_config
 from watcherd.cli import Cli
 from watcherd.parser import build_parser
 from watcherd.simulator.trakt_v2 import FakeTraktV2
+from watcherd.sources.trakt_v2 import TraktV2Source
 
 
 def serve(count: int) -> int:
@@ -51,6 +53,24 @@ def _cpu_per_call(calls: Callable[[], int]) -> float:
     started = time.process_time()
     made = calls()
     return (time.process_time() - started) / made * 1000
+
+
+def source_alone(base_url: str, names: list[str], rounds: int) -> list[float]:
+    """CPU per unchanged poll of the v2 source alone (`TraktV2Source.fetch` of a known first
+    page: the GET, its checks and the fingerprint), without the worker and the state file."""
+    source = TraktV2Source(base_url, CLIENT_ID, user_agent=USER_AGENT, retries=0)
+    try:
+        known = {name: source.fetch(name, known=bool).fingerprint for name in names}
+
+        def fetch_all() -> int:
+            for name in names:
+                if not source.fetch(name, known[name], known=bool).unchanged:
+                    raise RuntimeError(f"{name}: the first page changed")
+            return len(names)
+
+        return [_cpu_per_call(fetch_all) for _ in range(rounds)]
+    finally:
+        source.close()
 
 
 def profile(users: int, rounds: int, top: int, save: Path | None) -> int:
@@ -93,6 +113,7 @@ def profile(users: int, rounds: int, top: int, save: Path | None) -> int:
             for _ in range(rounds):
                 poll_all()
             profiler.disable()
+        alone = source_alone(base_url, names, rounds)
         urls = [f"{base_url}/users/{name}/history?page=1&limit=10" for name in names]
         with requests.Session() as session:
             session.headers.update(
@@ -115,10 +136,7 @@ def profile(users: int, rounds: int, top: int, save: Path | None) -> int:
     finally:
         server.stdin.close()
         server.wait(timeout=30)
-    print(f"CPU per unchanged poll, {users} users, {rounds} rounds (ms):")
-    print(f"  watcherd Worker.poll: {', '.join(f'{v:.3f}' for v in mine)}")
-    print(f"  bare requests GET + .json(): {', '.join(f'{v:.3f}' for v in bare)}")
-    print(f"  ratio of the lowest: {min(mine) / min(bare):.2f}\n")
+    _report(users, rounds, {"mine": mine, "alone": alone, "bare": bare})
     if save is not None:
         profiler.dump_stats(save)
     text = io.StringIO()
@@ -127,6 +145,16 @@ def profile(users: int, rounds: int, top: int, save: Path | None) -> int:
     stats.sort_stats("cumulative").print_stats(top)
     print(text.getvalue().replace(f"{Path.cwd()}/", ""))
     return 0
+
+
+def _report(users: int, rounds: int, cpu: dict[str, list[float]]) -> None:
+    mine, alone, bare = cpu["mine"], cpu["alone"], cpu["bare"]
+    print(f"CPU per unchanged poll, {users} users, {rounds} rounds (ms):")
+    print(f"  watcherd Worker.poll: {', '.join(f'{v:.3f}' for v in mine)}")
+    print(f"  the v2 source alone (TraktV2Source.fetch): {', '.join(f'{v:.3f}' for v in alone)}")
+    print(f"  bare requests GET + .json(): {', '.join(f'{v:.3f}' for v in bare)}")
+    print(f"  ratio of the lowest: {min(mine) / min(bare):.2f}", end="")
+    print(f" (the source alone: {min(alone) / min(bare):.2f})\n")
 
 
 def main(argv: list[str] | None = None) -> int:
