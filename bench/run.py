@@ -39,6 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import costs
+import idle_http
 import messages
 import timing
 import v2figures
@@ -76,6 +77,7 @@ FIGURES: dict[str, tuple[str, Comparison, Callable[[Context], Figure]]] = {
     "8": ("8_budget", "reference", v2figures.budget),
     "9": ("9_catch_up", "baseline", v2figures.catch_up),
     "10": ("10_messages", "baseline", messages.messages),
+    "11": ("11_idle_http", "baseline", idle_http.idle_http),
 }
 
 
@@ -86,7 +88,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--runs", type=int, default=None, help="how many times to run it all (default 3, quick 1)"
     )
     parser.add_argument(
-        "--only", default="", help="comma-separated figure numbers (default: all ten)"
+        "--only", default="", help="comma-separated figure numbers (default: all eleven)"
     )
     parser.add_argument("--output", type=Path, help="where the JSON goes")
     parser.add_argument(
@@ -109,7 +111,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     args.chosen = [part.strip() for part in args.only.split(",") if part.strip()] or list(FIGURES)
     unknown = [number for number in args.chosen if number not in FIGURES]
     if unknown:
-        parser.error(f"--only: unknown figure(s) {', '.join(unknown)} (known: 1-10)")
+        parser.error(f"--only: unknown figure(s) {', '.join(unknown)} (known: 1-11)")
     if args.runs is None:
         args.runs = 1 if args.quick else 3
     if args.runs < 1:

@@ -28,6 +28,7 @@ FIGURES = {
     "8_budget": "reference",
     "9_catch_up": "baseline",
     "10_messages": "baseline",
+    "11_idle_http": "baseline",
 }
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 DASH = "\N{EN DASH}"  # between the two ends of a range

@@ -7,8 +7,10 @@ Off by default; the configuration's `listen` is loopback unless a host is named.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +21,11 @@ from watcherd.errors import ConfigError
 from watcherd.metrics import Metrics
 
 log = logging.getLogger(__name__)
+# How long the server's select() waits for a request before looking for a shutdown: an idle
+# daemon's listening thread then does not wake twice a second (`close` wakes it itself).
+WAKE_EVERY = 3600.0
+# Where `close` connects to wake a server listening on every address.
+_WILDCARD = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 - mapped away
 
 
 class StatusServer:
@@ -46,7 +53,7 @@ class StatusServer:
         self._server.daemon_threads = True
         self.host, self.port = host, int(self._server.server_address[1])
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="status-http", daemon=True
+            target=self._server.serve_forever, args=(WAKE_EVERY,), name="status-http", daemon=True
         )
 
     def start(self) -> None:
@@ -57,7 +64,14 @@ class StatusServer:
     def close(self) -> None:
         """Stop answering and release the port."""
         if self._thread.is_alive():
-            self._server.shutdown()
+            # serve_forever sees the shutdown only when select() returns: a connection wakes it.
+            stopper = threading.Thread(target=self._server.shutdown, name="status-http-stop")
+            stopper.start()
+            host = _WILDCARD.get(self.host, self.host)
+            while stopper.is_alive():
+                with contextlib.suppress(OSError):
+                    socket.create_connection((host, self.port), timeout=1).close()
+                stopper.join(0.05)
         self._server.server_close()
 
 
