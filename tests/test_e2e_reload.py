@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from tests.conftest import (
     JsonReceiver,
     await_condition,
     clean_env,
+    free_port,
     start_daemon,
     watcherd,
     write_config,
@@ -52,7 +54,9 @@ def test_sighup_adds_a_user_and_removes_a_target_whose_pending_deliveries_stay(
         code, _, err = daemon.stop()
 
     assert code == 0, err
-    assert daemon.process.pid  # one process throughout: no restart
+    assert err.count("received SIGHUP") == 1
+    assert err.count("watching 1 user(s)") == 1  # one start, then the reload's: no restart
+    assert err.count("watching 2 user(s)") == 1
     assert "reloaded: 2 user(s) (1 added, 0 removed), 1 target(s)" in err
     # Bob's old movie was his baseline; nothing of mail's went to friends.
     assert len(receiver.titles()) == 2
@@ -132,3 +136,32 @@ def test_sighup_tells_systemd_reloading_then_ready(
     assert lines[2] == "STATUS=reloading the configuration"
     assert received.index(reloading[0]) < len(received) - 1
     assert received[-1] == "READY=1\nSTATUS=2 user(s) (1 added, 0 removed), 1 target(s)"
+
+
+def test_sighup_turning_http_on_serves_metrics_at_once(
+    tmp_path: Path, trakt: FakeTraktV1, receiver: JsonReceiver
+) -> None:
+    trakt.add("alice", movie("Old Movie", 1999, T0))
+    config = write_config(tmp_path, trakt, {"r": receiver.url()}, ["alice"])
+    daemon = start_daemon(config)
+    port = free_port()
+    try:
+        await_condition(lambda: trakt.requests_for("alice") >= 1, "alice's baseline")
+        write_config(
+            tmp_path, trakt, {"r": receiver.url()}, ["alice"], extra=f'[http]\nlisten = "{port}"'
+        )
+        daemon.process.send_signal(signal.SIGHUP)
+
+        def served() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    return b"watcherd_polls_total" in r.read()
+            except OSError:
+                return False
+
+        await_condition(served, "/metrics served after the reload")
+    finally:
+        code, _, err = daemon.stop()
+
+    assert code == 0, err
+    assert "Traceback" not in err

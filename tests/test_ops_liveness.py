@@ -17,6 +17,7 @@ from tests.conftest import await_condition
 from tests.test_schedule import Feed, NoticedStop, users, worker_for
 from watcherd.budget import RateBudget
 from watcherd.liveness import Liveness, PollCycle, dispatcher_lateness
+from watcherd.model import DeliveryReport, PollResult
 from watcherd.schedule import Daemon
 from watcherd.sdnotify import SdNotifier
 from watcherd.state import Store
@@ -303,3 +304,47 @@ def test_poll_that_raises_still_ends_the_cycle_counted_as_failing() -> None:
 
     assert ended
     assert any("1 ok, 1 failing" in sent for sent in notifier.sent)  # type: ignore[attr-defined]
+
+
+class CountingObserver:
+    """Counts the polls it hears."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+
+    def poll_finished(self, result: PollResult, report: DeliveryReport, **_: float) -> None:
+        self.polls += 1
+
+    def delivered(self, report: DeliveryReport, now: float) -> None:
+        pass
+
+    def cycle_finished(self, now: float) -> None:
+        pass
+
+
+def test_a_refused_reload_keeps_reporting_polls_to_the_observer_and_pinging() -> None:
+    notifier = RecordedNotifier(watchdog_period=10.0)
+    clock = [0.0]
+    observer = CountingObserver()
+    liveness = Liveness(
+        notifier,
+        RecordedHeartbeats(),
+        pid=1,
+        interval=60,
+        observer=observer,
+        monotonic=lambda: clock[0],
+    )
+    liveness.started(["a"], T0)
+    clock[0] = 9.0
+    liveness.reloading()
+    clock[0] = 18.0  # a long reload: 18 s since the scheduler's last tick, under 2 ticks of it
+    liveness.reloaded("reload refused; running as before")  # no observer given: keep the one
+
+    liveness.poll_finished(PollResult("a", ok=True), DeliveryReport(), lag=0.0, now=T0)
+
+    assert observer.polls == 1
+    assert liveness.alive()
+    sent: list[str] = notifier.sent  # type: ignore[attr-defined]
+    reloading = next(i for i, m in enumerate(sent) if m.startswith("RELOADING=1\nMONOTONIC_USEC="))
+    assert sent[reloading + 1] == "READY=1\nSTATUS=reload refused; running as before"
+    liveness.stopping()

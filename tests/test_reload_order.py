@@ -49,7 +49,7 @@ def runtime(name: str, record: Recorder, users: Sequence[str]) -> Runtime:
 
 
 def daemon(name: str, record: Recorder) -> Daemon:
-    def stop(_grace: float | None = None) -> Stopped:
+    def stop(_grace: float | None = None, *, meanwhile: Any = None) -> Stopped:
         record.events.append(f"{name}.stop")
         return Stopped(finished=True, due={"alice": 5.0})
 
@@ -72,7 +72,8 @@ def reloader(
     )
     liveness = SimpleNamespace(
         reloading=record("RELOADING"),
-        reloaded=lambda status, _observer: record.events.append(f"READY {status}"),
+        reloaded=lambda status, _observer=None: record.events.append(f"READY {status}"),
+        ticked=lambda: None,
     )
     reloading = Reloader(
         load,

@@ -79,6 +79,11 @@ class Cadence:
         self._due[username] = start + self._spread()
         return self._due[username]
 
+    def resume(self, username: str, due: float) -> float:
+        """A reload: the user's next poll stays due at `due` (the lag is measured from it)."""
+        self._due[username] = due
+        return due
+
     def lag(self, username: str, now: float) -> float:
         """Returns how late (seconds, never below 0) a poll of the user starting at `now` is."""
         return max(0.0, now - self._due[username])

@@ -8,10 +8,13 @@ often. `schedule_need` says how much is asked and the interval each user really 
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
-from watcherd.budget import WINDOW
+from watcherd.budget import WINDOW, RateBudget
+
+log = logging.getLogger("watcherd.schedule")  # the daemon's start line, as before
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,3 +70,17 @@ def _span(seconds: float) -> str:
         minutes = int(seconds // 60)
         return "minute" if minutes == 1 else f"{minutes} minutes"
     return f"{seconds:g} s"
+
+
+def announce(
+    users: int, workers: int, interval: float, jitter: float, budget: RateBudget | None
+) -> None:
+    """The daemon's start line: what is watched how often; and, once (not per poll), when
+    the rate budget is too small for the schedule."""
+    log.info(
+        "watching %d user(s): every %gs (+ up to %gs jitter), %d worker thread(s)",
+        *(users, interval, jitter, workers),
+    )
+    need = budget and schedule_need(users, interval, budget.limit, window=budget.window)
+    if need and not need.fits:  # polls wait their turn
+        log.warning("%s", need.warning().removeprefix("warning: "))

@@ -210,14 +210,18 @@ class Liveness:
             log.warning("the dispatcher is %.1fs late: the scheduler looks wedged", late)
 
     def reloading(self) -> None:
-        """A reload began: systemd hears RELOADING=1 (the watchdog is still pinged)."""
+        """A reload began: systemd hears RELOADING=1. While it works, it calls `ticked` (the
+        scheduler is not wedged, it is being replaced), so the watchdog is still pinged."""
+        self.ticked()
         self._notifier.reloading("reloading the configuration")
 
-    def reloaded(self, status: str, observer: PollObserver | None) -> None:
+    def reloaded(self, status: str, observer: PollObserver | None = None) -> None:
         """A reload ended (applied or refused, said in `status`): systemd hears READY=1; the
-        next polls are reported to `observer`."""
+        next polls are reported to `observer` (None: to the one they were reported to)."""
         with self._lock:
-            self._observer = observer
+            if observer is not None:
+                self._observer = observer
+            self._ticked_at = self._monotonic()  # the reload's thread is the scheduler's
         self._notifier.ready(status)
 
     def ticked(self) -> None:

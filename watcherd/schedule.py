@@ -1,14 +1,13 @@
-"""The daemon: it drives the worker on a timer until it is told to stop.
+"""The daemon: it drives the worker on a timer until it is told to stop (or hands over to the
+daemon of a reloaded configuration: `start(resume=…)`, `stop()`).
 
 Every user is polled at start (spread by `jitter`) and then every `interval` (plus up to
-`jitter`); a delivery job retries what is due. watcherd computes each due time itself
-(`Cadence`) and keeps the users' next polls in one heap (`DueQueue`): the timer (APScheduler,
-in `watcherd.timer`) holds three jobs whatever the number of users — a dispatcher, woken at
-the next due time, that starts the polls due, in due order, on a pool of worker threads while
-the pool and the rate budget have room; the delivery rounds; the cycle summary (and, under
-systemd's watchdog, a tick proving the scheduler works). Each job's run schedules the next
-when it ends, so no job ever overlaps itself, none is skipped, and the lag of a poll is
-measured from the due time watcherd gave it.
+`jitter`). watcherd computes each due time itself (`Cadence`) and keeps the users' next polls
+in one heap (`DueQueue`): the timer (APScheduler, `watcherd.timer`) holds three jobs whatever
+the number of users — a dispatcher, woken at the next due time, that starts the polls due on a
+pool of threads while the pool and the rate budget have room; the delivery rounds; the cycle
+summary (and, under systemd's watchdog, a tick proving the scheduler works). Each run
+schedules the next when it ends (`watcherd.jobs`), so no job overlaps itself.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from dataclasses import dataclass, field
 
 from watcherd.budget import RateBudget
 from watcherd.cadence import Cadence, CycleStats
-from watcherd.capacity import schedule_need
+from watcherd.capacity import announce
 from watcherd.dispatch import DueQueue, next_wake
 from watcherd.errors import StateError
 from watcherd.jobs import Jobs
@@ -42,8 +41,7 @@ DISPATCH = "dispatch due polls"
 
 @dataclass(frozen=True, slots=True)
 class Stopped:
-    """How a stop ended: whether the work in hand finished within its wait, and when each
-    user was next due (those in flight: at once), for a daemon that takes over (a reload)."""
+    """How a stop ended: the work in hand finished or not, and each user's next due time."""
 
     finished: bool
     due: Mapping[str, float] = field(default_factory=dict)
@@ -107,6 +105,7 @@ class Daemon:
         self._stats = CycleStats()
         self._stats_lock = threading.Lock()
         self._jobs = Jobs(clock, self._quiet if trimmer is not None else None)
+        self._stopped: Stopped | None = None
 
     @property
     def fatal(self) -> StateError | None:
@@ -154,9 +153,11 @@ class Daemon:
         start = self._clock()
         with self._queue_lock:
             for username in users:
-                due = self._cadence.first(username, start)
                 if resume is not None and username in resume:
-                    due = min(resume[username], start + self._interval + self._jitter)
+                    latest = start + self._interval + self._jitter
+                    due = self._cadence.resume(username, min(resume[username], latest))
+                else:
+                    due = self._cadence.first(username, start)
                 self._queue.push(username, due)
             self._arm(self._queue.next_due() or start)
         self._jobs.every(timer, "deliver due retries", self._retry_every, start, self._deliver_due)
@@ -164,7 +165,7 @@ class Daemon:
         tick_every = liveness.tick_every if liveness is not None else None
         if liveness is not None and tick_every is not None:
             self._jobs.every(timer, "liveness tick", tick_every, start, self._tick)
-        self._announce(len(users), workers)
+        announce(len(users), workers, self._interval, self._jitter, self._budget)
         timer.start()
         if liveness is None:
             return
@@ -173,36 +174,37 @@ class Daemon:
         else:
             liveness.reconfigured(users, interval=self._interval + self._jitter, now=start)
 
-    def _announce(self, users: int, workers: int) -> None:
-        """Say what is watched how often and, once (not per poll), when the budget is short."""
-        log.info(
-            "watching %d user(s): every %gs (+ up to %gs jitter), %d worker thread(s)",
-            *(users, self._interval, self._jitter, workers),
-        )
-        budget = self._budget
-        need = budget and schedule_need(users, self._interval, budget.limit, window=budget.window)
-        if need and not need.fits:  # polls wait their turn
-            log.warning("%s", need.warning().removeprefix("warning: "))
-
-    def stop(self, grace: float | None = None) -> Stopped:
+    def stop(
+        self, grace: float | None = None, *, meanwhile: Callable[[], bool] | None = None
+    ) -> Stopped:
         """Start nothing more; let the polls and deliveries in hand finish, waiting up to
-        `grace` seconds (default: the daemon's grace); log the last cycle line.
+        `grace` seconds (default: the daemon's grace), or until `meanwhile()`, asked four
+        times a second, says to give up; log the last cycle line. A second call returns
+        what the first did.
 
         A poll waiting for the rate budget gives up at once (the budget is closed): it is
         due again at once in `Stopped.due`, as is every poll in flight.
         """
+        if self._stopped is not None:
+            return self._stopped
         self._jobs.stop()
         if self._budget is not None:
             self._budget.close()  # a page waiting for the budget gives up at once
         if self._timer is not None:
             self._timer.shutdown()
-        finished = self._jobs.wait_idle(self._grace if grace is None else grace)
+        deadline = time.monotonic() + (self._grace if grace is None else grace)
+        finished = self._jobs.wait_idle(0.0)
+        while not finished and time.monotonic() < deadline:
+            if meanwhile is not None and meanwhile():
+                break
+            finished = self._jobs.wait_idle(0.25)
         self.summarise()
         now = self._clock()
         with self._queue_lock:
             due = {poll.username: poll.when for poll in self._queue.entries()}
             due.update(dict.fromkeys(self._in_flight, now))
-        return Stopped(finished, due)
+        self._stopped = Stopped(finished, due)
+        return self._stopped
 
     def summarise(self) -> CycleStats:
         """Log the cycle line for the counts since the last one; returns those counts."""
@@ -339,11 +341,10 @@ class Daemon:
     def _tick(self) -> None:
         """Tell the liveness the scheduler works, unless the dispatcher has hung in a run or
         has not run when it was due, for longer than a tick: the watchdog's pings then stop."""
-        liveness, now = self._liveness, self._clock()
-        if liveness is None or liveness.tick_every is None:
-            return
         # Read without the queue lock: a dispatcher hung holding it must not hang the tick.
-        liveness.tick(dispatcher_lateness(now, self._dispatching_since, self._armed))
+        if self._liveness is not None:
+            late = dispatcher_lateness(self._clock(), self._dispatching_since, self._armed)
+            self._liveness.tick(late)
 
     def _keep_going(self) -> bool:
         return not self._jobs.stopping

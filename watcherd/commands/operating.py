@@ -43,10 +43,12 @@ class Operating:
         self._listen: str | None = None
         self._after: int | None = None
         self._users: list[str] = []
+        self._started = False  # `start` was called: a server a reload opens starts at once
         self.observer = self._apply(runtime)
 
     def start(self) -> None:
         """Start serving `/healthz` and `/metrics` (with `[http]`)."""
+        self._started = True
         if self.server is not None:
             self.server.start()
 
@@ -95,6 +97,7 @@ class Operating:
         elif self.alerts is None or admin.after != self._after:
             self.alerts = AlertBook(after=admin.after, told=runtime.store.told_alerts())
             self._after = admin.after
+            self.alerts.config(refused=False)  # this configuration loaded: a refusal is over
         if self.alerts is not None and runtime.budget is not None:
             budget = runtime.budget
             need = schedule_need(
@@ -128,17 +131,20 @@ class Operating:
             self.server.interval = interval
             return
         host, port = parse_listen(listen)
-        if self.server is None:  # at start: an address that cannot be used ends the start
+        if not self._started:  # at start: an address that cannot be used ends the start
             self.server = StatusServer(host, port, self.metrics, interval=interval)
             self._listen = listen
             return
         try:
             moved = StatusServer(host, port, self.metrics, interval=interval)
         except ConfigError as exc:
-            log.error("reload: %s; still serving on %s", exc.problems[0], self._listen)  # noqa: TRY400
-            self.server.interval = interval
+            kept = f"still serving on {self._listen}" if self.server else "not serving"
+            log.error("reload: %s; %s", exc.problems[0], kept)  # noqa: TRY400
+            if self.server is not None:
+                self.server.interval = interval
             return
-        self.server.close()
+        if self.server is not None:
+            self.server.close()
         self.server, self._listen = moved, listen
         moved.start()
 

@@ -142,13 +142,13 @@ class Reloader:
             runtime = self._interruptible(
                 serving, lambda: self._build(settings, serving.runtime, None)
             )
-        except (ConfigError, StateError) as exc:
-            problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+        except Exception as exc:  # noqa: BLE001 - whatever fails, the running one goes on
+            problems = exc.problems if isinstance(exc, ConfigError) else [_said(exc)]
             for problem in problems:
                 log.error("reload refused: %s", problem)  # noqa: TRY400 - one line each
             log.error("reload refused: still running the configuration loaded before")  # noqa: TRY400
             self._operating.reload_refused(problems, self._clock())
-            self._liveness.reloaded("reload refused; running as before", None)
+            self._liveness.reloaded("reload refused; running as before")
             return serving
         return self._swap(serving, runtime, reloaded=True)
 
@@ -173,9 +173,9 @@ class Reloader:
         self._liveness.reloading()
         try:
             built = self._build(runtime.settings, runtime, friends)
-        except (ConfigError, StateError) as exc:
-            log.error("the account's list not applied: %s", exc)  # noqa: TRY400
-            self._liveness.reloaded("list not applied; running as before", None)
+        except Exception as exc:  # noqa: BLE001 - whatever fails, the running one goes on
+            log.error("the account's list not applied: %s", _said(exc))  # noqa: TRY400
+            self._liveness.reloaded("list not applied; running as before")
             return serving
         return self._swap(serving, built, reloaded=False)
 
@@ -197,6 +197,7 @@ class Reloader:
         budget = serving.runtime.budget
         while thread.is_alive():
             thread.join(0.25)
+            self._liveness.ticked()  # working, not wedged: the watchdog is still pinged
             if self._stop.is_set() and budget is not None:
                 budget.close()
         if failed:
@@ -210,7 +211,15 @@ class Reloader:
         if self._stop.is_set():
             runtime.close(keep_store=True)
             return serving
-        stopped = serving.daemon.stop(RELOAD_WAIT)
+
+        def meanwhile() -> bool:  # the watchdog still pinged; a stop not held up
+            self._liveness.ticked()
+            return self._stop.is_set()
+
+        stopped = serving.daemon.stop(RELOAD_WAIT, meanwhile=meanwhile)
+        if self._stop.is_set():  # SIGTERM meanwhile: the run's end closes what serves
+            runtime.close(keep_store=True)
+            return serving
         if not stopped.finished:
             log.warning(
                 "reload: work still in hand after %.0fs; the new configuration starts beside it",
@@ -248,6 +257,15 @@ class Reloader:
         for key in NEEDS_RESTART:
             if getattr(running, key) != getattr(loaded, key):
                 log.warning("reload: %s changed; it takes effect at the next restart", key)
+
+
+def _said(exc: BaseException) -> str:
+    """An error as one line: a configuration's or state file's own text, else its type too
+    (a bug: its traceback at DEBUG)."""
+    if isinstance(exc, StateError | ConfigError):
+        return str(exc)
+    log.debug("unexpected error while reloading", exc_info=exc)
+    return f"unexpected error: {type(exc).__name__}: {exc}"
 
 
 def _summary(old: Runtime, new: Runtime) -> str:
