@@ -221,7 +221,7 @@ class Daemon:
 
     process: subprocess.Popen[str]
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> tuple[int, str, str]:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> tuple[int, str, str]:
         self.process.send_signal(sig)
         out, err = self.process.communicate(timeout=timeout)
         return self.process.returncode, out, err

@@ -35,7 +35,7 @@ def test_sighup_adds_a_user_and_removes_a_target_whose_pending_deliveries_stay(
     trakt.add("bob", movie("Bob's Old Movie", 1998, T0))
     receiver2.refuse = 503  # "mail" is down: alice's next item waits for it
     targets = {"friends": receiver.url(), "mail": receiver2.url()}
-    config = write_config(tmp_path, trakt, targets, ["alice"])
+    config = write_config(tmp_path, trakt, targets, ["alice"], timeout=10)
     daemon = start_daemon(config)
     try:
         await_condition(lambda: trakt.requests_for("alice") >= 1, "alice's baseline")
@@ -44,7 +44,7 @@ def test_sighup_adds_a_user_and_removes_a_target_whose_pending_deliveries_stay(
         await_condition(lambda: receiver2.attempts >= 1, "alice's movie refused by mail")
 
         # mail goes, bob comes: applied without a restart.
-        write_config(tmp_path, trakt, {"friends": receiver.url()}, ["alice", "bob"])
+        write_config(tmp_path, trakt, {"friends": receiver.url()}, ["alice", "bob"], timeout=10)
         daemon.process.send_signal(signal.SIGHUP)
         await_condition(lambda: trakt.requests_for("bob") >= 1, "bob polled after the reload")
         trakt.add("bob", movie("Bob's New Movie", 2025, T0 + 120))
@@ -74,7 +74,7 @@ def test_sighup_with_a_broken_file_keeps_the_running_configuration_and_tells_the
     targets = {"friends": receiver.url(), "admin": receiver2.url()}
     users = [{"username": "alice", "targets": ["friends"]}]
     admin = '[admin]\ntarget = "admin"'
-    config = write_config(tmp_path, trakt, targets, users, extra=admin)
+    config = write_config(tmp_path, trakt, targets, users, extra=admin, timeout=10)
     good = config.read_text(encoding="utf-8")
     daemon = start_daemon(config)
     try:
@@ -124,18 +124,22 @@ def test_sighup_tells_systemd_reloading_then_ready(
         daemon.process.send_signal(signal.SIGHUP)
         while not received[-1].startswith("READY=1\nSTATUS=2 user(s) (1 added"):
             received.append(listener.recv(4096).decode())
+        daemon.process.send_signal(signal.SIGHUP)  # the file as it was: said unchanged
+        while not received[-1].startswith("READY=1\nSTATUS=2 user(s) (0 added"):
+            received.append(listener.recv(4096).decode())
     finally:
         code, _, err = daemon.stop()
 
     assert code == 0, err
     reloading = [m for m in received if m.startswith("RELOADING=1")]
-    assert len(reloading) == 1
+    assert len(reloading) == 2
+    assert err.count("is unchanged since it was last read") == 1, err
     lines = reloading[0].split("\n")
     assert lines[1].startswith("MONOTONIC_USEC=")
     assert lines[1].removeprefix("MONOTONIC_USEC=").isdigit()
     assert lines[2] == "STATUS=reloading the configuration"
-    assert received.index(reloading[0]) < len(received) - 1
-    assert received[-1] == "READY=1\nSTATUS=2 user(s) (1 added, 0 removed), 1 target(s)"
+    ready = received.index("READY=1\nSTATUS=2 user(s) (1 added, 0 removed), 1 target(s)")
+    assert received.index(reloading[0]) < ready
 
 
 def test_sighup_turning_http_on_serves_metrics_at_once(

@@ -177,7 +177,11 @@ class Cli:
         runtime = self.runtime(settings)
         del settings  # the runtime keeps what it needs of them, not every user's model
         parts = daemon_commands.ReloadParts(
-            reload, lambda: self.settings(args, reload=True), self.runtime, self.daemon
+            reload,
+            lambda: self.settings(args, reload=True),
+            self.runtime,
+            self.daemon,
+            source=resolve_config_path(args.config, self.environ),
         )
         return daemon_commands.run(
             runtime, self.daemon(runtime), stop, clock=self.clock, reload=parts

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from watcherd.commands.operating import operated
 from watcherd.commands.reload import Build, ListWatch, Load, MakeDaemon, Reloader, Serving
@@ -41,6 +42,7 @@ class ReloadParts:
     load: Load
     build: Build
     make_daemon: MakeDaemon
+    source: Path | None = None  # the configuration file, to say when a reload finds it unchanged
 
 
 def run(
@@ -95,6 +97,7 @@ def run(
             clock=clock,
             stop=stop,
             watch=watch,
+            source=reload.source,
         )
     operating.start()
     refresh_every = runtime.settings.trakt.follow_refresh

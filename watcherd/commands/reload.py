@@ -11,11 +11,13 @@ is kept.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import signal
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 from watcherd import account_follows
@@ -121,6 +123,7 @@ class Reloader:
         clock: Callable[[], float],
         stop: threading.Event,
         watch: ListWatch | None = None,
+        source: Path | None = None,
     ) -> None:
         self._load = load
         self._build = build
@@ -130,12 +133,22 @@ class Reloader:
         self._clock = clock
         self._stop = stop
         self._watch = watch
+        self._source = source
+        self._digest = _digest(source)
 
     def reload(self, serving: Serving) -> Serving:
         """Read the configuration again and apply it; returns what serves afterwards (the
         same runtime and daemon when the new configuration was refused, or a stop came)."""
         log.info("received SIGHUP: reloading the configuration")
         self._liveness.reloading()
+        digest = _digest(self._source)
+        if digest is not None and digest == self._digest:
+            log.warning(
+                "reload: %s is unchanged since it was last read (under systemd, a"
+                " LoadCredential= copy is taken at start: restart to read an edited file)",
+                self._source,
+            )
+        self._digest = digest
         try:
             settings = self._load()
             self._keep_fixed(serving.runtime.settings, settings)
@@ -257,6 +270,16 @@ class Reloader:
         for key in NEEDS_RESTART:
             if getattr(running, key) != getattr(loaded, key):
                 log.warning("reload: %s changed; it takes effect at the next restart", key)
+
+
+def _digest(path: Path | None) -> bytes | None:
+    """The configuration file's digest, or None when there is none to read."""
+    if path is None:
+        return None
+    try:
+        return hashlib.sha256(path.read_bytes()).digest()
+    except OSError:
+        return None
 
 
 def _said(exc: BaseException) -> str:
