@@ -16,6 +16,7 @@ import pytest
 from watcherd.detect import Policy
 from watcherd.errors import DeliveryError, FeedError
 from watcherd.model import DeliveryReport, FeedPage, MediaType, Message, Movie, WatchEvent
+from watcherd.pacing import BudgetClosedError
 from watcherd.state import Delivery, Store
 from watcherd.worker import Backoff, Sender, UserPlan, Worker
 
@@ -206,6 +207,21 @@ def test_feed_error_is_recorded_and_returned_never_raised(feed: ScriptedFeed, st
     assert len(store.pending()) == 1
     [status] = store.statuses()
     assert (status.last_poll, status.last_outcome) == (NOW, "error: HTTP 503: over capacity")
+
+
+def test_a_poll_whose_request_was_never_sent_is_not_recorded_as_a_failure(
+    feed: ScriptedFeed, store: Store
+) -> None:
+    worker = worker_for(feed, store, {"r": RecordingSender()}, plan("alice", "r"))
+    baseline_then_add(worker, feed, "alice", event("m1", T0 + 5))
+    [before] = store.statuses()
+    feed.errors["alice"] = BudgetClosedError("alice: not polled: shutting down: request not sent")
+
+    result = worker.poll("alice", NOW)
+
+    assert (result.ok, result.not_polled) == (False, True)
+    assert store.statuses() == [before]  # no "error" outcome, no time of a poll that never went
+    assert len(store.pending()) == 1
 
 
 def test_feed_error_on_the_first_poll_leaves_the_user_unbaselined(

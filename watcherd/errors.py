@@ -37,9 +37,12 @@ class FeedError(WatcherdError):
 
     `recheck_after`: seconds within which asking again cannot tell anything new (a private
     or unknown user), so the feed is held that long; None (the default): ask every poll.
+    `not_polled`: the request was never sent (the daemon stopped or reloaded meanwhile): the
+    feed did not fail, and the poll is neither recorded nor counted.
     """
 
     recheck_after: float | None = None
+    not_polled = False
 
 
 class DeliveryError(WatcherdError):

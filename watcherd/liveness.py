@@ -165,7 +165,10 @@ class Liveness:
         self, result: PollResult, report: DeliveryReport, *, lag: float, now: float
     ) -> None:
         """A poll finished with `result`, followed by the delivery round `report`, `lag`
-        seconds after it was due: the observer hears it, then the cycle counts it."""
+        seconds after it was due: the observer hears it, then the cycle counts it (a poll
+        never sent, as a stop or reload came first, is neither)."""
+        if result.not_polled:
+            return
         if self._observer is not None:
             self._observer.poll_finished(result, report, lag=lag, now=now)
         self.polled(result.username, ok=result.ok, pending=report.pending, now=now)

@@ -149,6 +149,7 @@ class PollResult:
     baseline: bool = False
     overflow: bool = False
     error: str | None = None
+    not_polled: bool = False  # never sent (a stop or reload came first): not a failure
 
 
 @dataclass(slots=True)

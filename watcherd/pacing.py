@@ -78,6 +78,8 @@ class RateGate:
 class BudgetClosedError(FeedError):
     """A request waited for the budget while the daemon stopped; it was not sent."""
 
+    not_polled = True
+
 
 class PacedSource:
     """A feed source whose 429s pause every request (Trakt's limit is the application's).

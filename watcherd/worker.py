@@ -144,6 +144,9 @@ class Worker:
             # A user never polled has nothing handled: the source reads one window.
             page = self._source.fetch(username, known, known=handled if known else None)
         except FeedError as exc:
+            if exc.not_polled:  # a stop or reload came first: the next daemon polls at once
+                log.debug("%s", exc)
+                return PollResult(username, ok=False, error=str(exc), not_polled=True)
             self._store.record_poll_outcome(username, now=now, outcome=f"error: {exc}")
             if exc.recheck_after is not None:
                 self._hold(username, exc, exc.recheck_after, held, now)
