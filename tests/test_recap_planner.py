@@ -104,8 +104,8 @@ def test_a_week_of_deliveries_is_recapped_once_at_sunday_1800_in_berlin(store: S
 def test_a_week_with_a_clock_change_is_one_local_week(
     store: Store, end: float, inside: float, outside: float
 ) -> None:
-    before, _ = period_before(SUNDAY_1800, BERLIN, end)
-    recapped(store, period_before(SUNDAY_1800, BERLIN, before)[0])  # the recap two weeks before
+    previous, _ = period_before(SUNDAY_1800, BERLIN, end)
+    recapped(store, period_before(SUNDAY_1800, BERLIN, previous)[0])  # two weeks before
     deliver(store, "friends", movie("alice", "In", 2000, inside - 60), inside)
     deliver(store, "friends", movie("carol", "Out", 2000, outside - 60), outside)
     deliver(store, "friends", movie("alice", "Last", 2001, end - 61), end - 1)
