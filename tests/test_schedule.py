@@ -269,6 +269,23 @@ def test_stop_with_work_still_in_hand_after_the_grace_period_returns_false(store
     assert finished is False
 
 
+def test_a_stop_cut_short_by_a_sigterm_during_a_reload_still_gets_its_grace(store: Store) -> None:
+    feed = Feed()
+    feed.hold = "alice"
+    worker = worker_for(store, ["alice"], feed=feed)
+    daemon = Daemon(worker, interval=3600.0, jitter=0.0, retry_every=3600.0, grace=8.0)
+    daemon.start()
+    assert feed.entered.wait(timeout=WAIT)  # alice's poll is in hand
+
+    cut = daemon.stop(60.0, meanwhile=lambda: True)  # the reload's wait: SIGTERM came
+    feed.release.set()
+    final = daemon.stop()  # the run's own stop: waits for the poll in hand
+
+    assert (cut.finished, final.finished) == (False, True)
+    assert store.memory("alice") is not None
+    assert daemon.stop() is final  # asked again: the same answer
+
+
 def test_stopping_daemon_sends_nothing_more_after_the_poll_in_hand(store: Store) -> None:
     feed = Feed()
     feed.hold = "alice"
@@ -873,12 +890,14 @@ def test_stop_cuts_short_a_page_waiting_for_the_budget(
     running = start(worker, budget=budget, grace=8.0)
     assert feed.first_sent.wait(WAIT)
 
-    with caplog.at_level(logging.WARNING, logger="watcherd.worker"):
+    with caplog.at_level(logging.DEBUG, logger="watcherd.worker"):
         finished = running.finish()
 
     assert finished is True  # within the grace period, not 300 s later
     assert worker.polls["alice"] == 1
-    assert [m for m in caplog.messages if "shutting down: request not sent" in m]
+    # The page never went: said at DEBUG, not as a failed poll.
+    [said] = [r for r in caplog.records if "shutting down: request not sent" in r.getMessage()]
+    assert said.levelno == logging.DEBUG
 
 
 def test_start_with_a_budget_too_small_for_the_schedule_says_so_once(

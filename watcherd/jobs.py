@@ -34,6 +34,7 @@ class Jobs:
         self._busy = 0
         self._idle = threading.Condition()
         self._stopping = threading.Event()
+        self._timer_down = False
         self.fatal: StateError | None = None
 
     @property
@@ -45,6 +46,13 @@ class Jobs:
         """No run begins from now on (the runs in hand go on: see `wait_idle`)."""
         with self._idle:
             self._stopping.set()
+
+    def first_shutdown(self) -> bool:
+        """True the first time it is asked: a stop cut short and asked again shuts the timer
+        down once."""
+        with self._idle:
+            first, self._timer_down = not self._timer_down, True
+        return first
 
     def wait_idle(self, timeout: float | None) -> bool:
         """Wait until no run is in hand (None: however long it takes); returns whether none

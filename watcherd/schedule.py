@@ -179,32 +179,31 @@ class Daemon:
     ) -> Stopped:
         """Start nothing more; let the polls and deliveries in hand finish, waiting up to
         `grace` seconds (default: the daemon's grace), or until `meanwhile()`, asked four
-        times a second, says to give up; log the last cycle line. A second call returns
-        what the first did.
-
-        A poll waiting for the rate budget gives up at once (the budget is closed): it is
-        due again at once in `Stopped.due`, as is every poll in flight.
+        times a second, says to give up (then a second call waits again: a SIGTERM during a
+        reload still gets its grace); log the last cycle line. A poll waiting for the rate
+        budget gives up at once (the budget is closed); it and every poll in flight are due
+        again at once in `Stopped.due`.
         """
         if self._stopped is not None:
             return self._stopped
         self._jobs.stop()
         if self._budget is not None:
             self._budget.close()  # a page waiting for the budget gives up at once
-        if self._timer is not None:
+        if self._timer is not None and self._jobs.first_shutdown():
             self._timer.shutdown()
         deadline = time.monotonic() + (self._grace if grace is None else grace)
-        finished = self._jobs.wait_idle(0.0)
-        while not finished and time.monotonic() < deadline:
-            if meanwhile is not None and meanwhile():
-                break
-            finished = self._jobs.wait_idle(0.25)
+        finished, cut = self._jobs.wait_idle(0.0), False
+        while not (finished or cut) and time.monotonic() < deadline:
+            cut = meanwhile is not None and meanwhile()
+            finished = cut or self._jobs.wait_idle(0.25)
+        finished = finished and not cut
         self.summarise()
-        now = self._clock()
         with self._queue_lock:
             due = {poll.username: poll.when for poll in self._queue.entries()}
-            due.update(dict.fromkeys(self._in_flight, now))
-        self._stopped = Stopped(finished, due)
-        return self._stopped
+            due.update(dict.fromkeys(self._in_flight, self._clock()))
+        stopped = Stopped(finished, due)
+        self._stopped = None if cut else stopped
+        return stopped
 
     def summarise(self) -> CycleStats:
         """Log the cycle line for the counts since the last one; returns those counts."""

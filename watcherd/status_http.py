@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # How long the server's select() waits for a request before looking for a shutdown: an idle
 # daemon's listening thread then does not wake twice a second (`close` wakes it itself).
 WAKE_EVERY = 3600.0
+CLOSE_TRIES = 40  # connections `close` makes to wake it, 50 ms apart at least
 # Where `close` connects to wake a server listening on every address.
 _WILDCARD = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 - mapped away
 
@@ -68,10 +69,12 @@ class StatusServer:
             stopper = threading.Thread(target=self._server.shutdown, name="status-http-stop")
             stopper.start()
             host = _WILDCARD.get(self.host, self.host)
-            while stopper.is_alive():
+            for _ in range(CLOSE_TRIES):  # bounded: a wake that never gets through ends too
                 with contextlib.suppress(OSError):
                     socket.create_connection((host, self.port), timeout=1).close()
                 stopper.join(0.05)
+                if not stopper.is_alive():
+                    break
         self._server.server_close()
 
 

@@ -144,8 +144,8 @@ class Reloader:
         digest = _digest(self._source)
         if digest is not None and digest == self._digest:
             log.warning(
-                "reload: %s is unchanged since it was last read (under systemd, a"
-                " LoadCredential= copy is taken at start: restart to read an edited file)",
+                "reload: %s is unchanged since it was last read (if you edited it: under"
+                " systemd, a LoadCredential= copy is taken at start; restart to read it)",
                 self._source,
             )
         self._digest = digest
@@ -242,7 +242,10 @@ class Reloader:
         if runtime.budget is not None:  # the same budget, spent by the next daemon
             runtime.budget.resize(runtime.settings.trakt.rate_limit)
             runtime.budget.reopen()
-        self._settle(runtime)
+        if stopped.finished:
+            self._settle(runtime)
+        else:  # a poll of the old names may still write: a rename waits for the next reading
+            log.warning("reload: the account's list is recorded at its next reading")
         daemon = self._make_daemon(runtime)
         observer = self._operating.reconfigure(runtime)
         if reloaded:
