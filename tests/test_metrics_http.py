@@ -152,3 +152,15 @@ def test_without_a_rate_budget_there_is_no_budget_gauge(clock: Clock) -> None:
 
     assert b"watcherd_rate_budget_remaining" not in v1.exposition()
     assert v1.health(60)[1]["rate_budget_left"] is None
+
+
+def test_an_ipv6_listen_address_is_served_and_closed(metrics: Metrics) -> None:
+    served = StatusServer("::1", 0, metrics, interval=60)  # `listen = "[::1]:PORT"`
+    served.start()
+    try:
+        with urllib.request.urlopen(f"http://[::1]:{served.port}/metrics", timeout=10) as r:
+            assert r.status == 200
+            assert b"watcherd_polls_total" in r.read()
+    finally:
+        served.close()
+    assert not served._thread.is_alive()  # closed at once: its wake reached it over IPv6

@@ -46,7 +46,8 @@ class StatusServer:
         self.interval = interval  # a reload may change it
         handler = _handler(metrics, lambda: self.interval)
         try:
-            self._server = ThreadingHTTPServer((host, port), handler)
+            server = _Server6 if ":" in host else ThreadingHTTPServer  # "::1", "::"
+            self._server = server((host, port), handler)
         except OSError as exc:
             raise ConfigError(
                 [f"http.listen: cannot listen on {host}:{port}: {exc.strerror or exc}"]
@@ -76,6 +77,12 @@ class StatusServer:
                 if not stopper.is_alive():
                     break
         self._server.server_close()
+
+
+class _Server6(ThreadingHTTPServer):
+    """The server on an IPv6 address (`listen = "[::1]:9464"`)."""
+
+    address_family = socket.AF_INET6
 
 
 def _handler(metrics: Metrics, interval: Callable[[], float]) -> type[BaseHTTPRequestHandler]:
