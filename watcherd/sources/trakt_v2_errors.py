@@ -218,10 +218,16 @@ class _Common:
         return {"username": self.username, "status": self.status, "cf_ray": self.cf_ray}
 
 
-def not_a_feed(username: str, body: bytes, secrets: Sequence[str] = ()) -> TraktV2Error:
-    """The error for a 200 whose body is not a JSON list of history items."""
+def not_a_feed(
+    username: str,
+    body: bytes,
+    secrets: Sequence[str] = (),
+    what: str = "feed is not a list of history items",
+) -> TraktV2Error:
+    """The error for a 200 whose body is not what was asked for (`what` says so; by default
+    a JSON list of history items), quoting it redacted."""
     return TraktV2Error(
-        f"{username}: feed is not a list of history items: {_excerpt(body, secrets)}",
+        f"{username}: {what}: {excerpt(body, secrets)}",
         kind=Kind.NOT_A_FEED,
         username=username,
         status=200,
@@ -290,7 +296,8 @@ def _redact(text: str, secrets: Sequence[str]) -> str:
     return Redactor(secrets)(text)
 
 
-def _excerpt(body: bytes, secrets: Sequence[str]) -> str:
+def excerpt(body: bytes, secrets: Sequence[str]) -> str:
+    """A body quoted for an error: redacted whole, whitespace collapsed, clipped."""
     if not body.strip():
         return "(empty body)"
     # Redacted whole, before any cut: collapsing whitespace can bring a secret from far

@@ -28,6 +28,8 @@ from watcherd.sources.trakt_v2_errors import (
     RateLimitedError,
     TokenRefusedError,
     TraktV2Error,
+    excerpt,
+    not_a_feed,
 )
 from watcherd.sources.trakt_v2_login import Keeper, SentToken
 from watcherd.sources.trakt_v2_parse import MAX_ID, Pagination, decode_page
@@ -108,12 +110,7 @@ class _Page:
 def _parse_page(body: bytes, relation: str, secrets: Sequence[str]) -> _Page:
     rows, problem = decode_page(body)
     if rows is None:
-        raise TraktV2Error(
-            f"{ACCOUNT}: {relation} is not a list of people: {_excerpt(body, secrets)}",
-            kind=Kind.NOT_A_FEED,
-            username=ACCOUNT,
-            status=200,
-        )
+        raise not_a_feed(ACCOUNT, body, secrets, f"{relation} is not a list of people")
     friends: list[Friend] = []
     problems = [f"{relation}: {problem}"] if problem else []
     first = ""
@@ -128,7 +125,7 @@ def _parse_page(body: bytes, relation: str, secrets: Sequence[str]) -> _Page:
         # "nobody", which would stop everyone on the list being polled.
         raise TraktV2Error(
             f"{ACCOUNT}: {relation}: {len(rows)} row(s), none a usable person (the first:"
-            f" {first}): {_excerpt(body, secrets)}",
+            f" {first}): {excerpt(body, secrets)}",
             kind=Kind.NOT_A_FEED,
             username=ACCOUNT,
             status=200,
@@ -302,12 +299,3 @@ def _stable_id(ids: Mapping[str, Any]) -> str | None:
     if isinstance(uuid, str) and uuid and len(uuid) <= MAX_SLUG and uuid.isprintable():
         return "uuid:" + uuid
     return None
-
-
-def _excerpt(body: bytes, secrets: Sequence[str]) -> str:
-    if not body.strip():
-        return "(empty body)"
-    # Redacted whole, before any cut (as the history's errors are): a cut secret would no
-    # longer match.
-    text = Redactor(secrets)(body.decode("utf-8", errors="replace"))
-    return repr(clip(" ".join(text.split())))
