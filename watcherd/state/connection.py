@@ -237,3 +237,17 @@ class Connection:
     def file_size(self) -> int:
         """Bytes the state file takes on disk: the database and its write-ahead log."""
         return 0 if str(self.path) == ":memory:" else file_size(self.path)
+
+
+def user_and_target(
+    username: str | None, target: str | None, *first: tuple[str, object]
+) -> tuple[str, tuple[object, ...]]:
+    """A ` WHERE …` clause and its parameters: the `first` conditions (SQL with one `?`, and
+    its value), then a user and/or a target when given (None: any); "" when none."""
+    conditions = [sql for sql, _ in first]
+    params = [value for _, value in first]
+    for column, value in (("username", username), ("target", target)):
+        if value is not None:
+            conditions.append(f"{column} = ?")
+            params.append(value)
+    return (f" WHERE {' AND '.join(conditions)}" if conditions else ""), tuple(params)

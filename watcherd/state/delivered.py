@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from watcherd import notice_codec
-from watcherd.state.connection import Connection
+from watcherd.state.connection import Connection, user_and_target
 from watcherd.state.records import Delivered, Delivery
 
 DELIVERED_KEPT_FOR = 8 * 86400.0
@@ -49,20 +49,11 @@ def read_delivered(db: sqlite3.Connection, *, target: str, since: float) -> list
     return [_delivered_from_row(row) for row in cursor.fetchall()]
 
 
-def _select(username: str | None, target: str | None, since: float) -> tuple[str, list[object]]:
-    conditions: list[str] = ["delivered_at >= ?"]
-    params: list[object] = [since]
-    if username is not None:
-        conditions.append("username = ?")
-        params.append(username)
-    if target is not None:
-        conditions.append("target = ?")
-        params.append(target)
-    sql = (
-        f"SELECT * FROM delivered WHERE {' AND '.join(conditions)}"  # noqa: S608
-        " ORDER BY delivered_at, watched, id"
-    )
-    return sql, params
+def _select(
+    username: str | None, target: str | None, since: float
+) -> tuple[str, tuple[object, ...]]:
+    where, params = user_and_target(username, target, ("delivered_at >= ?", since))
+    return f"SELECT * FROM delivered{where} ORDER BY delivered_at, watched, id", params  # noqa: S608
 
 
 def record_delivered(db: sqlite3.Connection, deliveries: Sequence[Delivery], now: float) -> None:

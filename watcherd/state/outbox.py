@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from watcherd import notice_codec
 from watcherd.model import Message
-from watcherd.state.connection import Connection
+from watcherd.state.connection import Connection, user_and_target
 from watcherd.state.delivered import DELIVERED_SCHEMA_VERSION, record_delivered
 from watcherd.state.recaps import RECAP_USERNAME
 from watcherd.state.records import Delivery
@@ -31,7 +31,7 @@ class OutboxQueries(Connection):
     def pending(self, username: str | None = None, target: str | None = None) -> list[Delivery]:
         """Outbox rows (all, one user's, or one user's for one target) in delivery order:
         per user and target, oldest first."""
-        where, params = _matching(username, target)
+        where, params = user_and_target(username, target)
         sql = f"SELECT * FROM outbox{where} ORDER BY username, target, watched, id"  # noqa: S608
         rows = self._query(sql, params)
         return [delivery_from_row(row) for row in rows]
@@ -72,7 +72,7 @@ class OutboxQueries(Connection):
     ) -> int:
         """How many pending deliveries of `username` to `target` (None: any) were queued
         before `created_before`: those the next `expire` with that bound gives up."""
-        where, params = _matching(username, target)
+        where, params = user_and_target(username, target)
         where = f"{where} AND" if where else " WHERE"
         sql = f"SELECT count(*) FROM outbox{where} created_at < ?"  # noqa: S608
         return int(self._query(sql, (*params, created_before))[0][0])
@@ -140,7 +140,7 @@ class OutboxQueries(Connection):
 
         Returns how many were dropped. One transaction.
         """
-        where, params = _matching(username, target)
+        where, params = user_and_target(username, target)
         with self._transaction("drop pending deliveries") as db:
             return db.execute(f"DELETE FROM outbox{where}", params).rowcount  # noqa: S608
 
@@ -150,7 +150,7 @@ class OutboxQueries(Connection):
         """Make every matching pending delivery due at `now`, whatever its backoff (None:
         any user or target). Attempts and last error are kept. Returns how many match.
         """
-        where, params = _matching(username, target)
+        where, params = user_and_target(username, target)
         with self._transaction("make pending deliveries due") as db:
             return db.execute(
                 f"UPDATE outbox SET next_try = min(next_try, ?){where}",  # noqa: S608
@@ -174,18 +174,6 @@ def trim_expired(db: sqlite3.Connection) -> None:
              WHERE newer > ?)""",
         (EXPIRED_KEPT_PER_USER,),
     )
-
-
-def _matching(username: str | None, target: str | None) -> tuple[str, tuple[str, ...]]:
-    conditions = []
-    params: list[str] = []
-    if username is not None:
-        conditions.append("username = ?")
-        params.append(username)
-    if target is not None:
-        conditions.append("target = ?")
-        params.append(target)
-    return (f" WHERE {' AND '.join(conditions)}" if conditions else ""), tuple(params)
 
 
 def delivery_from_row(row: sqlite3.Row) -> Delivery:
