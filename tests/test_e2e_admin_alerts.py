@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import Daemon, await_condition, start_daemon, watcherd
 from tests.test_e2e_refresh import ACCOUNT, bearer, new_item, store_login
-from tests.test_e2e_v2 import CLIENT_ID, CLIENT_SECRET, movies
+from tests.test_e2e_v2 import CLIENT_ID, CLIENT_SECRET, movies, v2_config
 from watcherd.simulator.loopback import Fault
 from watcherd.simulator.sink import WebhookSink
 from watcherd.simulator.trakt_v2 import FakeTraktV2
@@ -61,34 +61,16 @@ def write_config(
 ) -> Path:
     """A v2 configuration with `[admin] target = "admin"` (`targets` must name it); the
     other targets get every user's messages. The rate budget is out of the way."""
-    lines = [
-        'state_file = "state.db"',
-        'log_level = "INFO"',
-        "[trakt]",
-        'api = "v2"',
-        f'base_url = "{fake.base_url}"',
-        f'client_id = "{CLIENT_ID}"',
-        f'client_secret = "{CLIENT_SECRET}"',
-        "rate_limit = 100000",
-        "timeout = 5",
-        "[schedule]",
-        f"interval = {interval}",
-        "jitter = 0",
-        "[delivery]",
-        "retry_initial = 0.5",
-        "retry_max = 1",
-        delivery,
-        "[admin]",
-        'target = "admin"',
-        f"after = {after}",
-    ]
-    for name, sink in targets.items():
-        lines += ["[[targets]]", f'name = "{name}"', f'url = "{sink.url()}"']
-    for user in users:
-        lines += ["[[users]]", f'username = "{user}"']
-    path = folder / "watcherd.toml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return v2_config(
+        folder,
+        fake,
+        {name: sink.url() for name, sink in targets.items()},
+        users,
+        trakt=("rate_limit = 100000",),
+        tail=(delivery, "[admin]", 'target = "admin"', f"after = {after}"),
+        interval=interval,
+        retry_max=1,
+    )
 
 
 def alerts(sink: WebhookSink) -> list[Alert]:

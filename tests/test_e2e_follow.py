@@ -7,14 +7,13 @@ list read again on schedule while the daemon runs, and follow without a login re
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import WATCHERD, JsonReceiver, await_condition, clean_env, watcherd
-from tests.test_e2e_v2 import CLIENT_ID, CLIENT_SECRET, fake, log_in, movies, titles
+from tests.conftest import JsonReceiver, await_condition, start_daemon, watcherd
+from tests.test_e2e_v2 import CLIENT_SECRET, fake, log_in, movies, titles, v2_config
 from watcherd.simulator.trakt_v2 import FakeTraktV2
 
 pytestmark = pytest.mark.e2e
@@ -22,31 +21,15 @@ __all__ = ["fake"]  # the fixture, shared with test_e2e_v2
 
 
 def write_follow_config(
-    folder: Path, fake: FakeTraktV2, targets: dict[str, str], *, extra: str = ""
+    folder: Path,
+    fake: FakeTraktV2,
+    targets: dict[str, str],
+    *,
+    extra: str = "",
+    refresh: str = "2s",
 ) -> Path:
-    lines = [
-        'state_file = "state.db"',
-        'log_level = "INFO"',
-        "[trakt]",
-        'api = "v2"',
-        f'base_url = "{fake.base_url}"',
-        f'client_id = "{CLIENT_ID}"',
-        f'client_secret = "{CLIENT_SECRET}"',
-        'follow = "friends"',
-        'follow_refresh = "2s"',
-        "timeout = 5",
-        "[schedule]",
-        "interval = 1",
-        "jitter = 0",
-        "[delivery]",
-        "retry_initial = 0.5",
-        "retry_max = 2",
-    ]
-    for name, url in targets.items():
-        lines += ["[[targets]]", f'name = "{name}"', f'url = "{url}"']
-    path = folder / "watcherd.toml"
-    path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
-    return path
+    trakt = ('follow = "friends"', f'follow_refresh = "{refresh}"')
+    return v2_config(folder, fake, targets, (), trakt=trakt, tail=(extra,))
 
 
 def test_follow_without_login_is_refused_with_one_clear_line(
@@ -126,13 +109,7 @@ def test_the_running_daemon_reads_the_list_again_on_schedule(
     fake.befriend("alice", "sean")
     config = write_follow_config(tmp_path, fake, {"r": receiver.url()})
     log_in(config)
-    daemon = subprocess.Popen(
-        [WATCHERD, "run", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=clean_env(),
-    )
+    daemon = start_daemon(config)
     try:
         await_condition(lambda: fake.count("/users/alice/history") >= 1, "alice polled")
         fake.add_user("dave")
@@ -143,10 +120,9 @@ def test_the_running_daemon_reads_the_list_again_on_schedule(
         fake.add("dave", *movies("dave", 5, 1, at=int(time.time())))
         await_condition(lambda: receiver.count() >= 1, "dave's new film delivered")
     finally:
-        daemon.terminate()
-        _, err = daemon.communicate(timeout=30)
+        code, _, err = daemon.stop()
 
-    assert daemon.returncode == 0, err
+    assert code == 0, err
     assert receiver.titles() == titles(1, "dave", 5)
     assert "following dave: new on the account's friends" in err
     assert "reloaded: 2 user(s) (1 added, 0 removed)" in err
@@ -161,27 +137,19 @@ def test_sighup_reads_the_list_again(
     fake.oauth.auto_approve = "sean"
     fake.add_user("alice")
     fake.befriend("alice", "sean")
-    config = write_follow_config(tmp_path, fake, {"r": receiver.url()})
-    config.write_text(config.read_text(encoding="utf-8").replace('"2s"', '"6h"'), encoding="utf-8")
+    config = write_follow_config(tmp_path, fake, {"r": receiver.url()}, refresh="6h")
     log_in(config)
-    daemon = subprocess.Popen(
-        [WATCHERD, "run", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=clean_env(),
-    )
+    daemon = start_daemon(config)
     try:
         await_condition(lambda: fake.count("/users/alice/history") >= 1, "alice polled")
         fake.add_user("erin")
         fake.befriend("erin", "sean")
-        daemon.send_signal(signal.SIGHUP)
+        daemon.process.send_signal(signal.SIGHUP)
         await_condition(lambda: fake.count("/users/erin/history") >= 1, "erin polled")
     finally:
-        daemon.terminate()
-        _, err = daemon.communicate(timeout=30)
+        code, _, err = daemon.stop()
 
-    assert daemon.returncode == 0, err
+    assert code == 0, err
     assert fake.count("/users/me/friends") == 2  # at start, and on SIGHUP
     assert "reloaded: 2 user(s) (1 added, 0 removed)" in err
 
@@ -228,16 +196,9 @@ def test_a_friend_renamed_while_the_daemon_runs_is_found_under_the_new_name_at_o
     fake.add_user("hidden")
     fake.add("hidden", *movies("hidden", 1, 1))
     fake.befriend("hidden", "sean")
-    config = write_follow_config(tmp_path, fake, {"r": receiver.url()})
-    config.write_text(config.read_text(encoding="utf-8").replace('"2s"', '"6h"'), encoding="utf-8")
+    config = write_follow_config(tmp_path, fake, {"r": receiver.url()}, refresh="6h")
     log_in(config)
-    daemon = subprocess.Popen(
-        [WATCHERD, "run", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=clean_env(),
-    )
+    daemon = start_daemon(config)
     try:
         await_condition(lambda: fake.count("/users/hidden/history") >= 2, "hidden polled")
         fake.rename("hidden", "hidden2")
@@ -245,9 +206,8 @@ def test_a_friend_renamed_while_the_daemon_runs_is_found_under_the_new_name_at_o
         # The old name's 404 brings the list forward: hours before follow_refresh.
         await_condition(lambda: receiver.count() >= 1, "the renamed friend's new film")
     finally:
-        daemon.terminate()
-        _, err = daemon.communicate(timeout=30)
+        code, _, err = daemon.stop()
 
-    assert daemon.returncode == 0, err
+    assert code == 0, err
     assert receiver.titles() == titles(1, "hidden2", 5)  # nothing old sent again
     assert "following hidden2: renamed from hidden on Trakt; their state moved" in err

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +41,19 @@ def fake() -> Iterator[FakeTraktV2]:
         yield server
 
 
-def write_v2_config(
-    folder: Path, fake: FakeTraktV2, receiver: JsonReceiver, users: Sequence[str]
+def v2_config(
+    folder: Path,
+    fake: FakeTraktV2,
+    targets: Mapping[str, str],
+    users: Sequence[str],
+    *,
+    trakt: Sequence[str] = (),
+    tail: Sequence[str] = (),
+    interval: float = 1,
+    retry_max: float = 2,
 ) -> Path:
+    """A v2 configuration against `fake` in `folder`: `targets` name -> Apprise URL, `users`
+    listed, `trakt` lines added to `[trakt]`, `tail` lines after `[delivery]`."""
     lines = [
         'state_file = "state.db"',
         'log_level = "INFO"',
@@ -53,21 +63,28 @@ def write_v2_config(
         f'client_id = "{CLIENT_ID}"',
         f'client_secret = "{CLIENT_SECRET}"',
         "timeout = 5",
+        *trakt,
         "[schedule]",
-        "interval = 1",
+        f"interval = {interval}",
         "jitter = 0",
         "[delivery]",
         "retry_initial = 0.5",
-        "retry_max = 2",
-        "[[targets]]",
-        'name = "r"',
-        f'url = "{receiver.url()}"',
+        f"retry_max = {retry_max}",
+        *tail,
     ]
+    for name, url in targets.items():
+        lines += ["[[targets]]", f'name = "{name}"', f'url = "{url}"']
     for user in users:
         lines += ["[[users]]", f'username = "{user}"']
     path = folder / "watcherd.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def write_v2_config(
+    folder: Path, fake: FakeTraktV2, receiver: JsonReceiver, users: Sequence[str]
+) -> Path:
+    return v2_config(folder, fake, {"r": receiver.url()}, users)
 
 
 def log_in(config: Path) -> subprocess.CompletedProcess[str]:
