@@ -305,3 +305,26 @@ def test_due_tells_what_would_be_queued_and_writes_nothing(store: Store) -> None
     assert not store.recap_queued("friends", END)
     assert not store.recap_queued("quiet", END)
     assert recap_rows(store) == []
+
+
+def test_the_planner_reads_the_state_file_only_when_a_recap_time_has_come(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recapped(store, START)
+    deliver(store, "friends", movie("bob", "Heat", 1995, END - 2 * H), END - 1)
+    planner = RecapPlanner(store, [target()], clock=lambda: END)
+    assert planner.queue_due(END - 60) == 0  # looks, and learns the next time is END
+    reads: list[float] = []
+    asked = store.recap_queued
+
+    def counted(name: str, end: float) -> bool:
+        reads.append(end)
+        return asked(name, end)
+
+    monkeypatch.setattr(store, "recap_queued", counted)
+
+    for second in range(59, 0, -10):  # the daemon's delivery rounds before 18:00
+        assert planner.queue_due(END - second) == 0
+    assert reads == []
+    assert planner.queue_due(END) == 1  # the time has come: read, queued
+    assert reads

@@ -131,6 +131,9 @@ class RecapPlanner:
         self._store = store
         self._clock = clock
         self._plans = [_Plan.of(target) for target in targets if target.recap is not None]
+        # Nothing is due before this (the next recap time): the daemon asks every delivery
+        # round, and the state file is not read for each.
+        self._idle_until = -math.inf
 
     def queue_now(self) -> int:
         """`queue_due` at the clock's time."""
@@ -147,7 +150,12 @@ class RecapPlanner:
             StateError: the state file could not be read or written (what was committed
                 before stays).
         """
-        return sum(self._queue(plan, end, start, now) for plan, end, start in self._due(now))
+        if now < self._idle_until:
+            return 0
+        queued = sum(self._queue(plan, end, start, now) for plan, end, start in self._due(now))
+        following = self.next_due(now)
+        self._idle_until = math.inf if following is None else following
+        return queued
 
     def due(self, now: float) -> list[tuple[str, RecapWeek]]:
         """The recaps `queue_due` would queue at `now`, by target name, writing nothing (for
