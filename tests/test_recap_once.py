@@ -89,6 +89,27 @@ def test_once_sends_the_recap_that_fell_due_and_only_once(
         reopened.close()
 
 
+def test_a_dry_run_shows_the_recap_once_would_send_and_changes_nothing(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    trakt: FakeTraktV1,
+    receiver: JsonReceiver,
+) -> None:
+    config = recap_setup(tmp_path, trakt, receiver)
+    before = (tmp_path / "state.db").read_bytes()
+
+    dry = watcherd(capsys, "once", "--dry-run", "--config", str(config))
+
+    assert dry.code == 0, dry.err
+    assert "Weekly recap: " in dry.out
+    assert "**alice**: 3 episodes and 1 film" in dry.out
+    assert receiver.count() == 0
+    assert (tmp_path / "state.db").read_bytes() == before
+    then = watcherd(capsys, "once", "--config", str(config))  # the real run still sends it
+    assert then.code == 0, then.err
+    assert len(recaps_received(receiver)) == 1
+
+
 def test_once_on_a_recap_new_to_the_state_file_marks_its_week_and_sends_nothing(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,

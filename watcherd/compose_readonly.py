@@ -24,6 +24,7 @@ from watcherd.config import Settings
 from watcherd.logs import Redactor
 from watcherd.notify import Notifier
 from watcherd.posters import SamplePoster
+from watcherd.recap import RecapPlanner
 from watcherd.state import Store
 from watcherd.state.follows import on_the_list
 from watcherd.state.snapshot import copy_in_memory
@@ -178,4 +179,5 @@ def dry_run(
         releases=releases,
         token=built.token,
         closers=(folder.cleanup,),
+        recaps=RecapPlanner(copy, settings.targets, clock),
     )

@@ -17,6 +17,7 @@ from watcherd.commands.preview import Captured, ReadOnlyToken, held_until
 from watcherd.commands.runtime import EXIT_FAILED, EXIT_OK, Console, count, format_time
 from watcherd.digest import Release
 from watcherd.model import Message, PollResult
+from watcherd.recap import RecapPlanner
 from watcherd.render import neutralise
 from watcherd.sources import FeedSource
 from watcherd.state import Delivery, Store
@@ -40,6 +41,7 @@ class DryRun:
     releases: Mapping[str, Release] = field(default_factory=dict)
     token: ReadOnlyToken | None = None
     closers: tuple[Callable[[], None], ...] = ()
+    recaps: RecapPlanner | None = None  # queues into the copy a recap `once` would queue
 
     def close(self) -> None:
         """Close the feed source, drop the copy and what else the run made (its posters)."""
@@ -69,6 +71,8 @@ def _dry_run(built: DryRun, console: Console, clock: Callable[[], float]) -> int
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(users)))) as pool:
         results = list(pool.map(lambda name: worker.poll(name, clock()), users))
     now = clock()
+    if built.recaps is not None:  # into the copy, delivered to the captured senders
+        built.recaps.queue_due(now)
     report = worker.deliver(now, ignore_backoff=True)
     console.say("Dry run: nothing is written to the state file and nothing is sent.")
     console.say("\nPolls:")
