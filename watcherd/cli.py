@@ -143,7 +143,7 @@ class Cli:
             self.notifiers(settings),
             **self._parts(),
             store=running.store,
-            spent=running.budget,
+            budget=running.budget,
             friends=friends,
             defer_follows=True,
         )

@@ -61,13 +61,13 @@ def runtime(
     redact: Redactor,
     learn: Learn,
     store: Store | None = None,
-    spent: RateBudget | None = None,
+    budget: RateBudget | None = None,
     friends: Sequence[Friend] | None = None,
     defer_follows: bool = False,
 ) -> Runtime:
     """The state file, the feed and the worker of a polling command; users no longer
     configured are pruned first when their time has come. A reload passes the state file
-    already open (`store`) and the rate budget in use (`spent`), which the new runtime goes on
+    already open (`store`) and the rate budget in use (`budget`), which the new runtime goes on
     spending. With `trakt.follow`, the account's list is read (unless the caller has just
     read it: `friends`), its people polled too and the list recorded in the state file — or,
     with `defer_follows`, recorded when the caller calls `Runtime.settle` (a reload, once the
@@ -77,7 +77,7 @@ def runtime(
         StateError: the state file cannot be opened. ConfigError: see `feed`.
     """
     store = store or Store(settings.state_file, redact=redact)
-    built = feed(settings, store, clock=clock, learn=learn, budget=spent)
+    built = feed(settings, store, clock=clock, learn=learn, budget=budget)
     followed = account_follows.follow(settings, store, built.people, now=clock(), friends=friends)
     if not defer_follows:
         followed.record()
