@@ -12,7 +12,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from watcherd.commands.operating import Operating
-from watcherd.commands.reload import Reloader, Serving
+from watcherd.commands.reload import ListWatch, Reloader, Serving
 from watcherd.commands.runtime import Runtime
 from watcherd.config import Settings
 from watcherd.errors import ConfigError
@@ -153,3 +153,46 @@ def test_a_file_that_does_not_load_is_refused_with_its_problems_and_nothing_stop
         "refused ['users[0].colour: unknown key']",
         "READY reload refused; running as before",
     ]
+
+
+def test_step_reloads_on_sighup_reads_the_list_on_schedule_and_early_at_most_once_a_minute() -> (
+    None
+):
+    record = Recorder()
+    clock = [1000.0]
+    requested = threading.Event()
+    watch = ListWatch(cast(Any, SimpleNamespace()), None)
+    reloading = Reloader(
+        lambda: cast(Settings, SimpleNamespace()),
+        lambda *_: runtime("new", record, []),
+        lambda _runtime: daemon("new", record),
+        operating=cast(Operating, SimpleNamespace()),
+        liveness=cast(Liveness, SimpleNamespace()),
+        clock=lambda: clock[0],
+        stop=threading.Event(),
+        watch=watch,
+        requested=requested,
+    )
+    reloading.reload = lambda serving: record.events.append("reload") or serving  # type: ignore[method-assign,func-returns-value]
+    reloading.refresh = lambda serving: record.events.append("refresh") or serving  # type: ignore[method-assign,func-returns-value]
+    serving = Serving(runtime("old", record, ["alice"]), daemon("old", record))
+    serving.runtime.settings.trakt.follow_refresh = 600.0  # type: ignore[misc]
+
+    def at(now: float) -> list[str]:
+        clock[0] = now
+        record.events.clear()
+        reloading.step(serving)
+        return list(record.events)
+
+    assert at(1000.0) == []  # the start read the list: next at 1600
+    requested.set()
+    assert at(1001.0) == ["reload"]  # SIGHUP first; the list is read with it: next at 1601
+    assert at(1600.0) == []
+    assert at(1601.0) == ["refresh"]
+    watch.soon.set()  # an unknown friend, a second after a reading: waits a minute
+    assert at(1602.0) == []
+    assert at(1661.0) == ["refresh"]  # then read early, hours before the schedule
+    assert at(1700.0) == []  # the ask was taken: nothing more until asked again
+    watch.soon.set()
+    assert at(1715.0) == []  # within a minute of that reading
+    assert at(1721.0) == ["refresh"]

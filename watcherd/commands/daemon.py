@@ -28,9 +28,6 @@ from watcherd.schedule import Daemon
 from watcherd.sdnotify import SdNotifier, notifier_for_this_process
 
 log = logging.getLogger("watcherd")
-# The least time between two readings of the account's list brought forward by an unknown
-# friend (a friend deleted for good is unknown at each of their hourly checks).
-EARLY_REFRESH_SPACING = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,26 +95,14 @@ def run(
             stop=stop,
             watch=watch,
             source=reload.source,
+            requested=reload.requested,
         )
     operating.start()
-    refresh_every = runtime.settings.trakt.follow_refresh
-    next_refresh = clock() + refresh_every
-    early_refresh = clock()
     try:
         daemon.start(liveness)
         while not stop.wait(0.5) and serving.daemon.fatal is None:
-            if reload is None or reloader is None:
-                continue
-            if reload.requested.is_set():
-                reload.requested.clear()
-                serving = reloader.reload(serving)  # the account's list is read again too
-                refresh_every = serving.runtime.settings.trakt.follow_refresh
-                next_refresh = clock() + refresh_every
-            elif clock() >= next_refresh or (watch.soon.is_set() and clock() >= early_refresh):
-                watch.soon.clear()  # an unknown friend's new name: read the list before its time
-                serving = reloader.refresh(serving)
-                next_refresh = clock() + refresh_every
-                early_refresh = clock() + EARLY_REFRESH_SPACING
+            if reloader is not None:
+                serving = reloader.step(serving)
     finally:
         liveness.stopping()
         finished = serving.daemon.stop().finished

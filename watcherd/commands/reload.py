@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import signal
 import threading
 from collections.abc import Callable, Sequence
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 # timeouts); past it, the new configuration starts beside what is left, which writes its
 # results to the same state file.
 RELOAD_WAIT = 60.0
+# The least time between two readings of the account's list brought forward by an unknown
+# friend (a friend deleted for good is unknown at each of their hourly checks).
+EARLY_READING_SPACING = 60.0
 # What a reload cannot change in a running process: kept as it was, said once.
 NEEDS_RESTART = ("state_file", "log_level", "log_format")
 
@@ -77,8 +81,7 @@ class ListWatch:
 
     def __init__(self, inner: PollObserver, following: Following | None) -> None:
         self.soon = threading.Event()
-        self._inner = inner
-        self._from_list = following.from_account_only if following is not None else frozenset()
+        self.follow(inner, following)
 
     def follow(self, inner: PollObserver, following: Following | None) -> None:
         """A reload: report to `inner`, and watch the users of `following`."""
@@ -124,6 +127,7 @@ class Reloader:
         stop: threading.Event,
         watch: ListWatch | None = None,
         source: Path | None = None,
+        requested: threading.Event | None = None,
     ) -> None:
         self._load = load
         self._build = build
@@ -135,6 +139,36 @@ class Reloader:
         self._watch = watch
         self._source = source
         self._digest = _digest(source)
+        self._requested = requested or threading.Event()
+        self._next_reading = -math.inf  # of the account's list: set by the first `step`
+        self._early_reading = -math.inf
+
+    def step(self, serving: Serving) -> Serving:
+        """What the daemon's loop asks twice a second: reload when SIGHUP asked for it (the
+        account's list is read again with it), else read the list when `follow_refresh` has
+        passed, or sooner (at most once a minute) when a friend it brought turned unknown.
+        Returns what serves afterwards."""
+        now = self._clock()
+        refresh_every = serving.runtime.settings.trakt.follow_refresh
+        if self._next_reading == -math.inf:
+            self._next_reading = now + refresh_every  # the start has just read it
+        if self._requested.is_set():
+            self._requested.clear()
+            serving = self.reload(serving)
+        elif now >= self._next_reading or (now >= self._early_reading and self._watch_soon()):
+            serving = self.refresh(serving)
+            self._early_reading = self._clock() + EARLY_READING_SPACING
+        else:
+            return serving
+        self._next_reading = self._clock() + serving.runtime.settings.trakt.follow_refresh
+        return serving
+
+    def _watch_soon(self) -> bool:
+        """Whether a friend's poll asked for the list early (the ask is taken)."""
+        if self._watch is None or not self._watch.soon.is_set():
+            return False
+        self._watch.soon.clear()
+        return True
 
     def reload(self, serving: Serving) -> Serving:
         """Read the configuration again and apply it; returns what serves afterwards (the
