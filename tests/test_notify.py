@@ -564,3 +564,22 @@ def test_registering_console_twice_is_harmless_and_prints_once() -> None:
 
     assert first.getvalue().count("── title") == 1
     assert second.getvalue() == ""
+
+
+@pytest.mark.usefixtures("console_unregistered")
+def test_build_notifiers_registers_the_console_it_is_given_for_a_console_target() -> None:
+    stream = io.StringIO()
+    senders = build_notifiers({"screen": "CONSOLE://"}, console=stream)
+
+    senders["screen"].send(Message("title", "body"))
+
+    assert stream.getvalue().startswith("── title\n")
+
+
+@pytest.mark.usefixtures("console_unregistered")
+def test_build_notifiers_leaves_the_console_unregistered_without_a_console_target(
+    receiver: JsonReceiver,
+) -> None:
+    build_notifiers({"hook": receiver.url()}, console=io.StringIO())
+
+    assert CONSOLE_SCHEMA not in NotificationManager()  # type: ignore[no-untyped-call]

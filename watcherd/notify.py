@@ -19,6 +19,7 @@ import apprise
 from apprise import NotifyFormat
 from apprise.conversion import convert_between
 
+from watcherd import apprise_plugins
 from watcherd.errors import ConfigError, DeliveryError
 from watcherd.formats import HTML, MARKDOWN, MARKDOWN_SERVICES, TEXT
 from watcherd.model import Message
@@ -72,9 +73,9 @@ class Notifier:
         asset = apprise.AppriseAsset(app_id=app_name, app_desc=app_name, app_url="")
         with _silenced():
             # Built with the asset, so Discord's embeds name watcherd as their author.
-            plugin = apprise.Apprise.instantiate(url, asset=asset)
+            plugin = apprise_plugins.instantiate(url, asset)
         if plugin is None:
-            scheme = url.split("://", 1)[0] if "://" in url else "(none)"
+            scheme = _schema_of(url) or "(none)"
             raise ConfigError(
                 [
                     (
@@ -200,6 +201,11 @@ def _schemas(plugin: Any) -> set[str]:
     return schemas
 
 
+def _schema_of(url: str) -> str:
+    """A URL's scheme as written before `://` ("" when it has none)."""
+    return url.split("://", 1)[0] if "://" in url else ""
+
+
 def _resolves(plugin: Any, body_format: NotifyFormat) -> str:
     """The format a plugin renders a body of `body_format` as (its URL may override it)."""
     try:
@@ -216,13 +222,23 @@ def _declared(plugin: Any) -> set[str]:
 
 
 def build_notifiers(
-    targets: Mapping[str, str], *, app_name: str = "watcherd"
+    targets: Mapping[str, str], *, app_name: str = "watcherd", console: TextIO | None = None
 ) -> dict[str, Notifier]:
     """One `Notifier` per configured target (name -> URL).
+
+    Args:
+        targets: name -> Apprise URL.
+        app_name: how the senders name themselves.
+        console: where a `console://` target prints (see `register_console`); registered
+            only when a target uses it, since registering loads all of Apprise's plugins.
 
     Raises:
         ConfigError: listing every target whose URL Apprise cannot use.
     """
+    if console is not None and any(
+        _schema_of(url).strip().lower() == CONSOLE_SCHEMA for url in targets.values()
+    ):
+        register_console(console)
     notifiers: dict[str, Notifier] = {}
     problems: list[str] = []
     for name, url in targets.items():
@@ -243,7 +259,7 @@ def describe_url(url: str) -> str:
     cannot use it (the URL itself is never repeated).
     """
     with _silenced():
-        plugin = apprise.Apprise.instantiate(url)
+        plugin = apprise_plugins.instantiate(url, apprise.AppriseAsset())
     if plugin is None:
         return "(not a valid Apprise URL)"
     # Apprise leaves some tokens visible (a json:// path, for instance): mask those too, each
@@ -276,6 +292,8 @@ def register_console(stream: TextIO) -> None:
     as a line with its name and size.
 
     Used by `watcherd demo` and useful as a dry-run target. Registering twice is a no-op.
+    Registering makes Apprise import all its plugins (~11 MiB): `build_notifiers(…,
+    console=stream)` registers only when a target uses `console://`.
     """
     try:
         from apprise.manager_plugins import NotificationManager
