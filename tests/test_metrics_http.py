@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from watcherd.errors import ConfigError
@@ -164,3 +166,104 @@ def test_an_ipv6_listen_address_is_served_and_closed(metrics: Metrics) -> None:
     finally:
         served.close()
     assert not served._thread.is_alive()  # closed at once: its wake reached it over IPv6
+
+
+def test_a_scrape_with_nothing_changed_is_answered_with_the_bytes_written_before(
+    metrics: Metrics, clock: Clock
+) -> None:
+    first = metrics.exposition()
+    clock.now += 60  # time alone changes nothing: the outbox is empty
+
+    assert metrics.exposition() is first
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda m: m.poll_finished(PollResult("alice", ok=True), lag=0, now=T0),
+        lambda m: m.poll_finished(PollResult("stranger", ok=True), lag=7, now=T0),  # lag only
+        lambda m: m.outbox(2, T0 - 5),
+        lambda m: m.reconfigure(["alice"], ["friends"]),
+    ],
+    ids=["poll", "poll-of-a-name-not-configured", "outbox", "reload"],
+)
+def test_every_change_is_in_the_next_scrape(
+    metrics: Metrics, change: Callable[[Metrics], None]
+) -> None:
+    before = metrics.exposition()
+
+    change(metrics)
+    after = metrics.exposition()
+
+    assert after != before
+    assert after == generate_latest(metrics.registry)
+
+
+def test_a_delivery_round_that_counted_nothing_writes_nothing_anew(metrics: Metrics) -> None:
+    first = metrics.exposition()
+    metrics.delivered(DeliveryReport())
+    metrics.outbox(0, None)  # the level it already had
+    assert metrics.exposition() is first
+
+    report = DeliveryReport()
+    report.count_target("friends", "delivered")
+    metrics.delivered(report)
+    assert (
+        samples(metrics.exposition())[
+            "watcherd_deliveries_total", (("outcome", "delivered"), ("target", "friends"))
+        ]
+        == 1
+    )
+
+
+def test_gauges_read_at_scrape_time_are_current_without_any_other_change(
+    clock: Clock,
+) -> None:
+    left = [997.0]
+    metrics = Metrics(["alice"], ["friends"], budget_left=lambda: left[0], clock=clock)
+    metrics.outbox(1, T0 - 30)
+    metrics.exposition()
+
+    left[0] = 996.0
+    clock.now = T0 + 10
+    values = samples(metrics.exposition())
+
+    assert values["watcherd_rate_budget_remaining", ()] == 996
+    assert values["watcherd_outbox_oldest_pending_seconds", ()] == 40
+
+
+def test_a_client_that_sends_nothing_is_dropped_and_the_next_scrape_answered(
+    metrics: Metrics,
+) -> None:
+    served = StatusServer("127.0.0.1", 0, metrics, interval=60, client_seconds=0.5)
+    served.start()
+    try:
+        with socket.create_connection(("127.0.0.1", served.port)) as stalled:
+            stalled.sendall(b"GET /metr")  # and nothing more
+            status, _, body = get(served, "/metrics")  # waits for the stalled one's 0.5 s
+            assert (status, b"watcherd_polls_total" in body) == (200, True)
+            stalled.settimeout(10)
+            assert stalled.recv(1024) == b""  # the server closed it
+    finally:
+        served.close()
+
+
+def test_a_request_that_fails_is_one_log_line_not_a_traceback(
+    clock: Clock, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    class Broken(Metrics):
+        def exposition(self) -> bytes:
+            raise RuntimeError("scrape failed")
+
+    served = StatusServer("127.0.0.1", 0, Broken(["alice"], [], clock=clock), interval=60)
+    served.start()
+    caplog.set_level("DEBUG", logger="watcherd.status_http")
+    try:
+        with pytest.raises(http.client.RemoteDisconnected):  # closed without an answer
+            get(served, "/metrics")
+        assert get(served, "/healthz")[0] == 503  # and the server still answers
+    finally:
+        served.close()
+
+    assert "http: a request failed: RuntimeError" in caplog.messages
+    assert "Traceback" not in capfd.readouterr().err

@@ -5,7 +5,9 @@ The daemon reports each poll and delivery round here as it happens (`Metrics.pol
 reads these in-memory values, so a slow scrape never waits for the state file or a poll.
 Labels are bounded: users and targets by their configured names only (a name the daemon was
 not configured with is never a label), outcomes from a fixed set, nothing from a feed, nothing
-secret. prometheus-client's own registry writes the exposition format.
+secret. prometheus-client's own registry writes the exposition format; a scrape that finds
+nothing changed since the one before is answered with the bytes written then (an idle daemon
+changes once a poll cycle, Prometheus scrapes every 15 s).
 """
 
 from __future__ import annotations
@@ -67,6 +69,10 @@ class Metrics:
         self._targets = set(targets)
         self._outbox: tuple[int, float | None] = (0, None)  # depth, oldest queued at
         self._cycle_at: float | None = None
+        # Bumped after every change a scrape would show, never before it: a scrape that read
+        # the old number while a change went in writes anew next time.
+        self._version = 0
+        self._written: tuple[tuple[object, ...], bytes] | None = None
         r = self.registry
         self._polls = Counter(
             "watcherd_polls", "Polls of a user's feed, by outcome", ["user", "outcome"], registry=r
@@ -128,6 +134,7 @@ class Metrics:
             for outcome in DELIVERY_OUTCOMES:
                 self._deliveries.remove(target, outcome)
         self._label(new_users, new_targets)
+        self._changed()
 
     def _label(self, users: Iterable[str], targets: Iterable[str]) -> None:
         """Every label value of `users` and `targets` shown from the start, at zero."""
@@ -143,6 +150,7 @@ class Metrics:
         """Count one poll; a user not configured is not a label (and not counted)."""
         self._lag.observe(max(0.0, lag))
         if result.username not in self._users:
+            self._changed()
             return
         outcome = _poll_outcome(result)
         self._polls.labels(result.username, outcome).inc()
@@ -154,6 +162,7 @@ class Metrics:
             self._users[result.username] = UserHealth(now, outcome, success)
         if result.ok:
             self._last_success.labels(result.username).set(now)
+        self._changed()
 
     def delivered(self, report: DeliveryReport) -> None:
         """Count a delivery round's outcomes per configured target."""
@@ -163,12 +172,15 @@ class Metrics:
             for outcome, count in outcomes.items():
                 if outcome in DELIVERY_OUTCOMES and count:
                     self._deliveries.labels(target, outcome).inc(count)
+                    self._changed()
 
     def outbox(self, depth: int, oldest_created: float | None) -> None:
         """The outbox's level now: how many wait, and since when the oldest."""
         self._depth.set(depth)
         with self._lock:
-            self._outbox = (depth, oldest_created)
+            same, self._outbox = self._outbox == (depth, oldest_created), (depth, oldest_created)
+        if not same:
+            self._changed()
 
     def cycle_finished(self, now: float) -> None:
         """A poll cycle ended at `now` (what `/healthz` judges freshness by)."""
@@ -176,8 +188,22 @@ class Metrics:
             self._cycle_at = now
 
     def exposition(self) -> bytes:
-        """The metrics in Prometheus' text format."""
-        return generate_latest(self.registry)
+        """The metrics in Prometheus' text format: written anew only when a value changed
+        since the last scrape (the gauges read at scrape time are read and compared)."""
+        with self._lock:
+            version, oldest, written = self._version, self._outbox[1], self._written
+        budget = None if self.budget_left is None else self.budget_left()
+        key = (version, self._age(oldest), budget)
+        if written is not None and written[0] == key:
+            return written[1]
+        text = generate_latest(self.registry)
+        with self._lock:
+            self._written = (key, text)
+        return text
+
+    def _changed(self) -> None:
+        with self._lock:
+            self._version += 1
 
     def health(self, interval: float) -> tuple[bool, dict[str, object]]:
         """Whether the daemon is healthy (a cycle ended within two intervals), and the JSON
@@ -210,6 +236,9 @@ class Metrics:
     def _oldest_age(self) -> float:
         with self._lock:
             oldest = self._outbox[1]
+        return self._age(oldest)
+
+    def _age(self, oldest: float | None) -> float:
         return 0.0 if oldest is None else max(0.0, self._clock() - oldest)
 
 

@@ -1,8 +1,11 @@
 """`[http] listen`: `/healthz` and `/metrics` served from a thread of their own.
 
-stdlib's threading HTTP server answers only GET of the two paths; both read `Metrics`'
-in-memory values, so a slow or stuck scrape never holds a poll, a delivery or the state file.
-Off by default; the configuration's `listen` is loopback unless a host is named.
+stdlib's HTTP server answers only GET of the two paths, one request at a time on its own
+thread (a thread started per scrape cost more than the scrape: README "Performance", figure
+11); both read `Metrics`' in-memory values, so a slow or stuck scrape never holds a poll, a
+delivery or the state file, and a client that stops sending or reading is dropped after
+`CLIENT_SECONDS`. Off by default; the configuration's `listen` is loopback unless a host is
+named.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ import contextlib
 import json
 import logging
 import socket
+import sys
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -25,6 +29,9 @@ log = logging.getLogger(__name__)
 # daemon's listening thread then does not wake twice a second (`close` wakes it itself).
 WAKE_EVERY = 3600.0
 CLOSE_TRIES = 40  # connections `close` makes to wake it, 50 ms apart at least
+# How long one client may take to send its request or read the answer before it is dropped:
+# requests are answered one at a time, so a stalled client holds the next scrape this long.
+CLIENT_SECONDS = 5.0
 # Where `close` connects to wake a server listening on every address.
 _WILDCARD = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 - mapped away
 
@@ -37,22 +44,30 @@ class StatusServer:
         port: the port (0: any free one; `port` tells which).
         metrics: what is served.
         interval: the schedule's interval, by which `/healthz` judges freshness.
+        client_seconds: how long a client may stall before it is dropped.
 
     Raises:
         ConfigError: the address cannot be listened on (in use, not local, no permission).
     """
 
-    def __init__(self, host: str, port: int, metrics: Metrics, *, interval: float) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        metrics: Metrics,
+        *,
+        interval: float,
+        client_seconds: float = CLIENT_SECONDS,
+    ) -> None:
         self.interval = interval  # a reload may change it
-        handler = _handler(metrics, lambda: self.interval)
+        handler = _handler(metrics, lambda: self.interval, client_seconds)
         try:
-            server = _Server6 if ":" in host else ThreadingHTTPServer  # "::1", "::"
+            server = _Server6 if ":" in host else _Server  # "::1", "::"
             self._server = server((host, port), handler)
         except OSError as exc:
             raise ConfigError(
                 [f"http.listen: cannot listen on {host}:{port}: {exc.strerror or exc}"]
             ) from exc
-        self._server.daemon_threads = True
         self.host, self.port = host, int(self._server.server_address[1])
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(WAKE_EVERY,), name="status-http", daemon=True
@@ -79,16 +94,28 @@ class StatusServer:
         self._server.server_close()
 
 
-class _Server6(ThreadingHTTPServer):
+class _Server(HTTPServer):
+    """stdlib's server, saying a request that failed in one log line, not a traceback on
+    stderr (a client gone mid-answer is not the daemon's problem)."""
+
+    def handle_error(self, request: object, client_address: object) -> None:  # noqa: ARG002
+        exc = sys.exc_info()[1]
+        log.debug("http: a request failed: %s", type(exc).__name__)
+
+
+class _Server6(_Server):
     """The server on an IPv6 address (`listen = "[::1]:9464"`)."""
 
     address_family = socket.AF_INET6
 
 
-def _handler(metrics: Metrics, interval: Callable[[], float]) -> type[BaseHTTPRequestHandler]:
+def _handler(
+    metrics: Metrics, interval: Callable[[], float], client_seconds: float
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "watcherd"
         sys_version = ""
+        timeout = client_seconds  # the socket's: each read and write of this client
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
