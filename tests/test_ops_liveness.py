@@ -338,7 +338,7 @@ def test_a_refused_reload_keeps_reporting_polls_to_the_observer_and_pinging() ->
     clock[0] = 9.0
     liveness.reloading()
     clock[0] = 18.0  # a long reload: 18 s since the scheduler's last tick, under 2 ticks of it
-    liveness.reloaded("reload refused; running as before")  # no observer given: keep the one
+    liveness.reloaded("reload refused; running as before")  # the observer kept
 
     liveness.poll_finished(PollResult("a", ok=True), DeliveryReport(), lag=0.0, now=T0)
 

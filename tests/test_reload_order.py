@@ -72,7 +72,8 @@ def reloader(
     )
     liveness = SimpleNamespace(
         reloading=record("RELOADING"),
-        reloaded=lambda status, _observer=None: record.events.append(f"READY {status}"),
+        observe=lambda _observer: record.events.append("observe"),
+        reloaded=lambda status: record.events.append(f"READY {status}"),
         ticked=lambda: None,
     )
     reloading = Reloader(
@@ -112,8 +113,9 @@ def test_the_new_configuration_is_built_first_and_recorded_only_once_the_old_dae
         "new.settle",
         "reconfigure",
         "reload_applied",
-        "READY 2 user(s) (1 added, 0 removed), 1 target(s)",
+        "observe",
         "new.start resume={'alice': 5.0}",
+        "READY 2 user(s) (1 added, 0 removed), 1 target(s)",
     ]
 
 

@@ -218,12 +218,16 @@ class Liveness:
         self.ticked()
         self._notifier.reloading("reloading the configuration")
 
-    def reloaded(self, status: str, observer: PollObserver | None = None) -> None:
-        """A reload ended (applied or refused, said in `status`): systemd hears READY=1; the
-        next polls are reported to `observer` (None: to the one they were reported to)."""
+    def observe(self, observer: PollObserver) -> None:
+        """The next polls are reported to `observer` (a reload's new one, set before the new
+        daemon starts polling)."""
         with self._lock:
-            if observer is not None:
-                self._observer = observer
+            self._observer = observer
+
+    def reloaded(self, status: str) -> None:
+        """A reload ended (applied, its daemon started, or refused: said in `status`):
+        systemd hears READY=1."""
+        with self._lock:
             self._ticked_at = self._monotonic()  # the reload's thread is the scheduler's
         self._notifier.ready(status)
 

@@ -288,8 +288,9 @@ class Reloader:
         if self._watch is not None:
             self._watch.follow(observer, runtime.following)
             heard = self._watch
-        self._liveness.reloaded(_summary(old, runtime), heard)
+        self._liveness.observe(heard)
         daemon.start(self._liveness, resume=stopped.due)
+        self._liveness.reloaded(_summary(old, runtime))  # READY=1 once the new one polls
         log.info("reloaded: %s", _summary(old, runtime))
         return Serving(runtime, daemon)
 
