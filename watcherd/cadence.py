@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from watcherd.model import PollResult
+
 
 @dataclass(slots=True)
 class CycleStats:
@@ -28,11 +30,14 @@ class CycleStats:
     failed_deliveries: int = 0
     lags: list[float] = field(default_factory=list)
 
-    def count_poll(self, *, ok: bool, new: int) -> None:
-        """Count one poll that ended, with the new items it found."""
+    def count_poll(self, result: PollResult) -> None:
+        """Count one poll that ended, with the new items it found; a poll whose request never
+        went (a stop or reload came first) is not a poll, nor a failed one."""
+        if result.not_polled:
+            return
         self.polls += 1
-        self.failed_polls += 0 if ok else 1
-        self.new += new
+        self.failed_polls += 0 if result.ok else 1
+        self.new += result.new
 
     def count_round(self, delivered: int, failed: int) -> None:
         """Count one delivery round's sends that went and that failed."""

@@ -295,7 +295,7 @@ class Daemon:
             if self._liveness is not None:
                 self._liveness.poll_finished(result, report, lag=lag, now=self._clock())
             with self._stats_lock:
-                self._stats.count_poll(ok=result.ok, new=result.new)
+                self._stats.count_poll(result)
                 self._stats.count_round(report.delivered, report.failed)
             delivered = report.delivered_for(username)
             if result.queued or delivered:
