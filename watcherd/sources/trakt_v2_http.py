@@ -24,10 +24,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from functools import partial
+from typing import TYPE_CHECKING
 
-from watcherd.sources.trakt_v2_curl import Exchange
 from watcherd.sources.trakt_v2_curl_reply import INVALID_HEADER, Answer, Reply, TransportError
-from watcherd.sources.trakt_v2_curl_route import Route, route
+
+if TYPE_CHECKING:
+    from watcherd.sources.trakt_v2_curl import Exchange
+    from watcherd.sources.trakt_v2_curl_route import Route
 
 
 class Transport:
@@ -54,10 +58,17 @@ class Transport:
         retries: int,
         pool_size: int = 16,
     ) -> None:
+        # libcurl is loaded by the first v2 source made, not by importing this module: a v1
+        # daemon imports the v2 source too, and pycurl costs it about 7 MiB of RSS.
+        from watcherd.sources.trakt_v2_curl import Exchange
+        from watcherd.sources.trakt_v2_curl_route import route
+
         self._fixed = {**headers, "Accept-Encoding": "gzip, deflate"}
         self._fixed_lines = _lines(self._fixed)
-        self._timeouts = (connect_timeout, read_timeout)
-        self._retries = retries
+        self._exchange = partial(
+            Exchange, connect_timeout=connect_timeout, read_timeout=read_timeout, retries=retries
+        )
+        self._route_to = route
         self._base_url = base_url
         self._pool_size = pool_size
         self._lock = threading.Lock()
@@ -99,7 +110,7 @@ class Transport:
         with self._lock:
             closed, self._idle = self._idle, []
             self._generation += 1
-            self._route = route(self._base_url)
+            self._route = self._route_to(self._base_url)
         for exchange in closed:
             exchange.close()
 
@@ -108,14 +119,7 @@ class Transport:
             if self._idle:
                 return self._idle.pop()
             generation = self._generation
-        connect_timeout, read_timeout = self._timeouts
-        return Exchange(
-            where.options,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            retries=self._retries,
-            generation=generation,
-        )
+        return self._exchange(where.options, generation=generation)
 
     def _give_back(self, exchange: Exchange) -> None:
         with self._lock:
