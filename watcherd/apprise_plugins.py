@@ -17,12 +17,12 @@ that moves a plugin fails a test rather than a user's target.
 from __future__ import annotations
 
 import importlib
-import re
 from typing import Any, NamedTuple
 
 import apprise
 from apprise import NotifyBase
 from apprise.manager_plugins import NotificationManager
+from apprise.utils.parse import GET_SCHEMA_RE
 
 
 class PluginPlace(NamedTuple):
@@ -62,9 +62,6 @@ KNOWN: dict[str, PluginPlace] = {
     **_places("workflows", "NotifyWorkflows", "workflows"),
 }
 
-# Apprise's own test for a URL's schema (apprise.utils.parse.GET_SCHEMA_RE).
-_SCHEMA = re.compile(r"\s*(?P<schema>[a-z0-9]{1,32})://.*$", re.IGNORECASE)
-
 
 def all_loaded() -> bool:
     """Whether Apprise's manager has imported every plugin already (asking does not load)."""
@@ -74,7 +71,7 @@ def all_loaded() -> bool:
 def known_class(url: str) -> Any | None:
     """The plugin class for `url` when `KNOWN` places its schema, imported alone; None when
     the schema is not there, or that module no longer holds a plugin of that name for it."""
-    match = _SCHEMA.match(url)
+    match = GET_SCHEMA_RE.match(url)
     place = None if match is None else KNOWN.get(schema := match["schema"].lower())
     if place is None:
         return None
