@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.raw_http import RawServer, answer, sends, tunnel
+from tests.test_trakt_v2_transport import closed_port
 from watcherd.sources.trakt_v2 import TraktV2Source
 from watcherd.sources.trakt_v2_errors import TraktV2Error
 
@@ -149,9 +150,7 @@ def test_a_socks5_proxy_is_spoken_by_libcurl_with_its_credentials(
 def test_an_unreachable_socks_proxy_is_said_without_its_credentials(
     sources: Callable[..., TraktV2Source], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = closed_port()
     monkeypatch.setenv("HTTPS_PROXY", f"socks5://user:SECRET@127.0.0.1:{port}")
     with pytest.raises(TraktV2Error) as caught:
         sources("https://api.trakt.tv").fetch("alice")

@@ -214,12 +214,17 @@ def test_a_new_connection_closed_unanswered_is_not_asked_again(
         assert len(server.requests) == 1
 
 
+def closed_port() -> int:
+    """A loopback port nothing listens on (it was bound, then let go): connecting is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def test_a_connection_refused_is_tried_again_retries_times(
     sources: Callable[..., TraktV2Source], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = closed_port()
     attempts: list[int] = []
     transfer = Exchange._transfer  # libcurl connects in C: each transfer it runs is counted
 
