@@ -19,20 +19,17 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from watcherd import compose, compose_readonly, compose_simulated, demo_v2, logs
-from watcherd import demo as demo_story
+from watcherd import compose, compose_readonly, logs
 from watcherd.auth.masking import LearningRedactor
 from watcherd.auth.oauth import TraktOAuth
 from watcherd.commands import daemon as daemon_commands
-from watcherd.commands import demo as demo_command
 from watcherd.commands import dry_run as dry_run_command
 from watcherd.commands import explain as explain_command
 from watcherd.commands import health as health_command
 from watcherd.commands import login as login_commands
 from watcherd.commands import setup as setup_commands
-from watcherd.commands import simulate as simulate_command
 from watcherd.commands import state as state_commands
 from watcherd.commands import test_notify as test_notify_command
 from watcherd.commands.reload import reload_on_sighup
@@ -51,11 +48,12 @@ from watcherd.errors import ConfigError, WatcherdError
 from watcherd.notify import Notifier, build_notifiers, register_console
 from watcherd.parser import SIMULATE_API_KEY, build_parser
 from watcherd.schedule import Daemon
-from watcherd.simulator import FakeTraktV1
-from watcherd.simulator.activity import Activity
-from watcherd.simulator.trakt_v2 import FakeTraktV2
 from watcherd.sources.trakt_v2_friends import Friend
 from watcherd.state import Login, Store
+
+if TYPE_CHECKING:
+    from watcherd.simulator import FakeTraktV1
+    from watcherd.simulator.trakt_v2 import FakeTraktV2
 
 log = logging.getLogger("watcherd")
 # `login` and `logout`: given Trakt's OAuth, the login's writer, the stored login, the console.
@@ -122,8 +120,7 @@ class Cli:
     def check_target_urls(self, urls: Mapping[str, str]) -> None:
         """Raise ConfigError naming every target URL (name -> URL) Apprise cannot use; handed
         to load_settings so these come in the same run as every other problem."""
-        register_console(self.stdout)
-        build_notifiers(urls)
+        build_notifiers(urls, console=self.stdout)
 
     def notifiers(self, settings: Settings) -> dict[str, Notifier]:
         return compose.notifiers(settings, self.stdout)
@@ -211,6 +208,14 @@ class Cli:
         )
 
     def demo(self, args: argparse.Namespace) -> int:
+        # The demo's and simulator's modules are imported by their commands only: `run`
+        # would carry them for nothing.
+        from watcherd import demo as demo_story
+        from watcherd import demo_v2
+        from watcherd.commands import demo as demo_command
+        from watcherd.simulator import FakeTraktV1
+        from watcherd.simulator.trakt_v2 import FakeTraktV2
+
         stop = threading.Event()
         stop_on_signals(stop)
         register_console(self.stdout)
@@ -247,10 +252,15 @@ class Cli:
             )
 
     def simulate(self, args: argparse.Namespace) -> int:
+        from watcherd import compose_simulated
+        from watcherd.commands import simulate as simulate_command
+        from watcherd.simulator.activity import USERS, Activity
+
         stop = threading.Event()
         stop_on_signals(stop)
         logs.configure(args.log_level or "WARNING", self.console.redact, self.stderr)
-        usernames = [name.strip() for name in args.users.split(",") if name.strip()]
+        names = ",".join(USERS) if args.users is None else args.users
+        usernames = [name.strip() for name in names.split(",") if name.strip()]
         keypresses = self.stdin if self.stdin is not None and self.stdin.isatty() else None
         simulate_command.check_options(
             usernames,

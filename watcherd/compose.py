@@ -24,7 +24,7 @@ from watcherd.config import Settings
 from watcherd.detect import FirstRun, Policy
 from watcherd.errors import ConfigError
 from watcherd.logs import Redactor
-from watcherd.notify import Notifier, build_notifiers, register_console
+from watcherd.notify import Notifier, build_notifiers
 from watcherd.pacing import PacedSource, RateGate
 from watcherd.posters import PosterCache
 from watcherd.recap import RecapPlanner
@@ -47,9 +47,9 @@ def notifiers(settings: Settings, stdout: TextIO) -> dict[str, Notifier]:
     Raises:
         ConfigError: naming every target URL Apprise cannot use.
     """
-    register_console(stdout)
     return build_notifiers(
-        {target.name: target.url.get_secret_value() for target in settings.targets}
+        {target.name: target.url.get_secret_value() for target in settings.targets},
+        console=stdout,
     )
 
 

@@ -13,14 +13,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from watcherd.alerts import OK, AdminNotice, AlertBook, Told
 from watcherd.errors import StateError
-from watcherd.metrics import Metrics
 from watcherd.model import DeliveryReport, PollResult
 from watcherd.state.alerts_table import ADMIN_USERNAME
 from watcherd.state.tokens import Login
+
+if TYPE_CHECKING:  # the metrics (prometheus_client) are imported only with [http]
+    from watcherd.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,6 @@ import math
 from typing import Protocol
 
 from watcherd import __version__
-from watcherd.simulator.activity import USERS
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SIMULATE_PORT = 8471  # `watcherd simulate`'s default, so a configuration made for it keeps working
@@ -176,9 +175,8 @@ def _add_simulate(
     )
     simulate.add_argument(
         "--users",
-        default=",".join(USERS),
         metavar="A,B",
-        help=f"the simulated users, comma-separated (default {','.join(USERS)})",
+        help="the simulated users, comma-separated (default: the simulator's alice,bob,chandra)",
     )
     simulate.add_argument(
         "--api-key",

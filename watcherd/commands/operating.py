@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from watcherd.alerts import AlertBook
 from watcherd.budget import RateBudget
@@ -14,9 +15,11 @@ from watcherd.commands.runtime import Runtime
 from watcherd.config import Settings
 from watcherd.config.models import parse_listen
 from watcherd.errors import ConfigError
-from watcherd.metrics import Metrics
 from watcherd.observe import Observer
-from watcherd.status_http import StatusServer
+
+if TYPE_CHECKING:  # imported where [http] asks for them: prometheus_client costs ~1 MiB
+    from watcherd.metrics import Metrics
+    from watcherd.status_http import StatusServer
 
 log = logging.getLogger("watcherd")
 
@@ -121,6 +124,9 @@ class Operating:
             self.close()
             self.metrics, self.server, self._listen = None, None, None
             return
+        from watcherd.metrics import Metrics
+        from watcherd.status_http import StatusServer
+
         if self.metrics is None:
             # v1 has no budget: no gauge that would read 0 (an API switch needs a restart).
             left = self._budget_left if self._budget is not None else None
