@@ -206,6 +206,47 @@ def test_https_is_verified_against_the_ca_bundle_requests_would_use(
     assert [e.identity for e in page.events] == ["v2:5"]
 
 
+def test_a_ca_folder_is_used_as_requests_would_and_nothing_else_is_trusted(
+    sources: Callable[..., TraktV2Source],
+    monkeypatch: pytest.MonkeyPatch,
+    tls_server: RawServer,
+    certificate: tuple[Path, Path],
+    tmp_path: Path,
+) -> None:
+    empty, folder = tmp_path / "empty", tmp_path / "cas"
+    empty.mkdir()
+    folder.mkdir()
+    shutil.copy(certificate[0], folder / "watcherd-test.pem")
+    subprocess.run(["openssl", "rehash", str(folder)], check=True, capture_output=True)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(empty))  # a folder: no file bundle beside it
+    with pytest.raises(TraktV2Error) as caught:
+        sources(tls_server.base_url).fetch("alice")
+    assert str(caught.value) == "alice: history cannot reach Trakt (connection error)"
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(folder))
+    page = sources(tls_server.base_url).fetch("alice")
+    assert [e.identity for e in page.events] == ["v2:5"]
+
+
+def test_an_https_proxys_certificate_is_verified_too(
+    sources: Callable[..., TraktV2Source],
+    monkeypatch: pytest.MonkeyPatch,
+    certificate: tuple[Path, Path],
+) -> None:
+    # A plain http origin through an https:// proxy: only the proxy's certificate is checked.
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    with RawServer(sends(OK), tls=context) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"https://127.0.0.1:{proxy.port}")
+        with pytest.raises(TraktV2Error) as caught:  # certifi's bundle does not know it
+            sources("http://trakt.example").fetch("alice")
+        assert str(caught.value) == "alice: history cannot reach Trakt (connection error)"
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+        page = sources("http://trakt.example").fetch("alice")
+        (head,) = proxy.requests
+    assert [e.identity for e in page.events] == ["v2:5"]
+    assert head.startswith(b"GET http://trakt.example/users/alice/history?")
+
+
 def test_https_through_a_proxy_goes_through_a_connect_tunnel(
     sources: Callable[..., TraktV2Source],
     monkeypatch: pytest.MonkeyPatch,

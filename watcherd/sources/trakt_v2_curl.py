@@ -1,20 +1,26 @@
 """One libcurl handle of the v2 transport, and the GETs it runs one at a time.
 
 Each `Exchange` is an easy handle on a multi handle of its own (whose cache keeps the
-connection alive between GETs), driven here with `socket_action` and `select.poll` rather
-than `perform`: libcurl's own wait wakes once a second, too coarse to say "no byte for 0.3
-s". Waiting here gives the read timeout exactly (no socket event for `read_timeout` seconds
-once connected) and the body's deadline between two pieces; libcurl keeps the connect
-timeout (name, TCP, proxy tunnel and TLS). A connection that failed to open is tried again
-`retries` times; an answer, whatever its status, never is (libcurl itself sends a GET once
-more over a new connection when a kept-alive one was closed before any answer). libcurl's
-error texts name the URL: a failure is said by one of the fixed phrases below, never by them.
+connection alive between GETs), driven here (`multi.perform`, then `multi.select` until
+the next thing due) rather than by `easy.perform`: libcurl's own wait wakes once a second,
+too coarse to say "no byte for 0.3 s", and its low-speed limit averages over five seconds.
+Waiting here gives the read timeout exactly (no byte of the answer for `read_timeout`
+seconds, counted from when the connection opened at the earliest) and the body's deadline
+even between two pieces; libcurl keeps the connect timeout (name, TCP, proxy tunnel, TLS).
+Few calls cross from libcurl into Python per GET (header lines go to `list.append`, the
+body to one method): each one is a hand-over of the GIL, and worker threads contend for it.
+`select` cannot see a socket numbered past FD_SETSIZE (1024); the wait is capped at `WAIT`
+so such a transfer is slow, not stuck, and idleness is judged by bytes, not by `select`.
+
+A connection that failed to open is tried again `retries` times; an answer, whatever its
+status, never is (libcurl itself sends a GET once more over a new connection when a
+kept-alive one was closed before any answer). libcurl's error texts name the URL: a failure
+is said by one of the fixed phrases below, never by them.
 """
 
 from __future__ import annotations
 
 import errno
-import select
 import time
 from collections.abc import Iterable, Sequence
 
@@ -32,7 +38,7 @@ from watcherd.sources.trakt_v2_curl_reply import (
 from watcherd.sources.trakt_v2_curl_route import Option
 
 TIMED_OUT = "timed out"
-NEVER = float("inf")
+WAIT = 1.0  # seconds: the longest wait between two looks at a transfer
 # CURLOPT_SUPPRESS_CONNECT_HEADERS (libcurl 7.54), which pycurl does not name: a proxy's
 # answer to CONNECT is not the answer.
 SUPPRESS_CONNECT_HEADERS = 265
@@ -51,13 +57,6 @@ ERRNO_REASONS = {
     errno.ECONNRESET: "connection reset",
 }
 SOCKET_FAILURES = (pycurl.E_COULDNT_CONNECT, pycurl.E_RECV_ERROR, pycurl.E_SEND_ERROR)
-POLL_EVENTS = {  # what libcurl asks to watch a socket for → poll's flags
-    pycurl.POLL_IN: select.POLLIN,
-    pycurl.POLL_OUT: select.POLLOUT,
-    pycurl.POLL_INOUT: select.POLLIN | select.POLLOUT,
-}
-READABLE = select.POLLIN | select.POLLPRI | select.POLLHUP
-BROKEN_SOCKET = select.POLLERR | select.POLLHUP | select.POLLNVAL
 
 
 class Exchange:
@@ -83,11 +82,7 @@ class Exchange:
         self.generation = generation
         self._read_timeout = read_timeout
         self._attempts = retries + 1
-        self._reply = Reply(0, 0.0)
         self._sent: Sequence[bytes] = ()
-        self._poller = select.poll()
-        self._watched: set[int] = set()
-        self._timer_at = NEVER
         self._curl = curl = pycurl.Curl()
         for option, value in options:
             if value is None:
@@ -99,11 +94,7 @@ class Exchange:
         curl.setopt(pycurl.HTTP_CONTENT_DECODING, 0)  # Reply decodes, within the cap
         curl.setopt(SUPPRESS_CONNECT_HEADERS, 1)
         curl.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, round(connect_timeout * 1000)))
-        curl.setopt(pycurl.HEADERFUNCTION, self._header)
-        curl.setopt(pycurl.WRITEFUNCTION, self._body)
-        self._multi = multi = pycurl.CurlMulti()
-        multi.setopt(pycurl.M_SOCKETFUNCTION, self._watch)
-        multi.setopt(pycurl.M_TIMERFUNCTION, self._timer)
+        self._multi = pycurl.CurlMulti()
 
     def get(self, url: str, headers: Sequence[bytes], reply: Reply) -> Answer:
         """GET `url` with these header lines, read into `reply`.
@@ -121,8 +112,8 @@ class Exchange:
         except (pycurl.error, ValueError, UnicodeEncodeError) as exc:
             raise TransportError("request failed (InvalidURL)") from exc
         for attempt in range(1, self._attempts + 1):
-            self._reply = reply
             code = self._transfer(reply)
+            reply.scan()  # the lines the last perform left: did an answer start?
             if code == 0:
                 return reply.answer(int(curl.getinfo(pycurl.RESPONSE_CODE)))
             retry = attempt < self._attempts and not reply.started and self._not_opened(code)
@@ -137,25 +128,26 @@ class Exchange:
 
     def _transfer(self, reply: Reply) -> int:
         """Run one transfer to its end; libcurl's result code (0: a whole answer)."""
-        multi, curl, poller = self._multi, self._curl, self._poller
-        multi.add_handle(curl)  # asks, through _timer, to be kicked off at once
-        idle_at = time.monotonic() + self._read_timeout
+        multi, curl = self._multi, self._curl
+        curl.setopt(pycurl.HEADERFUNCTION, reply.lines.append)
+        curl.setopt(pycurl.WRITEFUNCTION, reply.body)
+        multi.add_handle(curl)
+        started = time.monotonic()
+        idle_at, seen = started + self._read_timeout, 0
         try:
-            running = 1
-            while running:
+            while multi.perform()[1]:
+                if not reply.scan():  # a header line past http.client's limits
+                    raise reply.failure or TransportError(UNREADABLE)
                 now = time.monotonic()
-                due = min(self._timer_at, idle_at, reply.body_by)
-                events = poller.poll(max(0, (due - now) * 1000) if due < NEVER else None)
-                now = time.monotonic()
-                for fd, event in events:
-                    running = multi.socket_action(fd, _mask(event))[1]
-                if events:
-                    idle_at = now + self._read_timeout
-                if self._timer_at <= now:
-                    self._timer_at = NEVER
-                    running = multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)[1]
-                if running and not events:
-                    idle_at = self._quiet(idle_at, now, reply)
+                if len(reply.lines) + reply.received != seen:  # bytes came: not idle
+                    seen, idle_at = len(reply.lines) + reply.received, now + self._read_timeout
+                elif now >= idle_at:
+                    idle_at = self._idle(started, idle_at)
+                if reply.late(now):
+                    raise BodyRefusedError(too_large=False)
+                asked = multi.timeout()  # ms until libcurl's own next timer, -1: none
+                due = min(idle_at, reply.body_by) - now
+                multi.select(max(0.0, min(due, WAIT, asked / 1000 if asked >= 0 else WAIT)))
             _, _, failed = multi.info_read()
         except pycurl.error as exc:  # the multi handle itself failed
             raise TransportError(UNREADABLE) from exc
@@ -163,15 +155,15 @@ class Exchange:
             multi.remove_handle(curl)  # mid-transfer, libcurl closes the connection
         return int(failed[0][1]) if failed else 0
 
-    def _quiet(self, idle_at: float, now: float, reply: Reply) -> float:
-        """After a wait with no socket event: raise if the body is late or the connection
-        idle too long; the next idle time otherwise."""
-        if reply.late(now):
-            raise BodyRefusedError(too_large=False)
-        if now < idle_at:
-            return idle_at
-        if self._curl.getinfo(pycurl.PRETRANSFER_TIME_T) == 0:
-            return NEVER  # still opening: the connect timeout is libcurl's; an event resets
+    def _idle(self, started: float, idle_at: float) -> float:
+        """No byte came by `idle_at`: raise the read timeout, unless the connection opened
+        later than the wait began (then the wait runs from the opening). The next check."""
+        opened_after = int(self._curl.getinfo(pycurl.PRETRANSFER_TIME_T))  # µs; 0: not open
+        if opened_after == 0:
+            return time.monotonic() + WAIT  # opening: the connect timeout is libcurl's
+        from_opening = started + opened_after / 1e6 + self._read_timeout
+        if from_opening > idle_at:
+            return from_opening
         raise TransportError(TIMED_OUT, timed_out=True)
 
     def _not_opened(self, code: int) -> bool:
@@ -206,33 +198,3 @@ class Exchange:
         if by_errno and code in SOCKET_FAILURES:
             return by_errno
         return CONNECT_FAILURES.get(code, "connection error")  # TLS, a tunnel refused, …
-
-    # libcurl's callbacks: they must not raise (an exception there is only printed).
-
-    def _header(self, line: bytes) -> int | None:
-        return self._reply.header(line)
-
-    def _body(self, data: bytes) -> int | None:
-        return self._reply.body(data)
-
-    def _watch(self, what: int, fd: int, _multi: object, _data: object) -> None:
-        if fd in self._watched:
-            self._poller.unregister(fd)
-            self._watched.discard(fd)
-        events = POLL_EVENTS.get(what)
-        if events is not None:
-            self._poller.register(fd, events)
-            self._watched.add(fd)
-
-    def _timer(self, milliseconds: int) -> None:
-        self._timer_at = NEVER if milliseconds < 0 else time.monotonic() + milliseconds / 1000
-
-
-def _mask(event: int) -> int:
-    """poll's flags → libcurl's CSELECT flags."""
-    mask = pycurl.CSELECT_IN if event & READABLE else 0
-    if event & select.POLLOUT:
-        mask |= pycurl.CSELECT_OUT
-    if event & BROKEN_SOCKET:
-        mask |= pycurl.CSELECT_ERR
-    return mask

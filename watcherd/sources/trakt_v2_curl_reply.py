@@ -1,9 +1,9 @@
 """One answer as libcurl hands it over: header lines and body pieces, read into an `Answer`
 within a size cap and a deadline, with the limits http.client held the answer to.
 
-libcurl gives each header line (the status line and the blank line ending the block
-included, those of a `100 Continue` and of a proxy's CONNECT as well) to `header`, and each
-piece of the body as it arrives to `body`; either returns `ABORT` to make libcurl stop. The
+libcurl appends each header line to `lines` (the status line and the blank line ending the
+block included, a `100 Continue`'s too), read by `scan` as the transfer goes, and gives each
+piece of the body as it arrives to `body`, which returns `ABORT` to make libcurl stop. The
 fields are started over at each status line, so only the final answer's headers are kept.
 The body is decoded here (gzip, several members too, and deflate with or without its zlib
 wrapper) by urllib3's decoders, which requests used, so the size cap holds on decoded bytes:
@@ -101,34 +101,50 @@ class Reply:
         self._size = 0
         self.refused: bool | None = None  # BodyRefusedError(too_large=refused) to raise
         self.failure: TransportError | None = None
+        # libcurl's HEADERFUNCTION is `lines.append`: a call into Python per header line costs
+        # a GIL hand-over each, dear when worker threads contend; the lines are read in `scan`.
+        self.lines: list[bytes] = []
+        self._scanned = 0
+        self.received = 0  # bytes of body as they came (before decoding)
 
-    def header(self, line: bytes) -> int | None:
-        """libcurl's HEADERFUNCTION: one header line, with its line break."""
+    def scan(self) -> bool:
+        """Read the header lines come since the last scan; False if the answer is refused."""
+        lines, start = self.lines, self._scanned
+        self._scanned = len(lines)
+        for line in lines[start:]:
+            self._line(line)
+            if self.failure is not None:
+                return False
+        return True
+
+    def _line(self, line: bytes) -> None:
         if line.startswith(b"HTTP/"):  # a new answer (after a 1xx): start over
             self.fields, self._count, self._last = Fields(), 0, ""
             self.started, self.ended = True, False
-            return None
+            return
         if self.ended:  # a chunked body's trailer: http.client dropped those too
-            return None
+            return
         text = line.rstrip(b"\r\n")
         if not text:
             self._headers_ended()
-            return None
+            return
         self._count += 1
         if len(line) > MAX_LINE or self._count > MAX_FIELDS:
             self.failure = TransportError(UNREADABLE)
-            return ABORT
-        if text[:1] in (b" ", b"\t") and self._last:  # folded onto the previous field
+        elif text[:1] in (b" ", b"\t") and self._last:  # folded onto the previous field
             self.fields.extend(self._last, text.strip().decode("latin-1"))
-            return None
-        name, colon, value = text.partition(b":")
-        if colon:
-            self._last = name.strip().lower().decode("latin-1")
-            self.fields.add(self._last, value.strip().decode("latin-1"))
-        return None
+        else:
+            name, colon, value = text.partition(b":")
+            if colon:
+                self._last = name.strip().lower().decode("latin-1")
+                self.fields.add(self._last, value.strip().decode("latin-1"))
 
     def body(self, data: bytes) -> int | None:
-        """libcurl's WRITEFUNCTION: one piece of the body, as it came."""
+        """libcurl's WRITEFUNCTION: one piece of the body, as it came (the headers are all in
+        `lines` by then)."""
+        self.received += len(data)
+        if self._scanned < len(self.lines) and not self.scan():
+            return ABORT
         if self._decoder is not None:
             try:
                 data = self._decoded(self._decoder, data)
@@ -151,6 +167,8 @@ class Reply:
             TransportError: the header block never ended, or the body cannot be decoded.
             BodyRefusedError: what the decoder held back took the body past the cap.
         """
+        if not self.scan() and self.failure is not None:
+            raise self.failure
         if not self.ended:  # libcurl takes headers cut off by a close as a whole answer
             raise TransportError(BROKEN)
         if self._decoder is not None:
