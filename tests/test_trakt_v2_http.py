@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -13,7 +14,6 @@ from typing import Any
 import pytest
 
 from tests.servers import serve_in_own_process
-from tests.test_trakt_v2_transport import closed_port
 from watcherd import __version__
 from watcherd.detect import Policy, UserMemory, detect
 from watcherd.simulator.loopback import Fault
@@ -332,7 +332,9 @@ def test_locked_account_is_permanent(fake: FakeTraktV2, make_source: MakeSource)
 
 
 def test_unreachable_trakt_is_a_transient_network_error(make_source: MakeSource) -> None:
-    port = closed_port()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     with pytest.raises(TraktV2Error) as caught:
         make_source(f"http://127.0.0.1:{port}").fetch("alice")
     assert (caught.value.kind, caught.value.permanent) == (Kind.NETWORK, False)

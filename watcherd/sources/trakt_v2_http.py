@@ -1,49 +1,76 @@
-"""The v2 source's HTTP transport: GETs through libcurl (pycurl), on kept-alive connections.
+"""The v2 source's HTTP transport: GETs through urllib3's connection pool.
 
-Why libcurl: an unchanged poll is one small GET, and the Python HTTP stack spent most of a
-poll's CPU on it: requests about 1.5 ms per GET merging settings and building objects, and
-urllib3 with http.client under it (which the source used directly before) still about 1 ms,
-a quarter of it the `email` package parsing the headers (README "Performance", figure 7).
-libcurl, the C library made for this job and kept by its own project, does the same GET
-for a fraction of that: the connection, the request, the framing (chunks, lengths, 1xx),
-proxies and TLS are its work; Python sees the header lines and the body's pieces.
-
-Kept from requests (and the urllib3 transport before): the phrases its failures were given
-(`TransportError.failure`), gzip and deflate with the size cap on the decoded bytes, connect
-and read timeouts (read: no socket event for that long; `trakt_v2_curl`), the whole body
-within a deadline, a connection that fails to open tried again `retries` times (an answer,
-whatever its status, never is), no redirect followed, proxies and CA bundle as requests
-chose them (`trakt_v2_curl_route`), and http.client's limits on header lines.
-
-Threads: worker threads share one `Transport`; each GET borrows a handle (with its
-kept-alive connection) from a locked pool and gives it back, so no two threads ever use one
-handle and the pool holds as many as GETs ran at once.
+Why not requests: an unchanged poll is one small GET, and requests spent about half a
+millisecond of CPU per GET merging settings, preparing the request and building its response
+object (README "Performance", figure 7). Under requests is urllib3, which does the HTTP; the
+source uses it directly, on one pool (`trakt_v2_pool`: proxies and CA bundle as requests would
+use them) with its headers, `Timeout` and `Retry` made once, each GET a path handed to
+`HTTPConnectionPool.urlopen`. Kept from requests: gzip and deflate (urllib3 decodes; the size
+cap applies to the decoded bytes), connect and read timeouts, a connection that fails to open
+tried again `retries` times (an answer, whatever its status, never is), and the phrases its
+failures were given. One thing more: a kept-alive connection the server closed while idle is
+found by urllib3 before use; one it closed as the request went out (its idle timeout racing
+the request) fails before any answer, and that GET goes once more, over a new connection.
 """
 
 from __future__ import annotations
 
-import threading
+import http.client
+import socket
+import time
 from collections.abc import Mapping
-from functools import partial
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Any
 
-from watcherd.sources.trakt_v2_curl_reply import INVALID_HEADER, Answer, Reply, TransportError
+import urllib3
+from urllib3.connectionpool import HTTPConnectionPool
+from urllib3.exceptions import (
+    HTTPError,
+    InvalidHeader,
+    LocationParseError,
+    MaxRetryError,
+    ProtocolError,
+    ProxyError,
+)
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.util import Retry, Timeout
 
-if TYPE_CHECKING:
-    from watcherd.sources.trakt_v2_curl import Exchange
-    from watcherd.sources.trakt_v2_curl_route import Route
+from watcherd.http_body import BodyRefusedError
+from watcherd.sources.trakt_v2_pool import reused, route
+
+PIECE = 64 * 1024  # read at most this much at a time, so the deadline and cap are checked
+INVALID_HEADER = "request failed (InvalidHeader)"  # requests' InvalidHeader
+
+
+class TransportError(Exception):
+    """A GET that got no whole answer. `failure` completes "<user>: <endpoint> …" unless
+    `timed_out`, which the source words with its own timeout."""
+
+    def __init__(self, failure: str, *, timed_out: bool = False) -> None:
+        super().__init__(failure)
+        self.failure = failure
+        self.timed_out = timed_out
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A whole answer: its status, headers (case-insensitive) and decoded body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
 
 
 class Transport:
-    """GETs to one origin. Thread-safe: each GET borrows a libcurl handle of its own.
+    """GETs to one origin. Thread-safe: urllib3's pool lends each GET a connection.
 
     Args:
         base_url: the origin, with an optional path prefix (`https://api.trakt.tv`).
         headers: sent with every request (values without line breaks).
         connect_timeout: seconds to open a connection (and its TLS and proxy tunnel).
-        read_timeout: seconds a GET may wait with no byte coming or going.
+        read_timeout: seconds any read may wait.
         retries: how many more times a connection that failed to open is tried.
-        pool_size: idle handles (each with its kept-alive connection) kept for reuse.
+        pool_size: idle connections kept for reuse.
 
     A base URL or proxy that cannot be used is said by each GET's error, as requests did.
     """
@@ -58,23 +85,24 @@ class Transport:
         retries: int,
         pool_size: int = 16,
     ) -> None:
-        # libcurl is loaded by the first v2 source made, not by importing this module: a v1
-        # daemon imports the v2 source too, and pycurl costs it about 7 MiB of RSS.
-        from watcherd.sources.trakt_v2_curl import Exchange
-        from watcherd.sources.trakt_v2_curl_route import route
-
-        self._fixed = {**headers, "Accept-Encoding": "gzip, deflate"}
-        self._fixed_lines = _lines(self._fixed)
-        self._exchange = partial(
-            Exchange, connect_timeout=connect_timeout, read_timeout=read_timeout, retries=retries
+        self._timeout = Timeout(connect=connect_timeout, read=read_timeout)
+        # Statuses are never retried (respect_retry_after_header=False: urllib3 would retry a
+        # 429 or 503 saying Retry-After); a broken answer neither: it may have been acted on.
+        self._retry = Retry(
+            total=retries,
+            connect=retries,
+            read=0,
+            status=0,
+            other=0,
+            redirect=0,
+            respect_retry_after_header=False,
+            raise_on_redirect=False,
+            raise_on_status=False,
         )
-        self._route_to = route
-        self._base_url = base_url
-        self._pool_size = pool_size
-        self._lock = threading.Lock()
-        self._idle: list[Exchange] = []
-        self._generation = 0
-        self._route: Route = route(base_url)
+        self._fixed = {**headers, "Accept-Encoding": "gzip, deflate"}
+        self._bad_headers = not all(map(_clean, self._fixed.values()))
+        self._where = (base_url, pool_size)
+        self._route = route(base_url, pool_size)
 
     def get(
         self, target: str, headers: Mapping[str, str], *, max_bytes: int, body_seconds: float
@@ -92,56 +120,131 @@ class Transport:
             TransportError: no whole answer (the connection, the bytes, a timeout).
             BodyRefusedError: the body was larger than `max_bytes` or too slow to arrive.
         """
-        where = self._route
-        if where.unusable:
-            raise TransportError(where.unusable)
-        lines = _lines({**self._fixed, **headers}) if headers else self._fixed_lines
-        if lines is None:
+        pool = self._route.pool
+        if pool is None:
+            raise TransportError(self._route.unusable)
+        if self._bad_headers or not all(map(_clean, headers.values())):
             raise TransportError(INVALID_HEADER)
-        exchange = self._borrow(where)
+        sent = {**self._fixed, **headers} if headers else self._fixed
+        url = f"{self._route.prefix}{target}"
         try:
-            return exchange.get(where.prefix + target, lines, Reply(max_bytes, body_seconds))
-        finally:
-            self._give_back(exchange)
+            response = self._urlopen(pool, url, sent)
+        except (HTTPError, OSError, http.client.HTTPException) as exc:
+            raise _opening_failure(exc) from exc
+        return _whole(response, max_bytes, time.monotonic() + body_seconds)
 
     def close(self) -> None:
         """Close every idle connection; those in use close when their GET ends. A later GET
-        opens a new one (the proxy and CA bundle read again), as requests did."""
-        with self._lock:
-            closed, self._idle = self._idle, []
-            self._generation += 1
-            self._route = self._route_to(self._base_url)
-        for exchange in closed:
-            exchange.close()
+        opens a new one, as requests did."""
+        closed, self._route = self._route, route(*self._where)
+        closed.manager.clear()
 
-    def _borrow(self, where: Route) -> Exchange:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-            generation = self._generation
-        return self._exchange(where.options, generation=generation)
+    def _urlopen(
+        self, pool: HTTPConnectionPool, url: str, headers: Mapping[str, str]
+    ) -> urllib3.BaseHTTPResponse:
+        options: dict[str, Any] = {
+            "headers": headers,
+            "retries": self._retry,
+            "redirect": False,
+            "assert_same_host": False,
+            "timeout": self._timeout,
+            "preload_content": False,
+            "release_conn": False,
+        }
+        try:
+            return pool.urlopen("GET", url, **options)
+        except MaxRetryError as exc:
+            if not (_closed_unanswered(exc) and reused()):
+                raise
+        # The kept connection was closed by the server as the request went out: nothing was
+        # answered, so the GET goes once more (urllib3 opens a new connection for it).
+        return pool.urlopen("GET", url, **options)
 
-    def _give_back(self, exchange: Exchange) -> None:
-        with self._lock:
-            kept = exchange.generation == self._generation and len(self._idle) < self._pool_size
-            if kept:
-                self._idle.append(exchange)
-        if not kept:
-            exchange.close()
+
+def _whole(response: urllib3.BaseHTTPResponse, max_bytes: int, deadline: float) -> Answer:
+    """The response's body, decoded, within `max_bytes` and `deadline`; the connection goes
+    back to the pool once the body is read whole, and is closed otherwise."""
+    pieces: list[bytes] = []
+    size = 0
+    whole = False
+    decode = "content-encoding" in response.headers  # else no decoder and its buffer
+    try:
+        while True:
+            # read1 returns what has arrived instead of waiting for a whole piece, so the
+            # deadline is checked as bytes trickle in; decoded, so the cap holds on a bomb.
+            piece = response.read1(PIECE, decode_content=decode)
+            if not piece:
+                whole = True
+                break
+            if time.monotonic() > deadline:
+                raise BodyRefusedError(too_large=False)
+            size += len(piece)
+            if size > max_bytes:
+                raise BodyRefusedError(too_large=True)
+            pieces.append(piece)
+    except Urllib3Timeout as exc:
+        raise TransportError("timed out", timed_out=True) from exc
+    except HTTPError as exc:  # cut short, badly chunked, not decodable
+        raise TransportError(f"response broken off ({type(exc).__name__})") from exc
+    finally:
+        if not whole:
+            response.close()
+        response.release_conn()
+    return Answer(response.status, response.headers, b"".join(pieces))
 
 
-def _lines(headers: Mapping[str, str]) -> tuple[bytes, ...] | None:
-    """Header lines as libcurl takes them, or None if a value could smuggle in another line
-    or cannot be sent (requests refused those as InvalidHeader)."""
-    lines: list[bytes] = []
-    for name, value in headers.items():
-        if any(mark in value for mark in ("\r", "\n", "\0")) or value != value.lstrip():
-            return None
-        try:  # "Name;" sends an empty value: libcurl reads "Name:" as "do not send it"
-            lines.append(f"{name}: {value}".encode("latin-1") if value else f"{name};".encode())
-        except UnicodeEncodeError:
-            return None
-    return tuple(lines)
+def _opening_failure(exc: BaseException) -> TransportError:
+    """The phrase for a GET that got no answer, the one requests' error for it was given."""
+    if isinstance(exc, InvalidHeader):
+        return TransportError(INVALID_HEADER)
+    if isinstance(exc, LocationParseError):
+        return TransportError("request failed (InvalidURL)")
+    cause = _cause(exc)
+    if isinstance(cause, (Urllib3Timeout, TimeoutError)):
+        return TransportError("timed out", timed_out=True)
+    return TransportError(f"cannot reach Trakt ({_reason(cause)})")
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """What made urllib3 give up: under its retry and wrapping errors, the socket's error."""
+    for _ in range(8):  # urllib3 wraps a few levels deep at most
+        if isinstance(exc, MaxRetryError) and exc.reason is not None:
+            exc = exc.reason
+        elif isinstance(exc, ProxyError):
+            exc = exc.original_error
+        elif isinstance(exc, ProtocolError) and len(exc.args) > 1:
+            inner = exc.args[1]
+            if not isinstance(inner, BaseException):
+                break
+            exc = inner
+        elif isinstance(exc, HTTPError) and exc.__cause__ is not None:
+            exc = exc.__cause__  # NewConnectionError and the like, raised from the OSError
+        else:
+            break
+    return exc
+
+
+def _reason(cause: BaseException) -> str:
+    """A fixed phrase for why a connection failed (its own text may quote the URL)."""
+    if isinstance(cause, http.client.RemoteDisconnected):
+        return "connection closed by the server"
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(cause, ConnectionResetError):
+        return "connection reset"
+    if isinstance(cause, socket.gaierror):
+        return {socket.EAI_NONAME: "unknown host", socket.EAI_AGAIN: "DNS failure"}.get(
+            cause.errno or 0, "connection error"
+        )
+    return "connection error"  # not HTTP, a TLS failure, a tunnel refused, …
+
+
+def _closed_unanswered(exc: MaxRetryError) -> bool:
+    return isinstance(_cause(exc), http.client.RemoteDisconnected)
+
+
+def _clean(value: str) -> bool:
+    return not any(mark in value for mark in ("\r", "\n", "\0")) and value == value.lstrip()
 
 
 __all__ = ["Answer", "Transport", "TransportError"]
