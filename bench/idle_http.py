@@ -1,9 +1,11 @@
-"""Issue 10's benchmark: what `[http] listen` costs an idle daemon. Three `watcherd run`
+"""Issue 10's benchmark: what `[http] listen` costs an idle daemon. Four `watcherd run`
 children on `api = "v2"` start together against one loopback fake Trakt v2, with the same
 number of users, the same feeds and the same schedule: `on` has `[http] listen` and its
 `/metrics` is scraped every 15 s as Prometheus would; `off` has no `[http]`; `quiet` listens
-but is never scraped (what the server costs by merely waiting). Side by side in the same
-seconds, so whatever else loads the machine loads all three. Over the window, after the first
+but is never scraped (what the server costs by merely waiting); `floor` listens and is asked,
+at each scrape, for a path it answers 404 (what any request to the process costs, whatever
+`/metrics` does). Side by side in the same
+seconds, so whatever else loads the machine loads all four. Over the window, after the first
 poll cycle settled: the CPU (user + system) each used, and each one's RSS (sampled with every
 scrape; the last and the largest sample). CPU comes from each child's CPU clock (to the
 nanosecond) where Linux offers it, else psutil's 10 ms ticks. Goal (issue 10): `on` within
@@ -25,6 +27,7 @@ import socket
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -53,7 +56,8 @@ SCRAPE_EVERY = 15.0  # Prometheus' usual scrape_interval
 FEED_SIZE = 20
 CPU_GOAL = 1.05  # on / off
 RSS_GOAL_MIB = 2.0  # on - off
-SIDES = ("on", "off", "quiet")
+SIDES = ("on", "off", "quiet", "floor")
+LISTENING = ("on", "quiet", "floor")
 _CPUCLOCK_SCHED = 2  # Linux: a process's CPU clock id is (~pid << 3) | CPUCLOCK_SCHED
 Launch = Callable[[Path], Daemon]
 
@@ -98,11 +102,14 @@ def _cpu(process: psutil.Process) -> float:
         return float(times.user + times.system)
 
 
-def _get(url: str) -> bool:
+def _get(url: str, expected: int = 200) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 - loopback http
             answer.read()
-            return int(answer.status) == 200
+            return int(answer.status) == expected
+    except urllib.error.HTTPError as answer:  # a 404 comes as an error
+        answer.read()
+        return answer.code == expected
     except OSError:
         return False
 
@@ -150,7 +157,7 @@ def measure_round(
     Raises:
         RuntimeError: a daemon did not poll every user, died, or did not exit 0.
     """
-    ports = {side: _free_port() for side in ("on", "quiet")}
+    ports = {side: _free_port() for side in LISTENING}
     names = {side: usernames(f"idle-{side}-", setup.users) for side in SIDES}
     with FakeTraktV2(CLIENT_ID) as fake:
         deep_backlog(fake)
@@ -195,8 +202,11 @@ def _window(
         if daemon.process.poll() is not None:
             raise RuntimeError(f"the {side} daemon died: {daemon.log()[-300:]}")
     metrics = f"http://127.0.0.1:{ports['on']}/metrics"
+    nothing = f"http://127.0.0.1:{ports['floor']}/nothing-here"
     if not wait_until(lambda: _get(metrics), 30, step=0.25):
         raise RuntimeError("the on daemon's /metrics never answered 200")
+    if not wait_until(lambda: _get(nothing, 404), 30, step=0.25):
+        raise RuntimeError("the floor daemon never answered 404")
     time.sleep(min(2.0, setup.seconds / 4))  # the first cycle's deliveries and writes settle
     processes = {side: psutil.Process(d.process.pid) for side, d in daemons.items()}
     sides = {side: Side() for side in daemons}
@@ -204,7 +214,7 @@ def _window(
     started = time.monotonic()
     cpu_at_start = {side: _cpu(p) for side, p in processes.items()}
     while True:
-        ok = _get(metrics)
+        ok = _get(metrics) & _get(nothing, 404)
         scrapes, failed = scrapes + 1, failed + (not ok)
         for side, process in processes.items():
             sides[side].rss.append(int(process.memory_info().rss))
@@ -220,8 +230,8 @@ def _window(
 
 
 def rows(rounds: Sequence[Round], setup: Setup) -> list[Row]:
-    """The figure's rows over `rounds` (medians): CPU and RSS of `on` against `off`, and of
-    `quiet` against `off`."""
+    """The figure's rows over `rounds` (medians): CPU and RSS of `on` against `off`, of
+    `quiet` against `off`, and what one request costs at all (`floor` against `quiet`)."""
 
     def cpu(side: str) -> float:
         return median([r.sides[side].cpu for r in rounds])
@@ -232,6 +242,8 @@ def rows(rounds: Sequence[Round], setup: Setup) -> list[Row]:
     on_ratio = ratio(cpu("on"), cpu("off"))
     per_scrape = median([(r.sides["on"].cpu - r.sides["quiet"].cpu) / r.scrapes for r in rounds])
     waiting = median([(r.sides["quiet"].cpu - r.sides["off"].cpu) / r.seconds for r in rounds])
+    per_404 = median([(r.sides["floor"].cpu - r.sides["quiet"].cpu) / r.scrapes for r in rounds])
+    added = median([(r.sides["on"].cpu - r.sides["off"].cpu) / r.seconds for r in rounds])
     growth = median([(max(r.sides["on"].rss) - max(r.sides["off"].rss)) / MIB for r in rounds])
     window = f"{setup.seconds:g} s idle, {setup.users} users polled every {setup.interval:g} s"
     return [
@@ -260,9 +272,24 @@ def rows(rounds: Sequence[Round], setup: Setup) -> list[Row]:
             None,
         ),
         Row(
-            "idle http: CPU of the server waiting (never scraped − no [http])",  # noqa: RUF001
+            "idle http: CPU per request answered 404, the floor of any scrape (− never scraped)",  # noqa: RUF001
+            "ms",
+            per_404 * 1000,
+            None,
+            None,
+        ),
+        Row(
+            "idle http: CPU of the server waiting and the metrics kept (never scraped − no"  # noqa: RUF001
+            " [http])",
             "ms/min",
             waiting * 60_000,
+            None,
+            None,
+        ),
+        Row(
+            "idle http: CPU [http] adds, scraped (scraped − no [http]), in % of one core",  # noqa: RUF001
+            "%",
+            added * 100,
             None,
             None,
         ),
@@ -303,10 +330,11 @@ def _percent(value: float, base: float) -> str:
 
 
 def _line(number: int, result: Round) -> str:
-    on, off, quiet = (result.sides[side] for side in ("on", "off", "quiet"))
+    on, off, quiet, floor = (result.sides[side] for side in SIDES)
     return (
-        f"round {number}: CPU s on {on.cpu:.3f}, off {off.cpu:.3f}, quiet {quiet.cpu:.3f}"
-        f" (on {_percent(on.cpu, off.cpu)}, quiet {_percent(quiet.cpu, off.cpu)}"
+        f"round {number}: CPU s on {on.cpu:.3f}, off {off.cpu:.3f}, quiet {quiet.cpu:.3f},"
+        f" floor {floor.cpu:.3f} (on {_percent(on.cpu, off.cpu)}, quiet"
+        f" {_percent(quiet.cpu, off.cpu)}, floor {_percent(floor.cpu, off.cpu)}"
         f" of off); RSS MiB on {on.rss[-1] / MIB:.1f}, off {off.rss[-1] / MIB:.1f},"
         f" quiet {quiet.rss[-1] / MIB:.1f} (on {(max(on.rss) - max(off.rss)) / MIB:+.2f});"
         f" {result.scrapes} scrapes, {result.failed_scrapes} failed; order {result.order}"
@@ -329,7 +357,8 @@ def main(argv: list[str] | None = None, launch: Launch = start_daemon) -> int:
     failed: list[int] = []
     with WebhookSink() as sink, tempfile.TemporaryDirectory(prefix="watcherd-idle-") as folder:
         for number in range(args.rounds):
-            order = SIDES[number % 3 :] + SIDES[: number % 3]
+            turn = number % len(SIDES)
+            order = SIDES[turn:] + SIDES[:turn]
             try:
                 result = measure_round(
                     Path(folder) / f"round{number}", sink, setup, order=order, launch=launch

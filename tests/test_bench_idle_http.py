@@ -1,4 +1,4 @@
-"""`bench/idle_http.py` (issue 10's benchmark) still runs: three daemons side by side, the
+"""`bench/idle_http.py` (issue 10's benchmark) still runs: four daemons side by side, the
 scraped one answering every scrape, and the rows it reports computed from the rounds as
 they say (medians, the goal judged on `on` against `off`)."""
 
@@ -46,7 +46,7 @@ def test_a_short_run_measures_three_daemons_and_every_scrape_answers(tmp_path: P
 
     assert done.returncode == 0, done.stderr
     (round_,) = json.loads(output.read_text(encoding="utf-8"))["rounds"]
-    assert set(round_["sides"]) == {"on", "off", "quiet"}
+    assert set(round_["sides"]) == {"on", "off", "quiet", "floor"}
     assert round_["scrapes"] >= 1
     assert round_["failed_scrapes"] == 0
     for side in round_["sides"].values():
@@ -61,6 +61,7 @@ def _round(on: float, off: float, quiet: float, *, rss: tuple[int, int, int]) ->
         name: idle.Side(cpu, [size])
         for name, cpu, size in zip(("on", "off", "quiet"), (on, off, quiet), rss, strict=True)
     }
+    sides["floor"] = idle.Side(quiet + 0.006, [rss[2]])  # 0.5 ms per request of the 12
     return idle.Round(sides, scrapes=12, failed_scrapes=0, seconds=180.0, order=idle.SIDES)
 
 
@@ -90,5 +91,10 @@ def test_rows_judge_on_against_off_by_the_median_of_the_rounds(
     assert (cpu.watcherd, cpu.base, cpu.met) == (pytest.approx(on), 0.100, cpu_met)
     per_scrape = rows["ms idle http: CPU per scrape of /metrics"]
     assert per_scrape.watcherd == pytest.approx((on - 0.110) / 12 * 1000)
+    assert rows["ms idle http: CPU per request answered 404, the floor of any scrape"].watcherd == (
+        pytest.approx(0.5)
+    )
+    added = rows["% idle http: CPU [http] adds, scraped"]
+    assert added.watcherd == pytest.approx((on - 0.100) / 180 * 100)
     rss = rows["MiB idle http: RSS scraped − no [http]"]  # noqa: RUF001 - a minus sign
     assert (rss.watcherd, rss.met) == (pytest.approx((rss_on - 70 * MIB) / MIB), rss_met)
