@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -182,7 +184,7 @@ def test_a_scrape_with_nothing_changed_is_answered_with_the_bytes_written_before
     [
         lambda m: m.poll_finished(PollResult("alice", ok=True), lag=0, now=T0),
         lambda m: m.poll_finished(PollResult("stranger", ok=True), lag=7, now=T0),  # lag only
-        lambda m: m.outbox(2, T0 - 5),
+        lambda m: m.outbox(2, None),  # the depth alone: the oldest's age stays 0
         lambda m: m.reconfigure(["alice"], ["friends"]),
     ],
     ids=["poll", "poll-of-a-name-not-configured", "outbox", "reload"],
@@ -216,23 +218,38 @@ def test_a_delivery_round_that_counted_nothing_writes_nothing_anew(metrics: Metr
     )
 
 
-def test_gauges_read_at_scrape_time_are_current_without_any_other_change(
+def test_the_budget_left_is_current_at_each_scrape_without_any_other_change(
     clock: Clock,
 ) -> None:
     left = [997.0]
     metrics = Metrics(["alice"], ["friends"], budget_left=lambda: left[0], clock=clock)
-    metrics.outbox(1, T0 - 30)
     metrics.exposition()
 
     left[0] = 996.0
+
+    assert samples(metrics.exposition())["watcherd_rate_budget_remaining", ()] == 996
+
+
+def test_the_oldest_pending_age_grows_with_the_clock_alone(clock: Clock, metrics: Metrics) -> None:
+    metrics.outbox(1, T0 - 30)
+    metrics.exposition()
+
     clock.now = T0 + 10
-    values = samples(metrics.exposition())
 
-    assert values["watcherd_rate_budget_remaining", ()] == 996
-    assert values["watcherd_outbox_oldest_pending_seconds", ()] == 40
+    assert samples(metrics.exposition())["watcherd_outbox_oldest_pending_seconds", ()] == 40
 
 
-def test_a_client_that_sends_nothing_is_dropped_and_the_next_scrape_answered(
+def test_a_scrape_shows_the_budget_it_read_once_not_a_later_reading(clock: Clock) -> None:
+    readings = iter(range(1000, 0, -1))  # each reading lower, as if requests went meanwhile
+    metrics = Metrics(["alice"], [], budget_left=lambda: float(next(readings)), clock=clock)
+
+    first = samples(metrics.exposition())["watcherd_rate_budget_remaining", ()]
+    second = samples(metrics.exposition())["watcherd_rate_budget_remaining", ()]
+
+    assert (first, second) == (1000, 999)  # one reading per scrape, each shown as read
+
+
+def test_a_client_that_sends_nothing_is_dropped_and_a_scrape_meanwhile_answered(
     metrics: Metrics,
 ) -> None:
     served = StatusServer("127.0.0.1", 0, metrics, interval=60, client_seconds=0.5)
@@ -240,15 +257,41 @@ def test_a_client_that_sends_nothing_is_dropped_and_the_next_scrape_answered(
     try:
         with socket.create_connection(("127.0.0.1", served.port)) as stalled:
             stalled.sendall(b"GET /metr")  # and nothing more
-            status, _, body = get(served, "/metrics")  # waits for the stalled one's 0.5 s
+            status, _, body = get(served, "/metrics")
             assert (status, b"watcherd_polls_total" in body) == (200, True)
             stalled.settimeout(10)
-            assert stalled.recv(1024) == b""  # the server closed it
+            assert stalled.recv(1024) == b""  # the server closed it after 0.5 s of silence
     finally:
         served.close()
 
 
-def test_a_request_that_fails_is_one_log_line_not_a_traceback(
+def test_a_client_trickling_its_request_holds_neither_a_scrape_nor_the_close(
+    metrics: Metrics,
+) -> None:
+    served = StatusServer("127.0.0.1", 0, metrics, interval=60, client_seconds=0.5)
+    served.start()
+    stop = threading.Event()
+
+    def trickle() -> None:  # a byte every 0.2 s, under the silence limit, until told to stop
+        with socket.create_connection(("127.0.0.1", served.port)) as slow:
+            while not stop.wait(0.2):
+                with contextlib.suppress(OSError):
+                    slow.sendall(b"X")
+
+    trickler = threading.Thread(target=trickle, daemon=True)
+    trickler.start()
+    try:
+        assert get(served, "/healthz")[0] == 503  # answered while the trickle goes on
+        closing = threading.Thread(target=served.close)
+        closing.start()
+        closing.join(10)
+        assert not closing.is_alive()  # the close did not wait for the trickling client
+    finally:
+        stop.set()
+        trickler.join(10)
+
+
+def test_a_scrape_that_fails_is_a_500_and_one_error_line(
     clock: Clock, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
     class Broken(Metrics):
@@ -259,11 +302,32 @@ def test_a_request_that_fails_is_one_log_line_not_a_traceback(
     served.start()
     caplog.set_level("DEBUG", logger="watcherd.status_http")
     try:
-        with pytest.raises(http.client.RemoteDisconnected):  # closed without an answer
-            get(served, "/metrics")
+        assert get(served, "/metrics")[0] == 500
         assert get(served, "/healthz")[0] == 503  # and the server still answers
     finally:
         served.close()
 
-    assert "http: a request failed: RuntimeError" in caplog.messages
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == ["http: /metrics failed: RuntimeError"]
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_client_gone_mid_request_is_one_debug_line_not_a_traceback(
+    metrics: Metrics, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    served = StatusServer("127.0.0.1", 0, metrics, interval=60)
+    served._server.RequestHandlerClass.do_GET = _reset  # type: ignore[method-assign]
+    served.start()
+    caplog.set_level("DEBUG", logger="watcherd.status_http")
+    try:
+        with pytest.raises(http.client.RemoteDisconnected):
+            get(served, "/metrics")
+    finally:
+        served.close()
+
+    assert "http: a request failed: ConnectionResetError" in caplog.messages
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def _reset(handler: object) -> None:
+    raise ConnectionResetError("the client went away")

@@ -73,6 +73,7 @@ class Metrics:
         # the old number while a change went in writes anew next time.
         self._version = 0
         self._written: tuple[tuple[object, ...], bytes] | None = None
+        self._writing = threading.Lock()  # one scrape writes at a time
         r = self.registry
         self._polls = Counter(
             "watcherd_polls", "Polls of a user's feed, by outcome", ["user", "outcome"], registry=r
@@ -87,7 +88,6 @@ class Metrics:
             "Age of the oldest waiting delivery (0: none)",
             registry=r,
         )
-        self._oldest.set_function(self._oldest_age)
         self._lag = Histogram(
             "watcherd_poll_lag_seconds",
             "How late polls start after their due time",
@@ -101,12 +101,13 @@ class Metrics:
             registry=r,
         )
         if budget_left is not None:  # v1 has no budget: no gauge that would read 0
-            budget = Gauge(
+            self._budget: Gauge | None = Gauge(
                 "watcherd_rate_budget_remaining",
                 "GET requests left in the rate window",
                 registry=r,
             )
-            budget.set_function(budget_left)
+        else:
+            self._budget = None
         self.budget_left = budget_left
         self._label(self._users, self._targets)
 
@@ -189,17 +190,23 @@ class Metrics:
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format: written anew only when a value changed
-        since the last scrape (the gauges read at scrape time are read and compared)."""
-        with self._lock:
-            version, oldest, written = self._version, self._outbox[1], self._written
-        budget = None if self.budget_left is None else self.budget_left()
-        key = (version, self._age(oldest), budget)
-        if written is not None and written[0] == key:
-            return written[1]
-        text = generate_latest(self.registry)
-        with self._lock:
+        since the last scrape. The values that change with time alone (the oldest pending
+        delivery's age, the rate budget left) are read once, here, and what is written shows
+        exactly the values read."""
+        with self._writing:
+            with self._lock:
+                version, oldest, written = self._version, self._outbox[1], self._written
+            age = self._age(oldest)
+            budget = None if self.budget_left is None else self.budget_left()
+            key = (version, age, budget)
+            if written is not None and written[0] == key:
+                return written[1]
+            self._oldest.set(age)
+            if self._budget is not None and budget is not None:
+                self._budget.set(budget)
+            text = generate_latest(self.registry)
             self._written = (key, text)
-        return text
+            return text
 
     def _changed(self) -> None:
         with self._lock:
@@ -232,11 +239,6 @@ class Metrics:
             "rate_budget_left": None if self.budget_left is None else self.budget_left(),
         }
         return healthy, body
-
-    def _oldest_age(self) -> float:
-        with self._lock:
-            oldest = self._outbox[1]
-        return self._age(oldest)
 
     def _age(self, oldest: float | None) -> float:
         return 0.0 if oldest is None else max(0.0, self._clock() - oldest)

@@ -1,11 +1,10 @@
 """`[http] listen`: `/healthz` and `/metrics` served from a thread of their own.
 
-stdlib's HTTP server answers only GET of the two paths, one request at a time on its own
-thread (a thread started per scrape cost more than the scrape: README "Performance", figure
-11); both read `Metrics`' in-memory values, so a slow or stuck scrape never holds a poll, a
-delivery or the state file, and a client that stops sending or reading is dropped after
-`CLIENT_SECONDS`. Off by default; the configuration's `listen` is loopback unless a host is
-named.
+stdlib's threading HTTP server answers only GET of the two paths, each request on a thread
+of its own (so a client that trickles its request holds only its own thread, never the next
+scrape or a stop); both read `Metrics`' in-memory values, so a slow or stuck scrape never holds
+a poll, a delivery or the state file. A client silent for `CLIENT_SECONDS` is dropped. Off by
+default; the configuration's `listen` is loopback unless a host is named.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -29,8 +28,8 @@ log = logging.getLogger(__name__)
 # daemon's listening thread then does not wake twice a second (`close` wakes it itself).
 WAKE_EVERY = 3600.0
 CLOSE_TRIES = 40  # connections `close` makes to wake it, 50 ms apart at least
-# How long one client may take to send its request or read the answer before it is dropped:
-# requests are answered one at a time, so a stalled client holds the next scrape this long.
+# How long a client may stay silent (not sending its request, not reading the answer) before
+# it is dropped and its thread ends.
 CLIENT_SECONDS = 5.0
 # Where `close` connects to wake a server listening on every address.
 _WILDCARD = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 - mapped away
@@ -44,7 +43,7 @@ class StatusServer:
         port: the port (0: any free one; `port` tells which).
         metrics: what is served.
         interval: the schedule's interval, by which `/healthz` judges freshness.
-        client_seconds: how long a client may stall before it is dropped.
+        client_seconds: how long a client may stay silent before it is dropped.
 
     Raises:
         ConfigError: the address cannot be listened on (in use, not local, no permission).
@@ -68,6 +67,7 @@ class StatusServer:
             raise ConfigError(
                 [f"http.listen: cannot listen on {host}:{port}: {exc.strerror or exc}"]
             ) from exc
+        self._server.daemon_threads = True  # a client still sending never holds the exit
         self.host, self.port = host, int(self._server.server_address[1])
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(WAKE_EVERY,), name="status-http", daemon=True
@@ -82,7 +82,9 @@ class StatusServer:
         """Stop answering and release the port."""
         if self._thread.is_alive():
             # serve_forever sees the shutdown only when select() returns: a connection wakes it.
-            stopper = threading.Thread(target=self._server.shutdown, name="status-http-stop")
+            stopper = threading.Thread(
+                target=self._server.shutdown, name="status-http-stop", daemon=True
+            )
             stopper.start()
             host = _WILDCARD.get(self.host, self.host)
             for _ in range(CLOSE_TRIES):  # bounded: a wake that never gets through ends too
@@ -94,9 +96,9 @@ class StatusServer:
         self._server.server_close()
 
 
-class _Server(HTTPServer):
-    """stdlib's server, saying a request that failed in one log line, not a traceback on
-    stderr (a client gone mid-answer is not the daemon's problem)."""
+class _Server(ThreadingHTTPServer):
+    """stdlib's server, saying a client gone mid-request in one DEBUG line, not a traceback
+    on stderr (not the daemon's problem)."""
 
     def handle_error(self, request: object, client_address: object) -> None:  # noqa: ARG002
         exc = sys.exc_info()[1]
@@ -118,7 +120,16 @@ def _handler(
         timeout = client_seconds  # the socket's: each read and write of this client
 
         def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
+            try:
+                self._serve(self.path.split("?", 1)[0])
+            except OSError:
+                raise  # the client went away: the server's handle_error says so at DEBUG
+            except Exception as exc:  # a bug: the scraper hears 500, the log says so once
+                log.error("http: %s failed: %s", self.path.split("?", 1)[0], type(exc).__name__)  # noqa: TRY400
+                log.debug("http: the failure", exc_info=True)
+                self._answer(500, "text/plain; charset=utf-8", b"internal error\n")
+
+        def _serve(self, path: str) -> None:
             if path == "/metrics":
                 self._answer(200, CONTENT_TYPE_LATEST, metrics.exposition())
             elif path == "/healthz":
