@@ -316,7 +316,7 @@ def test_a_client_gone_mid_request_is_one_debug_line_not_a_traceback(
     metrics: Metrics, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
     served = StatusServer("127.0.0.1", 0, metrics, interval=60)
-    served._server.RequestHandlerClass.do_GET = _reset  # type: ignore[method-assign]
+    served._server.RequestHandlerClass.do_GET = _reset  # type: ignore[attr-defined]
     served.start()
     caplog.set_level("DEBUG", logger="watcherd.status_http")
     try:
