@@ -111,6 +111,33 @@ def test_a_url_apprise_refuses_is_refused_alone_too(url: str) -> None:
     assert apprise_plugins.build(found, url, asset) is None
 
 
+def test_a_plugin_disabled_here_is_refused_as_apprise_refuses_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = SAMPLES["json"]
+    found = apprise_plugins.known_class(url)
+    monkeypatch.setattr(found, "enabled", False)  # as Apprise marks one missing its library
+
+    assert apprise.Apprise.instantiate(url) is None
+    assert apprise_plugins.build(found, url, apprise.AppriseAsset()) is None
+
+
+def test_a_plugin_that_disables_itself_as_it_is_built_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = SAMPLES["json"]
+    found = apprise_plugins.known_class(url)
+    built = found.__init__  # type: ignore[misc]  # the class's own, patched back after
+
+    def disabling(self: object, *args: object, **kwargs: object) -> None:
+        built(self, *args, **kwargs)
+        self.enabled = False  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(found, "__init__", disabling)
+
+    assert apprise_plugins.build(found, url, apprise.AppriseAsset()) is None
+
+
 @pytest.mark.parametrize(
     "url",
     ["kodi://localhost", "https://discord.com/api/webhooks/4174216298/JHMHI8qBe7bk2ZwO5U711o3dV"],

@@ -382,3 +382,18 @@ def test_secret_file_that_is_not_text_is_named_and_another_program_s_is_left_alo
     assert problems == [
         f"{tmp_path / 'credentials' / 'watcherd_schedule__interval'}: cannot read: not UTF-8 text"
     ]
+
+
+def test_a_malformed_url_with_a_password_before_its_scheme_never_shows_the_password(
+    tmp_path: Path,
+) -> None:
+    text = config_text(url=f"me:{TOKEN}@nosuchservice://example.com")
+
+    problems = problems_of(tmp_path, text, check_target_urls=build_notifiers)
+
+    assert problems == [
+        (
+            "targets.friends.url: Apprise cannot use this URL (scheme '(none)');"
+            " see https://github.com/caronc/apprise/wiki for the supported services"
+        )
+    ]

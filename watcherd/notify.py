@@ -18,6 +18,7 @@ from typing import Any, TextIO
 import apprise
 from apprise import NotifyFormat
 from apprise.conversion import convert_between
+from apprise.utils.parse import GET_SCHEMA_RE
 
 from watcherd import apprise_plugins
 from watcherd.errors import ConfigError, DeliveryError
@@ -202,8 +203,10 @@ def _schemas(plugin: Any) -> set[str]:
 
 
 def _schema_of(url: str) -> str:
-    """A URL's scheme as written before `://` ("" when it has none)."""
-    return url.split("://", 1)[0] if "://" in url else ""
+    """A URL's scheme as Apprise reads it ("" when it has none): letters and digits only, so a
+    malformed URL's password written before a `://` is never taken for one."""
+    match = GET_SCHEMA_RE.match(url)
+    return match["schema"] if match else ""
 
 
 def _resolves(plugin: Any, body_format: NotifyFormat) -> str:
