@@ -245,7 +245,8 @@ def readme_block(
         if run.runs > 1
         else "one run"
     )
-    took = f"{run.seconds / 60:.0f} min" if run.seconds >= 120 else f"{run.seconds:.0f} s"
+    seconds = round(run.seconds, 1)  # as the JSON keeps it: a README rewritten from it agrees
+    took = f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
     about = (
         f"`{run.command}` on {run.started:%Y-%m-%d} ({run.profile} sizes, {ranges}, {took}): "
         f"watcherd {run.watcherd_version} at commit `{commit}`{dirty}, {cpu['python']}, "
