@@ -91,15 +91,22 @@ class Round:
     order: tuple[str, ...]
 
 
-def _cpu(process: psutil.Process) -> float:
-    """CPU seconds (user + system) the process used, its ended threads included: read from
-    its CPU clock to the nanosecond where Linux lets another process read it (psutil's
-    figures come in 10 ms ticks, a twelfth of what an idle daemon uses in the window)."""
+def _cpu_reader(process: psutil.Process) -> Callable[[], float]:
+    """What reads the CPU seconds (user + system) the process used, its ended threads
+    included: its CPU clock, to the nanosecond, where Linux lets another process read it
+    (psutil's figures come in 10 ms ticks, a twelfth of what an idle daemon uses in the
+    window); chosen once, so a window's two readings come from the same source."""
+    clock = ((~process.pid) << 3) | _CPUCLOCK_SCHED
     try:
-        return time.clock_gettime(((~process.pid) << 3) | _CPUCLOCK_SCHED)
+        time.clock_gettime(clock)
     except OSError:
-        times = process.cpu_times()
-        return float(times.user + times.system)
+
+        def ticks() -> float:
+            times = process.cpu_times()
+            return float(times.user + times.system)
+
+        return ticks
+    return partial(time.clock_gettime, clock)
 
 
 def _get(url: str, expected: int = 200) -> bool:
@@ -209,10 +216,11 @@ def _window(
         raise RuntimeError("the floor daemon never answered 404")
     time.sleep(min(2.0, setup.seconds / 4))  # the first cycle's deliveries and writes settle
     processes = {side: psutil.Process(d.process.pid) for side, d in daemons.items()}
+    cpu = {side: _cpu_reader(process) for side, process in processes.items()}
     sides = {side: Side() for side in daemons}
     scrapes = failed = 0
     started = time.monotonic()
-    cpu_at_start = {side: _cpu(p) for side, p in processes.items()}
+    cpu_at_start = {side: read() for side, read in cpu.items()}
     while True:
         ok = _get(metrics) & _get(nothing, 404)
         scrapes, failed = scrapes + 1, failed + (not ok)
@@ -224,7 +232,7 @@ def _window(
         time.sleep(min(setup.scrape_every, left))
     elapsed = time.monotonic() - started
     for side, process in processes.items():
-        sides[side].cpu = _cpu(process) - cpu_at_start[side]
+        sides[side].cpu = cpu[side]() - cpu_at_start[side]
         sides[side].rss.append(int(process.memory_info().rss))
     return Round(sides, scrapes, failed, elapsed, tuple(daemons))
 
