@@ -183,7 +183,7 @@ def new_item_poll(ctx: Context) -> Figure:
     return figure
 
 
-def _settle(pid: int, quiet: float = 1.0, timeout: float = 60.0) -> bool:
+def settle(pid: int, quiet: float = 1.0, timeout: float = 60.0) -> bool:
     """Wait until the process used under 5% of a core over `quiet` seconds."""
     process = psutil.Process(pid)
     deadline = time.monotonic() + timeout
@@ -251,7 +251,7 @@ def memory(ctx: Context) -> Figure:
                 if not wait_until(partial(all_requested, server, names), 60 + n * 0.1, step=0.25):
                     raise RuntimeError(f"{n} users: not every feed was requested in time")
                 cycle_seconds[n].append(time.monotonic() - started)
-                _settle(daemon.process.pid)
+                settle(daemon.process.pid)
                 wait_idle(receiver, 0.5, 10)
                 rss[n].append(int(psutil.Process(daemon.process.pid).memory_info().rss))
             finally:

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import costs
 import idle_http
+import memory_v2
 import messages
 import timing
 import v2figures
@@ -69,7 +70,7 @@ ROOT = BENCH_DIR.parent
 FIGURES: dict[str, tuple[str, Comparison, Callable[[Context], Figure]]] = {
     "1": ("1_unchanged_poll", "baseline", costs.unchanged_poll),
     "2": ("2_new_item_poll", "baseline", costs.new_item_poll),
-    "3": ("3_memory", "baseline", costs.memory),
+    "3": ("3_memory", "baseline", memory_v2.memory_both),
     "4": ("4_scale", "reference", timing.scale),
     "5": ("5_latency", "reference", timing.latency),
     "6": ("6_state_cost", "reference", timing.state_cost),
