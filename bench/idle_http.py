@@ -30,7 +30,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
@@ -39,56 +39,21 @@ from harness import (
     Context,
     Daemon,
     deep_backlog,
-    median,
-    ratio,
     start_daemon,
     usernames,
     wait_until,
 )
-from report import Figure, Row
+from idle_http_report import SIDES, Round, Setup, Side, line, rows
+from report import Figure
 from v2figures import CLIENT_ID, UNBOUNDED, v2_history, write_v2_config
 
 from watcherd.simulator.sink import WebhookSink
 from watcherd.simulator.trakt_v2 import FakeTraktV2
 
-MIB = 1024 * 1024
-SCRAPE_EVERY = 15.0  # Prometheus' usual scrape_interval
 FEED_SIZE = 20
-CPU_GOAL = 1.05  # on / off
-RSS_GOAL_MIB = 2.0  # on - off
-SIDES = ("on", "off", "quiet", "floor")
 LISTENING = ("on", "quiet", "floor")
 _CPUCLOCK_SCHED = 2  # Linux: a process's CPU clock id is (~pid << 3) | CPUCLOCK_SCHED
 Launch = Callable[[Path], Daemon]
-
-
-@dataclass(frozen=True, slots=True)
-class Setup:
-    """One round's sizes: users per daemon, their poll interval, the measured window."""
-
-    users: int = 20
-    interval: float = 60.0
-    seconds: float = 180.0
-    scrape_every: float = SCRAPE_EVERY
-
-
-@dataclass(slots=True)
-class Side:
-    """What one daemon used over the window: CPU seconds, RSS samples (bytes)."""
-
-    cpu: float = 0.0
-    rss: list[int] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class Round:
-    """One round: each side's use, how many scrapes of `on` there were (and failed)."""
-
-    sides: dict[str, Side]
-    scrapes: int
-    failed_scrapes: int
-    seconds: float
-    order: tuple[str, ...]
 
 
 def _cpu_reader(process: psutil.Process) -> Callable[[], float]:
@@ -237,89 +202,6 @@ def _window(
     return Round(sides, scrapes, failed, elapsed, tuple(daemons))
 
 
-def rows(rounds: Sequence[Round], setup: Setup) -> list[Row]:
-    """The figure's rows over `rounds` (medians): CPU and RSS of `on` against `off`, of
-    `quiet` against `off`, and what one request costs at all (`floor` against `quiet`)."""
-
-    def cpu(side: str) -> float:
-        return median([r.sides[side].cpu for r in rounds])
-
-    def rss(side: str) -> float:
-        return median([r.sides[side].rss[-1] for r in rounds]) / MIB
-
-    on_ratio = ratio(cpu("on"), cpu("off"))
-    per_scrape = median([(r.sides["on"].cpu - r.sides["quiet"].cpu) / r.scrapes for r in rounds])
-    waiting = median([(r.sides["quiet"].cpu - r.sides["off"].cpu) / r.seconds for r in rounds])
-    per_404 = median([(r.sides["floor"].cpu - r.sides["quiet"].cpu) / r.scrapes for r in rounds])
-    added = median([(r.sides["on"].cpu - r.sides["off"].cpu) / r.seconds for r in rounds])
-    growth = median([(max(r.sides["on"].rss) - max(r.sides["off"].rss)) / MIB for r in rounds])
-    window = f"{setup.seconds:g} s idle, {setup.users} users polled every {setup.interval:g} s"
-    return [
-        Row(
-            f"idle http: CPU of `run`, /metrics scraped every {setup.scrape_every:g} s vs no"
-            f" [http] ({window})",
-            "s",
-            cpu("on"),
-            cpu("off"),
-            on_ratio,
-            f"ratio ≤ {CPU_GOAL:g}",
-            None if on_ratio is None else on_ratio <= CPU_GOAL,
-        ),
-        Row(
-            "idle http: CPU of `run`, [http] never scraped vs no [http]",
-            "s",
-            cpu("quiet"),
-            cpu("off"),
-            ratio(cpu("quiet"), cpu("off")),
-        ),
-        Row(
-            "idle http: CPU per scrape of /metrics (scraped − never scraped)",  # noqa: RUF001
-            "ms",
-            per_scrape * 1000,
-            None,
-            None,
-        ),
-        Row(
-            "idle http: CPU per request answered 404, the floor of any scrape (− never scraped)",  # noqa: RUF001
-            "ms",
-            per_404 * 1000,
-            None,
-            None,
-        ),
-        Row(
-            "idle http: CPU of the server waiting and the metrics kept (never scraped − no"  # noqa: RUF001
-            " [http])",
-            "ms/min",
-            waiting * 60_000,
-            None,
-            None,
-        ),
-        Row(
-            "idle http: CPU [http] adds, scraped (scraped − no [http]), in % of one core",  # noqa: RUF001
-            "%",
-            added * 100,
-            None,
-            None,
-        ),
-        Row(
-            "idle http: RSS at the end, scraped vs no [http]",
-            "MiB",
-            rss("on"),
-            rss("off"),
-            ratio(rss("on"), rss("off")),
-        ),
-        Row(
-            "idle http: RSS scraped − no [http] (largest samples)",  # noqa: RUF001 - minus
-            "MiB",
-            growth,
-            None,
-            None,
-            f"≤ {RSS_GOAL_MIB:g}",
-            growth <= RSS_GOAL_MIB,
-        ),
-    ]
-
-
 def idle_http(ctx: Context) -> Figure:
     """The figure for `bench/run.py`: one round (quick: 6 s, 3 users; full: 180 s, 20)."""
     quick = ctx.profile.name == "quick"
@@ -331,22 +213,6 @@ def idle_http(ctx: Context) -> Figure:
     figure.rows = rows([result], setup)
     figure.details = {"setup": asdict(setup), "round": asdict(result)}
     return figure
-
-
-def _percent(value: float, base: float) -> str:
-    return "—" if base == 0 else f"{(value / base - 1) * 100:+.0f}%"
-
-
-def _line(number: int, result: Round) -> str:
-    on, off, quiet, floor = (result.sides[side] for side in SIDES)
-    return (
-        f"round {number}: CPU s on {on.cpu:.3f}, off {off.cpu:.3f}, quiet {quiet.cpu:.3f},"
-        f" floor {floor.cpu:.3f} (on {_percent(on.cpu, off.cpu)}, quiet"
-        f" {_percent(quiet.cpu, off.cpu)}, floor {_percent(floor.cpu, off.cpu)}"
-        f" of off); RSS MiB on {on.rss[-1] / MIB:.1f}, off {off.rss[-1] / MIB:.1f},"
-        f" quiet {quiet.rss[-1] / MIB:.1f} (on {(max(on.rss) - max(off.rss)) / MIB:+.2f});"
-        f" {result.scrapes} scrapes, {result.failed_scrapes} failed; order {result.order}"
-    )
 
 
 def main(argv: list[str] | None = None, launch: Launch = start_daemon) -> int:
@@ -376,7 +242,7 @@ def main(argv: list[str] | None = None, launch: Launch = start_daemon) -> int:
                 print(f"round {number + 1}: not measured: {exc}", file=sys.stderr, flush=True)
                 continue
             rounds.append(result)
-            print(_line(number + 1, result), flush=True)
+            print(line(number + 1, result), flush=True)
     if not rounds:
         return 1
     for row in rows(rounds, setup):
