@@ -12,7 +12,6 @@ import argparse
 import functools
 import logging
 import os
-import random
 import sys
 import tempfile
 import threading
@@ -46,7 +45,7 @@ from watcherd.commands.runtime import (
 from watcherd.config import Settings, load_settings, resolve_config_path
 from watcherd.errors import ConfigError, WatcherdError
 from watcherd.notify import Notifier, build_notifiers, register_console
-from watcherd.parser import SIMULATE_API_KEY, build_parser
+from watcherd.parser import build_parser
 from watcherd.schedule import Daemon
 from watcherd.sources.trakt_v2_friends import Friend
 from watcherd.state import Login, Store
@@ -252,36 +251,13 @@ class Cli:
             )
 
     def simulate(self, args: argparse.Namespace) -> int:
-        from watcherd import compose_simulated
-        from watcherd.commands import simulate as simulate_command
-        from watcherd.simulator.activity import USERS, Activity
+        from watcherd import compose_simulated  # the simulator: loaded by its command only
 
-        stop = threading.Event()
-        stop_on_signals(stop)
         logs.configure(args.log_level or "WARNING", self.console.redact, self.stderr)
-        names = ",".join(USERS) if args.users is None else args.users
-        usernames = [name.strip() for name in names.split(",") if name.strip()]
         keypresses = self.stdin if self.stdin is not None and self.stdin.isatty() else None
-        simulate_command.check_options(
-            usernames,
-            args.every,
-            terminal=keypresses is not None,
-            stray_api_key=args.api != "v1" and args.api_key is not None,
+        return compose_simulated.simulate(
+            args, console=self.console, keypresses=keypresses, clock=self.clock
         )
-        server, feed = compose_simulated.simulated_feed(
-            args.api, args.port, args.api_key or SIMULATE_API_KEY
-        )
-        activity = Activity(usernames, random.Random(args.seed))  # noqa: S311 - made-up watching
-        with server:
-            return simulate_command.simulate(
-                feed,
-                activity,
-                every=args.every,
-                keypresses=keypresses,
-                stop=stop,
-                console=self.console,
-                clock=self.clock,
-            )
 
     def check_config(self, args: argparse.Namespace) -> int:
         settings = self.settings(args)

@@ -1,16 +1,29 @@
 """What `cli.Cli` builds for `watcherd simulate`: a simulated Trakt on loopback, v2 (with a
-device login that approves itself) or the seed's v1 feed, and what the command publishes.
+device login that approves itself) or the seed's v1 feed, what the command publishes, and the
+command run from its parsed options (`simulate`).
 
 Beside `watcherd.compose` (the polling commands' parts); only the composition root calls it.
 """
 
 from __future__ import annotations
 
+import argparse
+import random
+import threading
+from collections.abc import Callable
+from typing import TextIO
+
 from watcherd.commands import simulate as simulate_command
+from watcherd.commands.runtime import Console, stop_on_signals
 from watcherd.errors import ConfigError
-from watcherd.parser import SIMULATE_ACCOUNT, SIMULATE_CLIENT_ID, SIMULATE_CLIENT_SECRET
+from watcherd.parser import (
+    SIMULATE_ACCOUNT,
+    SIMULATE_API_KEY,
+    SIMULATE_CLIENT_ID,
+    SIMULATE_CLIENT_SECRET,
+)
 from watcherd.simulator import FakeTraktV1
-from watcherd.simulator.activity import as_v1_item
+from watcherd.simulator.activity import USERS, Activity, as_v1_item
 from watcherd.simulator.trakt_v2 import FakeTraktV2
 from watcherd.simulator.trakt_v2_watches import HistoryIds
 
@@ -61,3 +74,37 @@ def simulated_feed(
         trakt_table=(("api", api), ("base_url", server.base_url), ("api_key", api_key)),
         publish=lambda watch: v1.add(watch.username, as_v1_item(watch)),
     )
+
+
+def simulate(
+    args: argparse.Namespace,
+    *,
+    console: Console,
+    keypresses: TextIO | None,
+    clock: Callable[[], float],
+) -> int:
+    """`watcherd simulate` with its parsed options: checked together, then the simulated
+    Trakt served and published to until SIGINT/SIGTERM (`keypresses`: stdin when it is a
+    terminal, for `--every 0`)."""
+    stop = threading.Event()
+    stop_on_signals(stop)
+    names = ",".join(USERS) if args.users is None else args.users
+    usernames = [name.strip() for name in names.split(",") if name.strip()]
+    simulate_command.check_options(
+        usernames,
+        args.every,
+        terminal=keypresses is not None,
+        stray_api_key=args.api != "v1" and args.api_key is not None,
+    )
+    server, feed = simulated_feed(args.api, args.port, args.api_key or SIMULATE_API_KEY)
+    activity = Activity(usernames, random.Random(args.seed))  # noqa: S311 - made-up watching
+    with server:
+        return simulate_command.simulate(
+            feed,
+            activity,
+            every=args.every,
+            keypresses=keypresses,
+            stop=stop,
+            console=console,
+            clock=clock,
+        )
