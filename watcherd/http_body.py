@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 
 import requests
+import urllib3
 
 
 class BodyRefusedError(Exception):
@@ -37,12 +38,25 @@ def read_bounded(
             grew beyond `max_bytes`; reading stops at once.
         urllib3.exceptions.HTTPError: reading broke off (the caller maps it).
     """
+    return read_raw(response.raw, max_bytes=max_bytes, deadline=deadline, chunk_size=chunk_size)
+
+
+def read_raw(
+    raw: urllib3.BaseHTTPResponse,
+    *,
+    max_bytes: int,
+    deadline: float,
+    chunk_size: int = 64 * 1024,
+    decode: bool = True,
+) -> bytes:
+    """`read_bounded` for urllib3's own response (`decode`: False when the body has no
+    Content-Encoding, which spares urllib3 its decoder and buffer)."""
     chunks: list[bytes] = []
     size = 0
     while True:
         # read1 returns what has arrived instead of waiting for a full chunk, so the deadline
         # is checked as bytes trickle in; decoded here, so the cap applies to what is parsed.
-        chunk = response.raw.read1(chunk_size, decode_content=True)
+        chunk = raw.read1(chunk_size, decode_content=decode)
         if not chunk:
             return b"".join(chunks)
         if time.monotonic() > deadline:

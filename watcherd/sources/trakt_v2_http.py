@@ -35,7 +35,7 @@ from urllib3.exceptions import (
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util import Retry, Timeout
 
-from watcherd.http_body import BodyRefusedError
+from watcherd.http_body import read_raw
 from watcherd.sources.trakt_v2_pool import reused, route
 
 PIECE = 64 * 1024  # read at most this much at a time, so the deadline and cap are checked
@@ -164,24 +164,16 @@ class Transport:
 def _whole(response: urllib3.BaseHTTPResponse, max_bytes: int, deadline: float) -> Answer:
     """The response's body, decoded, within `max_bytes` and `deadline`; the connection goes
     back to the pool once the body is read whole, and is closed otherwise."""
-    pieces: list[bytes] = []
-    size = 0
     whole = False
-    decode = "content-encoding" in response.headers  # else no decoder and its buffer
     try:
-        while True:
-            # read1 returns what has arrived instead of waiting for a whole piece, so the
-            # deadline is checked as bytes trickle in; decoded, so the cap holds on a bomb.
-            piece = response.read1(PIECE, decode_content=decode)
-            if not piece:
-                whole = True
-                break
-            if time.monotonic() > deadline:
-                raise BodyRefusedError(too_large=False)
-            size += len(piece)
-            if size > max_bytes:
-                raise BodyRefusedError(too_large=True)
-            pieces.append(piece)
+        body = read_raw(
+            response,
+            max_bytes=max_bytes,
+            deadline=deadline,
+            chunk_size=PIECE,
+            decode="content-encoding" in response.headers,  # else no decoder and its buffer
+        )
+        whole = True
     except Urllib3Timeout as exc:
         raise TransportError("timed out", timed_out=True) from exc
     except HTTPError as exc:  # cut short, badly chunked, not decodable
@@ -190,7 +182,7 @@ def _whole(response: urllib3.BaseHTTPResponse, max_bytes: int, deadline: float) 
         if not whole:
             response.close()
         response.release_conn()
-    return Answer(response.status, response.headers, b"".join(pieces))
+    return Answer(response.status, response.headers, body)
 
 
 def _opening_failure(exc: BaseException) -> TransportError:
