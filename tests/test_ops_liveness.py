@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import await_condition
-from tests.test_schedule import Feed, NoticedStop, users, worker_for
+from tests.test_schedule import FakeTimer, Feed, NoticedStop, users, worker_for
 from watcherd.budget import RateBudget
 from watcherd.liveness import Liveness, PollCycle, dispatcher_lateness
 from watcherd.model import DeliveryReport, PollResult
@@ -348,3 +348,34 @@ def test_a_refused_reload_keeps_reporting_polls_to_the_observer_and_pinging() ->
     reloading = next(i for i, m in enumerate(sent) if m.startswith("RELOADING=1\nMONOTONIC_USEC="))
     assert sent[reloading + 1] == "READY=1\nSTATUS=reload refused; running as before"
     liveness.stopping()
+
+
+class PollsAtOnce(FakeTimer):
+    """A timer whose start runs the dispatcher and the polls it submits before returning:
+    the fastest a first poll can finish."""
+
+    def start(self) -> None:
+        super().start()
+        for dispatcher in self.take("dispatch"):
+            dispatcher.job()
+        for poll in self.take_in_order("poll "):
+            poll.job()
+
+
+def test_systemd_hears_ready_before_any_status_a_first_poll_sends() -> None:
+    # The first poll can finish before `Daemon.start` returns: it used to update STATUS
+    # before READY=1 was sent, and `started` then reset the cycle it had counted.
+    notifier = RecordedNotifier()
+    store = Store(Path(":memory:"))
+    timer = PollsAtOnce()
+    daemon = Daemon(
+        worker_for(store, users(1)), interval=60, jitter=0, retry_every=3600, timer=timer
+    )
+    liveness = Liveness(notifier, store, pid=1, interval=60)
+
+    daemon.start(liveness)
+    daemon.stop(0)
+
+    sent: list[str] = notifier.sent  # type: ignore[attr-defined]
+    assert sent[0].startswith("READY=1\n")
+    assert any(message.startswith("STATUS=1 user(s): 1 ok") for message in sent[1:])

@@ -166,13 +166,12 @@ class Daemon:
         if liveness is not None and tick_every is not None:
             self._jobs.every(timer, "liveness tick", tick_every, start, self._tick)
         announce(len(users), workers, self._interval, self._jitter, self._budget)
+        if liveness is not None:  # told before the first poll can finish and report to it
+            if resume is None:
+                liveness.started(users, self._clock())
+            else:
+                liveness.reconfigured(users, interval=self._interval + self._jitter, now=start)
         timer.start()
-        if liveness is None:
-            return
-        if resume is None:
-            liveness.started(users, self._clock())
-        else:
-            liveness.reconfigured(users, interval=self._interval + self._jitter, now=start)
 
     def stop(
         self, grace: float | None = None, *, meanwhile: Callable[[], bool] | None = None
