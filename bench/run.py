@@ -43,6 +43,7 @@ import idle_http
 import memory_v2
 import messages
 import timing
+import v2budget
 import v2figures
 from harness import API_KEY, BENCH_DIR, WATCHERD, Context, deep_backlog
 from record import (
@@ -75,7 +76,7 @@ FIGURES: dict[str, tuple[str, Comparison, Callable[[Context], Figure]]] = {
     "5": ("5_latency", "reference", timing.latency),
     "6": ("6_state_cost", "reference", timing.state_cost),
     "7": ("7_v2_unchanged_poll", "baseline", v2figures.v2_unchanged_poll),
-    "8": ("8_budget", "reference", v2figures.budget),
+    "8": ("8_budget", "reference", v2budget.budget),
     "9": ("9_catch_up", "baseline", v2figures.catch_up),
     "10": ("10_messages", "baseline", messages.messages),
     "11": ("11_idle_http", "baseline", idle_http.idle_http),

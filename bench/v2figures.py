@@ -1,9 +1,9 @@
-"""Figures 7-9, against the loopback fake Trakt v2 (`FakeTraktV2`, served from a thread of
-the benchmark's own process, so its CPU never counts in a child's): what an unchanged v2 poll
-costs, whether the rate budget holds with twice the users it allows, and what finding 1,000
-new items across pages costs. watcherd runs as `api = "v2"` children; each figure stands
-beside the same GETs made by a bare `requests` script (`baseline.py fetch-v2`) in the same
-run, or beside its reference (the rate limit, 1 s of lag)."""
+"""Figures 7 and 9, against the loopback fake Trakt v2 (`FakeTraktV2`, served from a thread
+of the benchmark's own process, so its CPU never counts in a child's): what an unchanged v2
+poll costs, and what finding 1,000 new items across pages costs. watcherd runs as
+`api = "v2"` children; each figure stands beside the same GETs made by a bare `requests`
+script (`baseline.py fetch-v2`) in the same run. Figure 8 (the rate budget) is in `v2budget`,
+on the same fake and configuration."""
 
 from __future__ import annotations
 
@@ -18,20 +18,16 @@ from harness import (
     ChildRun,
     Context,
     baseline_child,
-    cycles,
     deep_backlog,
     median,
     quantile,
     ratio,
-    start_daemon,
     usernames,
-    wait_until,
     watcherd_once,
 )
 from report import Figure, Row
 
 from watcherd import __version__
-from watcherd.budget import WINDOW
 from watcherd.simulator.trakt_v2 import FakeTraktV2, Recorded
 from watcherd.simulator.trakt_v2_items import Item, history_episode, history_movie
 
@@ -99,14 +95,14 @@ def write_v2_config(
     return path
 
 
-def _fake() -> FakeTraktV2:
+def fake_v2() -> FakeTraktV2:
     """A fake Trakt v2 (no rate limit of its own), to be used as a context manager."""
     fake = FakeTraktV2(CLIENT_ID)
     deep_backlog(fake)
     return fake
 
 
-def _history_gets(requests: Sequence[Recorded]) -> list[Recorded]:
+def history_gets(requests: Sequence[Recorded]) -> list[Recorded]:
     return [r for r in requests if r.method == "GET" and r.path.endswith("/history")]
 
 
@@ -144,7 +140,7 @@ def v2_unchanged_poll(ctx: Context) -> Figure:
     gets_per_poll: list[float] = []
     sent_before = receiver.count()
     items = v2_history(100)
-    with _fake() as fake:
+    with fake_v2() as fake:
         configs: dict[int, Path] = {}
         for n in (n1, n2):
             names = usernames(f"v2poll{n}-", n)
@@ -161,7 +157,7 @@ def v2_unchanged_poll(ctx: Context) -> Figure:
             for n, config in configs.items():
                 mark = len(fake.requests)
                 run = _checked(watcherd_once(config), "watcherd once (v2, nothing new)")
-                gets = _history_gets(fake.requests[mark:])
+                gets = history_gets(fake.requests[mark:])
                 gets_per_poll.append(len(gets) / n)
                 urls = _urls_file(config.with_name("urls.txt"), fake.base_url, gets)
                 cpu["watcherd"][n].append(run.cpu)
@@ -191,104 +187,6 @@ def v2_unchanged_poll(ctx: Context) -> Figure:
         "history_gets_per_user_poll": gets_per_poll,
         "history_items_per_user": len(items),
         "notifications_sent": sent,
-    }
-    return figure
-
-
-def busiest_window(times: Sequence[float], window: float = WINDOW) -> tuple[int, float]:
-    """The most `times` within any `window` seconds (both ends included), and where it starts.
-
-    Given times in any order; returns (0, nan) for none."""
-    ordered = sorted(times)
-    best, start, first = 0, float("nan"), 0
-    for last, moment in enumerate(ordered):
-        while moment - ordered[first] > window:
-            first += 1
-        if last - first + 1 > best:
-            best, start = last - first + 1, ordered[first]
-    return best, start
-
-
-def budget(ctx: Context) -> Figure:
-    """Figure 8: `watcherd run` with twice the users its rate budget allows a poll each.
-
-    Users are due once each, spread over `budget_jitter` seconds from the start (interval
-    300 s); the fake counts every GET it receives (it enforces no limit of its own, so
-    an excess would show). The polls that fit in the budget all start before the first slot
-    of the 300-second window frees again (at 301 s), so the daemon's first `cycle:` line
-    (at 300 s, or at the stop when the run is shorter) reports exactly their lag.
-    """
-    profile, receiver, workdir = ctx.profile, ctx.receiver, ctx.workdir
-    figure = Figure("8_budget", "8. v2 rate budget", "reference")
-    n, limit = profile.budget_users, profile.budget_limit
-    names = usernames("budget-", n)
-    items = v2_history(10)
-    with _fake() as fake:
-        for name in names:
-            fake.add(name, *items)
-        config = write_v2_config(
-            workdir / "budget",
-            base_url=fake.base_url,
-            target_url=receiver.url(),
-            users=names,
-            interval=300,
-            jitter=profile.budget_jitter,
-            rate_limit=limit,
-        )
-        launched = time.monotonic()
-        daemon = start_daemon(config)
-        try:
-            if not wait_until(lambda: len(fake.requests) > 0, 120, step=0.2):
-                raise RuntimeError("the daemon made no request within 120 s")
-            time.sleep(max(0.0, launched + profile.budget_seconds - time.monotonic()))
-        finally:
-            exit_code = daemon.stop(timeout=120)
-        gets = _history_gets(list(fake.requests))
-    log = daemon.log()
-    if exit_code != 0:
-        raise RuntimeError(f"watcherd run exited {exit_code}: {log.strip().splitlines()[-3:]}")
-    busiest, at = busiest_window([r.at for r in gets])
-    refused = sum(1 for r in gets if r.status != 200)
-    lines = cycles(log)
-    if not lines:
-        raise RuntimeError("the daemon logged no cycle line")
-    fitting = lines[0]
-    span = max(r.at for r in gets) - min(r.at for r in gets) if gets else 0.0
-    figure.rows += [
-        Row(
-            f"budget: GETs in the busiest 300 s, {n:,} users, rate_limit {limit:,}",
-            "requests",
-            busiest,
-            limit,
-            ratio(busiest, limit),
-            "≤ rate_limit",
-            busiest <= limit,
-        ),
-        Row("budget: polls that fit (first cycle line)", "polls", fitting.polls, limit, None),
-        Row(
-            "budget: lag p99 of the polls that fit",
-            "ms",
-            fitting.lag_p99_ms,
-            1000,
-            ratio(fitting.lag_p99_ms, 1000),
-            "≤ 1000 ms",
-            fitting.lag_p99_ms <= 1000,
-        ),
-        Row(
-            "budget: GETs answered other than 200", "requests", refused, 0, None, "0", refused == 0
-        ),
-    ]
-    figure.details = {
-        "users": n,
-        "rate_limit": limit,
-        "interval": 300,
-        "jitter": profile.budget_jitter,
-        "seconds_observed": profile.budget_seconds,
-        "history_gets": len(gets),
-        "gets_span_seconds": span,
-        "busiest_window_starts_after_first_get": at - min(r.at for r in gets) if gets else None,
-        "cycle_lines": [repr(c) for c in lines],
-        "daemon_exit_code": exit_code,
     }
     return figure
 
@@ -329,7 +227,7 @@ def catch_up(ctx: Context) -> Figure:
     queued: list[int] = []
     pages: list[int] = []
     dead_target = f"json://127.0.0.1:{_closed_port()}/hook"
-    with _fake() as fake:
+    with fake_v2() as fake:
         for repetition in range(profile.catchup_repetitions):
             name = f"catchup{repetition}"
             fake.add(name, *v2_history(100))
@@ -352,7 +250,7 @@ def catch_up(ctx: Context) -> Figure:
             run = watcherd_once(config)  # exits 1: the deliveries stay pending
             if "not read" in run.stderr:
                 raise RuntimeError(f"catch-up poll failed: {run.stderr.strip()}")
-            gets = _history_gets(fake.requests[mark:])
+            gets = history_gets(fake.requests[mark:])
             queued.append(_queued(config.with_name("state.db")))
             if queued[-1] != count:
                 raise RuntimeError(f"{queued[-1]} of {count} new items queued")

@@ -298,7 +298,7 @@ def test_readme_block_written_again_from_the_json_is_the_one_its_run_wrote(
     assert run.main(["--readme-from", str(later), "--no-readme"]) == 2
 
 
-v2figures = _bench_module("v2figures")
+v2budget = _bench_module("v2budget")
 
 
 @pytest.mark.parametrize(
@@ -315,7 +315,7 @@ v2figures = _bench_module("v2figures")
 def test_busiest_window_counts_the_most_requests_within_any_300_seconds(
     times: tuple[float, ...], expected: int
 ) -> None:
-    assert v2figures.busiest_window(times)[0] == expected
+    assert v2budget.busiest_window(times)[0] == expected
 
 
 def test_run_whose_tree_moved_names_the_commit_at_its_start_and_end() -> None:
