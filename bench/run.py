@@ -42,6 +42,7 @@ import costs
 import idle_http
 import memory_v2
 import messages
+import statecost
 import timing
 import v2budget
 import v2figures
@@ -74,7 +75,7 @@ FIGURES: dict[str, tuple[str, Comparison, Callable[[Context], Figure]]] = {
     "3": ("3_memory", "baseline", memory_v2.memory_both),
     "4": ("4_scale", "reference", timing.scale),
     "5": ("5_latency", "reference", timing.latency),
-    "6": ("6_state_cost", "reference", timing.state_cost),
+    "6": ("6_state_cost", "reference", statecost.state_cost),
     "7": ("7_v2_unchanged_poll", "baseline", v2figures.v2_unchanged_poll),
     "8": ("8_budget", "reference", v2budget.budget),
     "9": ("9_catch_up", "baseline", v2figures.catch_up),
