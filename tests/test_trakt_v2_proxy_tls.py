@@ -12,6 +12,7 @@ import ssl
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -154,3 +155,35 @@ def test_a_proxy_refusing_the_tunnel_is_a_connection_error(
         with pytest.raises(TraktV2Error) as caught:
             sources("https://api.trakt.tv").fetch("alice")
     assert str(caught.value) == "alice: history cannot reach Trakt (connection error)"
+
+
+def test_https_names_the_host_its_certificate_must_be_for_and_a_refusal_is_not_retried(
+    monkeypatch: pytest.MonkeyPatch, tls_server: RawServer, certificate: tuple[Path, Path]
+) -> None:
+    # The certificate is for 127.0.0.1, not for `localhost`; trusted, but not for that name.
+    for name in (*SETTINGS, *(setting.lower() for setting in SETTINGS)):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+    handshakes: list[object] = []
+    wrap = ssl.SSLContext.wrap_socket
+
+    def counted(context: ssl.SSLContext, sock: socket.socket, **options: Any) -> ssl.SSLSocket:
+        if not options.get("server_side"):  # the server's own handshakes are not counted
+            handshakes.append(options.get("server_hostname"))
+        return wrap(context, sock, **options)
+
+    monkeypatch.setattr(ssl.SSLContext, "wrap_socket", counted)
+    source = TraktV2Source(f"https://127.0.0.1:{tls_server.port}", "cid", timeout=2.0, retries=2)
+    try:
+        assert [e.identity for e in source.fetch("alice").events] == ["v2:5"]
+    finally:
+        source.close()
+    assert handshakes == ["127.0.0.1"]
+    source = TraktV2Source(f"https://localhost:{tls_server.port}", "cid", timeout=2.0, retries=2)
+    try:
+        with pytest.raises(TraktV2Error) as caught:
+            source.fetch("alice")
+    finally:
+        source.close()
+    assert str(caught.value) == "alice: history cannot reach Trakt (connection error)"
+    assert handshakes == ["127.0.0.1", "localhost"]  # tried once: retries=2 is not for it

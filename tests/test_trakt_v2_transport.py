@@ -1,11 +1,14 @@
-"""The v2 source's HTTP transport (`trakt_v2_http` on urllib3) against loopback servers
-answering raw bytes: every answer a server or a proxy can give is read, or failed with the
-text requests' failures were given (measured on the requests version, then kept); kept-alive
-connections reused and renewed; no status retried; a gzip bomb refused by its decoded size."""
+"""The v2 source's HTTP transport (`trakt_v2_http`: without a proxy, straight over
+http.client, `trakt_v2_direct`) against loopback servers answering raw bytes: every answer a
+server or a proxy can give is read, or failed with the text requests' failures were given
+(measured on the requests version, then kept); kept-alive connections reused and renewed; no
+status retried; a gzip bomb refused by its decoded size."""
 
 from __future__ import annotations
 
 import gzip
+import http.client
+import io
 import json
 import socket
 import threading
@@ -18,6 +21,7 @@ import pytest
 from tests.raw_http import RawServer, Script, answer, chunked, reset, sends
 from watcherd.sources import trakt_v2
 from watcherd.sources.trakt_v2 import TraktV2Source
+from watcherd.sources.trakt_v2_answer import Headers
 from watcherd.sources.trakt_v2_errors import Kind, TraktV2Error
 
 CLIENT_ID = "cid-SECRET-0123456789abcdef"
@@ -200,6 +204,24 @@ def test_a_kept_connection_the_server_dropped_is_renewed_and_the_get_goes_once(
         assert (len(server.requests), server.connections) == (3, 2)
 
 
+def test_a_kept_connection_reset_unanswered_is_renewed_and_the_get_goes_once(
+    sources: Callable[..., TraktV2Source],
+) -> None:
+    # The server's close reached by the request first is seen as a reset, not a close.
+    def script(connection: socket.socket, number: int) -> bool:
+        if number == 1:
+            reset(connection)
+            return False
+        connection.sendall(OK)
+        return True
+
+    with RawServer(script) as server:
+        source = sources(server.base_url)
+        source.fetch("alice")
+        assert [e.identity for e in source.fetch("alice").events] == ["v2:5"]
+        assert (len(server.requests), server.connections) == (3, 2)
+
+
 def test_a_new_connection_closed_unanswered_is_not_asked_again(
     sources: Callable[..., TraktV2Source],
 ) -> None:
@@ -290,3 +312,29 @@ def test_a_closed_source_still_gets_over_a_new_connection(
         source.close()
         assert [e.identity for e in source.fetch("alice").events] == ["v2:5"]
         assert server.connections == 2
+
+
+def test_a_kept_connection_closed_while_idle_is_dropped_before_use(
+    sources: Callable[..., TraktV2Source],
+) -> None:
+    # The server closes each connection after its answer, without saying so: the next GET
+    # finds the kept one closed (or, if the close has not arrived yet, asks once more) and
+    # goes over a new one; either way the server reads each GET once.
+    with RawServer(sends(OK, keep=False)) as server:
+        source = sources(server.base_url)
+        for _ in range(3):
+            assert [e.identity for e in source.fetch("alice").events] == ["v2:5"]
+        assert (len(server.requests), server.connections) == (3, 3)
+
+
+def test_headers_read_case_insensitively_and_a_repeated_one_joined() -> None:
+    message = http.client.parse_headers(
+        io.BytesIO(b"X-Pagination-Page: 2\r\nVary: a\r\nvary: b\r\n\r\n")
+    )
+    headers = Headers(message)
+    assert headers["x-pagination-page"] == "2"
+    assert headers.get("VARY") == "a, b"
+    assert headers.get("Retry-After", "") == ""
+    assert "Retry-After" not in headers
+    assert sorted(headers) == ["vary", "x-pagination-page"]
+    assert len(headers) == 2

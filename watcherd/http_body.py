@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import requests
 import urllib3
@@ -51,20 +51,29 @@ def read_raw(
 ) -> bytes:
     """`read_bounded` for urllib3's own response (`decode`: False when the body has no
     Content-Encoding, which spares urllib3 its decoder and buffer)."""
+    # read1 returns what has arrived instead of waiting for a full chunk, so the deadline is
+    # checked as bytes trickle in; decoded here, so the cap applies to what is parsed.
+    pieces = iter(lambda: raw.read1(chunk_size, decode_content=decode), b"")
+    return gather(pieces, max_bytes=max_bytes, deadline=deadline)
+
+
+def gather(pieces: Iterable[bytes], *, max_bytes: int, deadline: float) -> bytes:
+    """A body's pieces joined, as they arrive (each decoded, none empty).
+
+    Raises:
+        BodyRefusedError: the deadline (a `time.monotonic()` value) passed as a piece arrived,
+            or the pieces grew beyond `max_bytes`; reading stops at once.
+    """
     chunks: list[bytes] = []
     size = 0
-    while True:
-        # read1 returns what has arrived instead of waiting for a full chunk, so the deadline
-        # is checked as bytes trickle in; decoded here, so the cap applies to what is parsed.
-        chunk = raw.read1(chunk_size, decode_content=decode)
-        if not chunk:
-            return b"".join(chunks)
+    for chunk in pieces:
         if time.monotonic() > deadline:
             raise BodyRefusedError(too_large=False)
         size += len(chunk)
         if size > max_bytes:
             raise BodyRefusedError(too_large=True)
         chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def connection_reason(exc: requests.ConnectionError) -> str:

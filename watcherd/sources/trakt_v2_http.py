@@ -1,25 +1,27 @@
-"""The v2 source's HTTP transport: GETs through urllib3's connection pool.
+"""The v2 source's HTTP transport: GETs straight over `http.client`, or through urllib3's
+connection pool when a proxy is asked for the base URL.
 
 Why not requests: an unchanged poll is one small GET, and requests spent about half a
 millisecond of CPU per GET merging settings, preparing the request and building its response
-object (README "Performance", figure 7). Under requests is urllib3, which does the HTTP; the
-source uses it directly, on one pool (`trakt_v2_pool`: proxies and CA bundle as requests would
-use them) with its headers, `Timeout` and `Retry` made once, each GET a path handed to
-`HTTPConnectionPool.urlopen`. Kept from requests: gzip and deflate (urllib3 decodes; the size
-cap applies to the decoded bytes), connect and read timeouts, a connection that fails to open
-tried again `retries` times (an answer, whatever its status, never is), and the phrases its
-failures were given. One thing more: a kept-alive connection the server closed while idle is
-found by urllib3 before use; one it closed as the request went out (its idle timeout racing
-the request) fails before any answer, and that GET goes once more, over a new connection.
+object (README "Performance", figure 7); urllib3's request and response objects under it
+spent a quarter more. Without a proxy (`trakt_v2_pool.straight`) each GET is an `http.client`
+exchange on a kept-alive connection (`trakt_v2_direct`). Through a proxy, urllib3 keeps doing
+the HTTP, on one pool (`trakt_v2_pool`: proxies and CA bundle as requests would use them)
+with its headers, `Timeout` and `Retry` made once, each GET a path handed to
+`HTTPConnectionPool.urlopen`. Kept from requests on both routes: gzip and deflate (urllib3's
+decoders; the size cap applies to the decoded bytes), connect and read timeouts, a
+connection that fails to open tried again `retries` times (an answer, whatever its status,
+never is), and the phrases its failures were given. One thing more: a kept-alive connection
+the server closed while idle is found before use; one it closed as the request went out (its
+idle timeout racing the request) fails before any answer, and that GET goes once more, over a
+new connection.
 """
 
 from __future__ import annotations
 
 import http.client
-import socket
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import urllib3
@@ -36,29 +38,10 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util import Retry, Timeout
 
 from watcherd.http_body import read_raw
-from watcherd.sources.trakt_v2_pool import reused, route
+from watcherd.sources.trakt_v2_answer import INVALID_HEADER, Answer, TransportError, reason
+from watcherd.sources.trakt_v2_pool import reused, route, straight
 
 PIECE = 64 * 1024  # read at most this much at a time, so the deadline and cap are checked
-INVALID_HEADER = "request failed (InvalidHeader)"  # requests' InvalidHeader
-
-
-class TransportError(Exception):
-    """A GET that got no whole answer. `failure` completes "<user>: <endpoint> …" unless
-    `timed_out`, which the source words with its own timeout."""
-
-    def __init__(self, failure: str, *, timed_out: bool = False) -> None:
-        super().__init__(failure)
-        self.failure = failure
-        self.timed_out = timed_out
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """A whole answer: its status, headers (case-insensitive) and decoded body."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
 
 
 class Transport:
@@ -102,7 +85,15 @@ class Transport:
         self._fixed = {**headers, "Accept-Encoding": "gzip, deflate"}
         self._bad_headers = not all(map(_clean, self._fixed.values()))
         self._where = (base_url, pool_size)
-        self._route = route(base_url, pool_size)
+        # Without a proxy, straight over http.client (`trakt_v2_direct`); else urllib3's pool.
+        self._straight = straight(
+            base_url,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retries=retries,
+            pool_size=pool_size,
+        )
+        self._route = route(base_url, pool_size) if self._straight is None else None
 
     def get(
         self, target: str, headers: Mapping[str, str], *, max_bytes: int, body_seconds: float
@@ -120,12 +111,15 @@ class Transport:
             TransportError: no whole answer (the connection, the bytes, a timeout).
             BodyRefusedError: the body was larger than `max_bytes` or too slow to arrive.
         """
-        pool = self._route.pool
-        if pool is None:
-            raise TransportError(self._route.unusable)
         if self._bad_headers or not all(map(_clean, headers.values())):
             raise TransportError(INVALID_HEADER)
         sent = {**self._fixed, **headers} if headers else self._fixed
+        if self._straight is not None:
+            return self._straight.get(target, sent, max_bytes=max_bytes, deadline_in=body_seconds)
+        assert self._route is not None  # noqa: S101 - one of the two routes is built
+        pool = self._route.pool
+        if pool is None:
+            raise TransportError(self._route.unusable)
         url = f"{self._route.prefix}{target}"
         try:
             response = self._urlopen(pool, url, sent)
@@ -136,6 +130,10 @@ class Transport:
     def close(self) -> None:
         """Close every idle connection; those in use close when their GET ends. A later GET
         opens a new one, as requests did."""
+        if self._straight is not None:
+            self._straight.close()
+            return
+        assert self._route is not None  # noqa: S101 - one of the two routes is built
         closed, self._route = self._route, route(*self._where)
         closed.manager.clear()
 
@@ -194,7 +192,7 @@ def _opening_failure(exc: BaseException) -> TransportError:
     cause = _cause(exc)
     if isinstance(cause, (Urllib3Timeout, TimeoutError)):
         return TransportError("timed out", timed_out=True)
-    return TransportError(f"cannot reach Trakt ({_reason(cause)})")
+    return TransportError(f"cannot reach Trakt ({reason(cause)})")
 
 
 def _cause(exc: BaseException) -> BaseException:
@@ -214,21 +212,6 @@ def _cause(exc: BaseException) -> BaseException:
         else:
             break
     return exc
-
-
-def _reason(cause: BaseException) -> str:
-    """A fixed phrase for why a connection failed (its own text may quote the URL)."""
-    if isinstance(cause, http.client.RemoteDisconnected):
-        return "connection closed by the server"
-    if isinstance(cause, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(cause, ConnectionResetError):
-        return "connection reset"
-    if isinstance(cause, socket.gaierror):
-        return {socket.EAI_NONAME: "unknown host", socket.EAI_AGAIN: "DNS failure"}.get(
-            cause.errno or 0, "connection error"
-        )
-    return "connection error"  # not HTTP, a TLS failure, a tunnel refused, …
 
 
 def _closed_unanswered(exc: MaxRetryError) -> bool:

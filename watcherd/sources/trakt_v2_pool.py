@@ -1,14 +1,15 @@
-"""Where the v2 source's GETs go: urllib3's connection pool for the base URL, reached as
-requests would reach it.
+"""Where the v2 source's GETs go: straight to the base URL over `http.client` when no proxy
+is asked for it (`straight`, `trakt_v2_direct`), else urllib3's connection pool for it
+(`route`), reached as requests would reach it.
 
 Proxies come from the environment with requests' own rules (`HTTPS_PROXY`, `HTTP_PROXY`,
 `ALL_PROXY`, `NO_PROXY`, read once): an `http://` or `https://` proxy through urllib3's
 `ProxyManager` (`https` origins through a CONNECT tunnel, credentials from the proxy's URL),
 a `socks5://` one through urllib3's SOCKS support when PySocks is installed. Certificates are
 verified against the CA bundle requests would use (`REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`,
-else certifi's), loaded once into one TLS context. The pool's connections note, for their
-thread, whether a request went over a kept-alive connection (`reused`): the transport asks
-once more only a GET whose kept connection closed unanswered.
+else certifi's), loaded once into one TLS context, on both routes. The pool's connections
+note, for their thread, whether a request went over a kept-alive connection (`reused`): the
+transport asks once more only a GET whose kept connection closed unanswered.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from requests.utils import get_auth_from_url, get_environ_proxies, select_proxy
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import LocationParseError
-from urllib3.util import make_headers, parse_url
+from urllib3.util import Url, make_headers, parse_url
 from urllib3.util.ssl_ import create_urllib3_context
+
+from watcherd.sources.trakt_v2_direct import Straight
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +49,32 @@ class Route:
     unusable: str = ""
 
 
+def straight(
+    base_url: str, *, connect_timeout: float, read_timeout: float, retries: int, pool_size: int
+) -> Straight | None:
+    """The route to `base_url` when no proxy is asked for it: straight, over `http.client`
+    (`trakt_v2_direct`); None when a proxy is, or the URL cannot be used (`route` says why)."""
+    origin = _origin(base_url)
+    if origin is None or select_proxy(base_url, get_environ_proxies(base_url)):
+        return None
+    assert origin.host is not None  # noqa: S101 - _origin checked it
+    return Straight(
+        origin.host,
+        origin.port,
+        _tls_context() if origin.scheme == "https" else None,
+        prefix=(origin.path or "").rstrip("/"),
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries=retries,
+        pool_size=pool_size,
+    )
+
+
 def route(base_url: str, pool_size: int) -> Route:
-    """The route to `base_url`, keeping up to `pool_size` idle connections."""
-    try:
-        origin = parse_url(base_url)
-    except LocationParseError:
-        origin = None
-    if origin is None or not origin.host or origin.scheme not in ("http", "https"):
+    """The route to `base_url` through urllib3's pool (and the proxy the environment names
+    for it), keeping up to `pool_size` idle connections."""
+    origin = _origin(base_url)
+    if origin is None:
         return Route(urllib3.PoolManager(), None, "", "request failed (InvalidURL)")
     tls = _tls_context() if origin.scheme == "https" else None
     settings: dict[str, Any] = {"maxsize": pool_size, "ssl_context": tls}
@@ -72,6 +94,17 @@ def route(base_url: str, pool_size: int) -> Route:
     if pool.ConnectionCls in (HTTPConnection, HTTPSConnection):  # not a SOCKS proxy's
         pool.ConnectionCls = _NotedTLS if pool.ConnectionCls is HTTPSConnection else _Noted
     return Route(manager, pool, prefix)
+
+
+def _origin(base_url: str) -> Url | None:
+    """The base URL parsed, or None when it names no http(s) host."""
+    try:
+        origin = parse_url(base_url)
+    except LocationParseError:
+        return None
+    if not origin.host or origin.scheme not in ("http", "https"):
+        return None
+    return origin
 
 
 def reused() -> bool:
