@@ -6,6 +6,7 @@ without v2, a v1 login given half, and placeholders copied from the example unch
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -198,4 +199,5 @@ def _tables(node: object) -> dict[int, Mapping[str, Any]]:
 
 
 def _duplicates(values: list[str]) -> list[str]:
-    return sorted({value for value in values if values.count(value) > 1})
+    # Counted once: `values.count` for each value was quadratic in the users (bench figure 7).
+    return sorted(value for value, count in Counter(values).items() if count > 1)
