@@ -53,8 +53,8 @@ class _Response:
 
 class TraktV2Source:
     """Reads `/users/{id}/history` (and `/watching`) of Trakt API v2 over a pool of
-    kept-alive connections (`trakt_v2_http`, on urllib3); items come with overviews and posters
-    (`extended=full,images`).
+    kept-alive connections (`trakt_v2_http`: http.client, or urllib3 through a proxy); items
+    come with overviews and posters (`extended=full,images`).
 
     Args:
         base_url: e.g. `https://api.trakt.tv` (no trailing slash needed).
