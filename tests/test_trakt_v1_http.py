@@ -144,6 +144,42 @@ def test_good_feed_parses_newest_first(trakt: FakeTraktV1, make_source: MakeSour
     assert page.fingerprint
 
 
+def test_two_polls_never_parse_at_the_same_time(
+    trakt: FakeTraktV1, make_source: MakeSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each thread's parse is whole before the next begins (memory: a parse holds its JSON
+    document); each waits at a two-party barrier, which only parses running together pass."""
+    trakt.add("alice", movie("Heat", 1995, T0))
+    trakt.add("bob", movie("Ronin", 1998, T0))
+    source = make_source(trakt.base_url)
+    barrier = threading.Barrier(2, timeout=0.5)
+    met: list[bool] = []
+    parse = trakt_v1.parse_response
+
+    def meeting_parse(*args: Any, **kwargs: Any) -> Any:
+        try:
+            barrier.wait()
+            met.append(True)
+        except threading.BrokenBarrierError:
+            met.append(False)
+        return parse(*args, **kwargs)
+
+    monkeypatch.setattr(trakt_v1, "parse_response", meeting_parse)
+    pages: dict[str, int] = {}
+
+    def poll(name: str) -> None:
+        pages[name] = len(source.fetch(name).events)
+
+    threads = [threading.Thread(target=poll, args=(name,)) for name in ("alice", "bob")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert met == [False, False]
+    assert pages == {"alice": 1, "bob": 1}
+
+
 def test_malformed_item_is_skipped_and_named_while_the_others_parse(
     trakt: FakeTraktV1, make_source: MakeSource
 ) -> None:
