@@ -16,6 +16,7 @@ from tests.state_helpers import T0, pragma, queued, remembering, sqlite_file
 from watcherd.errors import StateError
 from watcherd.model import Message
 from watcherd.state import SCHEMA_VERSION, QueuedMessage, Store, schema
+from watcherd.state.connection import CACHE_KIB
 
 
 @pytest.fixture
@@ -47,6 +48,16 @@ def test_new_state_file_uses_wal_and_records_the_schema_version(path: Path) -> N
 
     assert pragma(path, "journal_mode") == "wal"
     assert pragma(path, "user_version") == SCHEMA_VERSION
+
+
+def test_the_writer_bounds_its_page_cache(path: Path) -> None:
+    store = Store(path)
+    try:
+        cache = store._db.execute("PRAGMA cache_size").fetchone()[0]
+    finally:
+        store.close()
+
+    assert cache == -CACHE_KIB  # KiB, not pages
 
 
 def test_empty_existing_file_is_initialised_as_a_new_state_file(path: Path) -> None:
