@@ -21,8 +21,8 @@ hence it waits for quiet moments and keeps a spacing. Measured (MiB resident aft
 user's first poll, 200 / 2,000 users): in one process polling a fake v2 on 16 threads,
 68.4 / 73.5 -> 66.8 / 69.5 after one trim; in `bench/run.py --only 3` (`watcherd run`, one
 arena), 70.2 / 71.9 -> 69.7 / 71.5, and 68.3 / 70.0 with SQLite's page cache also bounded to
-512 KiB (`PRAGMA cache_size=-512`). Lowering glibc's mmap and trim thresholds instead gave
-nothing.
+512 KiB (`PRAGMA cache_size=-512`; 128 KiB since, `state.connection.CACHE_KIB`). Lowering
+glibc's mmap and trim thresholds instead gave nothing.
 """
 
 from __future__ import annotations
