@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from watcherd.config import MASK, load_settings, render_resolved, resolve_config_path
+from watcherd.config import MASK, UserSettings, load_settings, render_resolved, resolve_config_path
 from watcherd.config import load as config_load
 from watcherd.errors import ConfigError
 
@@ -86,8 +86,10 @@ def test_minimal_file_gets_the_documented_defaults(tmp_path: Path) -> None:
     (user,) = settings.users
     assert user.targets is None
     assert settings.targets_of(user) == ["friends"]
-    assert user.actions == ["checkin", "scrobble"]
-    assert user.types == ["movie", "episode"]
+    assert user.actions == ("checkin", "scrobble")
+    assert user.types == ("movie", "episode")
+    # The defaults are one tuple shared by every user, not a list copied into each model.
+    assert user.actions is UserSettings(username="bob").actions
 
 
 @pytest.mark.parametrize(
@@ -365,7 +367,7 @@ def test_environment_alone_configures_everything_without_a_file(tmp_path: Path) 
 
     assert settings.trakt.api_key.get_secret_value() == API_KEY
     assert [t.name for t in settings.targets] == ["friends"]
-    assert settings.users[0].actions == ["checkin"]
+    assert settings.users[0].actions == ("checkin",)
 
 
 def _credentials(tmp_path: Path, value: str = "from-secret-file\n") -> Path:
@@ -509,6 +511,27 @@ def test_invalid_value_is_named_by_its_key(tmp_path: Path, text: str, expected: 
 
     assert len(problems) == 1
     assert problems[0].startswith(expected)
+
+
+def test_an_invalid_user_among_valid_ones_is_named_at_its_place(tmp_path: Path) -> None:
+    # Valid [[users]] tables become models before the settings are validated (so tables and
+    # models never all coexist); a bad one is still reported by its place, the others kept.
+    text = config_text(tail='[[users]]\nusername = "b b"\nactions = []\n[[users]]\nusername = "c"')
+
+    problems = problems_of(write(tmp_path, text))
+
+    assert [line.split(":")[0] for line in problems] == ["users[1].username", "users[1].actions"]
+
+
+def test_valid_user_tables_become_models_where_they_stand() -> None:
+    users: list[object] = [{"username": "a", "actions": ["checkin"]}, {"username": "b b"}, "c"]
+    values = {"users": users}
+
+    config_load._users_as_models(values)
+
+    assert values["users"] is users  # the tables' own list: each table let go as it is read
+    assert users[0] == UserSettings(username="a", actions=("checkin",))
+    assert users[1:] == [{"username": "b b"}, "c"]  # left for the settings to report
 
 
 # -- the file itself -------------------------------------------------------------------------

@@ -189,7 +189,7 @@ def test_known_actions_are_accepted(tmp_path: Path, actions: list[str]) -> None:
 
     settings = load_settings(path, {}, secrets_dirs=())
 
-    assert settings.users[0].actions == actions
+    assert settings.users[0].actions == tuple(actions)
 
 
 # -- the example's placeholders --------------------------------------------------------------

@@ -85,13 +85,13 @@ def test_listed_users_come_first_in_order_then_the_account_s_people_with_default
     carol = by_name["carol"]
     assert (carol.targets, carol.actions, carol.types, carol.now_watching) == (
         ["chat"],
-        ["checkin", "scrobble", "watch"],
-        ["movie", "episode"],
+        ("checkin", "scrobble", "watch"),
+        ("movie", "episode"),
         True,
     )
     # A listed user who is not a friend gets no [defaults]: the entry is all there is.
     zed = by_name["zed"]
-    assert (zed.targets, zed.actions, zed.now_watching) == (None, ["checkin", "scrobble"], False)
+    assert (zed.targets, zed.actions, zed.now_watching) == (None, ("checkin", "scrobble"), False)
     assert following.from_account_only == frozenset({"carol", "amy"})
 
 
@@ -102,7 +102,7 @@ def test_an_entry_for_a_friend_overrides_the_defaults_key_by_key(tmp_path: Path)
 
     assert bob.username == "bob"  # entry "Bob" matched without case; polled under the slug
     assert bob.targets == ["mail"]  # set by the entry
-    assert bob.actions == ["checkin", "scrobble", "watch"]  # the rest from [defaults]
+    assert bob.actions == ("checkin", "scrobble", "watch")  # the rest from [defaults]
     assert bob.now_watching is True
     assert settings.targets_of(bob) == ["mail"]
 

@@ -7,7 +7,7 @@ with no search through it for secret strings (which masked ordinary words and hi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from watcherd.config.models import Settings, UserSettings
@@ -108,7 +108,7 @@ def render_resolved(settings: Settings, describe_url: Callable[[str], str]) -> s
             "[defaults]",
             f"targets = {_toml_list(settings.targets_of(routed))}",
             f"actions = {_toml_list(defaults.actions)}",
-            f"types = {_toml_list(list(defaults.types))}",
+            f"types = {_toml_list(defaults.types)}",
             f"now_watching = {_toml_bool(defaults.now_watching)}",
         ]
     for user in settings.users:
@@ -118,7 +118,7 @@ def render_resolved(settings: Settings, describe_url: Callable[[str], str]) -> s
             f"username = {_toml(user.username)}",
             f"targets = {_toml_list(settings.targets_of(user))}",
             f"actions = {_toml_list(user.actions)}",
-            f"types = {_toml_list(list(user.types))}",
+            f"types = {_toml_list(user.types)}",
             f"now_watching = {_toml_bool(user.now_watching)}",
         ]
     return "\n".join(lines) + "\n"
@@ -171,5 +171,5 @@ def _toml_bool(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _toml_list(values: list[str]) -> str:
+def _toml_list(values: Sequence[str]) -> str:
     return "[" + ", ".join(_toml(v) for v in values) + "]"

@@ -24,6 +24,7 @@ _PLAIN_MESSAGES = {
     "dict_type": "must be a table (a [section] or {key = value})",
     "path_type": "must be a path (a string)",
     "list_type": "must be a list ([...])",
+    "tuple_type": "must be a list ([...])",  # a list the settings keep as a tuple
     "string_type": "must be a string",
 }
 
