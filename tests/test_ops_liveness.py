@@ -105,6 +105,15 @@ def test_summary_counts_users_whose_last_poll_failed() -> None:
     )
 
 
+def test_a_failing_user_removed_by_a_reload_is_no_longer_counted_failing() -> None:
+    cycle = PollCycle(["a", "b"])
+    cycle.polled("a", ok=False)
+
+    assert cycle.watch(["b", "c"]) is False
+
+    assert cycle.summary(0, T0).startswith("2 user(s): 2 ok, 0 failing;")
+
+
 class RecordedNotifier(SdNotifier):
     """A notifier that keeps what it would send instead of sending it."""
 
