@@ -35,6 +35,8 @@ from report import Figure, Row
 from watcherd.simulator import FakeTraktV1, WebhookSink, movie
 
 MIB = 1024 * 1024
+# The goal for the memory each 1,000 more users cost (MiB).
+GROWTH_GOAL = 1.0
 
 
 def _prepare(
@@ -272,7 +274,17 @@ def memory(ctx: Context) -> Figure:
             )
         )
     growth = (median(rss[large]) - median(rss[small])) / MIB / (large - small) * 1000
-    figure.rows.append(Row("memory: growth per 1,000 users", "MiB", growth, None, None))
+    figure.rows.append(
+        Row(
+            "memory: growth per 1,000 users",
+            "MiB",
+            growth,
+            None,
+            None,
+            "≤ 1 MiB",
+            growth <= GROWTH_GOAL,
+        )
+    )
     failed_exits = sum(1 for code in exits if code != 0)
     figure.rows.append(
         Row(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import partial
 
 import psutil  # type: ignore[import-untyped]
-from costs import MIB, memory, settle
+from costs import GROWTH_GOAL, MIB, memory, settle
 from harness import (
     Context,
     deep_backlog,
@@ -83,6 +83,16 @@ def memory_both(ctx: Context) -> Figure:
             )
         )
     growth = (median(rss[large]) - median(rss[small])) / MIB / (large - small) * 1000
-    figure.rows.append(Row("memory (v2): growth per 1,000 users", "MiB", growth, None, None))
+    figure.rows.append(
+        Row(
+            "memory (v2): growth per 1,000 users",
+            "MiB",
+            growth,
+            None,
+            None,
+            "≤ 1 MiB",
+            growth <= GROWTH_GOAL,
+        )
+    )
     figure.details = {**figure.details, "v2_rss_bytes": {str(n): v for n, v in rss.items()}}
     return figure
