@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.raw_http import RawServer, Script, answer, chunked, reset, sends
-from watcherd.sources import trakt_v2
+from watcherd.sources import trakt_v2, trakt_v2_http
 from watcherd.sources.trakt_v2 import TraktV2Source
 from watcherd.sources.trakt_v2_answer import Headers
 from watcherd.sources.trakt_v2_errors import Kind, TraktV2Error
@@ -45,8 +45,14 @@ def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
 
 
-@pytest.fixture
-def sources(no_proxy: None) -> Iterator[Callable[..., TraktV2Source]]:
+@pytest.fixture(params=["straight", "pool"])
+def sources(
+    no_proxy: None, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., TraktV2Source]]:
+    """Sources on each route: straight over http.client (no proxy), and urllib3's pool (the
+    route a proxy takes, here to the server itself) with the same answers and texts."""
+    if request.param == "pool":
+        monkeypatch.setattr(trakt_v2_http, "straight", lambda *_, **__: None)
     made: list[TraktV2Source] = []
 
     def make(base_url: str, **options: Any) -> TraktV2Source:
@@ -198,12 +204,14 @@ def test_a_kept_connection_the_server_dropped_is_renewed_and_the_get_goes_once(
         connection.sendall(OK)
         return True
 
+    spent: list[int] = []
     with RawServer(script) as server:
-        source = sources(server.base_url)
+        source = sources(server.base_url, before_request=lambda: spent.append(1))
         source.fetch("alice")
         page = source.fetch("alice")
         assert [e.identity for e in page.events] == ["v2:5"]
         assert (len(server.requests), server.connections) == (3, 2)
+    assert len(spent) == 3  # the budget counts the GET sent again: Trakt may have counted it
 
 
 def test_a_new_connection_closed_unanswered_is_not_asked_again(
@@ -246,6 +254,50 @@ def test_gzip_is_asked_for_and_a_bomb_is_refused_by_its_decoded_size(
         assert "Accept-Encoding: gzip, deflate" in server.requests[0].decode().split("\r\n")
     assert len(bomb) < 4096
     assert caught.value.kind is Kind.NETWORK
+
+
+def test_a_body_that_decodes_to_nothing_yet_is_still_held_to_its_deadline(
+    sources: Callable[..., TraktV2Source], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first bytes of a gzip body (its header) decode to nothing; then the server stalls.
+    # The deadline (here: none at all) is checked as those bytes arrive, not only once some
+    # decoded byte comes: the GET ends at once, not after a read timeout (2 s here).
+    monkeypatch.setattr(trakt_v2, "BODY_DEADLINE_FACTOR", 0)
+    header = gzip.compress(b"[]")[:10]
+
+    def script(connection: socket.socket, _: int) -> bool:
+        connection.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 100\r\n\r\n" + header
+        )
+        server.wait(30)
+        return False
+
+    with RawServer(script) as server, pytest.raises(TraktV2Error, match="too slow to arrive"):
+        sources(server.base_url).fetch("alice")
+
+
+def test_close_while_a_get_runs_keeps_its_connection_from_being_reused(
+    sources: Callable[..., TraktV2Source],
+) -> None:
+    received, answer_now = threading.Event(), threading.Event()
+
+    def script(connection: socket.socket, number: int) -> bool:
+        if number == 0:
+            received.set()
+            answer_now.wait(10)
+        connection.sendall(OK)
+        return True
+
+    with RawServer(script) as server:
+        source = sources(server.base_url)
+        running = threading.Thread(target=source.fetch, args=("alice",))
+        running.start()
+        assert received.wait(10)
+        source.close()  # the GET in flight: its connection is closed when it ends
+        answer_now.set()
+        running.join(10)
+        source.fetch("alice")
+        assert server.connections == 2
 
 
 def test_a_token_with_a_line_break_is_refused_unsent_and_unshown(

@@ -58,7 +58,8 @@ def read_raw(
 
 
 def gather(pieces: Iterable[bytes], *, max_bytes: int, deadline: float) -> bytes:
-    """A body's pieces joined, as they arrive (each decoded, none empty).
+    """A body's pieces joined, as they arrive (each decoded; an empty one is bytes that
+    decoded to nothing yet, and the deadline is checked for it as for any other).
 
     Raises:
         BodyRefusedError: the deadline (a `time.monotonic()` value) passed as a piece arrived,

@@ -61,7 +61,8 @@ class TraktV2Source:
         client_id: the Trakt app's Client ID, sent as `trakt-api-key`; secret.
         token: gives the current access token, or None when not logged in; asked before
             every request so a refresh elsewhere is picked up at once.
-        before_request: called before every GET (a rate budget blocks here until it may go).
+        before_request: called before every GET, a GET sent once more too (a rate budget
+            blocks here until it may go).
         page_limit: items per page when reading on (Trakt's most is 250).
         first_page_limit: items of the first page when `known` is given: small, so an
             unchanged poll moves and hashes little.
@@ -104,6 +105,7 @@ class TraktV2Source:
             connect_timeout=connect_timeout or timeout,
             read_timeout=timeout,
             retries=retries,
+            before_resend=before_request,
         )
 
     def fetch(

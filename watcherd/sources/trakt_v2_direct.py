@@ -19,10 +19,8 @@ import http.client
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 
-from urllib3.exceptions import DecodeError
-from urllib3.response import HTTPResponse, MultiDecoder
 from urllib3.util.wait import wait_for_read
 
 from watcherd.http_body import gather
@@ -31,13 +29,12 @@ from watcherd.sources.trakt_v2_answer import (
     Answer,
     Headers,
     TransportError,
+    decoded,
     reason,
 )
 
 PIECE = 64 * 1024  # read at most this much at a time, so the deadline and cap are checked
 BROKEN = "response broken off (ProtocolError)"  # urllib3's words for a body cut short
-UNDECODABLE = "response broken off (DecodeError)"
-DECODING_ERRORS: tuple[type[Exception], ...] = (*HTTPResponse.DECODER_ERROR_CLASSES, DecodeError)
 
 Connection = http.client.HTTPConnection
 
@@ -54,6 +51,8 @@ class Straight:
         read_timeout: seconds any read may wait.
         retries: how many more times a connection that failed to open is tried.
         pool_size: idle connections kept for reuse.
+        before_resend: called before a GET goes once more (a kept connection closed
+            unanswered): the rate budget counts it, as Trakt may have.
     """
 
     def __init__(
@@ -67,6 +66,7 @@ class Straight:
         read_timeout: float,
         retries: int,
         pool_size: int,
+        before_resend: Callable[[], None] = lambda: None,
     ) -> None:
         self._host = host.strip("[]")  # an IPv6 literal, as http.client wants it
         self._port = port
@@ -76,7 +76,9 @@ class Straight:
         self._read_timeout = read_timeout
         self._retries = retries
         self._pool_size = pool_size
+        self._before_resend = before_resend
         self._idle: list[Connection] = []
+        self._closes = 0  # `close` calls so far: a connection taken before one is not kept
         self._lock = threading.Lock()
 
     def get(
@@ -90,6 +92,7 @@ class Straight:
             BodyRefusedError: the body was larger than `max_bytes` or too slow to arrive.
         """
         path = f"{self._prefix}{target}"
+        taken_after = self._closes
         connection, reused = self._connection()
         try:
             response = _exchange(connection, path, headers)
@@ -100,6 +103,7 @@ class Straight:
             # The kept connection was closed by the server as the request went out (its close
             # seen as a reset when the request reached it first): nothing was answered, so the
             # GET goes once more, over a new connection.
+            self._before_resend()
             connection = self._open()
             response = _answered(connection, path, headers)
         except (OSError, http.client.HTTPException) as exc:
@@ -107,13 +111,14 @@ class Straight:
             raise _failure(exc) from exc
         body = _body(connection, response, max_bytes, time.monotonic() + deadline_in)
         if connection.sock is not None:  # read whole, and not to be closed: kept for reuse
-            self._keep(connection)
+            self._keep(connection, taken_after)
         return Answer(response.status, Headers(response.msg), body)
 
     def close(self) -> None:
         """Close every idle connection; one in use closes when its GET ends. A later GET opens
         a new one."""
         with self._lock:
+            self._closes += 1
             idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
@@ -160,9 +165,11 @@ class Straight:
             self._host, self._port, timeout=self._connect_timeout, context=self._tls
         )
 
-    def _keep(self, connection: Connection) -> None:
+    def _keep(self, connection: Connection, taken_after: int) -> None:
+        """Keep `connection` for reuse, unless the pool is full or `close` was called since it
+        was taken (`taken_after`: the count of closes then)."""
         with self._lock:
-            if len(self._idle) < self._pool_size:
+            if taken_after == self._closes and len(self._idle) < self._pool_size:
                 self._idle.append(connection)
                 return
         connection.close()
@@ -216,29 +223,17 @@ def _body(
     is not read whole."""
     whole = False
     try:
-        body = gather(_pieces(response, max_bytes), max_bytes=max_bytes, deadline=deadline)
+        # read1 returns what has arrived instead of waiting for a whole piece, so the deadline
+        # is checked as bytes trickle in.
+        raw = iter(lambda: _read(response), b"")
+        encoding = response.msg.get("Content-Encoding") or ""
+        body = gather(decoded(raw, encoding, max_bytes), max_bytes=max_bytes, deadline=deadline)
         whole = True
         return body
     finally:
         response.close()  # read whole, the connection stays open (unless the answer closed it)
         if not whole:
             connection.close()
-
-
-def _pieces(response: http.client.HTTPResponse, max_bytes: int) -> Iterator[bytes]:
-    """The body's pieces as they arrive, decoded (a decoder is asked for at most one byte
-    more than `max_bytes` allows); read1 returns what has arrived instead of waiting for a
-    whole piece, so the deadline is checked as bytes trickle in."""
-    decoder = _decoder(response.msg.get("Content-Encoding") or "")
-    given = 0
-    while True:
-        raw = _read(response)
-        piece = raw if decoder is None else _decoded(decoder, raw, max_bytes - given)
-        if piece:
-            given += len(piece)
-            yield piece
-        if not raw:
-            return
 
 
 def _read(response: http.client.HTTPResponse) -> bytes:
@@ -256,33 +251,6 @@ def _read(response: http.client.HTTPResponse) -> bytes:
     if not piece and response.length:  # http.client ends quietly short of its length
         raise TransportError(BROKEN)
     return piece
-
-
-def _decoder(encoding: str) -> MultiDecoder | None:
-    """urllib3's decoder for a Content-Encoding its responses decode, else None (the body is
-    kept as it came, as urllib3 kept it).
-
-    Raises:
-        TransportError: more encodings chained than urllib3 decodes.
-    """
-    mode = encoding.lower()
-    if not any(name.strip() in HTTPResponse.CONTENT_DECODERS for name in mode.split(",")):
-        return None
-    try:
-        return MultiDecoder(mode)  # one decoder per encoding named, chained as urllib3 does
-    except DecodeError as exc:
-        raise TransportError(UNDECODABLE) from exc
-
-
-def _decoded(decoder: MultiDecoder, raw: bytes, room: int) -> bytes:
-    """`raw` decoded (at most `room` + 1 bytes of it); at the body's end (`raw` empty), what
-    the decoder still holds."""
-    try:
-        if not raw:
-            return decoder.flush()
-        return decoder.decompress(raw, max_length=max(room, 0) + 1)
-    except DECODING_ERRORS as exc:
-        raise TransportError(UNDECODABLE) from exc
 
 
 def _failure(exc: BaseException) -> TransportError:

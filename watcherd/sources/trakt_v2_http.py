@@ -12,16 +12,16 @@ with its headers, `Timeout` and `Retry` made once, each GET a path handed to
 decoders; the size cap applies to the decoded bytes), connect and read timeouts, a
 connection that fails to open tried again `retries` times (an answer, whatever its status,
 never is), and the phrases its failures were given. One thing more: a kept-alive connection
-the server closed while idle is found before use; one it closed as the request went out (its
-idle timeout racing the request) fails before any answer, and that GET goes once more, over a
-new connection.
+the server closed while idle is found before use; one it closed or reset as the request went
+out (its idle timeout racing the request) fails before any answer, and that GET goes once
+more, over a new connection, after `before_resend` (the rate budget counts it too).
 """
 
 from __future__ import annotations
 
 import http.client
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import urllib3
@@ -37,15 +37,22 @@ from urllib3.exceptions import (
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util import Retry, Timeout
 
-from watcherd.http_body import read_raw
-from watcherd.sources.trakt_v2_answer import INVALID_HEADER, Answer, TransportError, reason
+from watcherd.http_body import gather
+from watcherd.sources.trakt_v2_answer import (
+    INVALID_HEADER,
+    Answer,
+    TransportError,
+    decoded,
+    reason,
+)
 from watcherd.sources.trakt_v2_pool import reused, route, straight
 
 PIECE = 64 * 1024  # read at most this much at a time, so the deadline and cap are checked
 
 
 class Transport:
-    """GETs to one origin. Thread-safe: urllib3's pool lends each GET a connection.
+    """GETs to one origin. Thread-safe: each GET has a connection of its own, an idle one
+    kept for reuse or a new one (on either route).
 
     Args:
         base_url: the origin, with an optional path prefix (`https://api.trakt.tv`).
@@ -54,6 +61,8 @@ class Transport:
         read_timeout: seconds any read may wait.
         retries: how many more times a connection that failed to open is tried.
         pool_size: idle connections kept for reuse.
+        before_resend: called before a GET goes once more over a new connection (a kept one
+            closed unanswered); it may block, as a rate budget does.
 
     A base URL or proxy that cannot be used is said by each GET's error, as requests did.
     """
@@ -67,7 +76,9 @@ class Transport:
         read_timeout: float,
         retries: int,
         pool_size: int = 16,
+        before_resend: Callable[[], None] = lambda: None,
     ) -> None:
+        self._before_resend = before_resend
         self._timeout = Timeout(connect=connect_timeout, read=read_timeout)
         # Statuses are never retried (respect_retry_after_header=False: urllib3 would retry a
         # 429 or 503 saying Retry-After); a broken answer neither: it may have been acted on.
@@ -92,6 +103,7 @@ class Transport:
             read_timeout=read_timeout,
             retries=retries,
             pool_size=pool_size,
+            before_resend=before_resend,
         )
         self._route = route(base_url, pool_size) if self._straight is None else None
 
@@ -154,8 +166,9 @@ class Transport:
         except MaxRetryError as exc:
             if not (_closed_unanswered(exc) and reused()):
                 raise
-        # The kept connection was closed by the server as the request went out: nothing was
-        # answered, so the GET goes once more (urllib3 opens a new connection for it).
+        # The kept connection was closed (or reset) by the server as the request went out:
+        # nothing was answered, so the GET goes once more (urllib3 opens a new connection).
+        self._before_resend()
         return pool.urlopen("GET", url, **options)
 
 
@@ -164,13 +177,11 @@ def _whole(response: urllib3.BaseHTTPResponse, max_bytes: int, deadline: float) 
     back to the pool once the body is read whole, and is closed otherwise."""
     whole = False
     try:
-        body = read_raw(
-            response,
-            max_bytes=max_bytes,
-            deadline=deadline,
-            chunk_size=PIECE,
-            decode="content-encoding" in response.headers,  # else no decoder and its buffer
-        )
+        # Read raw and decoded as the straight route does (`decoded`), so a piece that decodes
+        # to nothing is held to the deadline too (urllib3's read1 would read on for more).
+        raw = iter(lambda: response.read1(PIECE, decode_content=False), b"")
+        encoding = response.headers.get("content-encoding") or ""
+        body = gather(decoded(raw, encoding, max_bytes), max_bytes=max_bytes, deadline=deadline)
         whole = True
     except Urllib3Timeout as exc:
         raise TransportError("timed out", timed_out=True) from exc
@@ -215,7 +226,9 @@ def _cause(exc: BaseException) -> BaseException:
 
 
 def _closed_unanswered(exc: MaxRetryError) -> bool:
-    return isinstance(_cause(exc), http.client.RemoteDisconnected)
+    """Closed (RemoteDisconnected), reset or a broken pipe, before any answer: as the straight
+    route sees it (a close the request reached first is seen as a reset)."""
+    return isinstance(_cause(exc), ConnectionError)
 
 
 def _clean(value: str) -> bool:

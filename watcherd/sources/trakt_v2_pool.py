@@ -18,6 +18,7 @@ import importlib.util
 import os
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,13 @@ class Route:
 
 
 def straight(
-    base_url: str, *, connect_timeout: float, read_timeout: float, retries: int, pool_size: int
+    base_url: str,
+    *,
+    connect_timeout: float,
+    read_timeout: float,
+    retries: int,
+    pool_size: int,
+    before_resend: Callable[[], None],
 ) -> Straight | None:
     """The route to `base_url` when no proxy is asked for it: straight, over `http.client`
     (`trakt_v2_direct`); None when a proxy is, or the URL cannot be used (`route` says why)."""
@@ -67,6 +74,7 @@ def straight(
         read_timeout=read_timeout,
         retries=retries,
         pool_size=pool_size,
+        before_resend=before_resend,
     )
 
 
