@@ -164,3 +164,19 @@ def test_v1_configuration_without_api_exits_2_with_one_line_on_the_installed_com
     assert "Traceback" not in result.stderr
     assert API_KEY not in result.stderr
     assert PASSWORD not in result.stderr
+
+
+@pytest.mark.parametrize("pasted", ["clientID…Yy6Uu7", "clientID Yy6Uu7", "clientID\tYy6Uu7"])
+def test_a_client_id_no_request_header_can_carry_is_one_line_without_it(
+    tmp_path: Path, pasted: str
+) -> None:
+    # Sent in every request's trakt-api-key header: a pasted ellipsis or space would fail each
+    # request with an encoding error; the file is refused instead, the value never shown.
+    path = write(tmp_path, f'client_id = "{pasted}"')
+
+    problems = problems_of(path)
+
+    assert problems == [
+        "trakt.client_id: must be the Client ID as Trakt shows it (letters and digits)"
+    ]
+    assert "Yy6Uu7" not in "\n".join(problems)

@@ -202,7 +202,7 @@ STRUCTURE = {
         lambda text: edit('[[users]]\nusername = "alice"\n', "")(without_targets(text)),
         env={"WATCHERD_USERS": "[]"},
         problems=(
-            "targets: List should have at least 1 item",
+            "targets: must not be empty",
             (
                 "users: at least one [[users]] entry is needed"
                 ' (or trakt.follow = "friends" to follow the logged-in account\'s friends)'

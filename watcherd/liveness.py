@@ -156,8 +156,10 @@ class Liveness:
         return None if period is None else period / 2
 
     def started(self, users: Collection[str], now: float) -> None:
-        """The state is open and the scheduler runs: write the first heartbeat (no cycle
-        finished yet), tell systemd READY=1, and start pinging the watchdog."""
+        """The state is open and the polls are queued, the timer about to start (told first, so
+        no poll can finish before it: its STATUS would come ahead of READY=1): write the first
+        heartbeat (no cycle finished yet), tell systemd READY=1, and start pinging the
+        watchdog."""
         with self._lock:
             self._cycle = PollCycle(users)
             self._started_at = now

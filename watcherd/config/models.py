@@ -73,6 +73,15 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, frozen=True)
 
 
+def _header_safe(value: SecretStr) -> SecretStr:
+    """The Client ID goes in every request's `trakt-api-key` header: printable ASCII only (a
+    pasted "…" or a space would fail every request, not this line)."""
+    text = value.get_secret_value()
+    if not (text.isascii() and text.isprintable()) or any(c.isspace() for c in text):
+        raise ValueError("must be the Client ID as Trakt shows it (letters and digits)")
+    return value
+
+
 class TraktSettings(_Section):
     api: Literal["v1", "v2"] = DEFAULT_API
     base_url: str = DEFAULT_BASE_URLS[DEFAULT_API]
@@ -82,7 +91,9 @@ class TraktSettings(_Section):
     password: SecretStr | None = None
     # v2: the Trakt app's Client ID (required, `checks.py`) and Client Secret (needed by
     # `watcherd login` and to refresh its token).
-    client_id: SecretStr | None = Field(default=None, min_length=1)
+    client_id: Annotated[SecretStr, AfterValidator(_header_safe)] | None = Field(
+        default=None, min_length=1
+    )
     client_secret: SecretStr | None = Field(default=None, min_length=1)
     rate_limit: int = Field(default=1000, gt=0)  # v2: GET requests in any 300 s, all users
     timeout: PositiveDuration = 15.0
@@ -207,6 +218,7 @@ MediaTypeName = Literal["movie", "episode"]
 
 # Tuples: one default shared by every user, where a list default is copied into each model
 # (with thousands of users, two lists were ~0.14 KiB of each user's model; bench figure 3).
+NOT_EMPTY = "must not be empty"  # a list (or a secret) given empty, in the problem's line
 DEFAULT_ACTIONS = ("checkin", "scrobble")
 _T = TypeVar("_T")
 BOTH_TYPES: tuple[MediaTypeName, ...] = ("movie", "episode")
@@ -215,7 +227,7 @@ BOTH_TYPES: tuple[MediaTypeName, ...] = ("movie", "episode")
 def _not_empty(values: tuple[_T, ...]) -> tuple[_T, ...]:
     # Checked after the items (a tuple's `min_length` would add this line to an item's error).
     if not values:
-        raise ValueError("List should have at least 1 item, not 0")
+        raise ValueError(NOT_EMPTY)
     return values
 
 

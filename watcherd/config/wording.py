@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from watcherd.config.checks import Quote, close_match
-from watcherd.config.models import SECRET_KEYS
+from watcherd.config.models import NOT_EMPTY, SECRET_KEYS
 from watcherd.redact import REDACTED, Redactor, masked_url
 
 # pydantic's wording for these names Python classes; say what the file should hold instead.
@@ -69,8 +69,8 @@ def describe_validation_error(exc: ValidationError, quote: Quote = repr) -> list
             continue
         if error["type"] in _PLAIN_MESSAGES:
             message = _PLAIN_MESSAGES[error["type"]]
-        if error["type"] == "too_short" and isinstance(error.get("input"), str):
-            message = "must not be empty"  # a secret: pydantic speaks of "items" for these
+        if error["type"] == "too_short" and isinstance(error.get("input"), str | list | tuple):
+            message = NOT_EMPTY  # pydantic speaks of "items" "after validation" for these
         if message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
         if "\n" in message:  # cross-checks report several problems at once
