@@ -481,9 +481,9 @@ def test_user_routed_to_an_existing_target_is_accepted(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (config_text(user="actions = []"), "users[0].actions: "),
+        (config_text(user="actions = []"), "users[0].actions: must not be empty"),
         (config_text(user='types = ["show"]'), "users[0].types[0]: "),
-        (config_text(user="types = []"), "users[0].types: "),
+        (config_text(user="types = []"), "users[0].types: must not be empty"),
         (config_text(top='first_run = "never"'), "first_run: "),
         (config_text(top='log_level = "LOUD"'), "log_level: "),
         (config_text(trakt=f'api_key = "{API_KEY}"\napi = "v9"'), "trakt.api: "),

@@ -177,6 +177,16 @@ def test_a_client_id_no_request_header_can_carry_is_one_line_without_it(
     problems = problems_of(path)
 
     assert problems == [
-        "trakt.client_id: must be the Client ID as Trakt shows it (letters and digits)"
+        "trakt.client_id: must be the Client ID as Trakt shows it (ASCII, no spaces inside)"
     ]
     assert "Yy6Uu7" not in "\n".join(problems)
+
+
+def test_spaces_around_a_client_id_are_dropped_and_blank_is_empty(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, f'client_id = " {CLIENT_ID}\t"'), {}, secrets_dirs=())
+    assert settings.trakt.client_id is not None
+    assert settings.trakt.client_id.get_secret_value() == CLIENT_ID
+
+    assert problems_of(write(tmp_path, 'client_id = "   "')) == [
+        "trakt.client_id: must not be empty"
+    ]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.raw_http import RawServer, answer, sends, tunnel
+from tests.raw_http import RawServer, answer, reset, sends, tunnel
 from watcherd.sources.trakt_v2 import TraktV2Source
 from watcherd.sources.trakt_v2_errors import TraktV2Error
 
@@ -27,7 +27,8 @@ ITEM = {
     "type": "movie",
     "movie": {"title": "M", "year": 2000, "ids": {"trakt": 1, "slug": "m"}},
 }
-OK = answer("200 OK", json.dumps([ITEM]).encode(), "Content-Type: application/json")
+OK_BODY = json.dumps([ITEM]).encode()
+OK = answer("200 OK", OK_BODY, "Content-Type: application/json")
 SETTINGS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
 
@@ -187,3 +188,42 @@ def test_https_names_the_host_its_certificate_must_be_for_and_a_refusal_is_not_r
         source.close()
     assert str(caught.value) == "alice: history cannot reach Trakt (connection error)"
     assert handshakes == ["127.0.0.1", "localhost"]  # tried once: retries=2 is not for it
+
+
+def test_a_tunnel_reset_after_a_kept_connection_is_not_asked_again(
+    monkeypatch: pytest.MonkeyPatch, certificate: tuple[Path, Path]
+) -> None:
+    # Two GETs over one tunnel (the second reuses it, and the server closes it with its
+    # answer); the proxy then resets the next CONNECT. That GET was never sent: it is not sent
+    # again, and the rate budget is not spent for it twice.
+    def serving(connection: socket.socket, number: int) -> bool:
+        connection.sendall(OK if number == 0 else answer("200 OK", OK_BODY, "Connection: close"))
+        return number == 0
+
+    def proxying(connection: socket.socket, number: int) -> bool:
+        if number == 0:
+            tunnel(connection, server.port)
+        else:
+            reset(connection)
+        return False
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    spent: list[int] = []
+    with RawServer(serving, tls=context) as server, RawServer(proxying) as proxy:
+        for name in (*SETTINGS, *(setting.lower() for setting in SETTINGS)):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", proxy.base_url)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+        source = TraktV2Source(
+            server.base_url, "cid-SECRET-0123456789", timeout=2.0, retries=0,
+            before_request=lambda: spent.append(1),
+        )  # fmt: skip
+        try:
+            source.fetch("alice")
+            source.fetch("alice")
+            with pytest.raises(TraktV2Error, match="cannot reach Trakt"):
+                source.fetch("alice")
+        finally:
+            source.close()
+        assert (len(proxy.requests), len(spent)) == (2, 3)

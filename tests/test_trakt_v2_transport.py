@@ -1,8 +1,9 @@
-"""The v2 source's HTTP transport (`trakt_v2_http`: without a proxy, straight over
-http.client, `trakt_v2_direct`) against loopback servers answering raw bytes: every answer a
-server or a proxy can give is read, or failed with the text requests' failures were given
-(measured on the requests version, then kept); kept-alive connections reused and renewed; no
-status retried; a gzip bomb refused by its decoded size."""
+"""The v2 source's HTTP transport (`trakt_v2_http`) on both its routes (without a proxy,
+straight over http.client, `trakt_v2_direct`; with one, urllib3's pool) against loopback
+servers answering raw bytes: every answer a server or a proxy can give is read, or failed with
+the text requests' failures were given (measured on the requests version, then kept);
+kept-alive connections reused and renewed; no status retried; a gzip bomb refused by its
+decoded size, and a body that decodes to nothing by its compressed size."""
 
 from __future__ import annotations
 
@@ -300,10 +301,53 @@ def test_close_while_a_get_runs_keeps_its_connection_from_being_reused(
         assert server.connections == 2
 
 
-def test_a_token_with_a_line_break_is_refused_unsent_and_unshown(
-    sources: Callable[..., TraktV2Source],
+def test_a_body_that_decodes_to_nothing_is_refused_by_its_compressed_size(
+    sources: Callable[..., TraktV2Source], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    token = "tok-SECRET\r\nX-Injected: 1"
+    # Empty stored deflate blocks, endlessly: nothing decoded, all of it held by the decoder.
+    monkeypatch.setattr(trakt_v2, "MAX_BODY_BYTES", 4096)
+    empty_blocks = b"\x78\x9c" + b"\x00\x00\x00\xff\xff" * 2000
+    with (
+        RawServer(encoded(empty_blocks, "Content-Encoding: deflate")) as server,
+        pytest.raises(TraktV2Error, match="larger than") as caught,
+    ):
+        sources(server.base_url).fetch("alice")
+    assert caught.value.kind is Kind.NETWORK
+
+
+def test_a_new_connection_refused_after_a_kept_one_is_not_asked_again(
+    sources: Callable[..., TraktV2Source], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The second GET reuses the first one's connection, then the server closes it with its
+    # answer; the third GET's new connection is refused (as a proxy may), once (retries=0),
+    # and that GET, never sent, is not sent again nor spends more of the budget.
+    def script(connection: socket.socket, number: int) -> bool:
+        connection.sendall(OK if number == 0 else answer("200 OK", BODY, "Connection: close"))
+        return number == 0
+
+    def refused(sock: socket.socket, address: Any) -> None:
+        attempts.append(address)
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    attempts: list[object] = []
+    spent: list[int] = []
+    with RawServer(script) as server:
+        source = sources(server.base_url, before_request=lambda: spent.append(1))
+        source.fetch("alice")
+        source.fetch("alice")
+        assert server.connections == 1
+        monkeypatch.setattr(socket.socket, "connect", refused)
+        with pytest.raises(TraktV2Error, match="cannot reach Trakt"):
+            source.fetch("alice")
+    assert (len(attempts), len(spent)) == (1, 3)
+
+
+@pytest.mark.parametrize(
+    "token", ["tok-SECRET\r\nX-Injected: 1", "tok-SECRET…"], ids=["line-break", "not-ascii"]
+)
+def test_a_token_no_header_can_carry_is_refused_unsent_and_unshown(
+    sources: Callable[..., TraktV2Source], token: str
+) -> None:
     with RawServer(sends(OK)) as server:
         with pytest.raises(TraktV2Error) as caught:
             sources(server.base_url, token=lambda: token).fetch("alice")

@@ -70,6 +70,8 @@ def gather(pieces: Iterable[bytes], *, max_bytes: int, deadline: float) -> bytes
     for chunk in pieces:
         if time.monotonic() > deadline:
             raise BodyRefusedError(too_large=False)
+        if not chunk:
+            continue  # bytes that decoded to nothing yet: only the deadline is checked
         size += len(chunk)
         if size > max_bytes:
             raise BodyRefusedError(too_large=True)

@@ -74,12 +74,15 @@ class _Section(BaseModel):
 
 
 def _header_safe(value: SecretStr) -> SecretStr:
-    """The Client ID goes in every request's `trakt-api-key` header: printable ASCII only (a
-    pasted "…" or a space would fail every request, not this line)."""
-    text = value.get_secret_value()
+    """The Client ID goes in every request's `trakt-api-key` header: printable ASCII, spaces
+    around it dropped (a pasted "…" would fail every request, not this line; one inside is
+    no Client ID Trakt gives)."""
+    text = value.get_secret_value().strip()
+    if not text:
+        raise ValueError(NOT_EMPTY)
     if not (text.isascii() and text.isprintable()) or any(c.isspace() for c in text):
-        raise ValueError("must be the Client ID as Trakt shows it (letters and digits)")
-    return value
+        raise ValueError("must be the Client ID as Trakt shows it (ASCII, no spaces inside)")
+    return SecretStr(text)
 
 
 class TraktSettings(_Section):

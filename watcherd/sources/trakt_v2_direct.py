@@ -226,7 +226,7 @@ def _body(
         # read1 returns what has arrived instead of waiting for a whole piece, so the deadline
         # is checked as bytes trickle in.
         raw = iter(lambda: _read(response), b"")
-        encoding = response.msg.get("Content-Encoding") or ""
+        encoding = ", ".join(response.msg.get_all("Content-Encoding") or ())  # as urllib3 joins
         body = gather(decoded(raw, encoding, max_bytes), max_bytes=max_bytes, deadline=deadline)
         whole = True
         return body

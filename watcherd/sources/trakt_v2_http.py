@@ -45,7 +45,7 @@ from watcherd.sources.trakt_v2_answer import (
     decoded,
     reason,
 )
-from watcherd.sources.trakt_v2_pool import reused, route, straight
+from watcherd.sources.trakt_v2_pool import forget_reuse, reused, route, straight
 
 PIECE = 64 * 1024  # read at most this much at a time, so the deadline and cap are checked
 
@@ -161,13 +161,15 @@ class Transport:
             "preload_content": False,
             "release_conn": False,
         }
+        forget_reuse()
         try:
             return pool.urlopen("GET", url, **options)
         except MaxRetryError as exc:
             if not (_closed_unanswered(exc) and reused()):
                 raise
         # The kept connection was closed (or reset) by the server as the request went out:
-        # nothing was answered, so the GET goes once more (urllib3 opens a new connection).
+        # nothing was answered, so the GET goes once more (over a connection urllib3 lends:
+        # another kept one, checked for a close while idle, or a new one).
         self._before_resend()
         return pool.urlopen("GET", url, **options)
 
@@ -232,7 +234,12 @@ def _closed_unanswered(exc: MaxRetryError) -> bool:
 
 
 def _clean(value: str) -> bool:
-    return not any(mark in value for mark in ("\r", "\n", "\0")) and value == value.lstrip()
+    # ASCII: a header value http.client cannot encode would fail the GET untyped.
+    return (
+        value.isascii()
+        and not any(mark in value for mark in ("\r", "\n", "\0"))
+        and value == value.lstrip()
+    )
 
 
 __all__ = ["Answer", "Transport", "TransportError"]

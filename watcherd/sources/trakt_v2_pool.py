@@ -120,6 +120,11 @@ def reused() -> bool:
     return _LAST.reused
 
 
+def forget_reuse() -> None:
+    """Before a GET: what `reused` says is about this GET's connection only."""
+    _LAST.reused = False
+
+
 class _Reuse(threading.local):
     reused = False
 
@@ -133,6 +138,7 @@ class _Noted(HTTPConnection):
     _fresh = False
 
     def connect(self) -> None:
+        _LAST.reused = False  # a connection failing to open was no kept one either
         super().connect()
         self._fresh = True  # opened now (also when opened first for a proxy's tunnel)
 
