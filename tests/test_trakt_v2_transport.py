@@ -100,7 +100,7 @@ ANSWERS: list[tuple[str, Script, str]] = [
     ),
     ("deflate", encoded(zlib.compress(BODY), "Content-Encoding: deflate"), READ),
     ("deflate-raw", encoded(zlib.compress(BODY, wbits=-15), "Content-Encoding: deflate"), READ),
-    ("unknown-encoding-left-as-is", encoded(BODY, "Content-Encoding: br"), READ),
+    ("unknown-encoding-left-as-is", encoded(BODY, "Content-Encoding: x-custom"), READ),
     ("to-the-close", cut(b"Connection: close\r\n\r\n" + BODY), READ),
     ("http-1.0", sends(b"HTTP/1.0 200 OK\r\n\r\n" + BODY, keep=False), READ),
     ("after-100-continue", sends(b"HTTP/1.1 100 Continue\r\n\r\n" + OK), READ),
