@@ -427,6 +427,29 @@ def test_gzip_bomb_is_refused_at_the_cap_on_its_decompressed_size(
     assert peak < trakt_v1.MAX_BODY_BYTES + 4 * CAP
 
 
+def test_a_body_decoding_to_nothing_is_refused_at_the_cap_on_its_compressed_size(
+    trakt: FakeTraktV1, source: TraktV1Source, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Endless empty deflate blocks: nothing decoded, all of it held by the decoder.
+    monkeypatch.setattr(trakt_v1, "MAX_BODY_BYTES", CAP)
+    blocks = b"\x78\x9c" + b"\x00\x00\x00\xff\xff" * (CAP // 5 + 100)
+    headers = (("Content-Type", "application/json"), ("Content-Encoding", "deflate"))
+    trakt.fail_next(USER, Fault(200, blocks, headers=headers))
+
+    with pytest.raises(FeedError, match="feed response larger than"):
+        source.fetch(USER)
+
+
+def test_a_body_not_in_its_encoding_is_broken_off_not_a_traceback(
+    trakt: FakeTraktV1, source: TraktV1Source
+) -> None:
+    headers = (("Content-Type", "application/json"), ("Content-Encoding", "gzip"))
+    trakt.fail_next(USER, Fault(200, b"[] is not gzip", headers=headers))
+
+    with pytest.raises(FeedError, match=r"feed response broken off \(DecodeError\)"):
+        source.fetch(USER)
+
+
 # -- end to end: `watcherd once` -------------------------------------------------------------
 
 

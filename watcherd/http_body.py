@@ -2,7 +2,8 @@
 
 A server (or a proxy in front of it) may trickle bytes for ever, send gigabytes, or fail a
 connection with a text that quotes the request URL. `read_bounded` reads a streamed body
-within a deadline and a size cap; `connection_reason` names a failed connection by a fixed
+within a deadline and a size cap, decoded here (`decoded`, also the v2 source's straight
+route's: one decoding for every body); `connection_reason` names a failed connection by a fixed
 phrase. Each adapter turns a `BodyRefusedError` into its own typed error and wording.
 `session` builds the one `requests.Session` an adapter keeps.
 """
@@ -11,10 +12,18 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 
 import requests
 import urllib3
+from urllib3.exceptions import DecodeError
+from urllib3.response import HTTPResponse, MultiDecoder
+
+# What urllib3's own decoders (gzip, deflate; brotli and zstd when installed) raise. They are
+# internals of urllib3 2.x (`MultiDecoder`, `decompress(max_length=)` since 2.6: the pin).
+DECODING_ERRORS: tuple[type[Exception], ...] = (*HTTPResponse.DECODER_ERROR_CLASSES, DecodeError)
+DECODE_STEP = 64 * 1024  # the most decoded bytes asked of a decoder at once
 
 
 class BodyRefusedError(Exception):
@@ -42,19 +51,68 @@ def read_bounded(
 
 
 def read_raw(
-    raw: urllib3.BaseHTTPResponse,
-    *,
-    max_bytes: int,
-    deadline: float,
-    chunk_size: int = 64 * 1024,
-    decode: bool = True,
+    raw: urllib3.BaseHTTPResponse, *, max_bytes: int, deadline: float, chunk_size: int = 64 * 1024
 ) -> bytes:
-    """`read_bounded` for urllib3's own response (`decode`: False when the body has no
-    Content-Encoding, which spares urllib3 its decoder and buffer)."""
+    """`read_bounded` for urllib3's own response."""
     # read1 returns what has arrived instead of waiting for a full chunk, so the deadline is
-    # checked as bytes trickle in; decoded here, so the cap applies to what is parsed.
-    pieces = iter(lambda: raw.read1(chunk_size, decode_content=decode), b"")
-    return gather(pieces, max_bytes=max_bytes, deadline=deadline)
+    # checked as bytes trickle in; read raw and decoded here (`decoded`), so the cap applies
+    # to what is parsed and bytes that decode to nothing are held to the deadline too.
+    pieces = iter(lambda: raw.read1(chunk_size, decode_content=False), b"")
+    encoding = raw.headers.get("content-encoding") or ""  # repeated ones joined by ", "
+    return gather(decoded(pieces, encoding, max_bytes), max_bytes=max_bytes, deadline=deadline)
+
+
+def decoded(raw: Iterable[bytes], encoding: str, max_bytes: int) -> Iterator[bytes]:
+    """A body's raw pieces decoded for its Content-Encoding (`encoding`), by urllib3's own
+    decoders; a body in an encoding urllib3 does not decode is kept as it came, as urllib3
+    keeps it. A decoder is asked for `DECODE_STEP` bytes at a time and never one more than
+    `max_bytes` allows, so a bomb is refused by its decoded size; the compressed bytes are held
+    to `max_bytes` too (a decoder holds what it has not decoded: endless empty deflate blocks
+    decode to nothing).
+    A raw piece that decodes to nothing yet still comes, as b"", for `gather`'s deadline.
+
+    Raises:
+        urllib3.exceptions.DecodeError: not decodable, or more encodings chained than urllib3
+            decodes (as urllib3's own reading raises it).
+        BodyRefusedError: more compressed bytes than `max_bytes`.
+    """
+    mode = encoding.lower()
+    if not any(name.strip() in HTTPResponse.CONTENT_DECODERS for name in mode.split(",")):
+        yield from raw
+        return
+    with _decoding():
+        decoder = MultiDecoder(mode)  # one decoder per encoding named, chained as urllib3 does
+    given = taken = 0
+    for piece in raw:
+        taken += len(piece)
+        if taken > max_bytes:
+            raise BodyRefusedError(too_large=True)
+        # Drained a step at a time: a bomb's first piece does not decode to the whole cap at
+        # once (with the decoder's own buffers beside it, three times the cap at the peak).
+        pending = piece
+        while True:
+            with _decoding():
+                step = min(DECODE_STEP, max(max_bytes - given, 0) + 1)
+                out = decoder.decompress(pending, max_length=step)
+            given += len(out)
+            yield out
+            pending = b""
+            if not out or not decoder.has_unconsumed_tail:
+                break
+    with _decoding():
+        last = decoder.flush()
+    yield last
+
+
+@contextmanager
+def _decoding() -> Iterator[None]:
+    """Around a step of urllib3's decoding: whatever a decoder raises, a `DecodeError`."""
+    try:
+        yield
+    except DecodeError:
+        raise
+    except DECODING_ERRORS as exc:
+        raise DecodeError(f"the body is not valid {type(exc).__name__} data") from exc
 
 
 def gather(pieces: Iterable[bytes], *, max_bytes: int, deadline: float) -> bytes:

@@ -21,20 +21,21 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
+from urllib3.exceptions import DecodeError
 from urllib3.util.wait import wait_for_read
 
-from watcherd.http_body import gather
+from watcherd.http_body import decoded, gather
 from watcherd.sources.trakt_v2_answer import (
     INVALID_HEADER,
     Answer,
     Headers,
     TransportError,
-    decoded,
     reason,
 )
 
 PIECE = 64 * 1024  # read at most this much at a time, so the deadline and cap are checked
 BROKEN = "response broken off (ProtocolError)"  # urllib3's words for a body cut short
+UNDECODABLE = "response broken off (DecodeError)"
 
 Connection = http.client.HTTPConnection
 
@@ -228,6 +229,9 @@ def _body(
         raw = iter(lambda: _read(response), b"")
         encoding = ", ".join(response.msg.get_all("Content-Encoding") or ())  # as urllib3 joins
         body = gather(decoded(raw, encoding, max_bytes), max_bytes=max_bytes, deadline=deadline)
+    except DecodeError as exc:
+        raise TransportError(UNDECODABLE) from exc
+    else:
         whole = True
         return body
     finally:

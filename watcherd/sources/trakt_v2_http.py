@@ -37,14 +37,8 @@ from urllib3.exceptions import (
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util import Retry, Timeout
 
-from watcherd.http_body import gather
-from watcherd.sources.trakt_v2_answer import (
-    INVALID_HEADER,
-    Answer,
-    TransportError,
-    decoded,
-    reason,
-)
+from watcherd.http_body import read_raw
+from watcherd.sources.trakt_v2_answer import INVALID_HEADER, Answer, TransportError, reason
 from watcherd.sources.trakt_v2_pool import forget_reuse, reused, route, straight
 
 PIECE = 64 * 1024  # read at most this much at a time, so the deadline and cap are checked
@@ -179,11 +173,7 @@ def _whole(response: urllib3.BaseHTTPResponse, max_bytes: int, deadline: float) 
     back to the pool once the body is read whole, and is closed otherwise."""
     whole = False
     try:
-        # Read raw and decoded as the straight route does (`decoded`), so a piece that decodes
-        # to nothing is held to the deadline too (urllib3's read1 would read on for more).
-        raw = iter(lambda: response.read1(PIECE, decode_content=False), b"")
-        encoding = response.headers.get("content-encoding") or ""
-        body = gather(decoded(raw, encoding, max_bytes), max_bytes=max_bytes, deadline=deadline)
+        body = read_raw(response, max_bytes=max_bytes, deadline=deadline, chunk_size=PIECE)
         whole = True
     except Urllib3Timeout as exc:
         raise TransportError("timed out", timed_out=True) from exc

@@ -138,7 +138,6 @@ class _Noted(HTTPConnection):
     _fresh = False
 
     def connect(self) -> None:
-        _LAST.reused = False  # a connection failing to open was no kept one either
         super().connect()
         self._fresh = True  # opened now (also when opened first for a proxy's tunnel)
 
