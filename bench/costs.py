@@ -7,6 +7,7 @@ import selectors
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 
@@ -37,6 +38,13 @@ from watcherd.simulator import FakeTraktV1, WebhookSink, movie
 MIB = 1024 * 1024
 # The issue's goal for the memory each 1,000 more users cost (MiB).
 GROWTH_GOAL = 1.0
+
+
+def growth_row(figure: str, rss: Mapping[int, list[int]], small: int, large: int) -> Row:
+    """The growth per 1,000 users between the median RSS (bytes) at `small` and `large` users,
+    beside its goal."""
+    growth = (median(rss[large]) - median(rss[small])) / MIB / (large - small) * 1000
+    return Row(figure, "MiB", growth, None, None, "≤ 1 MiB", growth <= GROWTH_GOAL)
 
 
 def _prepare(
@@ -273,18 +281,7 @@ def memory(ctx: Context) -> Figure:
                 _at_most(ratio(mine, base), 1.0),
             )
         )
-    growth = (median(rss[large]) - median(rss[small])) / MIB / (large - small) * 1000
-    figure.rows.append(
-        Row(
-            "memory: growth per 1,000 users",
-            "MiB",
-            growth,
-            None,
-            None,
-            "≤ 1 MiB",
-            growth <= GROWTH_GOAL,
-        )
-    )
+    figure.rows.append(growth_row("memory: growth per 1,000 users", rss, small, large))
     failed_exits = sum(1 for code in exits if code != 0)
     figure.rows.append(
         Row(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import partial
 
 import psutil  # type: ignore[import-untyped]
-from costs import GROWTH_GOAL, MIB, memory, settle
+from costs import MIB, growth_row, memory, settle
 from harness import (
     Context,
     deep_backlog,
@@ -82,17 +82,6 @@ def memory_both(ctx: Context) -> Figure:
                 None if share is None else share <= 1.0,
             )
         )
-    growth = (median(rss[large]) - median(rss[small])) / MIB / (large - small) * 1000
-    figure.rows.append(
-        Row(
-            "memory (v2): growth per 1,000 users",
-            "MiB",
-            growth,
-            None,
-            None,
-            "≤ 1 MiB",
-            growth <= GROWTH_GOAL,
-        )
-    )
+    figure.rows.append(growth_row("memory (v2): growth per 1,000 users", rss, small, large))
     figure.details = {**figure.details, "v2_rss_bytes": {str(n): v for n, v in rss.items()}}
     return figure

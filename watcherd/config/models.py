@@ -73,6 +73,9 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, frozen=True)
 
 
+NOT_EMPTY = "must not be empty"  # a list (or a secret) given empty, in the problem's line
+
+
 def _header_safe(value: SecretStr) -> SecretStr:
     """The Client ID goes in every request's `trakt-api-key` header: printable ASCII, spaces
     around it dropped (a pasted "…" would fail every request, not this line; one inside is
@@ -219,11 +222,11 @@ class PosterSettings(_Section):
 MediaTypeName = Literal["movie", "episode"]
 
 
+_T = TypeVar("_T")
+
 # Tuples: one default shared by every user, where a list default is copied into each model
 # (with thousands of users, two lists were ~0.14 KiB of each user's model; bench figure 3).
-NOT_EMPTY = "must not be empty"  # a list (or a secret) given empty, in the problem's line
 DEFAULT_ACTIONS = ("checkin", "scrobble")
-_T = TypeVar("_T")
 BOTH_TYPES: tuple[MediaTypeName, ...] = ("movie", "episode")
 
 
